@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from connectors.selectors import connections_for_workspace
+from well.decorators import workspace_view
+
+
+@require_GET
+@workspace_view()
+def dashboard(request):
+    return render(
+        request,
+        "review/dashboard.html",
+        {"connections": connections_for_workspace(workspace=request.workspace)},
+    )

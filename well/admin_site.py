@@ -1,0 +1,38 @@
+"""The staff admin: reached through allauth's login, and only with MFA."""
+
+from __future__ import annotations
+
+from allauth.account.authentication import get_authentication_records
+from allauth.account.decorators import secure_admin_login
+from django.contrib import messages
+from django.contrib.admin import AdminSite
+from django.shortcuts import redirect
+
+from well.auth import user_has_mfa
+
+
+def session_passed_mfa(request) -> bool:
+    return any(record.get("method") == "mfa" for record in get_authentication_records(request))
+
+
+class WellAdminSite(AdminSite):
+    site_header = "Well staff"
+    site_title = "Well staff"
+    index_title = "Tenants and operations"
+
+    def has_permission(self, request) -> bool:
+        return (
+            super().has_permission(request)
+            and user_has_mfa(request.user)
+            and session_passed_mfa(request)
+        )
+
+    def login(self, request, extra_context=None):
+        user = request.user
+        if user.is_authenticated and user.is_staff and user.is_active:
+            if not user_has_mfa(user):
+                messages.warning(request, "Staff must set up two-factor authentication first.")
+                return redirect("mfa_activate_totp")
+            if not session_passed_mfa(request):
+                return redirect(f"/accounts/reauthenticate/?next={request.get_full_path()}")
+        return secure_admin_login(super().login)(request, extra_context)

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class WellConfig(AppConfig):
+    default = True
+    name = "well"
+    verbose_name = "Well"
+
+
+class WellAdminConfig(admin_apps.AdminConfig):
+    default = False
+    default_site = "well.admin_site.WellAdminSite"

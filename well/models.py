@@ -1,0 +1,154 @@
+"""Tenancy (workspaces, memberships, data keys) and the append-only audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+class StorageRegion(models.TextChoices):
+    EU = "eu", "European Union"
+    US = "us", "United States"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ACCOUNTANT = "accountant", "Accountant"
+    VIEWER = "viewer", "Viewer"
+
+
+# Higher ranks may do everything lower ranks may.
+ROLE_RANK = {Role.VIEWER: 1, Role.ACCOUNTANT: 2, Role.OWNER: 3}
+
+
+class Workspace(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    storage_region = models.CharField(
+        max_length=2, choices=StorageRegion.choices, default=StorageRegion.EU
+    )
+    auto_threshold = models.FloatField(default=0.85)
+    review_threshold = models.FloatField(default=0.55)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                name="workspace_thresholds_ordered",
+                condition=Q(review_threshold__gte=0)
+                & Q(auto_threshold__lte=1)
+                & Q(review_threshold__lte=F("auto_threshold")),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_workspace(self, workspace: Workspace | int) -> TenantQuerySet:
+        workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+        return self.filter(workspace_id=workspace_id)
+
+
+class TenantModel(models.Model):
+    """Base for every model holding one workspace's data."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.ACCOUNTANT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+    def allows(self, role: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+class WorkspaceKey(models.Model):
+    """The workspace's data key, stored only wrapped by a master key.
+
+    Deleting the workspace deletes this row, which makes every secret sealed with it
+    unreadable, copies and backups of other tables included (crypto-shredding).
+    """
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="data_key")
+    master_key_id = models.CharField(max_length=40)
+    wrapped_key = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    rewrapped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"data key of workspace {self.workspace_id} (master {self.master_key_id})"
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User"
+    API_KEY = "api_key", "API key"
+    SYSTEM = "system", "System"
+
+
+class AuditEvent(models.Model):
+    """One thing that happened, forever. PostgreSQL rejects UPDATE and DELETE on this table.
+
+    Actors and workspaces are kept by value (no foreign key constraint) so that deleting a
+    user or a workspace never needs to touch the trail.
+    """
+
+    workspace = models.ForeignKey(
+        Workspace,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200)
+    verb = models.CharField(max_length=80)
+    object_type = models.CharField(max_length=80, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["workspace", "object_type", "object_id", "created_at"],
+                name="audit_object_idx",
+            ),
+            models.Index(fields=["workspace", "created_at"], name="audit_workspace_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.verb}"
