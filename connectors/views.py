@@ -7,8 +7,8 @@ from connectors.selectors import connections_for_workspace
 from well.decorators import workspace_view
 
 
-@require_GET
 @workspace_view()
+@require_GET
 def connection_list(request):
     return render(
         request,

@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
 
-from well.settings import *  # noqa: E402, F403
-from well.settings import DATABASES  # noqa: E402
+from well.settings import *  # noqa: F403
+from well.settings import DATABASES
 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError(

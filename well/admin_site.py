@@ -7,12 +7,17 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from well.auth import user_has_mfa
 
 
 def session_passed_mfa(request) -> bool:
-    return any(record.get("method") == "mfa" for record in get_authentication_records(request))
+    return any(
+        record.get("method") == "mfa"
+        for record in get_authentication_records(request, request.user)
+    )
 
 
 class WellAdminSite(AdminSite):
@@ -34,5 +39,7 @@ class WellAdminSite(AdminSite):
                 messages.warning(request, "Staff must set up two-factor authentication first.")
                 return redirect("mfa_activate_totp")
             if not session_passed_mfa(request):
-                return redirect(f"/accounts/reauthenticate/?next={request.get_full_path()}")
+                return redirect(
+                    f"{reverse('account_reauthenticate')}?{urlencode({'next': request.path})}"
+                )
         return secure_admin_login(super().login)(request, extra_context)

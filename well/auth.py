@@ -7,17 +7,17 @@ from allauth.mfa.models import Authenticator
 
 from well.encryption import system_open, system_seal
 
-_MFA_PURPOSE = "allauth.mfa"
+MFA_PURPOSE = "allauth.mfa"
 
 
 class MFAAdapter(DefaultMFAAdapter):
     """allauth stores TOTP seeds in clear by default; we seal them with the master key."""
 
     def encrypt(self, text: str) -> str:
-        return system_seal(text, purpose=_MFA_PURPOSE)
+        return system_seal(text, purpose=MFA_PURPOSE)
 
     def decrypt(self, encrypted_text: str) -> str:
-        return system_open(encrypted_text, purpose=_MFA_PURPOSE)
+        return system_open(encrypted_text, purpose=MFA_PURPOSE)
 
 
 def user_has_mfa(user) -> bool:

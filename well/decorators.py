@@ -12,7 +12,10 @@ from well.selectors import membership_get
 
 
 def workspace_view(role: str = Role.VIEWER):
-    """Require membership of the URL's workspace (404 otherwise) with at least `role` (403)."""
+    """Require membership of the URL's workspace (404 otherwise) with at least `role` (403).
+
+    Put it outermost, so that a non-member learns nothing, not even the allowed methods.
+    """
 
     def decorator(view):
         @login_required

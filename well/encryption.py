@@ -104,7 +104,10 @@ def workspace_key_create(*, workspace: Workspace) -> WorkspaceKey:
 
 
 @lru_cache(maxsize=1024)
-def _data_key_cached(workspace_id: int, master_key_id: str, wrapped: bytes) -> bytes:
+def _data_key_cached(
+    workspace_id: int, master_key_id: str, wrapped: bytes, configured: tuple[str, ...]
+) -> bytes:
+    # `configured` is part of the cache key so that removing a master key takes effect.
     return _unwrap(workspace_id=workspace_id, master_key_id=master_key_id, wrapped=wrapped)
 
 
@@ -117,7 +120,9 @@ def _data_key(workspace_id: int) -> bytes:
     if row is None:
         raise SecretUnreadable(f"workspace {workspace_id} has no data key (shredded?)")
     master_key_id, wrapped = row
-    return _data_key_cached(workspace_id, master_key_id, bytes(wrapped))
+    return _data_key_cached(
+        workspace_id, master_key_id, bytes(wrapped), tuple(settings.WELL_MASTER_KEYS)
+    )
 
 
 def _field_aad(instance: models.Model, field: str) -> bytes:

@@ -18,7 +18,7 @@ PRODUCTION = not DEBUG
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
 # A development master key, usable only while DEBUG is on (never in production).
-_DEV_MASTER_KEY = "dev:ZGV2LW9ubHktbWFzdGVyLWtleS0zMi1ieXRlcy0hIQ"
+_DEV_MASTER_KEY = "dev:d2VsbC1kZXZlbG9wbWVudC1tYXN0ZXIta2V5LTAwMDE"
 
 SECRET_KEY = env_str("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET_KEY)
 # "id:base64url(32 bytes)" entries, comma separated; the first wraps new data keys,
@@ -262,3 +262,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Attachment downloads may reach loopback only in tests and the demo, whose sandboxes
+# serve files on 127.0.0.1; production never sets this.
+WELL_ALLOW_LOOPBACK_DOWNLOADS = env_bool("WELL_ALLOW_LOOPBACK_DOWNLOADS", False)

@@ -1,0 +1,18 @@
+"""Every periodic task, declared once; `manage.py setup_schedules` upserts them by name.
+
+Task dotted paths are a public API: renaming one needs a migration of the schedule rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    func: str
+    minutes: int
+
+
+SCHEDULES: list[ScheduleSpec] = []
