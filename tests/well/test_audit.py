@@ -82,6 +82,9 @@ def test_postgresql_rejects_deleting_an_event(make_workspace, on_postgresql):
 def test_raw_sql_cannot_bypass_the_trigger(make_workspace, on_postgresql):
     event = audit_event_record(workspace=make_workspace("Acme"), actor=Actor.system(), verb="x")
 
-    with pytest.raises(_REJECTED, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM well_auditevent WHERE id = %s", [event.pk])
+    with (
+        pytest.raises(_REJECTED, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM well_auditevent WHERE id = %s", [event.pk])

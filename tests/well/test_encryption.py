@@ -133,9 +133,11 @@ def test_rotation_rewraps_every_key_and_everything_stays_readable(settings, make
 def test_without_rotation_removing_the_old_master_key_makes_secrets_unreadable(make_workspace):
     conn = _connection_with_tokens(make_workspace("Acme"))
 
-    with override_settings(WELL_MASTER_KEYS=[master_key_generate()]):
-        with pytest.raises(SecretUnreadable):
-            secret_open(conn, "access_token")
+    with (
+        override_settings(WELL_MASTER_KEYS=[master_key_generate()]),
+        pytest.raises(SecretUnreadable),
+    ):
+        secret_open(conn, "access_token")
 
 
 def test_a_deleted_workspaces_secrets_cannot_be_opened_from_a_copy(make_workspace):
