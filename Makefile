@@ -36,8 +36,11 @@ test: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/well} $(PY) manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The demo keeps its database and sandbox state in var/demo until `make demo-reset`.
+DEMO_ENV := DATABASE_URL=sqlite:///$(CURDIR)/var/demo/well.sqlite3 WELL_DATA_DIR=$(CURDIR)/var/demo
+
 demo: install
-	$(PY) manage.py demo
+	$(DEMO_ENV) $(PY) manage.py demo
 
 demo-reset:
 	rm -rf var/demo
