@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
-export DJANGO_SETTINGS_MODULE ?= well.settings
 
 .PHONY: install demo demo-reset test lint fmt migrate worker bench-sync bench-match bench-post bench-review bench-api bench-scale
 
@@ -34,7 +33,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/well} $(PY) manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --ds=tests.settings $(PYTEST_ARGS)
 
 # The demo keeps its database and sandbox state in var/demo until `make demo-reset`.
 DEMO_ENV := DATABASE_URL=sqlite:///$(CURDIR)/var/demo/well.sqlite3 WELL_DATA_DIR=$(CURDIR)/var/demo

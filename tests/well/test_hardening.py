@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "WELL_MASTER_KEYS"}}
+    inherited = {"SECRET_KEY", "WELL_MASTER_KEYS", "DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
     clean.update(DJANGO_SETTINGS_MODULE="well.settings", **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
