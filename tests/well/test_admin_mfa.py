@@ -91,3 +91,34 @@ def test_login_failures_are_rate_limited(client, make_user):
 
     assert b"Too many failed login attempts" in response.content
     assert "_auth_user_id" not in client.session
+
+
+def test_admin_pages_never_show_a_secret(client, make_user, make_workspace):
+    from connectors.models import Connection, Provider
+    from well.encryption import secret_seal
+
+    staff = make_user("staff@well.example", is_staff=True, is_superuser=True)
+    secret = generate_totp_secret()
+    TOTP.activate(staff, secret)
+    connection = Connection(workspace=make_workspace("Acme"), provider=Provider.QONTO)
+    connection.access_token = secret_seal(connection, "access_token", "sentinel-admin-token")
+    connection.save()
+    _sign_in(client, "staff@well.example", secret)
+    authenticator = Authenticator.objects.get(user=staff)
+
+    pages = [
+        "/admin/connectors/connection/",
+        f"/admin/connectors/connection/{connection.pk}/change/",
+        "/admin/mfa/authenticator/",
+        f"/admin/mfa/authenticator/{authenticator.pk}/change/",
+        "/admin/well/workspace/",
+        "/admin/well/membership/",
+        "/admin/auth/user/",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = response.content.decode()
+        assert "sentinel-admin-token" not in body, url
+        assert connection.access_token not in body, url
+        assert authenticator.data["secret"] not in body and secret not in body, url
