@@ -1,0 +1,125 @@
+"""Blocking: the few Qonto entries worth comparing with a record, never all of them."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .types import Entry, Record
+
+# Windows in days, entry date minus record date: payments follow bills, receipts precede entry.
+AMOUNT_WINDOW = (-60, 90)
+PARTY_WINDOW = (-45, 45)
+NEAR_WINDOW = (-10, 10)
+NEAR_RATIO = 0.03
+CAP_PER_RULE = 12
+NO_DATE = -1
+
+
+@dataclass(slots=True)
+class _Dated:
+    """Entries under one key, sorted by date so a window is two bisections."""
+
+    days: list[int] = field(default_factory=list)
+    items: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Index:
+    """Lookup tables over the workspace's Qonto entries, built once per batch."""
+
+    entries: list[Entry]
+    by_amount: dict[int, _Dated]
+    by_key: dict[str, _Dated]
+    by_ref: dict[str, list[int]]
+    by_day: dict[int, list[tuple[int, int]]]
+
+
+def _ordinal(entry: Entry) -> int:
+    return entry.entry_date.toordinal() if entry.entry_date else NO_DATE
+
+
+def _tokens(entry: Entry) -> set[str]:
+    """References an entry carries: its own, and reference-like words of its labels."""
+    found = {entry.reference} if len(entry.reference) >= 3 else set()
+    for word in entry.text.split():
+        word = word.lstrip("0")
+        if len(word) >= 4 and any(c.isdigit() for c in word):
+            found.add(word)
+    return found
+
+
+def build_index(entries: list[Entry]) -> Index:
+    """Index entries by absolute amount (and local amount), name key, reference and day."""
+    order = sorted(range(len(entries)), key=lambda i: _ordinal(entries[i]))
+    by_amount: dict[int, _Dated] = defaultdict(_Dated)
+    by_key: dict[str, _Dated] = defaultdict(_Dated)
+    by_ref: dict[str, list[int]] = defaultdict(list)
+    by_day: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for i in order:
+        entry = entries[i]
+        ordinal = _ordinal(entry)
+        amounts = {abs(a) for a in (entry.amount_cents, entry.local_amount_cents) if a is not None}
+        for amount in amounts:
+            bucket = by_amount[amount]
+            bucket.days.append(ordinal)
+            bucket.items.append(i)
+        if entry.name_key:
+            bucket = by_key[entry.name_key]
+            bucket.days.append(ordinal)
+            bucket.items.append(i)
+        for token in _tokens(entry):
+            by_ref[token].append(i)
+        if ordinal != NO_DATE and entry.amount_cents is not None:
+            by_day[ordinal].append((abs(entry.amount_cents), i))
+    for pairs in by_day.values():
+        pairs.sort()
+    return Index(entries, dict(by_amount), dict(by_key), dict(by_ref), dict(by_day))
+
+
+def _window(bucket: _Dated | None, center: int | None, window: tuple[int, int]) -> list[int]:
+    """Entries of a bucket within the window, closest in date first, capped."""
+    if bucket is None:
+        return []
+    if center is None:
+        return bucket.items[-CAP_PER_RULE:]
+    lo = bisect_left(bucket.days, center + window[0])
+    hi = bisect_right(bucket.days, center + window[1])
+    found = sorted(zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True),
+                   key=lambda pair: abs(pair[0] - center))
+    return [i for _, i in found[:CAP_PER_RULE]]
+
+
+def _near(index: Index, amount: int, center: int) -> list[int]:
+    """Entries within 3% of the amount and 10 days of the date, closest amount first."""
+    lo_amount, hi_amount = amount * (1 - NEAR_RATIO), amount * (1 + NEAR_RATIO)
+    found: list[tuple[float, int]] = []
+    for ordinal in range(center + NEAR_WINDOW[0], center + NEAR_WINDOW[1] + 1):
+        pairs = index.by_day.get(ordinal)
+        if not pairs:
+            continue
+        lo = bisect_left(pairs, (int(lo_amount), -1))
+        hi = bisect_right(pairs, (int(hi_amount) + 1, -1))
+        found.extend((abs(a - amount) / max(amount, 1), i) for a, i in pairs[lo:hi])
+    found.sort()
+    return [i for _, i in found[:CAP_PER_RULE]]
+
+
+def candidates(index: Index, record: Record, party_keys: list[str]) -> list[int]:
+    """The union of the four blocking rules for one record, as entry positions."""
+    center = record.txn_date.toordinal() if record.txn_date else None
+    found: dict[int, None] = {}
+    amounts = {abs(a) for a in (record.amount_cents, record.home_amount_cents) if a is not None}
+    for amount in amounts:
+        found.update(dict.fromkeys(_window(index.by_amount.get(amount), center, AMOUNT_WINDOW)))
+    if center is not None:
+        for key in party_keys:
+            found.update(dict.fromkeys(_window(index.by_key.get(key), center, PARTY_WINDOW)))
+    if len(record.reference) >= 3:
+        found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
+    if center is not None:
+        for amount in amounts:
+            if amount > 0:
+                found.update(dict.fromkeys(_near(index, amount, center)))
+    return list(found)

@@ -1,0 +1,105 @@
+"""Resolve counterparties: what the workspace's history teaches about each QuickBooks vendor."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from .types import SUPPLIER_INVOICE, Entry, HistoryLink, Vendor
+
+
+@dataclass(slots=True)
+class Profile:
+    """One vendor's counterparty as learnt from the records already linked to Qonto."""
+
+    vendor: Vendor | None = None
+    records: int = 0
+    tax_ids: Counter[str] = field(default_factory=Counter)
+    entry_keys: Counter[str] = field(default_factory=Counter)
+    entry_names: Counter[str] = field(default_factory=Counter)
+    legal_names: Counter[str] = field(default_factory=Counter)
+    accounts: Counter[str] = field(default_factory=Counter)
+    amounts: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def tax_id(self) -> str:
+        """The tax ID most linked invoices carry, if it agrees with the masked QuickBooks one."""
+        for candidate, _ in self.tax_ids.most_common():
+            tail = self.vendor.tax_tail if self.vendor else ""
+            if not tail or candidate.endswith(tail):
+                return candidate
+        return ""
+
+    def names(self) -> list[str]:
+        """Every cleaned name this counterparty is known under, most frequent first."""
+        known = [name for name, _ in self.entry_names.most_common(4)]
+        if self.vendor and self.vendor.name:
+            known.insert(0, self.vendor.name)
+        return list(dict.fromkeys(n for n in known if n))
+
+
+@dataclass(slots=True)
+class Directory:
+    """Every vendor's profile plus who owns each name key and tax ID seen in Qonto."""
+
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    key_owners: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    tax_owners: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    used: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) -> record
+
+    def profile(self, vendor_id: str) -> Profile:
+        """The vendor's profile (an empty one for an unknown vendor)."""
+        return self.profiles.get(vendor_id) or Profile()
+
+    def key_owner(self, key: str) -> str:
+        """The vendor a Qonto name key belongs to, when history is unambiguous."""
+        return _owner(self.key_owners.get(key))
+
+    def tax_owner(self, tax_id: str) -> str:
+        """The vendor a tax ID belongs to, when history is unambiguous."""
+        return _owner(self.tax_owners.get(tax_id))
+
+
+def _owner(counts: Counter[str] | None) -> str:
+    if not counts:
+        return ""
+    (vendor_id, top), total = counts.most_common(1)[0], sum(counts.values())
+    # A key shared by several vendors (e.g. "amazon") resolves to no one.
+    return vendor_id if top >= 2 and top >= 0.8 * total else ""
+
+
+def build_directory(
+    vendors: dict[str, Vendor], history: list[HistoryLink], entries: dict[tuple[str, str], Entry]
+) -> Directory:
+    """Learn each vendor's Qonto names, tax IDs, ledger accounts and amounts from history."""
+    directory = Directory()
+    for vendor in vendors.values():
+        directory.profiles[vendor.id] = Profile(vendor=vendor)
+        if vendor.name_key:
+            directory.key_owners[vendor.name_key][vendor.id] += 1
+    for link in history:
+        record = link.record
+        if not record.vendor_id:
+            continue
+        profile = directory.profiles.setdefault(
+            record.vendor_id, Profile(vendor=vendors.get(record.vendor_id))
+        )
+        profile.records += 1
+        if record.account_ids:
+            profile.accounts[record.account_ids[0]] += 1
+        if record.amount_cents is not None:
+            profile.amounts[record.amount_cents] += 1
+        directory.used[(link.target_kind, link.target_id)] = f"{record.type} {record.id}"
+        entry = entries.get((link.target_kind, link.target_id))
+        if entry is None:
+            continue
+        if entry.name_key:
+            profile.entry_keys[entry.name_key] += 1
+            profile.entry_names[entry.name] += 1
+            directory.key_owners[entry.name_key][record.vendor_id] += 1
+        if entry.tax_id:
+            profile.tax_ids[entry.tax_id] += 1
+            directory.tax_owners[entry.tax_id][record.vendor_id] += 1
+        if entry.kind == SUPPLIER_INVOICE and entry.raw_name:
+            profile.legal_names[entry.raw_name] += 1
+    return directory

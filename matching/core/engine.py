@@ -1,0 +1,316 @@
+"""The one entry point: a workspace's books and incoming records in, decisions out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from . import blocking, calibration
+from .assign import greedy
+from .compare import MISSING, Context, compare
+from .counterparty import Directory, Profile, build_directory
+from .enrichment import enrich, usual_account
+from .gates import failed_gates
+from .reasons import money, signal_reasons
+from .types import (
+    CREATE,
+    LINK,
+    SUPPLIER_INVOICE,
+    Account,
+    Alternative,
+    Decision,
+    Entry,
+    HistoryLink,
+    Policy,
+    Reason,
+    Record,
+    Target,
+    Vendor,
+)
+from .weights import Model
+
+MAX_ALTERNATIVES = 5
+KEPT_VECTORS = 6
+WEIGHT_CLIP = 60.0
+
+
+@dataclass(slots=True)
+class Book:
+    """A workspace's state the engine reads: vendors, accounts, Qonto entries, history graph."""
+
+    vendors: dict[str, Vendor]
+    accounts: dict[str, Account]
+    entries: list[Entry]
+    positions: dict[tuple[str, str], int]
+    directory: Directory
+    index: blocking.Index
+    paired: set[str]
+
+
+def build_book(
+    vendors: list[Vendor], accounts: list[Account], history: list[HistoryLink], entries: list[Entry]
+) -> Book:
+    """Index a workspace once; reuse the book for every batch until its data changes."""
+    by_id = {v.id: v for v in vendors}
+    positions = {(e.kind, e.id): i for i, e in enumerate(entries)}
+    keyed = {key: entries[i] for key, i in positions.items()}
+    paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
+    return Book(
+        vendors=by_id,
+        accounts={a.id: a for a in accounts},
+        entries=entries,
+        positions=positions,
+        directory=build_directory(by_id, history, keyed),
+        index=blocking.build_index(entries),
+        paired=paired,
+    )
+
+
+@dataclass(slots=True)
+class Scored:
+    """A record's candidates with their match weights and comparison vectors."""
+
+    record: Record
+    profile: Profile
+    party: str
+    prior: float
+    positions: list[int] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    vectors: list[dict[str, str]] = field(default_factory=list)
+
+    def posterior(self, taken: set[int] | frozenset[int] = frozenset()) -> list[tuple[float, int | None]]:
+        """Probability of "create" and of each available candidate, best first."""
+        n = max(len(self.positions), 1)
+        base = math.log2(self.prior / n)
+        scores: list[tuple[float, int | None]] = [(math.log2(1 - self.prior), None)]
+        for pos, weight in zip(self.positions, self.weights, strict=True):
+            if pos not in taken:
+                scores.append((base + max(-WEIGHT_CLIP, min(WEIGHT_CLIP, weight)), pos))
+        top = max(s for s, _ in scores)
+        total = sum(2 ** (s - top) for s, _ in scores)
+        ranked = [(2 ** (s - top) / total, pos) for s, pos in scores]
+        ranked.sort(key=lambda pair: -pair[0])
+        return ranked
+
+
+def _party_name(record: Record, profile: Profile) -> str:
+    vendor = profile.vendor
+    return (vendor.display_name or vendor.company_name) if vendor else record.vendor_name or "?"
+
+
+def score(book: Book, record: Record, model: Model) -> Scored:
+    """Block, compare and weigh every candidate of one record."""
+    profile = book.directory.profile(record.vendor_id)
+    names = profile.names()
+    if record.name and record.name not in names:
+        names.append(record.name)
+    scored = Scored(record, profile, _party_name(record, profile), model.prior(record.type))
+    if record.problems and record.amount_cents is None and not record.reference:
+        return scored
+    keys = [k for k in (record.name_key, profile.vendor.name_key if profile.vendor else "") if k]
+    keys += [k for k, _ in profile.entry_keys.most_common(3)]
+    ctx = Context(profile, names, book.directory, book.paired)
+    weights = model.weights(record.vendor_id)
+    for pos in blocking.candidates(book.index, record, list(dict.fromkeys(keys))):
+        vector = compare(record, book.entries[pos], ctx)
+        scored.positions.append(pos)
+        scored.vectors.append(vector)
+        scored.weights.append(sum(weights.get(item, 0.0) for item in vector.items()))
+    return scored
+
+
+def _completeness(record: Record, vector: dict[str, str] | None) -> float:
+    present = [record.amount_cents is not None, record.txn_date is not None,
+               bool(record.vendor_id or record.vendor_name), bool(record.reference),
+               bool(record.currency)]
+    share = sum(present) / len(present)
+    if vector:
+        signals = ("amount", "date", "counterparty", "reference")
+        share *= 0.5 + 0.5 * sum(vector[s] != MISSING for s in signals) / len(signals)
+    return share
+
+
+def _party_strength(profile: Profile) -> float:
+    if profile.tax_id:
+        return 1.0
+    if profile.records >= 3:
+        return 0.7
+    if profile.vendor is not None:
+        return 0.4
+    return 0.0
+
+
+def _policy_fit(record: Record, profile: Profile, policy: Policy) -> tuple[float, list[str]]:
+    """Whether the record is ordinary for its vendor: a PO, the usual ledger, a known amount."""
+    fit, why = 0.0, []
+    if record.linked_po or (record.vendor_id, record.amount_cents) in policy.purchase_orders:
+        fit += 1.0
+        why.append("a purchase order for this vendor and amount")
+    account_id, count, total = usual_account(profile)
+    if account_id and record.account_ids and record.account_ids[0] == account_id and count >= 2:
+        fit += 0.5
+        why.append(f"usual ledger account ({count} of {total} prior bills)")
+    seen = profile.amounts.get(record.amount_cents or 0, 0)
+    if seen >= 2:
+        fit += 0.5
+        why.append(f"same amount as {seen} prior bills from this vendor")
+    return min(fit, 1.0), why
+
+
+@dataclass(slots=True)
+class _Choice:
+    ranked: list[tuple[float, int | None]]
+    chosen: int | None
+    contested: bool
+
+
+def _features(s: Scored, choice: _Choice, gates: list[str], fit: float) -> dict[str, float]:
+    p_chosen = next(p for p, pos in choice.ranked if pos == choice.chosen)
+    others = [p for p, pos in choice.ranked if pos != choice.chosen]
+    runner = others[0] if others else 0.0
+    by_pos = dict(zip(s.positions, s.weights, strict=True))
+    if choice.chosen is not None:
+        weight = by_pos[choice.chosen]
+        vector = s.vectors[s.positions.index(choice.chosen)]
+    else:
+        weight = max(s.weights, default=-20.0)
+        vector = None
+    create = 1.0 if choice.chosen is None else 0.0
+    chosen_logit = calibration.logit(p_chosen)
+    return {
+        "bias": 1.0,
+        "logit": chosen_logit,
+        "create": create,
+        "create_logit": create * chosen_logit,
+        "match_weight": max(-4.0, min(4.0, weight / 10)),
+        "gap": max(0.0, min(3.0, (chosen_logit - calibration.logit(runner)) / 10)),
+        "log_candidates": math.log1p(len(s.positions)),
+        "completeness": _completeness(s.record, vector),
+        "party_strength": _party_strength(s.profile),
+        "policy_fit": fit,
+        "contested": 1.0 if choice.contested else 0.0,
+        "gate_failed": 1.0 if gates else 0.0,
+    }
+
+
+def _target(book: Book, pos: int | None) -> Target | None:
+    if pos is None:
+        return None
+    entry = book.entries[pos]
+    return Target(entry.kind, entry.id)
+
+
+def _create_reasons(s: Scored, book: Book) -> list[Reason]:
+    if not s.positions:
+        amount = money(s.record.amount_cents, s.record.currency)
+        return [Reason("candidates", 0.0, f"no Qonto entry near {amount} around this date")]
+    best = max(range(len(s.positions)), key=lambda i: s.weights[i])
+    entry = book.entries[s.positions[best]]
+    weak = [f"{sig} {lvl}" for sig, lvl in s.vectors[best].items()
+            if lvl not in ("exact", "same_day", "same", "unused", MISSING) and sig != "kind"]
+    return [Reason("candidates", round(s.weights[best], 2),
+                   f"best of {len(s.positions)} Qonto entries ({entry.raw_name or entry.id}) "
+                   f"is too weak: {', '.join(weak) or 'not enough evidence'}")]
+
+
+def _decision(
+    book: Book, s: Scored, choice: _Choice, model: Model, policy: Policy
+) -> Decision:
+    record = s.record
+    pos = choice.chosen
+    vector = s.vectors[s.positions.index(pos)] if pos is not None else None
+    entry = book.entries[pos] if pos is not None else None
+    used_by = book.directory.used.get((entry.kind, entry.id), "") if entry else ""
+    gates = failed_gates(record, LINK if pos is not None else CREATE, vector, used_by, policy)
+    fit, fit_why = _policy_fit(record, s.profile, policy)
+    features = _features(s, choice, gates, fit)
+    confidence = calibration.predict(model.calibrator, features)
+    if gates:
+        # A failed gate always means review, even when the evidence is strong.
+        confidence = min(confidence, policy.auto_threshold - 0.001)
+    confidence = round(confidence, 4)
+    reasons: list[Reason] = []
+    if entry is not None and vector is not None:
+        reasons += signal_reasons(record, entry, vector, model.weights(record.vendor_id), s.party)
+    else:
+        reasons += _create_reasons(s, book)
+    runner = [p for p, p_pos in choice.ranked if p_pos != pos]
+    reasons.append(Reason("runner_up", round(features["gap"] * 10, 2),
+                          f"next best action is {runner[0]:.0%} likely before calibration"
+                          if runner else "no other action to consider"))
+    coef = model.calibrator.get("policy_fit", 0.0)
+    reasons += [Reason("policy", round(coef * fit, 2), why) for why in fit_why]
+    counterparty = enrich(record, s.profile, book.accounts, entry)
+    if counterparty.ledger_account:
+        reasons.append(Reason("ledger", 0.0, f"ledger {counterparty.ledger_account}: "
+                              f"{counterparty.provenance['ledger_account']}"))
+    reasons += [Reason("gate", 0.0, f"not auto-posted: {gate}") for gate in gates]
+    if not gates and confidence < policy.auto_threshold:
+        reasons.append(Reason("gate", 0.0, f"not auto-posted: confidence {confidence:.2f} is "
+                              f"below {policy.auto_threshold:.2f}"))
+    alternatives = _alternatives(book, choice, confidence)
+    kept = sorted(range(len(s.positions)), key=lambda i: -s.weights[i])[:KEPT_VECTORS]
+    return Decision(
+        type=record.type,
+        id=record.id,
+        action=LINK if pos is not None else CREATE,
+        target=_target(book, pos),
+        confidence=confidence,
+        alternatives=alternatives,
+        counterparty=counterparty,
+        reasons=reasons,
+        auto=not gates and confidence >= policy.auto_threshold,
+        gates_failed=gates,
+        features=features,
+        comparisons={f"{book.entries[s.positions[i]].kind}:{book.entries[s.positions[i]].id}":
+                     s.vectors[i] for i in kept},
+        vendor_id=record.vendor_id,
+        model_version=model.version,
+    )
+
+
+def _alternatives(book: Book, choice: _Choice, confidence: float) -> list[Alternative]:
+    """Next best actions; their raw shares rescaled to the probability left over."""
+    p_chosen = next(p for p, pos in choice.ranked if pos == choice.chosen)
+    left = (1 - confidence) / max(1 - p_chosen, 1e-9)
+    found = []
+    for p, pos in choice.ranked:
+        if pos == choice.chosen:
+            continue
+        found.append(Alternative(LINK if pos is not None else CREATE, _target(book, pos),
+                                 round(min(p * left, 1 - confidence), 4)))
+        if len(found) == MAX_ALTERNATIVES:
+            break
+    return found
+
+
+def decide(
+    book: Book,
+    records: list[Record],
+    model: Model,
+    policy: Policy,
+    candidates_out: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+) -> list[Decision]:
+    """Propose an action for every record: score, assign one-to-one, calibrate, explain."""
+    scored = [score(book, record, model) for record in records]
+    ranked = [s.posterior() for s in scored]
+
+    def best(i: int, taken: set[int]) -> tuple[float, int | None]:
+        options = ranked[i] if not taken else scored[i].posterior(taken)
+        for p, pos in options:
+            if pos is None or pos not in taken:
+                return p, pos
+        return 1.0, None
+
+    assigned = greedy(len(scored), best)
+    if candidates_out is not None:
+        for s in scored:
+            found = {(book.entries[p].kind, book.entries[p].id) for p in s.positions}
+            candidates_out[(s.record.type, s.record.id)] = found
+    taken = {pos for pos, _ in assigned if pos is not None}
+    decisions = []
+    for i, (s, (pos, contested)) in enumerate(zip(scored, assigned, strict=True)):
+        # A record that lost its first choice is judged on what the others left it.
+        options = s.posterior(taken - {pos}) if contested else ranked[i]
+        decisions.append(_decision(book, s, _Choice(options, pos, contested), model, policy))
+    return decisions

@@ -1,0 +1,266 @@
+"""The matching-eval folder format: read a dataset, write decisions.jsonl, compute the figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import normalise
+from .types import Account, Decision, Entry, HistoryLink, Record, Vendor
+
+REVIEW_BAND = (0.55, 0.85)
+
+
+@dataclass(slots=True)
+class Dataset:
+    """A workspace's books read from a matching-eval folder, normalised once."""
+
+    vendors: list[Vendor] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+    history: list[HistoryLink] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    incoming: list[Record] = field(default_factory=list)
+    skipped_lines: int = 0
+
+
+def read_jsonl(path: Path) -> Iterator[Any]:
+    """Each line's JSON value; an unreadable line yields None instead of failing the run."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield None
+
+
+def _unwrap(obj: Any, *names: str) -> Any:
+    """Provider envelopes like {"Bill": {...}} or {"transaction": {...}} hold the object."""
+    if isinstance(obj, dict) and len(obj) <= 2:
+        for name in names:
+            if isinstance(obj.get(name), dict):
+                return obj[name]
+    return obj
+
+
+def _wrapped(line: Any) -> tuple[str, Any]:
+    if not isinstance(line, dict):
+        return "Unknown", None
+    kind = line.get("type") if isinstance(line.get("type"), str) else "Unknown"
+    return kind, _unwrap(line.get("object"), kind)
+
+
+def read_dataset(folder: Path | str, home_currency: str = "EUR") -> Dataset:
+    """Read and normalise every file of a matching-eval folder."""
+    root = Path(folder)
+    data = Dataset()
+    for obj in read_jsonl(root / "quickbooks" / "vendors.jsonl"):
+        vendor = normalise.vendor(_unwrap(obj, "Vendor"))
+        data.vendors.append(vendor) if vendor else _skip(data)
+    for obj in read_jsonl(root / "quickbooks" / "accounts.jsonl"):
+        account = normalise.account(_unwrap(obj, "Account"))
+        data.accounts.append(account) if account else _skip(data)
+    for obj in read_jsonl(root / "qonto" / "supplier_invoices.jsonl"):
+        entry = normalise.supplier_invoice(_unwrap(obj, "supplier_invoice"))
+        data.entries.append(entry) if entry else _skip(data)
+    for obj in read_jsonl(root / "qonto" / "transactions.jsonl"):
+        entry = normalise.transaction(_unwrap(obj, "transaction"))
+        data.entries.append(entry) if entry else _skip(data)
+    for line in read_jsonl(root / "history.jsonl"):
+        kind, obj = _wrapped(line)
+        target = line.get("target") if isinstance(line, dict) else None
+        if not isinstance(target, dict) or obj is None:
+            _skip(data)
+            continue
+        record = normalise.record(kind, obj, home_currency)
+        data.history.append(HistoryLink(record, str(target.get("type")), str(target.get("id"))))
+    for line in read_jsonl(root / "incoming.jsonl"):
+        kind, obj = _wrapped(line)
+        data.incoming.append(normalise.record(kind, obj, home_currency))
+    return data
+
+
+def _skip(data: Dataset) -> None:
+    data.skipped_lines += 1
+
+
+def decision_dict(decision: Decision) -> dict[str, Any]:
+    """A decision as one line of decisions.jsonl."""
+    target = decision.target
+    return {
+        "type": decision.type,
+        "id": decision.id,
+        "action": decision.action,
+        "target": {"type": target.type, "id": target.id} if target else None,
+        "confidence": decision.confidence,
+        "alternatives": [
+            {
+                "action": alt.action,
+                "target": {"type": alt.target.type, "id": alt.target.id} if alt.target else None,
+                "confidence": alt.confidence,
+            }
+            for alt in decision.alternatives
+        ],
+        "counterparty": {
+            "legal_entity": decision.counterparty.legal_entity,
+            "tax_id": decision.counterparty.tax_id,
+            "domain": decision.counterparty.domain,
+            "ledger_account": decision.counterparty.ledger_account,
+            "provenance": decision.counterparty.provenance,
+        },
+        "reasons": [
+            {"signal": r.signal, "weight": r.weight, "detail": r.detail} for r in decision.reasons
+        ],
+        "auto": decision.auto,
+        "model_version": decision.model_version,
+    }
+
+
+def write_decisions(decisions: list[Decision], path: Path | str) -> None:
+    """Write decisions.jsonl, one decision per line."""
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for decision in decisions:
+            handle.write(json.dumps(decision_dict(decision), ensure_ascii=False) + "\n")
+
+
+def _action(action: Any, target: Any) -> tuple[str, str, str]:
+    if action != "link" or not isinstance(target, dict):
+        return ("create", "", "")
+    return ("link", str(target.get("type")), str(target.get("id")))
+
+
+def _same_account(truth: Any, guess: Any, aliases: dict[str, str]) -> bool:
+    if guess is None:
+        return False
+    fold = str(truth).strip().lower()
+    other = str(guess).strip().lower()
+    return aliases.get(fold, fold) == aliases.get(other, other)
+
+
+def figures(
+    decisions: list[dict[str, Any]],
+    truth: list[dict[str, Any]],
+    accounts: list[Account] | None = None,
+    candidates: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+    vendors_with_history: dict[tuple[str, str], bool] | None = None,
+    auto_threshold: float = 0.85,
+) -> dict[str, Any]:
+    """The matching-eval quality figures of decisions against the truth."""
+    aliases: dict[str, str] = {}
+    for account in accounts or []:
+        for alias in (account.id, account.number, account.name):
+            if alias:
+                aliases[alias.strip().lower()] = account.id
+    by_key = {(str(d.get("type")), str(d.get("id"))): d for d in decisions if isinstance(d, dict)}
+    total = len(truth)
+    auto = auto_right = review = review_hit = 0
+    bins = [[0, 0.0, 0] for _ in range(10)]  # count, sum of confidence, right
+    ledger = [0, 0]
+    ledger_hist = [0, 0]
+    tax = [0, 0]
+    blocked = [0, 0]
+    for row in truth:
+        key = (str(row.get("type")), str(row.get("id")))
+        right = _action(row.get("action"), row.get("target"))
+        decision = by_key.get(key)
+        if decision is None:
+            bins[0][0] += 1
+            continue
+        proposed = _action(decision.get("action"), decision.get("target"))
+        ok = proposed == right
+        confidence = float(decision.get("confidence") or 0.0)
+        b = min(int(confidence * 10), 9)
+        bins[b][0] += 1
+        bins[b][1] += confidence
+        bins[b][2] += ok
+        if confidence >= auto_threshold:
+            auto += 1
+            auto_right += ok
+        elif confidence >= REVIEW_BAND[0]:
+            review += 1
+            top = [proposed] + [
+                _action(a.get("action"), a.get("target"))
+                for a in (decision.get("alternatives") or [])[:3]
+            ]
+            review_hit += right in top
+        if right[0] == "link" and candidates is not None:
+            blocked[0] += 1
+            blocked[1] += (right[1], right[2]) in candidates.get(key, set())
+        truth_party = row.get("counterparty") or {}
+        guess = decision.get("counterparty") or {}
+        if truth_party.get("ledger_account"):
+            hit = _same_account(truth_party["ledger_account"], guess.get("ledger_account"), aliases)
+            ledger[0] += 1
+            ledger[1] += hit
+            if vendors_with_history and vendors_with_history.get(key):
+                ledger_hist[0] += 1
+                ledger_hist[1] += hit
+        if truth_party.get("tax_id"):
+            tax[0] += 1
+            wanted = normalise.tax_id(truth_party["tax_id"]) or str(truth_party["tax_id"]).upper()
+            tax[1] += (normalise.tax_id(guess.get("tax_id")) or "") == wanted
+    ece = sum(abs(c_sum / n - right / n) * n for n, c_sum, right in bins if n) / max(total, 1)
+
+    def share(pair: list[int] | tuple[int, int]) -> float | None:
+        return round(pair[1] / pair[0], 4) if pair[0] else None
+
+    return {
+        "records": total,
+        "auto_precision": share((auto, auto_right)),
+        "auto_coverage": round(auto / total, 4) if total else None,
+        "review_count": review,
+        "review_recall_top4": share((review, review_hit)),
+        "ece": round(ece, 4),
+        "accuracy": round(sum(b[2] for b in bins) / total, 4) if total else None,
+        "ledger_account_accuracy": share(ledger),
+        "ledger_account_accuracy_with_history": share(ledger_hist),
+        "tax_id_accuracy": share(tax),
+        "blocking_recall": share(blocked),
+    }
+
+
+def history_flags(data: Dataset) -> dict[tuple[str, str], bool]:
+    """Which incoming records have a vendor with at least one linked record in history."""
+    vendors = {link.record.vendor_id for link in data.history if link.record.vendor_id}
+    return {(r.type, r.id): r.vendor_id in vendors for r in data.incoming}
+
+
+
+def run(
+    folder: Path | str,
+    out: Path | str,
+    truth_path: Path | str | None = None,
+    model: Any = None,
+    policy: Any = None,
+) -> dict[str, Any]:
+    """Read a dataset, decide every incoming record, write decisions.jsonl; figures with truth."""
+    from .engine import build_book, decide
+    from .types import Policy
+    from .weights import load_default
+
+    policy = policy or Policy()
+    model = model or load_default()
+    data = read_dataset(folder, policy.home_currency)
+    book = build_book(data.vendors, data.accounts, data.history, data.entries)
+    candidates: dict[tuple[str, str], set[tuple[str, str]]] | None = {} if truth_path else None
+    decisions = decide(book, data.incoming, model, policy, candidates_out=candidates)
+    write_decisions(decisions, out)
+    summary: dict[str, Any] = {
+        "records": len(decisions),
+        "entries": len(data.entries),
+        "skipped_lines": data.skipped_lines,
+        "model_version": model.version,
+    }
+    if truth_path:
+        truth = [row for row in read_jsonl(Path(truth_path)) if isinstance(row, dict)]
+        rows = [decision_dict(d) for d in decisions]
+        summary["figures"] = figures(
+            rows, truth, data.accounts, candidates, history_flags(data), policy.auto_threshold
+        )
+    return summary

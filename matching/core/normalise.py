@@ -1,0 +1,381 @@
+"""Normalise provider objects once: names, tax IDs, domains, money in cents, dates, references."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from cleanco import prepare_default_terms
+from cleanco.clean import custom_basename
+from stdnum.eu import vat as eu_vat
+from stdnum.fr import siren as fr_siren
+
+from .types import SUPPLIER_INVOICE, TRANSACTION, Account, Entry, Record, Vendor
+
+_TERMS = prepare_default_terms()
+
+# Prefixes French and European banks put before the merchant in a statement label.
+_BANK_PREFIXES = re.compile(
+    r"^(?:(?:prlv|prelevement|prel|vir|virement|sepa|inst|instantane|recu|emis|dd|sdd|"
+    r"cb|carte|card|paiement|payment|pmt|achat|facture|fact|ach|pos|"
+    r"paypal|sumup|sq|stripe|zettle|izettle|amzn|mktp|gocardless|mollie|"
+    r"europe|eu|uk|de|fr|nl|www)\b[\s*:/.-]*)+"
+)
+# Noise inside labels: card dates (12/03), card numbers (x1234), long digit runs.
+_LABEL_NOISE = re.compile(r"\b\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?\b|\bx+\d+\b|\b\d{5,}\b")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_STOPWORDS = frozenset({"the", "la", "le", "les", "de", "des", "du", "et", "and", "of", "ste", "sa"})
+_FREE_MAIL = frozenset(
+    {"gmail.com", "yahoo.com", "yahoo.fr", "hotmail.com", "hotmail.fr", "outlook.com",
+     "orange.fr", "free.fr", "icloud.com", "live.com", "laposte.net", "wanadoo.fr", "gmx.de"}
+)
+_CENT = Decimal("0.01")
+_MAX_CENTS = 10**15  # beyond any real invoice; larger values are treated as malformed
+
+
+def fold(text: Any) -> str:
+    """Lower-case ASCII fold of any text (accents dropped)."""
+    if not isinstance(text, str):
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+@lru_cache(maxsize=200_000)
+def clean_name(raw: str) -> tuple[str, str, str]:
+    """Cleaned name, name key and legal form of a counterparty name or bank label."""
+    folded = fold(raw).replace("*", " ")
+    folded = _LABEL_NOISE.sub(" ", folded)
+    spaced = " ".join(_NON_ALNUM.sub(" ", folded).split())
+    stripped = _BANK_PREFIXES.sub("", spaced).strip() or spaced
+    try:
+        base = custom_basename(stripped, _TERMS, prefix=False, middle=False, suffix=True)
+    except Exception:  # cleanco chokes on odd input; the stripped name is still usable
+        base = stripped
+    base = " ".join(_NON_ALNUM.sub(" ", base).split()) or stripped
+    legal_form = stripped[len(base) :].strip() if stripped.startswith(base) else ""
+    return base, name_key(base), legal_form
+
+
+def name_key(cleaned: str) -> str:
+    """Blocking key of a cleaned name: its first significant word."""
+    for token in cleaned.split():
+        if len(token) >= 3 and token not in _STOPWORDS and not token.isdigit():
+            return token[:10]
+    return cleaned.replace(" ", "")[:10]
+
+
+def reference(raw: Any) -> str:
+    """Normalised reference: alphanumerics, lower case, no leading zeros."""
+    if raw is None or isinstance(raw, dict | list):
+        return ""
+    return _NON_ALNUM.sub("", fold(str(raw))).lstrip("0")
+
+
+def squash(*texts: Any) -> str:
+    """Every text folded to alphanumerics only, for reference containment."""
+    return " ".join(_NON_ALNUM.sub("", fold(t)) for t in texts if isinstance(t, str) and t)
+
+
+def tax_id(raw: Any) -> str:
+    """A validated, compact VAT number or SIREN; empty when absent or invalid."""
+    if not isinstance(raw, str) or not raw.strip():
+        return ""
+    try:
+        return eu_vat.validate(raw)
+    except Exception:  # not an EU VAT number; maybe a bare SIREN
+        pass
+    try:
+        return "FR" + fr_siren.to_tva(fr_siren.validate(raw))
+    except Exception:  # neither: an unusable tax ID is no tax ID
+        return ""
+
+
+def domain(url_or_email: Any) -> str:
+    """The web domain of a URL or a business e-mail address (free mail ignored)."""
+    if not isinstance(url_or_email, str) or not url_or_email.strip():
+        return ""
+    text = url_or_email.strip().lower()
+    if "@" in text and "/" not in text:
+        host = text.rsplit("@", 1)[1]
+        return "" if host in _FREE_MAIL else host.removeprefix("www.")
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        host = urlsplit(text).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
+
+
+def cents(raw: Any) -> int | None:
+    """Money as integer cents from a number or a string ("10,00"); None when unreadable."""
+    if raw is None or isinstance(raw, bool | dict | list):
+        return None
+    text = str(raw).strip().replace("\u00a0", "").replace(" ", "")
+    if "," in text and "." not in text:
+        text = text.replace(",", ".")
+    try:
+        value = Decimal(text).quantize(_CENT, rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite():
+        return None
+    result = int(value * 100)
+    return result if abs(result) < _MAX_CENTS else None
+
+
+def int_cents(raw: Any) -> int | None:
+    """An integer-cents field, tolerating strings; None when unreadable."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if abs(raw) < _MAX_CENTS else None
+    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        return int_cents(int(raw))
+    return None
+
+
+def day(raw: Any) -> date | None:
+    """A date from "YYYY-MM-DD" or an ISO timestamp; None when unreadable."""
+    if not isinstance(raw, str) or len(raw) < 10:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        return None
+
+
+def currency(raw: Any) -> str:
+    """An ISO-4217 code from a string or a QuickBooks CurrencyRef."""
+    if isinstance(raw, dict):
+        raw = raw.get("value")
+    if not isinstance(raw, str):
+        return ""
+    code = raw.strip().upper()
+    return code if len(code) == 3 and code.isalpha() else ""
+
+
+def _ref(obj: dict, key: str) -> dict:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def vendor(obj: Any) -> Vendor | None:
+    """A QuickBooks Vendor; None when the object is not one."""
+    if not isinstance(obj, dict) or obj.get("Id") is None:
+        return None
+    display = _text(obj.get("DisplayName"))
+    company = _text(obj.get("CompanyName"))
+    raw = company or display or _text(obj.get("PrintOnCheckName"))
+    cleaned, key, form = clean_name(raw)
+    masked = _text(obj.get("TaxIdentifier"))
+    return Vendor(
+        id=str(obj["Id"]),
+        display_name=display,
+        company_name=company,
+        name=cleaned,
+        name_key=key,
+        legal_form=form,
+        domain=domain(_ref(obj, "WebAddr").get("URI"))
+        or domain(_ref(obj, "PrimaryEmailAddr").get("Address")),
+        tax_tail=_NON_ALNUM.sub("", masked.lower().replace("x", ""))[-4:].upper(),
+        currency=currency(obj.get("CurrencyRef")),
+    )
+
+
+def account(obj: Any) -> Account | None:
+    """A QuickBooks Account; None when the object is not one."""
+    if not isinstance(obj, dict) or obj.get("Id") is None:
+        return None
+    return Account(
+        id=str(obj["Id"]),
+        name=_text(obj.get("Name")),
+        number=_text(obj.get("AcctNum")),
+        type=_text(obj.get("AccountType")),
+    )
+
+
+def _line_accounts(lines: Any) -> tuple[str, ...]:
+    """Expense account ids of a transaction's lines, largest line first."""
+    if not isinstance(lines, list):
+        return ()
+    found: list[tuple[int, str]] = []
+    for line in lines:
+        if not isinstance(line, dict):
+            continue
+        detail = _ref(line, "AccountBasedExpenseLineDetail")
+        account_id = _ref(detail, "AccountRef").get("value")
+        if account_id is not None:
+            found.append((-(cents(line.get("Amount")) or 0), str(account_id)))
+    return tuple(account_id for _, account_id in sorted(found))
+
+
+def _lines_total(lines: Any) -> int | None:
+    if not isinstance(lines, list):
+        return None
+    amounts = [cents(line.get("Amount")) for line in lines if isinstance(line, dict)]
+    amounts = [a for a in amounts if a is not None]
+    return sum(amounts) if amounts else None
+
+
+def _is_credit(record_type: str, obj: dict) -> bool:
+    # A VendorCredit, and a card refund (Purchase with Credit=true), bring money back.
+    return record_type == "VendorCredit" or (record_type == "Purchase" and obj.get("Credit") is True)
+
+
+def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:
+    """A QuickBooks record; a malformed one comes back with its problems listed."""
+    record_type = record_type if isinstance(record_type, str) and record_type else "Unknown"
+    if not isinstance(obj, dict):
+        return Record(type=record_type, id="", problems=("the record is not an object",))
+    problems: list[str] = []
+    party = _ref(obj, "VendorRef") or _ref(obj, "EntityRef")
+    raw_name = _text(party.get("name"))
+    cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
+    amount = cents(obj.get("TotalAmt"))
+    if amount is None:
+        amount = _lines_total(obj.get("Line"))
+    if amount is None:
+        problems.append("no readable total amount")
+    elif _is_credit(record_type, obj):
+        amount = -abs(amount)
+    code = currency(obj.get("CurrencyRef")) or home_currency
+    home_amount = amount
+    rate = obj.get("ExchangeRate")
+    if amount is not None and code != home_currency and rate not in (None, 0, 1):
+        try:
+            home_amount = int((Decimal(str(rate)) * amount).quantize(Decimal(1), ROUND_HALF_UP))
+        except (InvalidOperation, ValueError):
+            home_amount = None
+    txn_date = day(obj.get("TxnDate"))
+    if txn_date is None:
+        problems.append("no readable date")
+    if not party:
+        problems.append("no vendor")
+    linked = obj.get("LinkedTxn")
+    linked_po = isinstance(linked, list) and any(
+        isinstance(t, dict) and t.get("TxnType") == "PurchaseOrder" for t in linked
+    )
+    doc = obj.get("DocNumber")
+    return Record(
+        type=record_type,
+        id=str(obj.get("Id") or ""),
+        vendor_id=str(party.get("value") or ""),
+        vendor_name=raw_name,
+        name=cleaned,
+        name_key=key,
+        amount_cents=amount,
+        currency=code,
+        home_amount_cents=home_amount,
+        txn_date=txn_date,
+        due_date=day(obj.get("DueDate")),
+        reference=reference(doc),
+        raw_reference=str(doc) if isinstance(doc, str | int) else "",
+        account_ids=_line_accounts(obj.get("Line")),
+        linked_po=linked_po,
+        problems=tuple(problems) if obj.get("Id") is not None else ("no Id", *problems),
+    )
+
+
+def _matched_ids(obj: dict) -> tuple[str, ...]:
+    """Transaction ids a supplier invoice is matched to (Qonto has two shapes)."""
+    ids: list[str] = []
+    for key in ("matched_transactions_ids", "matched_transactions"):
+        value = obj.get(key)
+        if not isinstance(value, list):
+            continue
+        for item in value:
+            if isinstance(item, str):
+                ids.append(item)
+            elif isinstance(item, dict) and item.get("transaction_id"):
+                ids.append(str(item["transaction_id"]))
+    return tuple(dict.fromkeys(ids))
+
+
+def _money(obj: dict, key: str) -> tuple[int | None, str]:
+    value = obj.get(key)
+    if isinstance(value, dict):
+        return cents(value.get("value")), currency(value.get("currency"))
+    return cents(value), ""
+
+
+def supplier_invoice(obj: Any) -> Entry | None:
+    """A Qonto supplier invoice; None when unusable (no id, or rejected/discarded)."""
+    if not isinstance(obj, dict) or not obj.get("id"):
+        return None
+    if obj.get("status") in ("rejected", "discarded") or obj.get("deleted_at"):
+        return None
+    amount, code = _money(obj, "total_amount")
+    if amount is None:
+        amount, code = _money(obj, "payable_amount")
+    if amount is None:
+        net, code = _money(obj, "total_amount_excluding_taxes")
+        tax, _ = _money(obj, "total_tax_amount")
+        amount = net + (tax or 0) if net is not None else None
+    credit_note = obj.get("is_credit_note") is True
+    if amount is not None and credit_note:
+        amount = -abs(amount)
+    raw_name = _text(obj.get("supplier_name")) or _text(obj.get("issuer_name"))
+    cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
+    number = obj.get("invoice_number")
+    return Entry(
+        kind=SUPPLIER_INVOICE,
+        id=str(obj["id"]),
+        name=cleaned,
+        name_key=key,
+        raw_name=raw_name,
+        tax_id=tax_id(obj.get("vat_number")) or tax_id(obj.get("tin")),
+        amount_cents=amount,
+        currency=code,
+        entry_date=day(obj.get("issue_date")) or day(obj.get("created_at")),
+        reference=reference(number),
+        text=squash(number, obj.get("description"), obj.get("file_name")),
+        linked_ids=_matched_ids(obj),
+        is_credit_note=credit_note,
+    )
+
+
+def transaction(obj: Any) -> Entry | None:
+    """A Qonto transaction; None when unusable (no id, or declined)."""
+    if not isinstance(obj, dict) or not obj.get("id") or obj.get("status") == "declined":
+        return None
+    amount = int_cents(obj.get("amount_cents"))
+    if amount is None:
+        amount = cents(obj.get("amount"))
+    if amount is not None:
+        # amount_cents is always positive; the direction is in `side`.
+        amount = -abs(amount) if obj.get("side") == "credit" else abs(amount)
+    local = int_cents(obj.get("local_amount_cents"))
+    if local is None:
+        local = cents(obj.get("local_amount"))
+    if local is not None and amount is not None and amount < 0:
+        local = -abs(local)
+    elif local is not None:
+        local = abs(local)
+    label = _text(obj.get("label"))
+    raw_name = _text(obj.get("clean_counterparty_name")) or label
+    cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
+    return Entry(
+        kind=TRANSACTION,
+        id=str(obj["id"]),
+        name=cleaned,
+        name_key=key,
+        raw_name=raw_name,
+        amount_cents=amount,
+        currency=currency(obj.get("currency")),
+        local_amount_cents=local,
+        local_currency=currency(obj.get("local_currency")),
+        entry_date=day(obj.get("settled_at")) or day(obj.get("emitted_at")),
+        reference=reference(obj.get("reference")),
+        text=squash(label, obj.get("reference"), obj.get("note")),
+    )

@@ -1,0 +1,81 @@
+"""Reasons in accountant words, one per signal, with the points each one adds."""
+
+from __future__ import annotations
+
+from .compare import MISSING
+from .types import Entry, Reason, Record
+
+
+def money(amount: int | None, code: str = "") -> str:
+    """Cents as "1,284.00 EUR"."""
+    if amount is None:
+        return "no amount"
+    sign = "-" if amount < 0 else ""
+    whole, part = divmod(abs(amount), 100)
+    return f"{sign}{whole:,}.{part:02d} {code}".strip()
+
+
+def _gap_words(record: Record, entry: Entry) -> str:
+    if not record.txn_date or not entry.entry_date:
+        return "no date to compare"
+    days = (entry.entry_date - record.txn_date).days
+    if days == 0:
+        return "same day"
+    unit = "day" if abs(days) == 1 else "days"
+    return f"{abs(days)} {unit} {'later' if days > 0 else 'earlier'}"
+
+
+def _detail(signal: str, level: str, record: Record, entry: Entry, party: str) -> str:
+    ours, theirs = money(record.amount_cents, record.currency), money(
+        entry.amount_cents, entry.currency
+    )
+    local = money(entry.local_amount_cents, entry.local_currency)
+    texts = {
+        ("amount", "exact"): f"same amount: {ours}",
+        ("amount", "close"): f"amount within 0.5%: {ours} vs {theirs}",
+        ("amount", "within_3pct"): f"amount within 3% (fees or exchange rate): {ours} vs {theirs}",
+        ("amount", "sign_flip"): f"same amount, opposite sign (credit note): {ours} vs {theirs}",
+        ("amount", "different"): f"different amount: {ours} vs {theirs}",
+        ("date", "near_due_date"): f"paid near the due date ({record.due_date})",
+        ("date", "day_month_swapped"): "day and month swapped on the scanned invoice",
+        ("date", "far"): f"dates far apart ({_gap_words(record, entry)})",
+        ("counterparty", "same_tax_id"): f"same tax ID {entry.tax_id}",
+        ("counterparty", "same_counterparty"): f"'{entry.raw_name}' is {party} in past links",
+        ("counterparty", "name_same"): f"same name: '{entry.raw_name}'",
+        ("counterparty", "name_close"): f"name close to {party}: '{entry.raw_name}'",
+        ("counterparty", "name_similar"): f"name similar to {party}: '{entry.raw_name}'",
+        ("counterparty", "other_counterparty"): f"'{entry.raw_name}' belongs to another vendor",
+        ("counterparty", "tax_id_conflict"): f"tax ID {entry.tax_id} is not {party}'s",
+        ("counterparty", "different"): f"different name: '{entry.raw_name}'",
+        ("reference", "exact"): f"same reference {record.raw_reference}",
+        ("reference", "in_label"): f"reference {record.raw_reference} appears in the bank label",
+        ("reference", "close"): f"reference {record.raw_reference} differs by one or two characters",
+        ("reference", "different"): f"different reference ({record.raw_reference})",
+        ("currency", "same"): f"same currency {record.currency}",
+        ("currency", "converted"): f"Qonto converted it from {local}",
+        ("currency", "different"): f"different currency: {record.currency} vs {entry.currency}",
+        ("usage", "unused"): "not linked to any other record yet",
+        ("usage", "paired_payment"): "this payment already settles a supplier invoice in Qonto",
+        ("usage", "already_linked"): "already linked to another record",
+    }
+    if signal == "date" and level != MISSING:
+        return texts.get((signal, level), _gap_words(record, entry))
+    if signal == "kind":
+        what = "supplier invoice" if "invoice" in level else "bank transaction"
+        return f"a {record.type} matched to a {what}"
+    return texts.get((signal, level), f"{signal} missing")
+
+
+def signal_reasons(
+    record: Record,
+    entry: Entry,
+    vector: dict[str, str],
+    weights: dict[tuple[str, str], float],
+    party: str,
+) -> list[Reason]:
+    """One reason per signal for a candidate."""
+    return [
+        Reason(signal, round(weights.get((signal, level), 0.0), 2),
+               _detail(signal, level, record, entry, party))
+        for signal, level in vector.items()
+    ]
