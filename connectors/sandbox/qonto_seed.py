@@ -91,7 +91,7 @@ def _invoice(
         "meta": {},
     }
     # §4.5: older invoices carry an array of ids, newer ones ids plus objects.
-    if index % 2:
+    if index <= 3:
         invoice["matched_transactions"] = transaction_ids
     else:
         invoice["matched_transactions_ids"] = transaction_ids
