@@ -1,0 +1,604 @@
+"""Check documents before upload and render a PDF for records without one (reliability #23)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+import unicodedata
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("well.connectors.pdf")
+
+WORKER = Path(__file__).with_name("pdf_worker.py")
+
+PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
+_EXTENSIONS = {".pdf": PDF, ".jpg": JPEG, ".jpeg": JPEG, ".jpe": JPEG, ".png": PNG}
+_NAMES = {PDF: "a PDF", JPEG: "a JPEG image", PNG: "a PNG image"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a document may cost before it is refused."""
+
+    max_bytes: int = 10 * 1024 * 1024  # Qonto's upload limit
+    max_pages: int = 200
+    max_pixels: int = 50_000_000  # about 7000 x 7000; far above any scanned invoice
+    max_text_chars: int = 200_000
+    wall_seconds: float = 15.0
+    cpu_seconds: int = 10
+    memory_bytes: int = 512 * 1024 * 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class DocumentRejected(Exception):
+    """The file will not be uploaded; `.reason` says why in words an accountant can act on."""
+
+    permanent = True
+
+    def __init__(self, reason: str, *, code: str, detail: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        # Technical detail for logs (which limit tripped); never shown to the accountant.
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ValidatedDocument:
+    """A file that passed every check, with what was learnt about it."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    page_count: int
+    text: str = ""
+    width: int | None = None
+    height: int | None = None
+
+
+# --- Validation ------------------------------------------------------------------------------
+
+
+def sniff(content: bytes) -> str | None:
+    """The media type from the magic bytes, for the three types Qonto accepts; else None."""
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    if content.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    # A PDF header may sit anywhere in the first 1024 bytes (PDF 1.7 §7.5.2 implementation note).
+    if b"%PDF-" in content[:1024]:
+        return PDF
+    return None
+
+
+def _describe_unknown(content: bytes) -> str:
+    """A guess at what an unsupported file is, for the refusal message."""
+    head = content[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "a web page (HTML), often an error or login page instead of the document"
+    if head.startswith(b"<?xml") or head.startswith(b"<"):
+        return "an XML or HTML text"
+    if content.startswith(b"PK\x03\x04"):
+        return "a ZIP archive or an Office document"
+    if content.startswith((b"GIF87a", b"GIF89a")):
+        return "a GIF image"
+    if content.startswith((b"II*\x00", b"MM\x00*")):
+        return "a TIFF image"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "a WebP image"
+    return "a file of an unknown type"
+
+
+def _mb(size: int) -> str:
+    """Bytes as megabytes with one decimal."""
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def validate_document(
+    content: bytes, *, filename: str, limits: Limits = DEFAULT_LIMITS
+) -> ValidatedDocument:
+    """Accept a PDF, JPEG or PNG that Qonto can take, or raise DocumentRejected with the reason."""
+    if not content:
+        raise DocumentRejected("The file is empty (0 bytes).", code="empty")
+    if len(content) > limits.max_bytes:
+        raise DocumentRejected(
+            f"The file is {_mb(len(content))}; Qonto accepts at most {_mb(limits.max_bytes)}.",
+            code="too_large",
+        )
+    content_type = sniff(content)
+    if content_type is None:
+        raise DocumentRejected(
+            f"The file is not a PDF, JPEG or PNG: it looks like {_describe_unknown(content)}.",
+            code="unsupported_type",
+        )
+    claimed = _EXTENSIONS.get(Path(filename).suffix.lower())
+    if claimed is not None and claimed != content_type:
+        raise DocumentRejected(
+            f"The file is named {filename!r} but is really {_NAMES[content_type]}; "
+            "Well does not upload mislabelled files.",
+            code="type_mismatch",
+        )
+    sha256 = hashlib.sha256(content).hexdigest()
+    if content_type == PDF:
+        return _validate_pdf(content, filename=filename, sha256=sha256, limits=limits)
+    return _validate_image(content, content_type, filename=filename, sha256=sha256, limits=limits)
+
+
+def _validate_image(
+    content: bytes, content_type: str, *, filename: str, sha256: str, limits: Limits
+) -> ValidatedDocument:
+    """Check an image's header, integrity and pixel count without decoding the pixels."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            # Our own pixel cap below is stricter than Pillow's bomb warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as image:
+                width, height = image.size
+                fmt = image.format
+                if width * height > limits.max_pixels:
+                    raise DocumentRejected(
+                        f"The image is {width} x {height} pixels, too large to be a scanned "
+                        "invoice (possibly a decompression bomb).",
+                        code="too_many_pixels",
+                    )
+                image.verify()
+    except DocumentRejected:
+        raise
+    except Image.DecompressionBombError:
+        raise DocumentRejected(
+            "The image has far too many pixels (possibly a decompression bomb).",
+            code="too_many_pixels",
+        ) from None
+    except Exception:
+        raise DocumentRejected(
+            f"The file starts like {_NAMES[content_type]} but is damaged and cannot be read.",
+            code="unreadable",
+        ) from None
+    if (fmt, content_type) not in (("JPEG", JPEG), ("PNG", PNG)):
+        raise DocumentRejected("The image is damaged and cannot be read.", code="unreadable")
+    return ValidatedDocument(
+        filename=filename,
+        content_type=content_type,
+        size=len(content),
+        sha256=sha256,
+        page_count=1,
+        width=width,
+        height=height,
+    )
+
+
+def _validate_pdf(
+    content: bytes, *, filename: str, sha256: str, limits: Limits
+) -> ValidatedDocument:
+    """Parse a PDF in the sandboxed worker and turn its verdict into a document or a refusal."""
+    # A PDF ends with %%EOF (give or take trailing whitespace); a missing marker means the
+    # download or the upload to QuickBooks was cut short.
+    if b"%%EOF" not in content[-2048:]:
+        raise DocumentRejected(
+            "The PDF is incomplete: it seems to have been cut off.", code="truncated"
+        )
+    result = _run_worker(content, limits=limits, positions=False)
+    page_count = int(result["page_count"])
+    if page_count < 1:
+        raise DocumentRejected("The PDF has no pages.", code="no_pages")
+    return ValidatedDocument(
+        filename=filename,
+        content_type=PDF,
+        size=len(content),
+        sha256=sha256,
+        page_count=page_count,
+        text=str(result.get("text", "")),
+    )
+
+
+def _run_worker(content: bytes, *, limits: Limits, positions: bool) -> dict[str, Any]:
+    """Parse a PDF in a child process with time and memory caps; raise on any refusal."""
+    command = [
+        sys.executable,
+        "-I",  # isolated: no PYTHON* variables, no user site, no script directory games
+        str(WORKER),
+        str(limits.memory_bytes),
+        str(limits.cpu_seconds),
+        str(limits.max_pages),
+        str(limits.max_text_chars),
+        "1" if positions else "0",
+    ]
+    started = time.monotonic()
+    try:
+        completed = subprocess.run(
+            command,
+            input=content,
+            capture_output=True,
+            timeout=limits.wall_seconds,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        # subprocess.run kills the child before raising.
+        raise DocumentRejected(
+            f"The PDF took more than {limits.wall_seconds:.0f} seconds to read and was "
+            "refused (it may be built to overload readers).",
+            code="timeout",
+        ) from None
+    elapsed = time.monotonic() - started
+    try:
+        result = json.loads(completed.stdout.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        logger.info(
+            "pdf worker died (rc=%s, %.2fs): %s",
+            completed.returncode,
+            elapsed,
+            completed.stderr[-500:].decode("utf-8", "replace"),
+        )
+        raise DocumentRejected(
+            "The PDF could not be read within Well's safety limits (memory or time); "
+            "it may be damaged or built to overload readers.",
+            code="too_complex",
+            detail=f"worker exit code {completed.returncode}",
+        ) from None
+    status = result.get("status")
+    if status == "ok":
+        return result
+    if status == "encrypted":
+        raise DocumentRejected(
+            "The PDF is password-protected (encrypted); Qonto cannot read it. "
+            "Attach an unprotected copy in QuickBooks.",
+            code="encrypted",
+        )
+    if status == "too_many_pages":
+        raise DocumentRejected(
+            f"The PDF has {result.get('page_count')} pages; Well accepts at most "
+            f"{limits.max_pages} for one invoice.",
+            code="too_many_pages",
+        )
+    if status in ("memory", "limit"):
+        raise DocumentRejected(
+            "The PDF expands to far more data than an invoice should (possibly a "
+            "decompression bomb) and was refused.",
+            code="too_complex",
+            detail="memory cap" if status == "memory" else str(result.get("detail")),
+        )
+    raise DocumentRejected(
+        f"The file is not a readable PDF ({result.get('detail', 'unknown error')}); it may be "
+        "damaged or incomplete.",
+        code="unreadable",
+        detail=str(result.get("detail")),
+    )
+
+
+# --- Rendering -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderLine:
+    """One line of the rendered invoice."""
+
+    description: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class RenderFields:
+    """What a generated supplier-invoice PDF shows."""
+
+    record_type: str
+    record_id: str
+    vendor_name: str
+    total: Decimal
+    currency: str
+    invoice_number: str | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    lines: Sequence[RenderLine] = field(default_factory=tuple)
+    tax: Decimal | None = None
+    vat_number: str | None = None
+
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
+FALLBACK_FONTS = (
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallback.ttf"),
+)
+_MARGIN_MM = 20.0
+_AMOUNT_WIDTH_MM = 40.0
+_PAGE_WIDTH_MM = 210.0
+_DESC_WIDTH_MM = _PAGE_WIDTH_MM - 2 * _MARGIN_MM - _AMOUNT_WIDTH_MM
+_PT_PER_MM = 72 / 25.4
+# Text starting right of this x (in PDF points) is in the amount column.
+_AMOUNT_COLUMN_PT = (_MARGIN_MM + _DESC_WIDTH_MM + 2) * _PT_PER_MM
+_CREATED = datetime(2000, 1, 1, tzinfo=timezone.utc)  # noqa: UP017 - fixed so output is stable
+
+
+@dataclass(frozen=True)
+class _Fonts:
+    family: str
+    unicode: bool
+    coverage: frozenset[int]
+
+
+@lru_cache(maxsize=1)
+def _font_files() -> tuple[Path | None, Path | None, list[Path]]:
+    """DejaVu Sans regular and bold if installed, and any CJK fallback fonts."""
+    for folder in FONT_DIRS:
+        regular, bold = folder / "DejaVuSans.ttf", folder / "DejaVuSans-Bold.ttf"
+        if regular.is_file() and bold.is_file():
+            return regular, bold, [p for p in FALLBACK_FONTS if p.is_file()]
+    return None, None, []
+
+
+@lru_cache(maxsize=8)
+def _coverage(path: Path) -> frozenset[int]:
+    """Code points a TrueType font has glyphs for."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(path), lazy=True) as font:
+        return frozenset(font.getBestCmap() or {})
+
+
+def _setup_fonts(pdf: Any, texts: Sequence[str]) -> _Fonts:
+    """Embed DejaVu (plus a CJK fallback when needed) if present; else Helvetica, Latin-1 only."""
+    regular, bold, fallbacks = _font_files()
+    if regular is None or bold is None:
+        logger.warning("DejaVu fonts not found; rendering with Helvetica (Latin-1 only)")
+        return _Fonts("helvetica", False, frozenset(range(256)))
+    pdf.add_font("dejavu", "", str(regular))
+    pdf.add_font("dejavu", "B", str(bold))
+    coverage = set(_coverage(regular))
+    missing = {ord(ch) for text in texts for ch in _flatten(text)} - coverage
+    names = []
+    for number, path in enumerate(fallbacks):
+        # Fallback fonts are large (CJK): load one only when the text needs it.
+        extra = _coverage(path)
+        if not missing & extra:
+            continue
+        name = f"fallback{number}"
+        pdf.add_font(name, "", str(path))
+        names.append(name)
+        coverage |= extra
+        missing -= extra
+    if names:
+        pdf.set_fallback_fonts(names, exact_match=False)
+    return _Fonts("dejavu", True, frozenset(coverage))
+
+
+def _flatten(text: str) -> str:
+    """One line: whitespace runs become one space, other control characters are dropped."""
+    text = " ".join(str(text).split())
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+
+
+def _clean(text: str, fonts: _Fonts) -> str:
+    """One printable line; characters no embedded font can draw become '?'."""
+    text = _flatten(text)
+    if not fonts.unicode:
+        text = text.replace("€", "EUR")
+    return "".join(ch if ord(ch) in fonts.coverage or ch == " " else "?" for ch in text)
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """1234.5 EUR -> '1,234.50 EUR' (a form Qonto-style readers parse)."""
+    return f"{amount:,.2f} {currency}"
+
+
+def _check_fields(fields: RenderFields) -> None:
+    """Refuse values that would print a misleading invoice."""
+    if not fields.vendor_name or not fields.vendor_name.strip():
+        raise ValueError("vendor_name is required to render an invoice")
+    if not re.fullmatch(r"[A-Z]{3}", fields.currency or ""):
+        raise ValueError(f"currency must be an ISO 4217 code, got {fields.currency!r}")
+    amounts = [fields.total, *(line.amount for line in fields.lines)]
+    if fields.tax is not None:
+        amounts.append(fields.tax)
+    for amount in amounts:
+        if not isinstance(amount, Decimal) or not amount.is_finite():
+            raise ValueError(f"amounts must be finite Decimals, got {amount!r}")
+
+
+def render_record_pdf(fields: RenderFields) -> bytes:
+    """A clean supplier-invoice PDF for a record that came without a document."""
+    from fpdf import FPDF
+
+    _check_fields(fields)
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.set_creation_date(_CREATED)
+    pdf.set_margins(_MARGIN_MM, _MARGIN_MM, _MARGIN_MM)
+    pdf.set_auto_page_break(auto=True, margin=_MARGIN_MM)
+    texts = [
+        fields.vendor_name,
+        fields.invoice_number or "",
+        fields.vat_number or "",
+        fields.record_type,
+        fields.record_id,
+        *(item.description for item in fields.lines),
+    ]
+    fonts = _setup_fonts(pdf, texts)
+    credit = fields.total < 0
+    title = "Credit note" if credit else "Invoice"
+    vendor = _clean(fields.vendor_name, fonts)
+    number = _clean(fields.invoice_number, fonts) if fields.invoice_number else None
+    pdf.set_title(f"{title} {number or ''} - {vendor}".replace("  ", " "))
+    pdf.set_author("Well")
+    pdf.set_creator("Well")
+    pdf.add_page()
+    width = _PAGE_WIDTH_MM - 2 * _MARGIN_MM
+
+    def line(text: str, *, size: float = 10, bold: bool = False, height: float = 6) -> None:
+        pdf.set_font(fonts.family, "B" if bold else "", size)
+        pdf.multi_cell(width, height, text, align="L", new_x="LMARGIN", new_y="NEXT")
+
+    # The vendor is the first line: invoice readers take the first unlabelled line as supplier.
+    line(vendor, size=16, bold=True, height=8)
+    line(title, size=12, bold=True, height=7)
+    pdf.ln(2)
+    if number:
+        line(f"Invoice number: {number}")
+    if fields.issue_date:
+        line(f"Invoice date: {fields.issue_date.isoformat()}")
+    if fields.due_date:
+        line(f"Due date: {fields.due_date.isoformat()}")
+    line(f"Total: {format_amount(fields.total, fields.currency)}", bold=True)
+    if fields.vat_number:
+        line(f"VAT number: {_clean(fields.vat_number, fonts)}")
+    line(f"Currency: {fields.currency}")
+    record = f"{_clean(fields.record_type, fonts)} {_clean(fields.record_id, fonts)}"
+    line(f"QuickBooks record: {record}")
+    pdf.ln(4)
+
+    pdf.set_font(fonts.family, "B", 10)
+    pdf.cell(_DESC_WIDTH_MM, 7, "Description", border="B")
+    pdf.cell(_AMOUNT_WIDTH_MM, 7, "Amount", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(fonts.family, "", 10)
+    for item in fields.lines:
+        description = _clean(item.description, fonts) or "-"
+        amount = format_amount(item.amount, fields.currency)
+        if pdf.will_page_break(6):
+            pdf.add_page()
+        top_page, top_y = pdf.page, pdf.get_y()
+        pdf.multi_cell(_DESC_WIDTH_MM, 6, description, align="L", new_x="LMARGIN", new_y="NEXT")
+        end_page, end_y = pdf.page, pdf.get_y()
+        # The amount sits on the first line of its row, even when the description wraps.
+        pdf.page = top_page
+        pdf.set_xy(_MARGIN_MM + _DESC_WIDTH_MM, top_y)
+        pdf.cell(_AMOUNT_WIDTH_MM, 6, amount, align="R")
+        pdf.page = end_page
+        pdf.set_xy(_MARGIN_MM, end_y)
+    pdf.ln(2)
+    if fields.tax is not None:
+        line(f"Tax: {format_amount(fields.tax, fields.currency)}")
+    line(f"Total: {format_amount(fields.total, fields.currency)}", bold=True)
+    pdf.ln(6)
+    pdf.set_text_color(90, 90, 90)
+    line(
+        f"Generated by Well from QuickBooks record {record}; no original document was attached.",
+        size=9,
+        height=5,
+    )
+    return bytes(pdf.output())
+
+
+# --- Reading back ----------------------------------------------------------------------------
+
+
+def _rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Text rows in reading order as (left column, amount column), from positioned chunks."""
+    grouped: dict[tuple[int, float], list[tuple[float, str]]] = {}
+    for page, x, y, text in result.get("chunks", []):
+        grouped.setdefault((int(page), round(float(y), 1)), []).append((float(x), str(text)))
+    rows = []
+    for _key, parts in sorted(grouped.items(), key=lambda item: (item[0][0], -item[0][1])):
+        # Stream order, not x order: fragments of one cell (font fallback) share a stale x.
+        left = "".join(text for x, text in parts if x < _AMOUNT_COLUMN_PT).strip()
+        right = "".join(text for x, text in parts if x >= _AMOUNT_COLUMN_PT).strip()
+        rows.append((left, right))
+    return rows
+
+
+def parse_amount_text(text: str) -> tuple[Decimal, str | None]:
+    """'-1,234.50 EUR' -> (Decimal('-1234.50'), 'EUR')."""
+    match = re.fullmatch(r"\s*(-?[\d,]+(?:\.\d+)?)\s*([A-Z]{3})?\s*", text)
+    if not match:
+        raise ValueError(f"not an amount: {text!r}")
+    try:
+        return Decimal(match.group(1).replace(",", "")), match.group(2)
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {text!r}") from None
+
+
+def read_back(content: bytes, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Re-read a PDF rendered by `render_record_pdf` (in the sandbox) and return its fields."""
+    result = _run_worker(content, limits=limits, positions=True)
+    rows = _rows(result)
+    found: dict[str, Any] = {
+        "page_count": int(result["page_count"]),
+        "text": result.get("text", ""),
+        "vendor_name": None,
+        "title": None,
+        "invoice_number": None,
+        "issue_date": None,
+        "due_date": None,
+        "total": None,
+        "currency": None,
+        "vat_number": None,
+        "record_type": None,
+        "record_id": None,
+        "tax": None,
+        "lines": [],
+        "note": None,
+    }
+    vendor: list[str] = []
+    index = 0
+    while index < len(rows) and rows[index][0] not in ("Invoice", "Credit note"):
+        vendor.append(rows[index][0])
+        index += 1
+    found["vendor_name"] = " ".join(vendor) or None
+    if index < len(rows):
+        found["title"] = rows[index][0]
+    labels = {
+        "Invoice number": "invoice_number",
+        "Invoice date": "issue_date",
+        "Due date": "due_date",
+        "Total": "total",
+        "VAT number": "vat_number",
+        "Currency": "currency",
+        "QuickBooks record": "record",
+    }
+    in_table = False
+    after_table = False
+    note: list[str] = []
+    for left, right in rows[index + 1 :]:
+        if not in_table and not after_table:
+            if left == "Description" and right == "Amount":
+                in_table = True
+                continue
+            label, _, value = left.partition(": ")
+            key = labels.get(label)
+            if key and found.get(key) is None:
+                found[key] = value
+            continue
+        if in_table:
+            if right:
+                found["lines"].append([left, parse_amount_text(right)[0]])
+                continue
+            if left.startswith(("Tax: ", "Total: ")):
+                in_table, after_table = False, True
+            elif found["lines"]:
+                found["lines"][-1][0] = f"{found['lines'][-1][0]} {left}"
+                continue
+        label, _, value = left.partition(": ")
+        if label == "Tax":
+            found["tax"] = parse_amount_text(value)[0]
+        elif label == "Total":
+            continue
+        else:
+            note.append(left)
+    found["note"] = " ".join(note) or None
+    found["lines"] = [(text, amount) for text, amount in found["lines"]]
+    if isinstance(found["total"], str):
+        found["total"], printed_currency = parse_amount_text(found["total"])
+        found["currency"] = found["currency"] or printed_currency
+    for key in ("issue_date", "due_date"):
+        if found[key]:
+            found[key] = date.fromisoformat(found[key])
+    record = found.pop("record", None)
+    if record:
+        found["record_type"], _, found["record_id"] = record.partition(" ")
+    return found

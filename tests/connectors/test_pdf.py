@@ -1,0 +1,474 @@
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from pypdf import PdfWriter
+
+from connectors import pdf
+from connectors.pdf import (
+    DocumentRejected,
+    Limits,
+    RenderFields,
+    RenderLine,
+    read_back,
+    render_record_pdf,
+    validate_document,
+)
+
+# Every hostile file must be refused within this many seconds (worker start included).
+BOUNDED = 20.0
+
+
+def assemble_pdf(objects: list[bytes]) -> bytes:
+    """A PDF with a correct cross-reference table from numbered object bodies (1 = Catalog)."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n".encode() + b"0000000000 65535 f \n"
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    ).encode()
+    return bytes(out)
+
+
+def one_page_pdf(*, contents: bytes, stream_dict: bytes = b"", page_extra: bytes = b"") -> bytes:
+    """A one-page PDF whose content stream is `contents`."""
+    return assemble_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> " + page_extra + b">>",
+            b"<< /Length %d " % len(contents)
+            + stream_dict
+            + b">>\nstream\n"
+            + contents
+            + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+
+
+def zeros_bomb(total: int) -> bytes:
+    """A zlib stream that inflates to `total` zero bytes, built fast by repeating one block."""
+    chunk = bytes(1 << 24)
+    count = total // len(chunk)
+    compressor = zlib.compressobj(9)
+    first = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeat = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    adler = 1
+    for _ in range(count):
+        adler = zlib.adler32(chunk, adler)
+    # b"\x03\x00" is an empty final block; the zlib trailer is the Adler-32 of all the data.
+    return first + repeat * (count - 1) + b"\x03\x00" + struct.pack(">I", adler)
+
+
+@pytest.fixture(scope="module")
+def bomb_pdf() -> bytes:
+    stream = zeros_bomb(80 << 24)  # 1.34 GB of zeros
+    assert len(zlib.decompressobj().decompress(stream, 1 << 20)) == 1 << 20
+    return one_page_pdf(contents=stream, stream_dict=b"/Filter /FlateDecode ")
+
+
+def simple_pdf(text: str = "Hello invoice", pages: int = 1) -> bytes:
+    from fpdf import FPDF
+
+    document = FPDF()
+    for number in range(pages):
+        document.add_page()
+        document.set_font("helvetica", size=12)
+        document.cell(text=f"{text} {number + 1}")
+    return bytes(document.output())
+
+
+def image_bytes(fmt: str, size=(40, 30), mode="RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, color=0).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def refused(content: bytes, filename: str = "invoice.pdf", **kwargs) -> DocumentRejected:
+    started = time.monotonic()
+    with pytest.raises(DocumentRejected) as caught:
+        validate_document(content, filename=filename, **kwargs)
+    assert time.monotonic() - started < BOUNDED
+    assert caught.value.reason == str(caught.value)
+    assert caught.value.permanent is True
+    return caught.value
+
+
+# --- Accepted files ---------------------------------------------------------------------------
+
+
+def test_a_real_pdf_is_accepted_with_its_pages_and_text():
+    document = validate_document(simple_pdf("Acme invoice", pages=3), filename="bill.pdf")
+    assert document.content_type == "application/pdf"
+    assert document.page_count == 3
+    assert "Acme invoice 1" in document.text
+    assert len(document.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    ("fmt", "filename", "content_type"),
+    [
+        ("JPEG", "scan.jpg", "image/jpeg"),
+        ("PNG", "scan.png", "image/png"),
+        ("PNG", "scan", "image/png"),
+    ],
+)
+def test_jpeg_and_png_are_accepted_with_their_dimensions(fmt, filename, content_type):
+    document = validate_document(image_bytes(fmt), filename=filename)
+    assert document.content_type == content_type
+    assert (document.width, document.height) == (40, 30)
+    assert document.page_count == 1
+
+
+# --- Refused files ----------------------------------------------------------------------------
+
+
+def test_zero_bytes_are_refused():
+    assert refused(b"").code == "empty"
+
+
+def test_an_oversized_file_is_refused_before_parsing():
+    error = refused(b"%PDF-1.4\n" + b"0" * (11 * 1024 * 1024) + b"%%EOF")
+    assert error.code == "too_large"
+    assert "10.0 MB" in error.reason
+
+
+def test_an_encrypted_pdf_is_refused():
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.encrypt(user_password="secret", owner_password="owner")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    error = refused(buffer.getvalue())
+    assert error.code == "encrypted"
+    assert "password" in error.reason
+
+
+def test_a_pdf_encrypted_with_an_empty_password_is_still_refused():
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.encrypt(user_password="", owner_password="owner", algorithm="AES-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    assert refused(buffer.getvalue()).code == "encrypted"
+
+
+def test_a_truncated_pdf_is_refused():
+    content = simple_pdf(pages=2)
+    error = refused(content[: len(content) // 2])
+    assert error.code == "truncated"
+    assert "cut off" in error.reason
+
+
+def test_a_damaged_pdf_with_an_end_marker_is_refused_as_unreadable():
+    content = simple_pdf(pages=2)
+    damaged = content[:200] + b"garbage" * 50 + b"\n%%EOF\n"
+    assert refused(damaged).code == "unreadable"
+
+
+def test_a_jpeg_named_pdf_is_refused_as_mislabelled():
+    error = refused(image_bytes("JPEG"))
+    assert error.code == "type_mismatch"
+    assert "JPEG" in error.reason
+
+
+def test_an_html_page_named_pdf_is_refused():
+    error = refused(b"<!DOCTYPE html><html><body>Session expired</body></html>")
+    assert error.code == "unsupported_type"
+    assert "web page" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("content", "hint"),
+    [
+        (b"PK\x03\x04rest-of-zip", "ZIP"),
+        (b"GIF89a....", "GIF"),
+        (b"plain text invoice", "unknown"),
+    ],
+)
+def test_unsupported_types_say_what_they_look_like(content, hint):
+    error = refused(content, filename="upload.bin")
+    assert error.code == "unsupported_type"
+    assert hint in error.reason
+
+
+def test_a_decompression_bomb_is_refused_in_bounded_time(bomb_pdf):
+    started = time.monotonic()
+    error = refused(bomb_pdf)
+    assert error.code == "too_complex"
+    assert "decompression bomb" in error.reason
+    assert time.monotonic() - started < BOUNDED
+
+
+def test_a_bomb_under_a_tight_memory_cap_is_refused_not_crashing(bomb_pdf):
+    error = refused(bomb_pdf, limits=Limits(memory_bytes=96 * 1024 * 1024))
+    assert error.code == "too_complex"
+    assert error.detail == "memory cap"
+
+
+def test_a_pdf_with_too_many_pages_is_refused():
+    writer = PdfWriter()
+    for _ in range(250):
+        writer.add_blank_page(width=100, height=100)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    error = refused(buffer.getvalue())
+    assert error.code == "too_many_pages"
+    assert "250 pages" in error.reason
+
+
+def test_a_page_tree_lying_about_its_count_is_judged_by_its_real_pages():
+    content = assemble_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1000000000 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
+    started = time.monotonic()
+    assert validate_document(content, filename="x.pdf").page_count == 1
+    assert time.monotonic() - started < BOUNDED
+
+
+def test_a_huge_page_tree_is_refused():
+    kids = b" ".join([b"3 0 R"] * 100_000)
+    content = assemble_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [" + kids + b"] /Count 100000 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
+    assert refused(content).code in ("too_many_pages", "too_complex")
+
+
+def test_a_page_tree_that_contains_itself_is_refused():
+    content = assemble_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
+    started = time.monotonic()
+    try:
+        document = validate_document(content, filename="x.pdf")
+    except DocumentRejected:
+        pass
+    else:
+        assert document.page_count == 1  # pypdf skips the loop: harmless
+    assert time.monotonic() - started < BOUNDED
+
+
+def test_deeply_nested_objects_are_refused():
+    nested = b"[" * 200_000 + b"]" * 200_000
+    content = one_page_pdf(contents=b"BT ET", page_extra=b"/Deep " + nested + b" ")
+    assert refused(content).code in ("unreadable", "too_complex")
+
+
+def test_a_pdf_that_takes_too_long_is_refused():
+    error = refused(simple_pdf(), limits=Limits(wall_seconds=0.001))
+    assert error.code == "timeout"
+
+
+def test_a_damaged_image_is_refused():
+    assert refused(b"\xff\xd8\xff\xe0" + b"\x00" * 100, filename="scan.jpg").code == "unreadable"
+
+
+def test_an_image_with_too_many_pixels_is_refused():
+    huge = image_bytes("PNG", size=(10_000, 6_000), mode="1")
+    assert len(huge) < 1024 * 1024
+    error = refused(huge, filename="scan.png")
+    assert error.code == "too_many_pixels"
+
+
+def test_a_png_named_jpeg_is_refused():
+    assert refused(image_bytes("PNG"), filename="scan.jpeg").code == "type_mismatch"
+
+
+# --- Rendering --------------------------------------------------------------------------------
+
+
+def invoice(**overrides) -> RenderFields:
+    values = {
+        "record_type": "Bill",
+        "record_id": "146",
+        "vendor_name": "Acme Supplies Ltd",
+        "invoice_number": "INV-2025/001",
+        "issue_date": date(2025, 1, 31),
+        "due_date": date(2025, 3, 2),
+        "currency": "EUR",
+        "lines": [
+            RenderLine("Consulting, January", Decimal("1000.00")),
+            RenderLine("Hosting", Decimal("34.50")),
+        ],
+        "tax": Decimal("206.90"),
+        "total": Decimal("1241.40"),
+        "vat_number": "FR12345678901",
+    }
+    values.update(overrides)
+    return RenderFields(**values)
+
+
+def assert_round_trip(fields: RenderFields) -> dict:
+    content = render_record_pdf(fields)
+    found = read_back(content)
+    assert found["vendor_name"] == " ".join(fields.vendor_name.split())
+    assert found["invoice_number"] == fields.invoice_number
+    assert found["issue_date"] == fields.issue_date
+    assert found["due_date"] == fields.due_date
+    assert found["total"] == fields.total
+    assert found["currency"] == fields.currency
+    assert found["tax"] == fields.tax
+    assert found["vat_number"] == fields.vat_number
+    assert found["record_type"] == fields.record_type
+    assert found["record_id"] == fields.record_id
+    assert found["lines"] == [(" ".join(i.description.split()), i.amount) for i in fields.lines]
+    assert found["note"] == (
+        f"Generated by Well from QuickBooks record {fields.record_type} {fields.record_id}; "
+        "no original document was attached."
+    )
+    return found
+
+
+def test_a_rendered_invoice_round_trips_every_field():
+    found = assert_round_trip(invoice())
+    assert found["title"] == "Invoice"
+
+
+def test_a_negative_total_renders_a_credit_note():
+    found = assert_round_trip(
+        invoice(
+            record_type="VendorCredit",
+            total=Decimal("-150.00"),
+            tax=Decimal("-25.00"),
+            lines=[RenderLine("Refund for damaged goods", Decimal("-125.00"))],
+        )
+    )
+    assert found["title"] == "Credit note"
+
+
+def test_unicode_names_and_symbols_round_trip():
+    assert_round_trip(
+        invoice(
+            vendor_name="Société Générale d'Équipement — Zürich",
+            lines=[RenderLine("Café & croissants € prix spécial", Decimal("12.30"))],
+        )
+    )
+
+
+def test_cjk_names_round_trip_when_a_cjk_font_is_installed():
+    if not pdf._font_files()[2]:
+        pytest.skip("no CJK fallback font installed (apt-get install fonts-droid-fallback)")
+    assert_round_trip(invoice(vendor_name="東京商事株式会社 Tokyo Shoji"))
+
+
+def test_long_descriptions_wrap_and_many_lines_spill_onto_more_pages():
+    lines = [
+        RenderLine(f"Line {n}: " + "maintenance of the ventilation system " * 6, Decimal(n))
+        for n in range(1, 41)
+    ]
+    found = assert_round_trip(invoice(lines=lines, total=Decimal("820.00"), tax=None))
+    assert found["page_count"] > 1
+
+
+def test_optional_fields_may_be_missing():
+    found = assert_round_trip(
+        invoice(
+            invoice_number=None,
+            issue_date=None,
+            due_date=None,
+            vat_number=None,
+            tax=None,
+            lines=[],
+        )
+    )
+    assert found["lines"] == []
+
+
+def test_the_rendered_pdf_passes_validation_with_the_vendor_first():
+    document = validate_document(render_record_pdf(invoice()), filename="Bill-146.pdf")
+    first_line = document.text.strip().splitlines()[0]
+    assert first_line == "Acme Supplies Ltd"
+    for label in ("Invoice number: INV-2025/001", "Invoice date: 2025-01-31", "Due date:"):
+        assert label in document.text
+    assert "Total: 1,241.40 EUR" in document.text
+    assert "VAT number: FR12345678901" in document.text
+
+
+def test_rendering_is_deterministic():
+    assert render_record_pdf(invoice()) == render_record_pdf(invoice())
+
+
+def test_without_dejavu_rendering_falls_back_to_latin1(monkeypatch):
+    monkeypatch.setattr(pdf, "_font_files", lambda: (None, None, []))
+    content = render_record_pdf(invoice(vendor_name="Café Zürich 東京", total=Decimal("9.99")))
+    found = read_back(content)
+    assert found["vendor_name"] == "Café Zürich ??"
+    assert found["total"] == Decimal("9.99")
+
+
+def test_control_characters_and_newlines_are_flattened():
+    found = read_back(render_record_pdf(invoice(vendor_name="Acme\nSupplies\x00 Ltd\t")))
+    assert found["vendor_name"] == "Acme Supplies Ltd"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"vendor_name": "  "},
+        {"currency": "euro"},
+        {"total": Decimal("NaN")},
+        {"tax": Decimal("Infinity")},
+    ],
+)
+def test_fields_that_would_print_a_misleading_invoice_are_refused(overrides):
+    with pytest.raises(ValueError):
+        render_record_pdf(invoice(**overrides))
+
+
+words = st.text(
+    alphabet=st.characters(
+        whitelist_categories=("Lu", "Ll", "Nd"), max_codepoint=0x24F, blacklist_characters="ǅǈǋǲ"
+    ),
+    min_size=1,
+    max_size=12,
+)
+phrases = st.lists(words, min_size=1, max_size=12).map(" ".join)
+amounts = st.decimals(
+    min_value=Decimal("-1000000"), max_value=Decimal("1000000"), places=2, allow_nan=False
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    vendor=phrases.filter(lambda v: v not in ("Invoice", "Credit note")),
+    descriptions=st.lists(phrases, max_size=4),
+    total=amounts,
+    number=st.from_regex(r"[A-Z0-9][A-Z0-9/-]{0,15}", fullmatch=True),
+)
+def test_round_trip_holds_for_generated_invoices(vendor, descriptions, total, number):
+    fields = invoice(
+        vendor_name=vendor,
+        invoice_number=number,
+        total=total,
+        lines=[RenderLine(text, Decimal("1.00")) for text in descriptions],
+    )
+    assert_round_trip(fields)
