@@ -154,6 +154,22 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+class _RedactQueryFilter(logging.Filter):
+    """Scrub secret query values from urllib3's DEBUG lines, which print each request path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(arg) if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        return True
+
+
+_URLLIB3_FILTER = _RedactQueryFilter()
+logging.getLogger("urllib3.connectionpool").addFilter(_URLLIB3_FILTER)
+
+
 def _secrets_of(headers: Mapping[str, str] | None, url: str) -> list[str]:
     """Every secret value this request carries, so messages can be scrubbed of them."""
     found: list[str] = []

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors import http
+from connectors.sandbox.server import serve_in_thread
 
 API = "https://api.example.test/v3/company/123/query"
 SENTINEL = "SENTINEL-TOKEN-7f3a9c"
@@ -278,6 +279,31 @@ def test_tokens_never_appear_in_logs_or_exception_messages(session, sleeps, capl
     for record in caplog.records:
         assert SENTINEL not in record.getMessage()
     assert caplog.records, "attempts should have been logged"
+
+
+def test_real_requests_keep_secrets_out_of_debug_logs(session, sleeps, caplog):
+    def app(environ, start_response):
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+        return [b"boom"]
+
+    server = serve_in_thread(app)
+    caplog.set_level(logging.DEBUG)
+    try:
+        with pytest.raises(http.TransientError) as caught:
+            http.request(
+                session,
+                "GET",
+                f"{server.base_url}/download?X-Amz-Signature={SENTINEL}&page=1",
+                headers={"Authorization": f"Bearer {SENTINEL}"},
+                policy=http.RetryPolicy(max_attempts=2),
+                sleep=sleeps,
+            )
+    finally:
+        server.stop()
+    assert SENTINEL not in str(caught.value)
+    assert any(record.name.startswith("urllib3") for record in caplog.records)
+    for record in caplog.records:
+        assert SENTINEL not in record.getMessage()
 
 
 @pytest.mark.parametrize(
