@@ -8,8 +8,11 @@ from collections.abc import Callable
 Option = tuple[float, int | None]  # (probability, entry position or None for "create")
 
 
-def greedy(count: int, best: Callable[[int, set[int]], Option]) -> list[tuple[int | None, bool]]:
+def greedy(
+    count: int, best: Callable[[int, set[int]], Option], twins: dict[int, int] | None = None
+) -> list[tuple[int | None, bool]]:
     """Each item's assigned option and whether its first choice went to another item."""
+    twins = twins or {}
     taken: set[int] = set()
     result: list[tuple[int | None, bool]] = [(None, False)] * count
     contested = [False] * count
@@ -28,5 +31,7 @@ def greedy(count: int, best: Callable[[int, set[int]], Option]) -> list[tuple[in
             continue
         if pos is not None:
             taken.add(pos)
+            if pos in twins:
+                taken.add(twins[pos])  # an invoice and its matched payment go together
         result[i] = (pos, contested[i])
     return result

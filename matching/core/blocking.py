@@ -86,8 +86,10 @@ def _window(bucket: _Dated | None, center: int | None, window: tuple[int, int]) 
         return bucket.items[-CAP_PER_RULE:]
     lo = bisect_left(bucket.days, center + window[0])
     hi = bisect_right(bucket.days, center + window[1])
-    found = sorted(zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True),
-                   key=lambda pair: abs(pair[0] - center))
+    found = sorted(
+        zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True),
+        key=lambda pair: abs(pair[0] - center),
+    )
     return [i for _, i in found[:CAP_PER_RULE]]
 
 

@@ -30,7 +30,7 @@ def predict(coefs: dict[str, float], features: dict[str, float]) -> float:
 def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
     """Solve a small symmetric positive system by Gaussian elimination with pivoting."""
     n = len(vector)
-    rows = [row[:] + [vector[i]] for i, row in enumerate(matrix)]
+    rows = [[*row, vector[i]] for i, row in enumerate(matrix)]
     for col in range(n):
         pivot = max(range(col, n), key=lambda r: abs(rows[r][col]))
         rows[col], rows[pivot] = rows[pivot], rows[col]

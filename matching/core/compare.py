@@ -16,14 +16,41 @@ MISSING = "missing"
 # Every signal and its levels, strongest evidence first; "missing" always weighs 0.
 LEVELS: dict[str, tuple[str, ...]] = {
     "amount": ("exact", "close", "within_3pct", "sign_flip", "different", MISSING),
-    "date": ("same_day", "1_3_days", "4_10_days", "11_45_days", "near_due_date", "before_record",
-             "day_month_swapped", "far", MISSING),
-    "counterparty": ("same_tax_id", "same_counterparty", "name_same", "name_close",
-                     "name_similar", "other_counterparty", "tax_id_conflict", "different", MISSING),
+    "date": (
+        "same_day",
+        "1_3_days",
+        "4_10_days",
+        "11_45_days",
+        "near_due_date",
+        "before_record",
+        "one_period_apart",
+        "day_month_swapped",
+        "far",
+        MISSING,
+    ),
+    "counterparty": (
+        "same_tax_id",
+        "same_counterparty",
+        "name_same",
+        "name_close",
+        "name_similar",
+        "other_counterparty",
+        "tax_id_conflict",
+        "different",
+        MISSING,
+    ),
     "reference": ("exact", "in_label", "close", "different", MISSING),
     "currency": ("same", "converted", "different", MISSING),
-    "kind": ("bill_invoice", "bill_payment", "expense_invoice", "expense_payment",
-             "credit_invoice", "credit_payment", "other_invoice", "other_payment"),
+    "kind": (
+        "bill_invoice",
+        "bill_payment",
+        "expense_invoice",
+        "expense_payment",
+        "credit_invoice",
+        "credit_payment",
+        "other_invoice",
+        "other_payment",
+    ),
     "usage": ("unused", "paired_payment", "already_linked"),
 }
 
@@ -36,6 +63,7 @@ class Context:
     names: list[str]
     directory: Directory
     paired: set[str]  # transactions already matched to a supplier invoice in Qonto
+    recurring: bool = False  # the vendor billed this same amount at least twice before
 
 
 def amount_level(record: Record, entry: Entry) -> str:
@@ -71,7 +99,7 @@ def _swapped(value: date) -> date | None:
         return None
 
 
-def date_level(record: Record, entry: Entry) -> str:
+def date_level(record: Record, entry: Entry, recurring: bool = False) -> str:
     """The gap from the record's date to the entry's date."""
     if record.txn_date is None or entry.entry_date is None:
         return MISSING
@@ -80,9 +108,12 @@ def date_level(record: Record, entry: Entry) -> str:
         return "same_day"
     if -3 <= gap <= 3:
         return "1_3_days"
-    if record.due_date and entry.kind != SUPPLIER_INVOICE:
-        if abs((entry.entry_date - record.due_date).days) <= 3:
-            return "near_due_date"
+    if recurring and 26 <= abs(gap) <= 35:
+        # A subscription billed every month: this is the next (or previous) month's payment.
+        return "one_period_apart"
+    due = record.due_date
+    if due and entry.kind != SUPPLIER_INVOICE and abs((entry.entry_date - due).days) <= 3:
+        return "near_due_date"
     if 4 <= gap <= 10:
         return "4_10_days"
     if 11 <= gap <= 45:
@@ -186,7 +217,7 @@ def compare(record: Record, entry: Entry, ctx: Context) -> dict[str, str]:
     """The comparison vector of one pair: signal -> level."""
     return {
         "amount": amount_level(record, entry),
-        "date": date_level(record, entry),
+        "date": date_level(record, entry, ctx.recurring),
         "counterparty": counterparty_level(record, entry, ctx),
         "reference": reference_level(record, entry),
         "currency": currency_level(record, entry),

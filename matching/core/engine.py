@@ -16,6 +16,7 @@ from .types import (
     CREATE,
     LINK,
     SUPPLIER_INVOICE,
+    TRANSACTION,
     Account,
     Alternative,
     Decision,
@@ -45,6 +46,7 @@ class Book:
     directory: Directory
     index: blocking.Index
     paired: set[str]
+    twins: dict[int, int] = field(default_factory=dict)  # invoice <-> the payment Qonto matched
 
 
 def build_book(
@@ -55,6 +57,12 @@ def build_book(
     positions = {(e.kind, e.id): i for i, e in enumerate(entries)}
     keyed = {key: entries[i] for key, i in positions.items()}
     paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
+    twins: dict[int, int] = {}
+    for i, entry in enumerate(entries):
+        if entry.kind == SUPPLIER_INVOICE and len(entry.linked_ids) == 1:
+            j = positions.get((TRANSACTION, entry.linked_ids[0]))
+            if j is not None and j not in twins:
+                twins[i], twins[j] = j, i
     return Book(
         vendors=by_id,
         accounts={a.id: a for a in accounts},
@@ -63,6 +71,7 @@ def build_book(
         directory=build_directory(by_id, history, keyed),
         index=blocking.build_index(entries),
         paired=paired,
+        twins=twins,
     )
 
 
@@ -77,8 +86,11 @@ class Scored:
     positions: list[int] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
     vectors: list[dict[str, str]] = field(default_factory=list)
+    twin_of: dict[int, int] = field(default_factory=dict)
 
-    def posterior(self, taken: set[int] | frozenset[int] = frozenset()) -> list[tuple[float, int | None]]:
+    def posterior(
+        self, taken: set[int] | frozenset[int] = frozenset()
+    ) -> list[tuple[float, int | None]]:
         """Probability of "create" and of each available candidate, best first."""
         n = max(len(self.positions), 1)
         base = math.log2(self.prior / n)
@@ -109,20 +121,75 @@ def score(book: Book, record: Record, model: Model) -> Scored:
         return scored
     keys = [k for k in (record.name_key, profile.vendor.name_key if profile.vendor else "") if k]
     keys += [k for k, _ in profile.entry_keys.most_common(3)]
-    ctx = Context(profile, names, book.directory, book.paired)
+    recurring = profile.amounts.get(record.amount_cents or 0, 0) >= 2
+    ctx = Context(profile, names, book.directory, book.paired, recurring)
     weights = model.weights(record.vendor_id)
-    for pos in blocking.candidates(book.index, record, list(dict.fromkeys(keys))):
-        vector = compare(record, book.entries[pos], ctx)
+    found = blocking.candidates(book.index, record, list(dict.fromkeys(keys)))
+    evidence: dict[int, tuple[float, dict[str, str]]] = {}
+    for pos in found + [book.twins[p] for p in found if p in book.twins]:
+        if pos not in evidence:
+            vector = compare(record, book.entries[pos], ctx)
+            evidence[pos] = (sum(weights.get(item, 0.0) for item in vector.items()), vector)
+    twins = _implicit_twins(book, evidence)
+    for pos, (weight, vector) in evidence.items():
+        twin = book.twins.get(pos, twins.get(pos))
+        if twin is not None:
+            # An invoice and the payment Qonto matched to it are one event: keep the one this
+            # kind of record is booked against, with the stronger evidence of the two.
+            if _prefers(record, book.entries[twin].kind):
+                continue
+            weight = max(weight, evidence[twin][0])
+            scored.twin_of[pos] = twin
         scored.positions.append(pos)
         scored.vectors.append(vector)
-        scored.weights.append(sum(weights.get(item, 0.0) for item in vector.items()))
+        scored.weights.append(weight)
     return scored
 
 
+def _implicit_twins(
+    book: Book, evidence: dict[int, tuple[float, dict[str, str]]]
+) -> dict[int, int]:
+    """Invoice and payment candidates Qonto has not matched yet but that are plainly one event."""
+    invoices = [
+        p for p in evidence if book.entries[p].kind == SUPPLIER_INVOICE and p not in book.twins
+    ]
+    payments = [p for p in evidence if book.entries[p].kind == TRANSACTION and p not in book.twins]
+    twins: dict[int, int] = {}
+    for i in invoices:
+        inv = book.entries[i]
+        for j in payments:
+            pay = book.entries[j]
+            if j in twins or inv.amount_cents is None or inv.entry_date is None:
+                continue
+            if pay.entry_date is None or abs(inv.amount_cents) != abs(pay.amount_cents or 0):
+                continue
+            same_party = (
+                evidence[i][1]["counterparty"] in _STRONG_PARTY
+                and evidence[j][1]["counterparty"] in _STRONG_PARTY
+            )
+            if same_party and abs((pay.entry_date - inv.entry_date).days) <= 5:
+                twins[i], twins[j] = j, i
+                break
+    return twins
+
+
+_STRONG_PARTY = ("same_tax_id", "same_counterparty", "name_same", "name_close")
+
+
+def _prefers(record: Record, kind: str) -> bool:
+    """Whether this record type is booked against this kind of entry when Qonto has both."""
+    wanted = TRANSACTION if record.type == "Purchase" else SUPPLIER_INVOICE
+    return kind == wanted
+
+
 def _completeness(record: Record, vector: dict[str, str] | None) -> float:
-    present = [record.amount_cents is not None, record.txn_date is not None,
-               bool(record.vendor_id or record.vendor_name), bool(record.reference),
-               bool(record.currency)]
+    present = [
+        record.amount_cents is not None,
+        record.txn_date is not None,
+        bool(record.vendor_id or record.vendor_name),
+        bool(record.reference),
+        bool(record.currency),
+    ]
     share = sum(present) / len(present)
     if vector:
         signals = ("amount", "date", "counterparty", "reference")
@@ -206,16 +273,22 @@ def _create_reasons(s: Scored, book: Book) -> list[Reason]:
         return [Reason("candidates", 0.0, f"no Qonto entry near {amount} around this date")]
     best = max(range(len(s.positions)), key=lambda i: s.weights[i])
     entry = book.entries[s.positions[best]]
-    weak = [f"{sig} {lvl}" for sig, lvl in s.vectors[best].items()
-            if lvl not in ("exact", "same_day", "same", "unused", MISSING) and sig != "kind"]
-    return [Reason("candidates", round(s.weights[best], 2),
-                   f"best of {len(s.positions)} Qonto entries ({entry.raw_name or entry.id}) "
-                   f"is too weak: {', '.join(weak) or 'not enough evidence'}")]
+    weak = [
+        f"{sig} {lvl}"
+        for sig, lvl in s.vectors[best].items()
+        if lvl not in ("exact", "same_day", "same", "unused", MISSING) and sig != "kind"
+    ]
+    return [
+        Reason(
+            "candidates",
+            round(s.weights[best], 2),
+            f"best of {len(s.positions)} Qonto entries ({entry.raw_name or entry.id}) "
+            f"is too weak: {', '.join(weak) or 'not enough evidence'}",
+        )
+    ]
 
 
-def _decision(
-    book: Book, s: Scored, choice: _Choice, model: Model, policy: Policy
-) -> Decision:
+def _decision(book: Book, s: Scored, choice: _Choice, model: Model, policy: Policy) -> Decision:
     record = s.record
     pos = choice.chosen
     vector = s.vectors[s.positions.index(pos)] if pos is not None else None
@@ -232,22 +305,53 @@ def _decision(
     reasons: list[Reason] = []
     if entry is not None and vector is not None:
         reasons += signal_reasons(record, entry, vector, model.weights(record.vendor_id), s.party)
+        twin = s.twin_of.get(pos) if pos is not None else None
+        if twin is not None:
+            other = book.entries[twin]
+            what = "supplier invoice" if other.kind == SUPPLIER_INVOICE else "payment"
+            reasons.append(
+                Reason(
+                    "paired",
+                    round(features["match_weight"] * 10, 2),
+                    f"Qonto already matches it to the {what} "
+                    f"{other.raw_name or other.id}; the pair scores "
+                    f"{features['match_weight'] * 10:+.1f}",
+                )
+            )
     else:
         reasons += _create_reasons(s, book)
     runner = [p for p, p_pos in choice.ranked if p_pos != pos]
-    reasons.append(Reason("runner_up", round(features["gap"] * 10, 2),
-                          f"next best action is {runner[0]:.0%} likely before calibration"
-                          if runner else "no other action to consider"))
+    reasons.append(
+        Reason(
+            "runner_up",
+            round(features["gap"] * 10, 2),
+            f"next best action is {runner[0]:.0%} likely before calibration"
+            if runner
+            else "no other action to consider",
+        )
+    )
     coef = model.calibrator.get("policy_fit", 0.0)
     reasons += [Reason("policy", round(coef * fit, 2), why) for why in fit_why]
     counterparty = enrich(record, s.profile, book.accounts, entry)
     if counterparty.ledger_account:
-        reasons.append(Reason("ledger", 0.0, f"ledger {counterparty.ledger_account}: "
-                              f"{counterparty.provenance['ledger_account']}"))
+        reasons.append(
+            Reason(
+                "ledger",
+                0.0,
+                f"ledger {counterparty.ledger_account}: "
+                f"{counterparty.provenance['ledger_account']}",
+            )
+        )
     reasons += [Reason("gate", 0.0, f"not auto-posted: {gate}") for gate in gates]
     if not gates and confidence < policy.auto_threshold:
-        reasons.append(Reason("gate", 0.0, f"not auto-posted: confidence {confidence:.2f} is "
-                              f"below {policy.auto_threshold:.2f}"))
+        reasons.append(
+            Reason(
+                "gate",
+                0.0,
+                f"not auto-posted: confidence {confidence:.2f} is "
+                f"below {policy.auto_threshold:.2f}",
+            )
+        )
     alternatives = _alternatives(book, choice, confidence)
     kept = sorted(range(len(s.positions)), key=lambda i: -s.weights[i])[:KEPT_VECTORS]
     return Decision(
@@ -262,8 +366,10 @@ def _decision(
         auto=not gates and confidence >= policy.auto_threshold,
         gates_failed=gates,
         features=features,
-        comparisons={f"{book.entries[s.positions[i]].kind}:{book.entries[s.positions[i]].id}":
-                     s.vectors[i] for i in kept},
+        comparisons={
+            f"{book.entries[s.positions[i]].kind}:{book.entries[s.positions[i]].id}": s.vectors[i]
+            for i in kept
+        },
         vendor_id=record.vendor_id,
         model_version=model.version,
     )
@@ -277,8 +383,13 @@ def _alternatives(book: Book, choice: _Choice, confidence: float) -> list[Altern
     for p, pos in choice.ranked:
         if pos == choice.chosen:
             continue
-        found.append(Alternative(LINK if pos is not None else CREATE, _target(book, pos),
-                                 round(min(p * left, 1 - confidence), 4)))
+        found.append(
+            Alternative(
+                LINK if pos is not None else CREATE,
+                _target(book, pos),
+                round(min(p * left, 1 - confidence), 4),
+            )
+        )
         if len(found) == MAX_ALTERNATIVES:
             break
     return found
@@ -302,7 +413,7 @@ def decide(
                 return p, pos
         return 1.0, None
 
-    assigned = greedy(len(scored), best)
+    assigned = greedy(len(scored), best, book.twins)
     if candidates_out is not None:
         for s in scored:
             found = {(book.entries[p].kind, book.entries[p].id) for p in s.positions}

@@ -31,7 +31,9 @@ def update_from_feedback(model: Model, labelled: Iterable[LabelledDecision]) -> 
         right = None
         if item.right_action != CREATE and item.right_target is not None:
             right = _key(item.right_target.type, item.right_target.id)
-        vendor_table = new.vendor_counts.setdefault(decision.vendor_id, {}) if decision.vendor_id else None
+        vendor_table = (
+            new.vendor_counts.setdefault(decision.vendor_id, {}) if decision.vendor_id else None
+        )
         for key, vector in decision.comparisons.items():
             column = 0 if key == right else 1
             _add(new.counts, vector, column)
@@ -43,14 +45,12 @@ def update_from_feedback(model: Model, labelled: Iterable[LabelledDecision]) -> 
         if decision.features:
             samples.append(decision.features)
             outcomes.append(proposed == right and decision.action == item.right_action)
-    # A vendor's own table only counts once it has seen enough labelled pairs.
-    new.vendor_counts = {
-        vendor: table for vendor, table in new.vendor_counts.items()
-        if sum(row[0] + row[1] for levels in table.values() for row in levels.values()) >= 30
-    }
     if samples:
         new.calibrator = calibration.fit(
-            samples, outcomes, CALIBRATOR_FEATURES, start=model.calibrator,
+            samples,
+            outcomes,
+            CALIBRATOR_FEATURES,
+            start=model.calibrator,
             penalty=CALIBRATOR_PENALTY,
         )
     new.version = f"{model.version.split('+')[0]}+fb{_feedback_count(model) + len(outcomes)}"

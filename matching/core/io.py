@@ -231,7 +231,6 @@ def history_flags(data: Dataset) -> dict[tuple[str, str], bool]:
     return {(r.type, r.id): r.vendor_id in vendors for r in data.incoming}
 
 
-
 def run(
     folder: Path | str,
     out: Path | str,

@@ -29,10 +29,25 @@ _BANK_PREFIXES = re.compile(
 # Noise inside labels: card dates (12/03), card numbers (x1234), long digit runs.
 _LABEL_NOISE = re.compile(r"\b\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?\b|\bx+\d+\b|\b\d{5,}\b")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
-_STOPWORDS = frozenset({"the", "la", "le", "les", "de", "des", "du", "et", "and", "of", "ste", "sa"})
+_STOPWORDS = frozenset(
+    {"the", "la", "le", "les", "de", "des", "du", "et", "and", "of", "ste", "sa"}
+)
 _FREE_MAIL = frozenset(
-    {"gmail.com", "yahoo.com", "yahoo.fr", "hotmail.com", "hotmail.fr", "outlook.com",
-     "orange.fr", "free.fr", "icloud.com", "live.com", "laposte.net", "wanadoo.fr", "gmx.de"}
+    {
+        "gmail.com",
+        "yahoo.com",
+        "yahoo.fr",
+        "hotmail.com",
+        "hotmail.fr",
+        "outlook.com",
+        "orange.fr",
+        "free.fr",
+        "icloud.com",
+        "live.com",
+        "laposte.net",
+        "wanadoo.fr",
+        "gmx.de",
+    }
 )
 _CENT = Decimal("0.01")
 _MAX_CENTS = 10**15  # beyond any real invoice; larger values are treated as malformed
@@ -86,14 +101,11 @@ def tax_id(raw: Any) -> str:
     """A validated, compact VAT number or SIREN; empty when absent or invalid."""
     if not isinstance(raw, str) or not raw.strip():
         return ""
-    try:
-        return eu_vat.validate(raw)
-    except Exception:  # not an EU VAT number; maybe a bare SIREN
-        pass
-    try:
-        return "FR" + fr_siren.to_tva(fr_siren.validate(raw))
-    except Exception:  # neither: an unusable tax ID is no tax ID
-        return ""
+    if eu_vat.is_valid(raw):
+        return eu_vat.compact(raw)
+    if fr_siren.is_valid(raw):  # a bare SIREN: its VAT number follows from it
+        return "FR" + fr_siren.to_tva(fr_siren.compact(raw))
+    return ""
 
 
 def domain(url_or_email: Any) -> str:
@@ -230,7 +242,9 @@ def _lines_total(lines: Any) -> int | None:
 
 def _is_credit(record_type: str, obj: dict) -> bool:
     # A VendorCredit, and a card refund (Purchase with Credit=true), bring money back.
-    return record_type == "VendorCredit" or (record_type == "Purchase" and obj.get("Credit") is True)
+    return record_type == "VendorCredit" or (
+        record_type == "Purchase" and obj.get("Credit") is True
+    )
 
 
 def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:

@@ -26,8 +26,9 @@ def _gap_words(record: Record, entry: Entry) -> str:
 
 
 def _detail(signal: str, level: str, record: Record, entry: Entry, party: str) -> str:
-    ours, theirs = money(record.amount_cents, record.currency), money(
-        entry.amount_cents, entry.currency
+    ours, theirs = (
+        money(record.amount_cents, record.currency),
+        money(entry.amount_cents, entry.currency),
     )
     local = money(entry.local_amount_cents, entry.local_currency)
     texts = {
@@ -49,7 +50,10 @@ def _detail(signal: str, level: str, record: Record, entry: Entry, party: str) -
         ("counterparty", "different"): f"different name: '{entry.raw_name}'",
         ("reference", "exact"): f"same reference {record.raw_reference}",
         ("reference", "in_label"): f"reference {record.raw_reference} appears in the bank label",
-        ("reference", "close"): f"reference {record.raw_reference} differs by one or two characters",
+        (
+            "reference",
+            "close",
+        ): f"reference {record.raw_reference} differs by one or two characters",
         ("reference", "different"): f"different reference ({record.raw_reference})",
         ("currency", "same"): f"same currency {record.currency}",
         ("currency", "converted"): f"Qonto converted it from {local}",
@@ -75,7 +79,10 @@ def signal_reasons(
 ) -> list[Reason]:
     """One reason per signal for a candidate."""
     return [
-        Reason(signal, round(weights.get((signal, level), 0.0), 2),
-               _detail(signal, level, record, entry, party))
+        Reason(
+            signal,
+            round(weights.get((signal, level), 0.0), 2),
+            _detail(signal, level, record, entry, party),
+        )
         for signal, level in vector.items()
     ]

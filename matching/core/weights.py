@@ -17,28 +17,71 @@ SMOOTH = 0.5
 
 # Hand-set priors (m, u) per level, used until a fitted default model exists.
 PRIOR_M_U: dict[str, dict[str, tuple[float, float]]] = {
-    "amount": {"exact": (0.86, 0.30), "close": (0.04, 0.05), "within_3pct": (0.05, 0.25),
-               "sign_flip": (0.02, 0.01), "different": (0.03, 0.39)},
-    "date": {"same_day": (0.45, 0.02), "1_3_days": (0.3, 0.06), "4_10_days": (0.06, 0.12),
-             "11_45_days": (0.08, 0.3), "near_due_date": (0.05, 0.02),
-             "before_record": (0.02, 0.2), "day_month_swapped": (0.02, 0.002), "far": (0.02, 0.28)},
-    "counterparty": {"same_tax_id": (0.3, 0.03), "same_counterparty": (0.4, 0.12),
-                     "name_same": (0.12, 0.03), "name_close": (0.06, 0.03),
-                     "name_similar": (0.04, 0.05), "other_counterparty": (0.01, 0.3),
-                     "tax_id_conflict": (0.002, 0.1), "different": (0.07, 0.34)},
-    "reference": {"exact": (0.5, 0.005), "in_label": (0.2, 0.005), "close": (0.08, 0.01),
-                  "different": (0.2, 0.6)},
+    "amount": {
+        "exact": (0.86, 0.30),
+        "close": (0.04, 0.05),
+        "within_3pct": (0.05, 0.25),
+        "sign_flip": (0.02, 0.01),
+        "different": (0.03, 0.39),
+    },
+    "date": {
+        "same_day": (0.45, 0.02),
+        "1_3_days": (0.3, 0.06),
+        "4_10_days": (0.06, 0.12),
+        "11_45_days": (0.08, 0.3),
+        "near_due_date": (0.05, 0.02),
+        "before_record": (0.02, 0.2),
+        "one_period_apart": (0.01, 0.1),
+        "day_month_swapped": (0.02, 0.002),
+        "far": (0.02, 0.28),
+    },
+    "counterparty": {
+        "same_tax_id": (0.3, 0.03),
+        "same_counterparty": (0.4, 0.12),
+        "name_same": (0.12, 0.03),
+        "name_close": (0.06, 0.03),
+        "name_similar": (0.04, 0.05),
+        "other_counterparty": (0.01, 0.3),
+        "tax_id_conflict": (0.002, 0.1),
+        "different": (0.07, 0.34),
+    },
+    "reference": {
+        "exact": (0.5, 0.005),
+        "in_label": (0.2, 0.005),
+        "close": (0.08, 0.01),
+        "different": (0.2, 0.6),
+    },
     "currency": {"same": (0.9, 0.85), "converted": (0.09, 0.05), "different": (0.01, 0.1)},
-    "kind": {"bill_invoice": (0.6, 0.3), "bill_payment": (0.4, 0.7), "expense_invoice": (0.1, 0.3),
-             "expense_payment": (0.9, 0.7), "credit_invoice": (0.6, 0.4),
-             "credit_payment": (0.4, 0.6), "other_invoice": (0.5, 0.5),
-             "other_payment": (0.5, 0.5)},
-    "usage": {"unused": (0.98, 0.7), "paired_payment": (0.015, 0.2), "already_linked": (0.005, 0.1)},
+    "kind": {
+        "bill_invoice": (0.6, 0.3),
+        "bill_payment": (0.4, 0.7),
+        "expense_invoice": (0.1, 0.3),
+        "expense_payment": (0.9, 0.7),
+        "credit_invoice": (0.6, 0.4),
+        "credit_payment": (0.4, 0.6),
+        "other_invoice": (0.5, 0.5),
+        "other_payment": (0.5, 0.5),
+    },
+    "usage": {
+        "unused": (0.98, 0.7),
+        "paired_payment": (0.015, 0.2),
+        "already_linked": (0.005, 0.1),
+    },
 }
 
 CALIBRATOR_FEATURES = (
-    "bias", "logit", "create", "create_logit", "match_weight", "gap", "log_candidates",
-    "completeness", "party_strength", "policy_fit", "contested", "gate_failed",
+    "bias",
+    "logit",
+    "create",
+    "create_logit",
+    "match_weight",
+    "gap",
+    "log_candidates",
+    "completeness",
+    "party_strength",
+    "policy_fit",
+    "contested",
+    "gate_failed",
 )
 
 
@@ -57,9 +100,7 @@ class Model:
     counts: dict[str, dict[str, list[float]]] = field(default_factory=_prior_counts)
     vendor_counts: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     link_prior: dict[str, float] = field(default_factory=lambda: {"default": 0.7})
-    calibrator: dict[str, float] = field(
-        default_factory=lambda: {"bias": 0.0, "logit": 1.0}
-    )
+    calibrator: dict[str, float] = field(default_factory=lambda: {"bias": 0.0, "logit": 1.0})
     _cache: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,7 +140,9 @@ class Model:
 
     def weights(self, vendor_id: str = "") -> dict[tuple[str, str], float]:
         """log2(m/u) per (signal, level), the vendor's own table when it has enough history."""
-        key = vendor_id if vendor_id in self.vendor_counts else ""
+        own = self.vendor_counts.get(vendor_id) if vendor_id else None
+        # A vendor's own table only counts once it has seen enough labelled pairs.
+        key = vendor_id if own and _size(own) >= VENDOR_MIN else ""
         cached = self._cache.get(key)
         if cached is None:
             cached = _weights(self.counts, self.vendor_counts.get(key) if key else None)
@@ -114,6 +157,11 @@ class Model:
     def invalidate(self) -> None:
         """Forget cached weight tables after the counts changed."""
         self._cache.clear()
+
+
+def _size(table: dict[str, dict[str, list[float]]]) -> float:
+    """Labelled pairs behind a table (each pair counts once per signal)."""
+    return sum(row[0] + row[1] for row in table.get("amount", {}).values())
 
 
 def _table_weights(counts: dict[str, dict[str, list[float]]]) -> dict[tuple[str, str], float]:

@@ -30,28 +30,116 @@ INCOMING_DAYS = 90
 HOME = "EUR"
 
 ACCOUNTS = [
-    ("6061", "Fournitures non stockables"), ("6064", "Fournitures administratives"),
-    ("6132", "Locations immobilieres"), ("6135", "Locations mobilieres"),
-    ("6156", "Maintenance logiciels"), ("6181", "Documentation generale"),
-    ("6226", "Honoraires"), ("6231", "Annonces et insertions"), ("6241", "Transports"),
-    ("6251", "Voyages et deplacements"), ("6256", "Missions"), ("6257", "Receptions"),
-    ("6261", "Frais postaux"), ("6262", "Telecommunications"), ("6278", "Frais bancaires"),
-    ("6068", "Autres matieres et fournitures"), ("", "Software subscriptions"),
-    ("", "Meals and entertainment"), ("", "Office supplies"),
+    ("6061", "Fournitures non stockables"),
+    ("6064", "Fournitures administratives"),
+    ("6132", "Locations immobilieres"),
+    ("6135", "Locations mobilieres"),
+    ("6156", "Maintenance logiciels"),
+    ("6181", "Documentation generale"),
+    ("6226", "Honoraires"),
+    ("6231", "Annonces et insertions"),
+    ("6241", "Transports"),
+    ("6251", "Voyages et deplacements"),
+    ("6256", "Missions"),
+    ("6257", "Receptions"),
+    ("6261", "Frais postaux"),
+    ("6262", "Telecommunications"),
+    ("6278", "Frais bancaires"),
+    ("6068", "Autres matieres et fournitures"),
+    ("", "Software subscriptions"),
+    ("", "Meals and entertainment"),
+    ("", "Office supplies"),
 ]
 WORDS = [
-    "algo", "nord", "papy", "atel", "brio", "cast", "delta", "eco", "flux", "gala", "hexa",
-    "iris", "jade", "kilo", "luma", "mira", "nova", "opal", "pixel", "quartz", "rive", "sola",
-    "terra", "ultra", "vega", "wave", "xeno", "yuzu", "zen", "bleu", "cedre", "dune", "etoile",
-    "forge", "grain", "havre", "ilot", "jardin", "lys", "marne", "noyer", "orme", "pont",
+    "algo",
+    "nord",
+    "papy",
+    "atel",
+    "brio",
+    "cast",
+    "delta",
+    "eco",
+    "flux",
+    "gala",
+    "hexa",
+    "iris",
+    "jade",
+    "kilo",
+    "luma",
+    "mira",
+    "nova",
+    "opal",
+    "pixel",
+    "quartz",
+    "rive",
+    "sola",
+    "terra",
+    "ultra",
+    "vega",
+    "wave",
+    "xeno",
+    "yuzu",
+    "zen",
+    "bleu",
+    "cedre",
+    "dune",
+    "etoile",
+    "forge",
+    "grain",
+    "havre",
+    "ilot",
+    "jardin",
+    "lys",
+    "marne",
+    "noyer",
+    "orme",
+    "pont",
 ]
-TAILS = ["lia", "tech", "print", "soft", "conseil", "media", "log", "data", "cloud", "studio",
-         "transport", "services", "net", "labs", "design", "immo", "box", "pay", "go", "hub"]
-FORMS = {"FR": ["SAS", "SARL", "SA", "SASU", "EURL"], "DE": ["GmbH", "AG"],
-         "NL": ["BV", "NV"], "US": ["Inc", "LLC", "Corp"], "GB": ["Ltd", "Limited"]}
+TAILS = [
+    "lia",
+    "tech",
+    "print",
+    "soft",
+    "conseil",
+    "media",
+    "log",
+    "data",
+    "cloud",
+    "studio",
+    "transport",
+    "services",
+    "net",
+    "labs",
+    "design",
+    "immo",
+    "box",
+    "pay",
+    "go",
+    "hub",
+]
+FORMS = {
+    "FR": ["SAS", "SARL", "SA", "SASU", "EURL"],
+    "DE": ["GmbH", "AG"],
+    "NL": ["BV", "NV"],
+    "US": ["Inc", "LLC", "Corp"],
+    "GB": ["Ltd", "Limited"],
+}
 OCR = {"0": "O", "O": "0", "1": "I", "I": "1", "5": "S", "S": "5", "8": "B", "l": "1", "e": "c"}
-MERCHANTS = ["CARREFOUR", "MONOPRIX", "TOTAL ACCESS", "SNCF", "UBER", "AIR FRANCE", "FNAC",
-             "AMAZON", "APPLE.COM", "GOOGLE", "LEROY MERLIN", "BOULANGERIE", "PRET A MANGER"]
+MERCHANTS = [
+    "CARREFOUR",
+    "MONOPRIX",
+    "TOTAL ACCESS",
+    "SNCF",
+    "UBER",
+    "AIR FRANCE",
+    "FNAC",
+    "AMAZON",
+    "APPLE.COM",
+    "GOOGLE",
+    "LEROY MERLIN",
+    "BOULANGERIE",
+    "PRET A MANGER",
+]
 
 
 @dataclass
@@ -122,17 +210,44 @@ class Books:
     # ---- the world -----------------------------------------------------------------------
     def make_accounts(self) -> None:
         for i, (number, name) in enumerate(ACCOUNTS, start=1):
-            obj = {"Id": str(i), "Name": name, "FullyQualifiedName": name, "Active": True,
-                   "Classification": "Expense", "AccountType": "Expense", "SyncToken": "0"}
+            obj = {
+                "Id": str(i),
+                "Name": name,
+                "FullyQualifiedName": name,
+                "Active": True,
+                "Classification": "Expense",
+                "AccountType": "Expense",
+                "SyncToken": "0",
+            }
             if number:
                 obj["AcctNum"] = number
             self.accounts.append(obj)
-        self.accounts.append({"Id": "90", "Name": "Uncategorized Expense", "Active": True,
-                              "AccountType": "Expense", "Classification": "Expense"})
-        self.accounts.append({"Id": "91", "Name": "Qonto", "AccountType": "Bank",
-                              "Classification": "Asset", "AccountSubType": "Checking"})
-        self.accounts.append({"Id": "92", "Name": "Accounts Payable (A/P)",
-                              "AccountType": "Accounts Payable", "Classification": "Liability"})
+        self.accounts.append(
+            {
+                "Id": "90",
+                "Name": "Uncategorized Expense",
+                "Active": True,
+                "AccountType": "Expense",
+                "Classification": "Expense",
+            }
+        )
+        self.accounts.append(
+            {
+                "Id": "91",
+                "Name": "Qonto",
+                "AccountType": "Bank",
+                "Classification": "Asset",
+                "AccountSubType": "Checking",
+            }
+        )
+        self.accounts.append(
+            {
+                "Id": "92",
+                "Name": "Accounts Payable (A/P)",
+                "AccountType": "Accounts Payable",
+                "Classification": "Liability",
+            }
+        )
 
     def make_vat(self, country: str) -> str:
         digits = "".join(str(self.rng.randint(0, 9)) for _ in range(8))
@@ -154,19 +269,26 @@ class Books:
                 continue
             names.add(name)
             country = self.rng.choices(["FR", "DE", "NL", "US", "GB"], [60, 12, 8, 12, 8])[0]
-            style = self.rng.choices(["subscription", "supplier", "card", "fee"],
-                                     [34, 36, 26, 4])[0]
+            style = self.rng.choices(["subscription", "supplier", "card", "fee"], [34, 36, 26, 4])[
+                0
+            ]
             account = self.rng.choice(expense)
             label = account.get("AcctNum") or account["Name"]
             vendor = Vendor(
-                id=self.qid(), name=name, form=self.rng.choice(FORMS[country]), country=country,
-                vat=self.make_vat(country), domain=f"{name.lower().replace(' ', '')}.com",
-                style=style, account=account["Id"],
+                id=self.qid(),
+                name=name,
+                form=self.rng.choice(FORMS[country]),
+                country=country,
+                vat=self.make_vat(country),
+                domain=f"{name.lower().replace(' ', '')}.com",
+                style=style,
+                account=account["Id"],
             )
             vendor.obj = {"account_label": label}
             if style == "subscription":
-                vendor.amount = self.rng.choice([900, 1200, 2900, 4900, 4999, 9900, 12000,
-                                                 self.rng.randint(500, 60000)])
+                vendor.amount = self.rng.choice(
+                    [900, 1200, 2900, 4900, 4999, 9900, 12000, self.rng.randint(500, 60000)]
+                )
                 vendor.pay = self.rng.choice(["direct_debit", "card", "paypal"])
                 vendor.forwards = self.rng.choice([0.0, 0.5, 0.9])
             elif style == "card":
@@ -189,11 +311,20 @@ class Books:
     def vendor_object(self, v: Vendor) -> dict[str, Any]:
         display = self.rng.choice([v.name, v.legal, v.name.upper(), f"{v.name} ({v.style})"])
         obj: dict[str, Any] = {
-            "Id": v.id, "SyncToken": "0", "domain": "QBO", "sparse": False, "Active": True,
-            "DisplayName": display, "PrintOnCheckName": display,
-            "CurrencyRef": {"value": v.currency, "name": v.currency}, "Balance": 0,
-            "Vendor1099": False, "MetaData": {"CreateTime": "2023-12-01T10:00:00-08:00",
-                                             "LastUpdatedTime": "2023-12-01T10:00:00-08:00"},
+            "Id": v.id,
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "Active": True,
+            "DisplayName": display,
+            "PrintOnCheckName": display,
+            "CurrencyRef": {"value": v.currency, "name": v.currency},
+            "Balance": 0,
+            "Vendor1099": False,
+            "MetaData": {
+                "CreateTime": "2023-12-01T10:00:00-08:00",
+                "LastUpdatedTime": "2023-12-01T10:00:00-08:00",
+            },
         }
         if self.chance(0.5):
             obj["CompanyName"] = v.legal
@@ -216,8 +347,9 @@ class Books:
     def booked_account(self, v: Vendor) -> str:
         if self.chance(0.9):
             return v.account
-        return self.rng.choice([a["Id"] for a in self.accounts if a["AccountType"] == "Expense"
-                                and a["Id"] != "90"])
+        return self.rng.choice(
+            [a["Id"] for a in self.accounts if a["AccountType"] == "Expense" and a["Id"] != "90"]
+        )
 
     def label_of(self, account_id: str) -> str:
         account = next(a for a in self.accounts if a["Id"] == account_id)
@@ -276,10 +408,16 @@ class Books:
                 self.history.append({"type": kind, "object": record, "target": target})
             return
         truth = {
-            "type": kind, "id": record["Id"], "action": "link" if target else "create",
+            "type": kind,
+            "id": record["Id"],
+            "action": "link" if target else "create",
             "target": target,
-            "counterparty": {"legal_entity": v.legal, "tax_id": v.vat or None,
-                             "domain": v.domain, "ledger_account": self.label_of(account)},
+            "counterparty": {
+                "legal_entity": v.legal,
+                "tax_id": v.vat or None,
+                "domain": v.domain,
+                "ledger_account": self.label_of(account),
+            },
         }
         self.incoming.append((when, {"type": kind, "object": record}, truth))
 
@@ -296,8 +434,12 @@ class Books:
     def invoice_number(self, v: Vendor, when: date) -> str:
         style = self.rng.randint(0, 3)
         n = self.rng.randint(1, 99999)
-        return [f"INV-{when.year}-{n:05d}", f"F{when:%y%m}{n:04d}", f"{n:07d}",
-                f"{v.name[:3].upper()}{n}"][style]
+        return [
+            f"INV-{when.year}-{n:05d}",
+            f"F{when:%y%m}{n:04d}",
+            f"{n:07d}",
+            f"{v.name[:3].upper()}{n}",
+        ][style]
 
     def payment_day(self, v: Vendor, when: date) -> date:
         if v.pay in ("card", "fee", "paypal"):
@@ -306,44 +448,75 @@ class Books:
             return when + timedelta(days=self.rng.choice([0, 1, 2, 3, 5]))
         return when + timedelta(days=self.rng.choice([0, 2, 7, 14, 28, 30, 30, 31, 45]))
 
-    def qbo_record(self, v: Vendor, kind: str, when: date, amount: int, number: str,
-                   account: str, incoming: bool) -> dict[str, Any]:
+    def qbo_record(
+        self,
+        v: Vendor,
+        kind: str,
+        when: date,
+        amount: int,
+        number: str,
+        account: str,
+        incoming: bool,
+    ) -> dict[str, Any]:
         shown = account
         if incoming and self.chance(0.35):
             shown = "90"  # not coded yet: the usual account must come from history
         rate = {"USD": Decimal("0.92"), "GBP": Decimal("1.17")}.get(v.currency, Decimal(1))
-        line = {"Id": "1", "LineNum": 1, "Amount": self.money(amount),
-                "DetailType": "AccountBasedExpenseLineDetail",
-                "AccountBasedExpenseLineDetail": {
-                    "AccountRef": {"value": shown, "name": self.label_of(shown)},
-                    "BillableStatus": "NotBillable", "TaxCodeRef": {"value": "NON"}}}
+        line = {
+            "Id": "1",
+            "LineNum": 1,
+            "Amount": self.money(amount),
+            "DetailType": "AccountBasedExpenseLineDetail",
+            "AccountBasedExpenseLineDetail": {
+                "AccountRef": {"value": shown, "name": self.label_of(shown)},
+                "BillableStatus": "NotBillable",
+                "TaxCodeRef": {"value": "NON"},
+            },
+        }
         obj: dict[str, Any] = {
-            "Id": self.qid(), "SyncToken": "0", "domain": "QBO", "sparse": False,
-            "TxnDate": when.isoformat(), "TotalAmt": self.money(amount),
+            "Id": self.qid(),
+            "SyncToken": "0",
+            "domain": "QBO",
+            "sparse": False,
+            "TxnDate": when.isoformat(),
+            "TotalAmt": self.money(amount),
             "CurrencyRef": {"value": v.currency, "name": v.currency},
             "Line": [line],
-            "MetaData": {"CreateTime": f"{when.isoformat()}T09:00:00-08:00",
-                         "LastUpdatedTime": f"{when.isoformat()}T09:00:00-08:00"},
+            "MetaData": {
+                "CreateTime": f"{when.isoformat()}T09:00:00-08:00",
+                "LastUpdatedTime": f"{when.isoformat()}T09:00:00-08:00",
+            },
         }
         if v.currency != HOME:
             obj["ExchangeRate"] = float(rate)
         vendor_ref = {"value": v.id, "name": v.obj["display"]}
         if kind == "Purchase":
-            obj.update({"PaymentType": "CreditCard" if v.pay != "transfer" else "Check",
-                        "Credit": False, "AccountRef": {"value": "91", "name": "Qonto"},
-                        "EntityRef": {**vendor_ref, "type": "Vendor"}})
+            obj.update(
+                {
+                    "PaymentType": "CreditCard" if v.pay != "transfer" else "Check",
+                    "Credit": False,
+                    "AccountRef": {"value": "91", "name": "Qonto"},
+                    "EntityRef": {**vendor_ref, "type": "Vendor"},
+                }
+            )
             if self.chance(0.3):
                 obj["DocNumber"] = number
         else:
-            obj.update({"VendorRef": vendor_ref, "Balance": 0.0,
-                        "APAccountRef": {"value": "92", "name": "Accounts Payable (A/P)"},
-                        "DueDate": (when + timedelta(days=30)).isoformat()})
+            obj.update(
+                {
+                    "VendorRef": vendor_ref,
+                    "Balance": 0.0,
+                    "APAccountRef": {"value": "92", "name": "Accounts Payable (A/P)"},
+                    "DueDate": (when + timedelta(days=30)).isoformat(),
+                }
+            )
             if self.chance(0.85 if v.style == "supplier" else 0.4):
                 obj["DocNumber"] = number
         return obj
 
-    def qonto_invoice(self, v: Vendor, when: date, amount: int, number: str,
-                      credit: bool) -> dict[str, Any]:
+    def qonto_invoice(
+        self, v: Vendor, when: date, amount: int, number: str, credit: bool
+    ) -> dict[str, Any]:
         issue = when
         if when.day <= 12 and self.chance(0.08):
             issue = when.replace(day=when.month, month=when.day)  # OCR read the date US-style
@@ -354,23 +527,33 @@ class Books:
         if v.currency != HOME:
             total["currency"] = v.currency
         obj: dict[str, Any] = {
-            "id": self.uuid(), "organization_id": "org-1", "status": "to_review",
+            "id": self.uuid(),
+            "organization_id": "org-1",
+            "status": "to_review",
             "created_at": f"{(when + timedelta(days=1)).isoformat()}T08:00:00.000Z",
             "updated_at": f"{(when + timedelta(days=1)).isoformat()}T08:00:00.000Z",
             "file_name": f"{v.name.lower().replace(' ', '_')}_{number}.pdf",
-            "attachment_id": self.uuid(), "source_type": "email", "source": "email_forward",
+            "attachment_id": self.uuid(),
+            "source_type": "email",
+            "source": "email_forward",
             "invoice_number": self.ocr(number) if self.chance(0.85) else None,
             "supplier_name": name if self.chance(0.95) else None,
             "vat_number": (self.ocr(v.vat, 0.15) if self.chance(0.2) else v.vat)
-            if v.vat and self.chance(0.7) else None,
+            if v.vat and self.chance(0.7)
+            else None,
             "total_amount": total,
-            "total_amount_excluding_taxes": {"value": f"{Decimal(amount - tax) / 100:.2f}",
-                                             "currency": total["currency"]},
-            "total_tax_amount": {"value": f"{Decimal(tax) / 100:.2f}",
-                                 "currency": total["currency"]},
+            "total_amount_excluding_taxes": {
+                "value": f"{Decimal(amount - tax) / 100:.2f}",
+                "currency": total["currency"],
+            },
+            "total_tax_amount": {
+                "value": f"{Decimal(tax) / 100:.2f}",
+                "currency": total["currency"],
+            },
             "issue_date": issue.isoformat() if self.chance(0.95) else None,
             "due_date": (when + timedelta(days=30)).isoformat(),
-            "is_credit_note": credit, "matched_transactions_ids": [],
+            "is_credit_note": credit,
+            "matched_transactions_ids": [],
         }
         roll = self.rng.random()
         if roll < 0.04:
@@ -387,14 +570,20 @@ class Books:
         if v.pay == "paypal":
             return f"PAYPAL *{name.replace(' ', '')[:14]}"
         if v.pay == "card":
-            return self.rng.choice([f"CB {name}", f"CB {name[:12]} {self.rng.randint(1, 28):02d}/"
-                                    f"{self.rng.randint(1, 12):02d}", f"CARTE X{self.rng.randint(1000, 9999)} {name}"])
+            return self.rng.choice(
+                [
+                    f"CB {name}",
+                    f"CB {name[:12]} {self.rng.randint(1, 28):02d}/{self.rng.randint(1, 12):02d}",
+                    f"CARTE X{self.rng.randint(1000, 9999)} {name}",
+                ]
+            )
         if v.pay == "fee":
             return "Qonto fee" if v.name == "Qonto" else f"FRAIS {name}"
         return self.rng.choice([f"VIR SEPA {v.legal.upper()}", f"{v.legal}", f"VIR {name}"])
 
-    def qonto_transaction(self, v: Vendor, paid: date, amount: int, number: str,
-                          credit: bool) -> dict[str, Any]:
+    def qonto_transaction(
+        self, v: Vendor, paid: date, amount: int, number: str, credit: bool
+    ) -> dict[str, Any]:
         eur = amount
         local = None
         if v.currency != HOME:
@@ -408,18 +597,33 @@ class Books:
         reference = number if v.pay == "transfer" and self.chance(0.6) else None
         stamp = f"{paid.isoformat()}T1{self.rng.randint(0, 9)}:00:00.000Z"
         obj = {
-            "id": self.uuid(), "transaction_id": f"acme-{self.rng.randint(1, 10**6)}",
-            "amount": self.money(eur), "amount_cents": eur, "currency": HOME,
+            "id": self.uuid(),
+            "transaction_id": f"acme-{self.rng.randint(1, 10**6)}",
+            "amount": self.money(eur),
+            "amount_cents": eur,
+            "currency": HOME,
             "local_amount": self.money(local if local is not None else eur),
             "local_amount_cents": local if local is not None else eur,
-            "local_currency": v.currency, "side": "credit" if credit else "debit",
-            "operation_type": {"direct_debit": "direct_debit", "card": "card", "fee": "qonto_fee",
-                               "paypal": "card"}.get(v.pay, "transfer"),
-            "status": "completed", "label": label,
+            "local_currency": v.currency,
+            "side": "credit" if credit else "debit",
+            "operation_type": {
+                "direct_debit": "direct_debit",
+                "card": "card",
+                "fee": "qonto_fee",
+                "paypal": "card",
+            }.get(v.pay, "transfer"),
+            "status": "completed",
+            "label": label,
             "clean_counterparty_name": v.name if self.chance(0.4) else None,
-            "reference": reference, "note": None,
-            "emitted_at": stamp, "settled_at": stamp, "created_at": stamp, "updated_at": stamp,
-            "attachment_ids": [], "bank_account_id": "acct-1", "vat_amount_cents": None,
+            "reference": reference,
+            "note": None,
+            "emitted_at": stamp,
+            "settled_at": stamp,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "attachment_ids": [],
+            "bank_account_id": "acct-1",
+            "vat_amount_cents": None,
         }
         self.transactions.append(obj)
         return obj
@@ -431,22 +635,39 @@ class Books:
             when = START + timedelta(days=self.rng.randint(0, days - 1))
             amount = self.rng.choice([self.rng.randint(100, 30000), 2900, 4900, 9900, 12000])
             if self.chance(0.12):
-                fake = Vendor(id="0", name=self.rng.choice(MERCHANTS).title(), form="SAS",
-                              country="FR", vat=self.make_vat("FR"), domain="", style="supplier",
-                              account="1")
+                fake = Vendor(
+                    id="0",
+                    name=self.rng.choice(MERCHANTS).title(),
+                    form="SAS",
+                    country="FR",
+                    vat=self.make_vat("FR"),
+                    domain="",
+                    style="supplier",
+                    account="1",
+                )
                 self.qonto_invoice(fake, when, amount, self.invoice_number(fake, when), False)
                 continue
             merchant = self.rng.choice(MERCHANTS)
-            fake = Vendor(id="0", name=merchant, form="", country="FR", vat="", domain="",
-                          style="card", account="1",
-                          pay=self.rng.choice(["card", "transfer", "direct_debit"]))
+            fake = Vendor(
+                id="0",
+                name=merchant,
+                form="",
+                country="FR",
+                vat="",
+                domain="",
+                style="card",
+                account="1",
+                pay=self.rng.choice(["card", "transfer", "direct_debit"]),
+            )
             txn = self.qonto_transaction(fake, when, amount, "", self.chance(0.25))
             if txn["side"] == "credit":
                 txn["operation_type"] = "income"
 
     def malformed(self) -> None:
         """A few incoming records as real exports sometimes are: no total, no date, no vendor."""
-        for when, wrapped, truth in self.rng.sample(self.incoming, max(1, len(self.incoming) // 200)):
+        for _when, wrapped, truth in self.rng.sample(
+            self.incoming, max(1, len(self.incoming) // 200)
+        ):
             obj = wrapped["object"]
             broken = self.rng.choice(["TotalAmt", "TxnDate", "VendorRef"])
             obj.pop(broken, None)
