@@ -309,6 +309,8 @@ def _comparable(value: object, literal: Literal, path: str) -> tuple[object, obj
             raise QueryError(
                 "Invalid query", f"{path}: bad date/time {literal.value}", "4001"
             ) from exc
+    if isinstance(value, str) and value.isdigit() and str(literal.value).isdigit():
+        return int(value), int(str(literal.value))  # Ids: exact, even beyond float precision
     if literal.kind == "num" or (isinstance(value, str) and value.isdigit()):
         try:
             return float(value), float(literal.value)  # type: ignore[arg-type]
@@ -360,7 +362,7 @@ def _sort_key(record: dict, path: str) -> tuple:
         return (0, 0, float(value))
     text = str(value)
     if text.isdigit():
-        return (0, 0, float(text))
+        return (0, 0, int(text))
     if _is_time_path(path):
         try:
             return (0, 1, parse_qbo_datetime(text).timestamp())

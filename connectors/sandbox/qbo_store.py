@@ -27,6 +27,10 @@ def write_json(path: Path, data: object) -> None:
     os.replace(temporary, path)
 
 
+def _sequence(record_id: str) -> bool:
+    return record_id.isdigit() and len(record_id) < 10
+
+
 def _paths(value: object, prefix: str, found: set[str]) -> None:
     """Collect every dotted property path (lowercase) under `value`."""
     if isinstance(value, list):
@@ -151,10 +155,11 @@ class RecordStore:
         current = self.changes.get("next_id")
         if current is None:
             current = 1 + max(
-                (int(key) for records in self.live.values() for key in records if key.isdigit()),
+                # The CompanyInfo Id is the realm id, not part of the entity sequence.
+                (int(key) for records in self.live.values() for key in records if _sequence(key)),
                 default=0,
             )
-            deleted = [int(k) for ids in self.deleted.values() for k in ids if k.isdigit()]
+            deleted = [int(k) for ids in self.deleted.values() for k in ids if _sequence(k)]
             current = max([current, *(d + 1 for d in deleted)])
         self.changes["next_id"] = current + 1
         return str(current)
