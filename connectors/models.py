@@ -193,6 +193,9 @@ class SourceFile(TenantModel):
     sha256 = models.CharField(max_length=64, blank=True)
     file = models.FileField(upload_to="quickbooks/", max_length=300, blank=True)
     error = models.TextField(blank=True)
+    retryable = models.BooleanField(
+        default=False, help_text="The download failed for a reason a later sync may not meet."
+    )
     fetched_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -254,3 +257,22 @@ class SyncRun(TenantModel):
     def total(self, outcome: str) -> int:
         """The count of one outcome over every entity."""
         return sum(per.get(outcome, 0) for per in (self.counts or {}).values())
+
+    @property
+    def total_new(self) -> int:
+        return self.total("new")
+
+    @property
+    def total_updated(self) -> int:
+        return self.total("updated")
+
+    @property
+    def total_deleted(self) -> int:
+        return self.total("deleted")
+
+    @property
+    def total_errored(self) -> int:
+        return self.total("errored")
+
+
+from connectors.qonto.models import *  # noqa: E402, F401, F403

@@ -2,9 +2,39 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from connectors.models import Connection
+from connectors.models import Connection, Provider, SourceRecord, SyncRun
 from well.models import Workspace
 
 
 def connections_for_workspace(*, workspace: Workspace) -> QuerySet[Connection]:
     return Connection.objects.for_workspace(workspace).order_by("provider")
+
+
+def quickbooks_connection_get(*, workspace: Workspace) -> Connection | None:
+    return Connection.objects.for_workspace(workspace).filter(provider=Provider.QUICKBOOKS).first()
+
+
+def sync_runs_recent(*, workspace: Workspace, limit: int = 10) -> QuerySet[SyncRun]:
+    return (
+        SyncRun.objects.for_workspace(workspace)
+        .select_related("connection")
+        .order_by("-started_at")[:limit]
+    )
+
+
+def source_records_for_workspace(*, workspace: Workspace) -> QuerySet[SourceRecord]:
+    return SourceRecord.objects.for_workspace(workspace).select_related("connection")
+
+
+def source_record_counts(*, workspace: Workspace) -> dict[str, int]:
+    """How many live records of each kind the workspace holds."""
+    from django.db.models import Count
+
+    rows = (
+        SourceRecord.objects.for_workspace(workspace)
+        .filter(deleted=False)
+        .values("entity_type")
+        .annotate(n=Count("id"))
+        .order_by("entity_type")
+    )
+    return {row["entity_type"]: row["n"] for row in rows}

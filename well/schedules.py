@@ -15,4 +15,7 @@ class ScheduleSpec:
     minutes: int
 
 
-SCHEDULES: list[ScheduleSpec] = []
+SCHEDULES: list[ScheduleSpec] = [
+    # Every minute; each connection syncs at its own minute of the hour (at most 24 a day).
+    ScheduleSpec(name="quickbooks-sync-dispatch", func="connectors.tasks.sync_dispatch", minutes=1),
+]

@@ -10,4 +10,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("w/<slug:workspace_slug>/", include("review.urls")),
     path("w/<slug:workspace_slug>/connections/", include("connectors.urls")),
+    path("oauth/quickbooks/", include("connectors.quickbooks.urls")),
 ]

@@ -29,7 +29,13 @@ GLOBAL_PREFIXES = {
     "api/schema/": "the OpenAPI document, no tenant data",
     "api/docs/": "interactive API docs, no tenant data",
 }
-GLOBAL_ROUTES = {"": "lists the signed-in user's own workspaces"}
+GLOBAL_ROUTES = {
+    "": "lists the signed-in user's own workspaces",
+    "oauth/quickbooks/callback": (
+        "OAuth redirect registered with Intuit; the workspace comes from the state bound to "
+        "the session that started the flow (tests/connectors/test_quickbooks_oauth.py)"
+    ),
+}
 
 
 def _workspace_b_object(kind: str) -> Callable:

@@ -1,0 +1,681 @@
+"""The hourly QuickBooks sync: incremental, page by page, exactly once per SyncToken.
+
+Marker: QuickBooks' own `time` at the start of the newest committed window (quickbooks-api.md
+§3.3, §3.6). A window pulls what changed since marker - OVERLAP (dedup by SyncToken absorbs the
+overlap) and the marker moves only after every record of the window is committed, so a crash
+mid-window repeats the window and neither loses nor doubles anything (reliability #5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mimetypes
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors import handoff
+from connectors.http import AuthRevoked, ProviderError
+from connectors.models import (
+    Connection,
+    ConnectionStatus,
+    PayloadEncoder,
+    SourceFile,
+    SourceRecord,
+    SyncRun,
+    SyncStatus,
+)
+from connectors.quickbooks import client
+from connectors.quickbooks.extract import EMPTY, Malformed, extract
+from connectors.safe_fetch import MAX_BYTES, FileTooLarge, UnsafeURL, fetch_file
+from connectors.services import (
+    access_token_get,
+    connection_error_record,
+    connection_mark_needs_reconnect,
+    sync_run_skip,
+)
+from well.audit import Actor, audit_event_record
+
+logger = logging.getLogger("well.connectors.quickbooks.sync")
+
+OVERLAP = timedelta(minutes=5)
+# CDC looks back 30 days at most; a day of margin for clock skew and long runs (§3.6).
+CDC_HORIZON = timedelta(days=29)
+REFERENCE_EVERY = timedelta(hours=24)
+TOKEN_CACHE = timedelta(minutes=5)
+DOWNLOAD_THREADS = 8
+
+LIST_KINDS = ["Vendor", "Customer", "Account"]
+TRANSACTION_KINDS = [
+    "Bill",
+    "VendorCredit",
+    "Purchase",
+    "PurchaseOrder",
+    "BillPayment",
+    "Invoice",
+    "CreditMemo",
+    "Payment",
+]
+# Transactions whose files Well posts to Qonto: their Attachables are fetched per changed batch.
+KINDS_WITH_FILES = frozenset({"Bill", "Purchase", "VendorCredit"})
+CDC_KINDS = [*LIST_KINDS, *TRANSACTION_KINDS, "Attachable"]
+QUERY_ONLY_KINDS = ["TaxCode", "TaxRate"]  # not in CDC (§3.6)
+OUTCOMES = ("new", "updated", "unchanged", "deleted", "errored")
+
+SYSTEM = Actor.system("QuickBooks sync")
+
+
+class SyncError(Exception):
+    pass
+
+
+# --- Small helpers ---------------------------------------------------------------------------
+
+
+def payload_hash(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), cls=PayloadEncoder)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _last_updated(payload: dict) -> datetime | None:
+    meta = payload.get("MetaData")
+    value = meta.get("LastUpdatedTime") if isinstance(meta, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return client.parse_qbo_time(value)
+    except ValueError:
+        return None
+
+
+def _typed(record: SourceRecord) -> dict:
+    return {name: getattr(record, name) for name in EMPTY}
+
+
+@contextmanager
+def _advisory_lock(connection_id) -> Iterable[bool]:
+    """One sync per connection at a time, across every worker (session-level advisory lock)."""
+    key = int(connection_id.int >> 65)  # 63 bits: a positive bigint
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        got = bool(cursor.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+class _Tokens:
+    """The token provider for the client: cached in memory, refreshed through the service."""
+
+    def __init__(self, connection_id) -> None:
+        self.connection_id = connection_id
+        self.token: str | None = None
+        self.until: datetime | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, rejected: str | None) -> str:
+        with self.lock:
+            now = timezone.now()
+            if self.token and rejected is None and self.until and now < self.until:
+                return self.token
+            self.token = access_token_get(connection_id=self.connection_id, rejected=rejected)
+            self.until = now + TOKEN_CACHE
+            return self.token
+
+
+@dataclass
+class _Item:
+    qbo_id: str
+    sync_token: str
+    payload: dict
+    deleted: bool
+
+
+# --- The engine ------------------------------------------------------------------------------
+
+
+class _Engine:
+    def __init__(self, connection: Connection, run: SyncRun, api: client.QuickBooksApi) -> None:
+        self.connection = connection
+        self.run = run
+        self.api = api
+        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+        self.calls = 0
+        self.records_done = 0
+        self.errors: list[str] = []
+        self.home_currency = self._home_currency()
+
+    def count_call(self, attempt) -> None:
+        self.calls += 1
+
+    # progress, visible while the run goes on
+    def progress(self, phase: str, entity: str = "") -> None:
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            progress={"phase": phase, "entity": entity, "records": self.records_done},
+            counts=self.counts,
+            api_calls=self.calls,
+        )
+
+    def _home_currency(self) -> str:
+        prefs = (
+            SourceRecord.objects.for_workspace(self.connection.workspace_id)
+            .filter(entity_type="Preferences")
+            .values_list("payload", flat=True)
+            .first()
+        )
+        try:
+            return str(prefs["CurrencyPrefs"]["HomeCurrency"]["value"]).upper()
+        except (TypeError, KeyError):
+            return ""
+
+    # --- windows ---------------------------------------------------------------------------
+
+    def sync(self, *, full: bool) -> str:
+        """Run every window; returns the new marker."""
+        marker_text = self.connection.sync_marker
+        marker = client.parse_qbo_time(marker_text) if marker_text else None
+        now = timezone.now()
+        reference_due = (
+            full
+            or marker is None
+            or self.connection.reference_synced_at is None
+            or self.connection.reference_synced_at < now - REFERENCE_EVERY
+        )
+        if reference_due:
+            self.reference()
+        if full or marker is None:
+            horizon = now - timedelta(days=settings.SYNC_BACKFILL_DAYS)
+            return self.query_window(list_since=None, txn_since=horizon)
+        since = marker - OVERLAP
+        if marker < now - CDC_HORIZON:
+            # Too old for CDC: a query resync from the marker; dedup keeps it exact (rel. #14).
+            return self.query_window(list_since=since, txn_since=since)
+        return self.cdc_window(since)
+
+    def reference(self) -> None:
+        """Company info, preferences (home currency), tax codes and rates: query, not CDC."""
+        self.progress("reference")
+        prefs, _ = client.preferences(self.api)
+        self.commit("Preferences", [{**prefs, "Id": str(prefs.get("Id") or "1")}])
+        self.home_currency = self._home_currency()
+        info, _ = client.company_info(self.api)
+        self.commit("CompanyInfo", [{**info, "Id": str(info.get("Id") or self.api.realm_id)}])
+        for entity in QUERY_ONLY_KINDS:
+            for page in client.query_pages(self.api, entity, order_by="Id"):
+                self.commit(entity, page.records)
+        name = info.get("CompanyName")
+        updates: dict[str, Any] = {"reference_synced_at": timezone.now()}
+        if isinstance(name, str) and name:
+            updates["external_name"] = name[:200]
+        Connection.objects.filter(pk=self.connection.pk).update(**updates)
+
+    def query_window(self, *, list_since: datetime | None, txn_since: datetime | None) -> str:
+        """Every kind by paged query (first sync, --full, or a marker older than CDC allows)."""
+        started = timezone.now()
+        window_time = ""
+        for entity in [*LIST_KINDS, *TRANSACTION_KINDS, "Attachable"]:
+            since = list_since if entity in LIST_KINDS else txn_since
+            conditions = (
+                [f"MetaData.LastUpdatedTime >= '{client.qbo_time(since)}'"] if since else []
+            )
+            self.progress("query", entity)
+            for page in client.query_pages(self.api, entity, conditions=conditions):
+                window_time = window_time or page.time
+                self.commit(entity, page.records)
+                self.progress("query", entity)
+        return window_time or client.qbo_time(started)
+
+    def cdc_window(self, since: datetime) -> str:
+        """One CDC call; when capped at 1000, per kind, and a kind still capped by paged query."""
+        self.progress("cdc")
+        result = client.cdc(self.api, entities=CDC_KINDS, changed_since=since)
+        if result.total < client.CDC_MAX_OBJECTS:
+            for entity in CDC_KINDS:
+                if result.by_entity.get(entity):
+                    self.commit(entity, result.by_entity[entity])
+            return result.time or client.qbo_time(since + OVERLAP)
+        for entity in CDC_KINDS:
+            self.progress("cdc", entity)
+            part = client.cdc(self.api, entities=[entity], changed_since=since)
+            records = part.by_entity.get(entity, [])
+            if len(records) < client.CDC_MAX_OBJECTS:
+                # Deletes are only in CDC, so they are taken from the per-kind answer.
+                self.commit(entity, records)
+                continue
+            self.commit(entity, [r for r in records if r.get("status") == "Deleted"])
+            conditions = [f"MetaData.LastUpdatedTime >= '{client.qbo_time(since)}'"]
+            for page in client.query_pages(self.api, entity, conditions=conditions):
+                self.commit(entity, page.records)
+        return result.time or client.qbo_time(since + OVERLAP)
+
+    # --- upsert ----------------------------------------------------------------------------
+
+    def _items(self, entity: str, raw_records: list) -> list[_Item]:
+        items: dict[str, _Item] = {}
+        for raw in raw_records:
+            if not isinstance(raw, dict) or raw.get("Id") in (None, ""):
+                self.counts[entity]["errored"] += 1
+                self.errors.append(f"{entity}: an object without an Id was skipped")
+                continue
+            qbo_id = str(raw["Id"])[:64]
+            items[qbo_id] = _Item(
+                qbo_id=qbo_id,
+                sync_token=str(raw.get("SyncToken", ""))[:32],
+                payload=raw,
+                deleted=raw.get("status") == "Deleted",
+            )
+        return list(items.values())
+
+    def _fields(self, entity: str, item: _Item) -> dict:
+        try:
+            typed = extract(entity, item.payload, home_currency=self.home_currency)
+            errored, reason = False, ""
+        except Malformed as exc:
+            typed = dict(EMPTY)
+            errored, reason = True, f"{entity} {item.qbo_id}: {exc}"
+        return {
+            **typed,
+            "sync_token": item.sync_token,
+            "payload": item.payload,
+            "payload_hash": payload_hash(item.payload),
+            "last_updated_at": _last_updated(item.payload),
+            "errored": errored,
+            "error_reason": reason,
+            "deleted": False,
+            "pulled_at": timezone.now(),
+        }
+
+    def commit(self, entity: str, raw_records: list) -> None:
+        """Upsert one batch in one transaction; hand every change over after the commit."""
+        items = self._items(entity, raw_records)
+        if not items:
+            return
+        workspace_id = self.connection.workspace_id
+        changed: list[SourceRecord] = []
+        attachables: list[SourceRecord] = []
+        with transaction.atomic():
+            existing = {
+                r.qbo_id: r
+                for r in SourceRecord.objects.for_workspace(workspace_id).filter(
+                    entity_type=entity, qbo_id__in=[i.qbo_id for i in items]
+                )
+            }
+            new_rows: list[SourceRecord] = []
+            updated_rows: list[tuple[SourceRecord, dict, str]] = []
+            for item in items:
+                row = existing.get(item.qbo_id)
+                if item.deleted:
+                    if row is None:
+                        row = SourceRecord(
+                            workspace_id=workspace_id,
+                            connection=self.connection,
+                            entity_type=entity,
+                            qbo_id=item.qbo_id,
+                            payload=item.payload,
+                            payload_hash=payload_hash(item.payload),
+                            last_updated_at=_last_updated(item.payload),
+                            deleted=True,
+                        )
+                        new_rows.append(row)
+                        self.counts[entity]["deleted"] += 1
+                    elif row.deleted:
+                        self.counts[entity]["unchanged"] += 1
+                    else:
+                        row.deleted = True
+                        row.last_updated_at = _last_updated(item.payload) or row.last_updated_at
+                        row.pulled_at = timezone.now()
+                        updated_rows.append((row, {"deleted": False}, "deleted"))
+                        self.counts[entity]["deleted"] += 1
+                    continue
+                if row is not None and row.sync_token == item.sync_token and not row.deleted:
+                    self.counts[entity]["unchanged"] += 1
+                    if entity == "Attachable":
+                        attachables.append(row)
+                    continue
+                fields = self._fields(entity, item)
+                outcome = "errored" if fields["errored"] else ("new" if row is None else "updated")
+                self.counts[entity][outcome] += 1
+                if row is None:
+                    row = SourceRecord(
+                        workspace_id=workspace_id,
+                        connection=self.connection,
+                        entity_type=entity,
+                        qbo_id=item.qbo_id,
+                        **fields,
+                    )
+                    new_rows.append(row)
+                else:
+                    before = {
+                        "sync_token": row.sync_token,
+                        "deleted": row.deleted,
+                        "errored": row.errored,
+                        **_typed(row),
+                    }
+                    for name, value in fields.items():
+                        setattr(row, name, value)
+                    updated_rows.append((row, before, "updated"))
+            if new_rows:
+                SourceRecord.objects.bulk_create(new_rows, batch_size=500)
+            if updated_rows:
+                SourceRecord.objects.bulk_update(
+                    [row for row, _, _ in updated_rows],
+                    [
+                        *EMPTY,
+                        "sync_token",
+                        "payload",
+                        "payload_hash",
+                        "last_updated_at",
+                        "errored",
+                        "error_reason",
+                        "deleted",
+                        "pulled_at",
+                    ],
+                    batch_size=500,
+                )
+            for row in new_rows:
+                audit_event_record(
+                    workspace=workspace_id,
+                    actor=SYSTEM,
+                    verb="record.deleted" if row.deleted else "record.pulled",
+                    obj=row,
+                    object_type="quickbooks." + entity.lower(),
+                    after={
+                        "qbo_id": row.qbo_id,
+                        "sync_token": row.sync_token,
+                        "errored": row.errored,
+                    },
+                    reason=row.error_reason,
+                )
+            for row, before, verb in updated_rows:
+                audit_event_record(
+                    workspace=workspace_id,
+                    actor=SYSTEM,
+                    verb=f"record.{verb}",
+                    obj=row,
+                    object_type="quickbooks." + entity.lower(),
+                    before=before,
+                    after={
+                        "sync_token": row.sync_token,
+                        "deleted": row.deleted,
+                        "errored": row.errored,
+                        **_typed(row),
+                    },
+                    reason=row.error_reason,
+                )
+            changed = new_rows + [row for row, _, _ in updated_rows]
+            transaction.on_commit(lambda rows=changed: _hand_over(rows))
+        self.records_done += len(items)
+        if entity == "Attachable":
+            attachables.extend(r for r in changed if not r.deleted)
+            self.files_ensure(attachables)
+        elif entity in KINDS_WITH_FILES:
+            ids = [r.qbo_id for r in changed if not r.deleted]
+            if ids:
+                self.progress("attachments", entity)
+                for page in client.attachables_for(self.api, entity_type=entity, entity_ids=ids):
+                    self.commit("Attachable", page.records)
+
+    # --- attachments -----------------------------------------------------------------------
+
+    def files_ensure(self, attachables: list[SourceRecord]) -> None:
+        """Download each Attachable's file once per version and link it to its transactions."""
+        if not attachables:
+            return
+        workspace_id = self.connection.workspace_id
+        wanted: dict[tuple[str, str], list[SourceRecord]] = defaultdict(list)
+        for attachable in attachables:
+            for ref in attachable.payload.get("AttachableRef") or []:
+                entity_ref = ref.get("EntityRef") if isinstance(ref, dict) else None
+                if isinstance(entity_ref, dict) and entity_ref.get("value"):
+                    key = (str(entity_ref.get("type", "")), str(entity_ref["value"]))
+                    wanted[key].append(attachable)
+        if not wanted:
+            return
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for entity, qbo_id in wanted:
+            by_type[entity].append(qbo_id)
+        condition = Q(pk__in=[])
+        for entity, ids in by_type.items():
+            condition |= Q(entity_type=entity, qbo_id__in=ids)
+        records = {
+            (r.entity_type, r.qbo_id): r
+            for r in SourceRecord.objects.for_workspace(workspace_id)
+            .filter(condition)
+            .only("id", "entity_type", "qbo_id")
+        }
+        done = {
+            (f.attachable_id, f.record_id): f
+            for f in SourceFile.objects.for_workspace(workspace_id).filter(
+                attachable__in=[a.pk for a in attachables]
+            )
+        }
+        todo: dict[int, tuple[SourceRecord, list[SourceRecord]]] = {}
+        for key, owners in wanted.items():
+            record = records.get(key)
+            if record is None:
+                continue
+            for attachable in owners:
+                have = done.get((attachable.pk, record.pk))
+                if (
+                    have is not None
+                    and have.attachable_sync_token == attachable.sync_token
+                    and not have.retryable
+                ):
+                    continue
+                todo.setdefault(attachable.pk, (attachable, []))[1].append(record)
+        if not todo:
+            return
+        self.progress("files")
+        jobs = list(todo.values())
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+            results = list(pool.map(lambda job: self._download(job[0]), jobs))
+        for (attachable, owners), result in zip(jobs, results, strict=True):
+            self._store_file(attachable, owners, result)
+
+    def _download(self, attachable: SourceRecord) -> tuple[str, Any]:
+        """('ok', FetchedFile) or ('error', message, retryable); never raises."""
+        payload = attachable.payload
+        size = payload.get("Size")
+        if isinstance(size, (int, float)) and size > MAX_BYTES:
+            return ("error", f"The attachment is {size} bytes, more than the 10 MB limit.", False)
+        hosts = settings.QUICKBOOKS_DOWNLOAD_HOSTS
+        url = payload.get("TempDownloadUri")
+        try:
+            for attempt in range(2):
+                if not url:
+                    url = client.download_url(self.api, attachable.qbo_id)
+                try:
+                    return ("ok", fetch_file(url, allowed_hosts=hosts, max_bytes=MAX_BYTES))
+                except (UnsafeURL, FileTooLarge):
+                    raise
+                except ProviderError as exc:
+                    # Pre-signed links expire after 15 minutes: ask once for a fresh one.
+                    if attempt == 0 and exc.status and 400 <= exc.status < 500:
+                        url = None
+                        continue
+                    raise
+        except (UnsafeURL, FileTooLarge) as exc:
+            return ("error", str(exc), False)
+        except ProviderError as exc:
+            return ("error", str(exc), not exc.permanent)
+        return ("error", "The attachment could not be downloaded.", True)
+
+    def _store_file(
+        self, attachable: SourceRecord, owners: list[SourceRecord], result: tuple
+    ) -> None:
+        workspace_id = self.connection.workspace_id
+        name = str(attachable.payload.get("FileName") or "")[:300]
+        values: dict[str, Any] = {
+            "attachable_sync_token": attachable.sync_token,
+            "file_name": name,
+            "fetched_at": timezone.now(),
+        }
+        if result[0] == "ok":
+            fetched = result[1]
+            content_type = (fetched.content_type or "").split(";")[0].strip()[:100]
+            extension = mimetypes.guess_extension(content_type) or ""
+            path = f"quickbooks/{workspace_id}/{fetched.sha256[:2]}/{fetched.sha256}{extension}"
+            if not default_storage.exists(path):
+                path = default_storage.save(path, ContentFile(fetched.content))
+            values.update(
+                content_type=content_type,
+                size=len(fetched.content),
+                sha256=fetched.sha256,
+                file=path,
+                error="",
+                retryable=False,
+            )
+        else:
+            self.counts["Attachable"]["errored"] += 1
+            self.errors.append(f"Attachable {attachable.qbo_id}: {result[1]}")
+            values.update(
+                sha256="", size=0, file="", error=str(result[1])[:2000], retryable=result[2]
+            )
+        with transaction.atomic():
+            for record in owners:
+                SourceFile.objects.update_or_create(
+                    workspace_id=workspace_id, record=record, attachable=attachable, defaults=values
+                )
+                audit_event_record(
+                    workspace=workspace_id,
+                    actor=SYSTEM,
+                    verb="record.file_stored" if result[0] == "ok" else "record.file_refused",
+                    obj=record,
+                    object_type="quickbooks." + record.entity_type.lower(),
+                    after={
+                        "attachable": attachable.qbo_id,
+                        "sha256": values["sha256"],
+                        "size": values["size"],
+                    },
+                    reason=values.get("error", ""),
+                )
+
+    def files_retry(self) -> None:
+        """Downloads that failed for a passing reason are tried again on the next sync."""
+        pending = list(
+            SourceRecord.objects.for_workspace(self.connection.workspace_id)
+            .filter(attached_files__retryable=True, deleted=False)
+            .distinct()[:500]
+        )
+        self.files_ensure(pending)
+
+
+def _hand_over(rows: list[SourceRecord]) -> None:
+    for row in rows:
+        handoff.record_changed(row)
+
+
+# --- Entry point -----------------------------------------------------------------------------
+
+
+def api_for(
+    connection: Connection,
+    *,
+    on_attempt: Callable | None = None,
+    **options: Any,
+) -> client.QuickBooksApi:
+    """The client configuration of one connection (tests pass `sleep`, `policy`, ...)."""
+    return client.QuickBooksApi(
+        base_url=settings.QUICKBOOKS_API_URL,
+        realm_id=connection.external_id,
+        token=_Tokens(connection.pk),
+        on_attempt=on_attempt,
+        **options,
+    )
+
+
+def connection_sync(
+    *, connection_id, full: bool = False, trigger: str = "schedule", **api_options: Any
+) -> SyncRun:
+    """Run one sync of a QuickBooks connection now; the loser of a race is recorded as skipped."""
+    connection = Connection.objects.select_related("workspace").get(pk=connection_id)
+    if connection.status != ConnectionStatus.CONNECTED:
+        return sync_run_skip(
+            connection=connection,
+            trigger=trigger,
+            full=full,
+            reason=f"QuickBooks is {connection.get_status_display().lower()}; no call was made.",
+        )
+    with _advisory_lock(connection.pk) as got:
+        if not got:
+            return sync_run_skip(
+                connection=connection,
+                trigger=trigger,
+                full=full,
+                reason="Another sync of this connection was running; this one did nothing.",
+            )
+        connection.refresh_from_db()
+        run = SyncRun.objects.create(
+            workspace_id=connection.workspace_id,
+            connection=connection,
+            full=full,
+            trigger=trigger,
+            marker_before=connection.sync_marker,
+        )
+        engine = _Engine(connection, run, client.QuickBooksApi(base_url="", realm_id="", token=str))
+        engine.api = api_for(connection, on_attempt=engine.count_call, **api_options)
+        try:
+            marker = engine.sync(full=full)
+            engine.files_retry()
+        except AuthRevoked as exc:
+            connection_mark_needs_reconnect(connection=connection, reason=str(exc), actor=SYSTEM)
+            return _finish(engine, SyncStatus.FAILED, error=str(exc))
+        except ProviderError as exc:
+            connection_error_record(connection=connection, error=str(exc))
+            return _finish(engine, SyncStatus.FAILED, error=str(exc))
+        except Exception as exc:
+            logger.exception("sync of connection %s failed", connection.pk)
+            _finish(engine, SyncStatus.FAILED, error=f"Unexpected error ({type(exc).__name__}).")
+            raise
+        return _finish(engine, SyncStatus.SUCCEEDED, marker=marker)
+
+
+def _finish(engine: _Engine, status: str, *, marker: str = "", error: str = "") -> SyncRun:
+    """Close the run; on success move the marker in the same transaction."""
+    run = engine.run
+    with transaction.atomic():
+        now = timezone.now()
+        run.status = status
+        run.finished_at = now
+        run.counts = {k: dict(v) for k, v in engine.counts.items()}
+        run.api_calls = engine.calls
+        run.progress = {"phase": "done", "records": engine.records_done}
+        notes = "; ".join(engine.errors[:20])
+        run.error = "\n".join(part for part in (error, notes) if part)[:10000]
+        if status == SyncStatus.SUCCEEDED:
+            run.marker_after = marker
+            Connection.objects.filter(pk=run.connection_id).update(
+                sync_marker=marker, last_good_sync_at=now, last_error="", last_error_at=None
+            )
+        else:
+            run.marker_after = run.marker_before
+        run.save(
+            update_fields=[
+                "status",
+                "finished_at",
+                "counts",
+                "api_calls",
+                "progress",
+                "error",
+                "marker_after",
+            ]
+        )
+    return run
