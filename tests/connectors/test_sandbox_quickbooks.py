@@ -791,3 +791,67 @@ def test_hostile_input_never_yields_a_traceback(sandbox, api):
         assert response.status_code < 500, (response.request.url[:80], response.text[:200])
         assert "Traceback" not in response.text
         assert "intuit_tid" in response.headers
+
+
+# ---- unmodified Intuit / community clients ----------------------------------------------
+
+
+def test_intuit_oauth_and_python_quickbooks_work_with_only_base_urls_changed(
+    sandbox, world, monkeypatch
+):
+    from intuitlib.client import AuthClient
+    from intuitlib.enums import Scopes
+    from quickbooks import QuickBooks
+    from quickbooks.cdc import change_data_capture
+    from quickbooks.objects.attachable import Attachable
+    from quickbooks.objects.bill import Bill
+    from quickbooks.objects.vendor import Vendor
+
+    # requests-oauthlib refuses plain http unless told this is a local test server.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    base = sandbox.base_url
+    auth_client = AuthClient(
+        CLIENT_ID, CLIENT_SECRET, REDIRECT, f"{base}/.well-known/openid_sandbox_configuration/"
+    )
+    consent = requests.get(auth_client.get_authorization_url([Scopes.ACCOUNTING]), timeout=10)
+    assert consent.status_code == 200
+    params = callback_params(authorize(base, state=auth_client.state_token))
+    assert params["state"] == auth_client.state_token
+    auth_client.get_bearer_token(params["code"], realm_id=params["realmId"])
+    first_refresh = auth_client.refresh_token
+    auth_client.refresh()
+    assert auth_client.refresh_token != first_refresh
+
+    qb = QuickBooks(
+        auth_client=auth_client,
+        refresh_token=auth_client.refresh_token,
+        company_id=params["realmId"],
+        minorversion=75,
+    )
+    qb.api_url_v3 = qb.sandbox_api_url_v3 = f"{base}/v3"
+
+    bills = Bill.all(max_results=1000, qb=qb)
+    assert len(bills) == len(world.quickbooks["entities"]["Bill"])
+    assert Bill.count(qb=qb) == len(bills)
+    one = Bill.get(bills[0].Id, qb=qb)
+    assert one.DocNumber == bills[0].DocNumber
+    figma = Vendor.filter(DisplayName="Figma", qb=qb)
+    assert figma[0].CompanyName == "Figma, Inc."
+    assert Vendor.choose(["Figma", "Notion"], field="DisplayName", qb=qb)
+    attachables = Attachable.where(f"AttachableRef.EntityRef.value = '{one.Id}'", qb=qb)
+    assert all(a.ContentType == "application/pdf" for a in attachables)
+    since = (datetime.now(UTC) - timedelta(days=29)).astimezone(PACIFIC)
+    changes = change_data_capture([Bill, Vendor], since.isoformat(timespec="seconds"), qb=qb)
+    assert hasattr(changes, "Bill") or hasattr(changes, "Vendor") or changes is not None
+
+    auth_client.revoke(token=auth_client.refresh_token)
+    stats = control(base, "stats")
+    methods = {
+        key.split()[0] for key in stats["calls"] if "token" not in key and "revoke" not in key
+    }
+    assert methods <= {"GET", "POST"}
+    assert all(
+        key in ("POST query", "POST token", "POST revoke")
+        for key in stats["calls"]
+        if key.startswith("POST")
+    )
