@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from django.test import override_settings
 from django.urls import reverse
 
 from connectors.models import Connection, Provider
@@ -19,6 +18,17 @@ from connectors.sandbox.server import serve_in_thread
 from connectors.sandbox.world import build_world
 
 SANDBOX_BILLS = 60
+
+__all__ = [
+    "Sandbox",
+    "connected",
+    "oauth_dance",
+    "owner",
+    "qbo",
+    "qbo_server",
+    "qbo_world",
+    "workspace",
+]
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,47 @@
-"""End-to-end sync tests over real HTTP against the QuickBooks sandbox."""
+"""End-to-end sync tests over real HTTP against the QuickBooks sandbox on 127.0.0.1."""
 
 from __future__ import annotations
 
-import pytest
+import threading
+import time
+from decimal import Decimal
 
-from connectors.models import ConnectionStatus, SourceRecord, SyncStatus
-from connectors.quickbooks.sync import connection_sync
-from tests.connectors.test_quickbooks_fixtures import (  # noqa: F401
-    connected,
-    owner,
-    qbo,
-    qbo_server,
-    qbo_world,
-    workspace,
+import pytest
+from django.db import connection as db_connection
+
+from connectors.models import (
+    Connection,
+    ConnectionStatus,
+    SourceFile,
+    SourceRecord,
+    SyncRun,
+    SyncStatus,
 )
+from connectors.quickbooks import sync as sync_module
+from connectors.quickbooks.sync import connection_sync
+from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
+from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
+
+NINE_KINDS = {
+    "Vendor",
+    "Customer",
+    "Bill",
+    "VendorCredit",
+    "CreditMemo",
+    "Invoice",
+    "Payment",
+    "BillPayment",
+    "Attachable",
+    "PurchaseOrder",
+    "Purchase",
+    "Account",
+    "TaxCode",
+    "TaxRate",
+    "CompanyInfo",
+    "Preferences",
+}
 
 
 def sync(connection, **kwargs):
@@ -23,14 +49,256 @@ def sync(connection, **kwargs):
     return connection_sync(connection_id=connection.pk, **kwargs)
 
 
-def test_first_sync_pulls_every_kind_with_its_fields(connected, qbo):
-    assert connected.status == ConnectionStatus.CONNECTED
+def rows(connection, entity=None):
+    qs = SourceRecord.objects.filter(workspace_id=connection.workspace_id)
+    return qs.filter(entity_type=entity) if entity else qs
+
+
+def test_the_first_sync_brings_every_kind_with_its_fields(connected, qbo, qbo_world):
     run = sync(connected)
     assert run.status == SyncStatus.SUCCEEDED, run.error
-    kinds = set(
-        SourceRecord.objects.filter(workspace=connected.workspace).values_list(
-            "entity_type", flat=True
-        )
+    held = qbo.control("state")["records"]
+    for entity in NINE_KINDS:
+        assert rows(connected, entity).count() == held[entity], entity
+
+    bill = rows(connected, "Bill").exclude(errored=True).first()
+    payload = bill.payload
+    assert bill.total_amount == Decimal(str(payload["TotalAmt"]))
+    assert bill.currency == payload["CurrencyRef"]["value"]
+    assert bill.issue_date.isoformat() == payload["TxnDate"]
+    assert bill.invoice_number == payload.get("DocNumber", "")
+    assert bill.vendor_qbo_id == payload["VendorRef"]["value"]
+    assert bill.last_updated_at is not None and bill.last_updated_at.tzinfo is not None
+    vendor = rows(connected, "Vendor").get(qbo_id=bill.vendor_qbo_id)
+    assert vendor.supplier_name == vendor.payload["DisplayName"]
+    purchase = rows(connected, "Purchase").exclude(errored=True).first()
+    assert purchase.total_amount == Decimal(str(purchase.payload["TotalAmt"]))
+    assert purchase.label == purchase.payload.get("PrivateNote", "")
+
+    files = SourceFile.objects.filter(workspace_id=connected.workspace_id, error="")
+    assert files.exists()
+    stored = files.first()
+    with stored.file.open("rb") as handle:
+        assert handle.read(5) == b"%PDF-"
+    assert not rows(connected).filter(errored=True).exists()
+    connected.refresh_from_db()
+    assert connected.sync_marker == run.marker_after != ""
+    assert connected.external_name
+    assert all(r.state == "pulled" for r in rows(connected, "Bill"))
+
+
+def test_a_no_change_poll_makes_one_call_and_moves_nothing(connected, qbo):
+    sync(connected)
+    qbo.control("stats", {"reset": True})
+    started = time.monotonic()
+    run = sync(connected)
+    elapsed = time.monotonic() - started
+    assert run.status == SyncStatus.SUCCEEDED
+    assert qbo.stats()["total"] <= 2
+    assert run.api_calls <= 2
+    assert run.total("new") == run.total("updated") == 0
+    assert elapsed < 2.0  # generous for CI; the benchmark measures the real figure
+
+
+def test_an_edited_bill_updates_its_one_row_with_an_audit_event(connected, qbo):
+    sync(connected)
+    bill = rows(connected, "Bill").first()
+    qbo.mutate(action="edit", entity="Bill", id=bill.qbo_id, set={"TotalAmt": 4321.5})
+    run = sync(connected)
+    assert run.counts["Bill"]["updated"] == 1
+    assert rows(connected, "Bill").filter(qbo_id=bill.qbo_id).count() == 1
+    bill.refresh_from_db()
+    assert bill.total_amount == Decimal("4321.5")
+    assert int(bill.sync_token) >= 1
+    event = AuditEvent.objects.get(
+        workspace_id=connected.workspace_id, verb="record.updated", object_id=str(bill.pk)
     )
-    print(run.counts, run.api_calls, run.error)
-    assert {"Vendor", "Bill", "Purchase", "Attachable", "CompanyInfo", "Preferences"} <= kinds
+    assert Decimal(str(event.after["total_amount"])) == Decimal("4321.5")
+    assert event.before["sync_token"] != event.after["sync_token"]
+
+
+def test_a_deleted_bill_is_marked_deleted_and_kept(connected, qbo):
+    sync(connected)
+    bill = rows(connected, "Bill").first()
+    qbo.mutate(action="delete", entity="Bill", id=bill.qbo_id)
+    run = sync(connected)
+    assert run.counts["Bill"]["deleted"] == 1
+    bill.refresh_from_db()
+    assert bill.deleted
+    assert AuditEvent.objects.filter(verb="record.deleted", object_id=str(bill.pk)).exists()
+
+
+def test_a_malformed_record_is_errored_and_the_sync_goes_on(connected, qbo):
+    sync(connected)
+    bill, other = rows(connected, "Bill")[:2]
+    qbo.mutate(action="edit", entity="Bill", id=bill.qbo_id, set={"CurrencyRef": {"value": "ZZZ"}})
+    qbo.mutate(action="edit", entity="Bill", id=other.qbo_id, set={"DocNumber": "OK-1"})
+    run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED
+    bill.refresh_from_db()
+    other.refresh_from_db()
+    assert bill.errored and "ISO 4217" in bill.error_reason
+    assert other.invoice_number == "OK-1" and not other.errored
+    assert run.counts["Bill"]["errored"] == 1
+
+
+def test_a_crash_mid_window_loses_and_doubles_nothing(connected, qbo, monkeypatch):
+    original = sync_module._Engine.commit
+    calls = {"n": 0}
+
+    def flaky(self, entity, records):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise RuntimeError("worker killed")
+        return original(self, entity, records)
+
+    monkeypatch.setattr(sync_module._Engine, "commit", flaky)
+    with pytest.raises(RuntimeError):
+        sync(connected)
+    connected.refresh_from_db()
+    assert connected.sync_marker == ""  # the marker did not move
+    failed = SyncRun.objects.get(connection=connected)
+    assert failed.status == SyncStatus.FAILED
+    partial = rows(connected).count()
+    assert partial > 0
+
+    monkeypatch.setattr(sync_module._Engine, "commit", original)
+    run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED
+    held = qbo.control("state")["records"]
+    for entity in NINE_KINDS:
+        assert rows(connected, entity).count() == held[entity], entity
+    assert run.total("new") == rows(connected).count() - partial
+    pulled = AuditEvent.objects.filter(
+        workspace_id=connected.workspace_id, verb="record.pulled"
+    ).count()
+    assert pulled == rows(connected).count()  # every record pulled exactly once
+
+
+def test_an_incremental_crash_repeats_the_window(connected, qbo, monkeypatch):
+    sync(connected)
+    connected.refresh_from_db()
+    marker = connected.sync_marker
+    added = qbo.mutate(action="add", entity="Bill", count=3)["ids"]
+
+    def boom(self, *, full):
+        raise RuntimeError("killed before commit")
+
+    monkeypatch.setattr(sync_module._Engine, "sync", boom)
+    with pytest.raises(RuntimeError):
+        sync(connected)
+    connected.refresh_from_db()
+    assert connected.sync_marker == marker
+    monkeypatch.undo()
+    run = sync(connected)
+    assert run.counts["Bill"]["new"] == 3
+    assert set(added) <= set(rows(connected, "Bill").values_list("qbo_id", flat=True))
+
+
+def test_429_with_retry_after_is_honoured(connected, qbo):
+    sync(connected)
+    qbo.mutate(action="add", entity="Bill", count=1)
+    qbo.faults(queue=["429"], retry_after_seconds=7)
+    slept: list[float] = []
+    run = sync(connected, sleep=slept.append)
+    assert run.status == SyncStatus.SUCCEEDED
+    assert 7.0 in slept
+    assert run.counts["Bill"]["new"] == 1
+
+
+def test_quickbooks_only_ever_sees_reads(connected, qbo):
+    sync(connected)
+    qbo.mutate(action="add", entity="Bill", count=2)
+    sync(connected)
+    sync(connected, full=True)
+    requests_seen = qbo.stats()["requests"]
+    assert requests_seen
+    for request in requests_seen:
+        path, method = request["path"], request["method"]
+        if not path.startswith("/v3/"):
+            continue  # OAuth and pre-signed file links
+        assert method == "GET" or (method == "POST" and path.endswith("/query")), request
+
+
+def test_attachments_from_a_host_outside_the_allow_list_are_refused(connected, qbo, settings):
+    settings.QUICKBOOKS_DOWNLOAD_HOSTS = [".intuit.com"]
+    run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED
+    refused = SourceFile.objects.filter(workspace_id=connected.workspace_id).exclude(error="")
+    assert refused.exists()
+    assert not SourceFile.objects.filter(workspace_id=connected.workspace_id, error="").exists()
+    assert "not a known QuickBooks download host" in refused.first().error
+    assert not refused.first().retryable
+
+
+def test_oversized_attachments_are_refused(connected, qbo, monkeypatch):
+    monkeypatch.setattr(sync_module, "MAX_BYTES", 500)
+    run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED
+    refused = SourceFile.objects.filter(workspace_id=connected.workspace_id).exclude(error="")
+    assert refused.exists()
+    assert "larger than" in refused.first().error or "more than" in refused.first().error
+
+
+def test_metadata_and_private_addresses_are_never_fetched(connected, qbo, settings):
+    settings.QUICKBOOKS_DOWNLOAD_HOSTS = ["169.254.169.254", "10.0.0.1", "127.0.0.1"]
+    settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = False
+    connection = Connection.objects.get(pk=connected.pk)
+    run = SyncRun.objects.create(workspace_id=connection.workspace_id, connection=connection)
+    engine = sync_module._Engine(connection, run, sync_module.api_for(connection))
+    for url in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/x.pdf",
+        "file:///etc/passwd",
+        "http://127.0.0.1:1/x.pdf",
+    ):
+        attachable = SourceRecord(qbo_id="1", payload={"TempDownloadUri": url})
+        outcome = engine._download(attachable)
+        assert outcome[0] == "error", url
+        assert outcome[2] is False, url
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_syncs_process_each_record_once(connected, qbo):
+    qbo.faults(latency_ms=30)
+    results: list = []
+
+    def worker():
+        try:
+            results.append(sync(Connection.objects.get(pk=connected.pk)))
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(r.status for r in results)
+    assert statuses == [SyncStatus.SKIPPED, SyncStatus.SUCCEEDED]
+    total = rows(connected).count()
+    assert sum(r.total("new") for r in results) == total
+    assert (
+        AuditEvent.objects.filter(workspace_id=connected.workspace_id, verb="record.pulled").count()
+        == total
+    )
+
+
+def test_a_sync_of_a_connection_that_needs_reconnect_makes_no_call(connected, qbo):
+    Connection.objects.filter(pk=connected.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
+    qbo.control("stats", {"reset": True})
+    run = sync(connected)
+    assert run.status == SyncStatus.SKIPPED
+    assert qbo.stats()["total"] == 0
+
+
+def test_a_marker_older_than_thirty_days_falls_back_to_a_query_resync(connected, qbo):
+    sync(connected)
+    before = rows(connected).count()
+    Connection.objects.filter(pk=connected.pk).update(sync_marker="2020-01-01T00:00:00-08:00")
+    qbo.control("stats", {"reset": True})
+    run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert "GET cdc" not in qbo.stats()["calls"]
+    assert rows(connected).count() == before  # no duplicates
+    assert run.total("new") == 0
