@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from .types import Entry, Record
 
@@ -78,19 +80,32 @@ def build_index(entries: list[Entry]) -> Index:
     return Index(entries, dict(by_amount), dict(by_key), dict(by_ref), dict(by_day))
 
 
-def _window(bucket: _Dated | None, center: int | None, window: tuple[int, int]) -> list[int]:
-    """Entries of a bucket within the window, closest in date first, capped."""
+def _window(
+    bucket: _Dated | None,
+    center: int | None,
+    window: tuple[int, int],
+    rank: Callable[[int, int], float] | None = None,
+) -> list[int]:
+    """Entries of a bucket within the window, best ranked first (closest date by default)."""
     if bucket is None:
         return []
     if center is None:
         return bucket.items[-CAP_PER_RULE:]
     lo = bisect_left(bucket.days, center + window[0])
     hi = bisect_right(bucket.days, center + window[1])
+    rank = rank or (lambda day, _: abs(day - center))
     found = sorted(
-        zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True),
-        key=lambda pair: abs(pair[0] - center),
+        zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True), key=lambda pair: rank(*pair)
     )
     return [i for _, i in found[:CAP_PER_RULE]]
+
+
+def _swapped(ordinal: int) -> int | None:
+    """The date with day and month swapped, as OCR misreads it, when that is a date."""
+    day = date.fromordinal(ordinal)
+    if day.day > 12 or day.day == day.month:
+        return None
+    return day.replace(day=day.month, month=day.day).toordinal()
 
 
 def _near(index: Index, amount: int, center: int) -> list[int]:
@@ -115,9 +130,21 @@ def candidates(index: Index, record: Record, party_keys: list[str]) -> list[int]
     amounts = {abs(a) for a in (record.amount_cents, record.home_amount_cents) if a is not None}
     for amount in amounts:
         found.update(dict.fromkeys(_window(index.by_amount.get(amount), center, AMOUNT_WINDOW)))
+        swapped = _swapped(center) if center is not None else None
+        if swapped is not None:
+            found.update(dict.fromkeys(_window(index.by_amount.get(amount), swapped, (-3, 3))))
     if center is not None:
+        # Among a busy vendor's entries, the closest amounts matter more than the closest days.
+        target = abs(record.amount_cents) if record.amount_cents is not None else None
+
+        def by_amount(day: int, i: int) -> float:
+            theirs = index.entries[i].amount_cents
+            gap = abs(abs(theirs) - target) / max(target, 1) if theirs and target else 1.0
+            return min(gap, 1.0) * 100 + abs(day - center) / 100
+
         for key in party_keys:
-            found.update(dict.fromkeys(_window(index.by_key.get(key), center, PARTY_WINDOW)))
+            window = _window(index.by_key.get(key), center, PARTY_WINDOW, by_amount)
+            found.update(dict.fromkeys(window))
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
     if center is not None:

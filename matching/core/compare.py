@@ -120,8 +120,10 @@ def date_level(record: Record, entry: Entry, recurring: bool = False) -> str:
         return "11_45_days"
     if -45 <= gap < -3:
         return "before_record"
-    # OCR often reads 03/04 as 4 March instead of 3 April.
-    if _swapped(entry.entry_date) == record.txn_date:
+    # OCR often reads 03/04 as 4 March instead of 3 April (scanned invoices only; a monthly
+    # subscription lands on swapped dates by coincidence).
+    swappable = entry.kind == SUPPLIER_INVOICE and not recurring
+    if swappable and _swapped(entry.entry_date) == record.txn_date:
         return "day_month_swapped"
     return "far"
 

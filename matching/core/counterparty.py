@@ -46,6 +46,18 @@ class Directory:
     key_owners: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     tax_owners: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     used: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) -> record
+    # Tax IDs printed on any Qonto supplier invoice, by the issuer's name key.
+    key_tax_ids: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def tax_id_by_name(self, key: str, tail: str = "") -> tuple[str, int]:
+        """The tax ID Qonto invoices under this name carry, when they agree; and how many."""
+        counts = self.key_tax_ids.get(key)
+        if not counts:
+            return "", 0
+        (tax_id, top), total = counts.most_common(1)[0], sum(counts.values())
+        if top < 2 or top < 0.8 * total or (tail and not tax_id.endswith(tail)):
+            return "", 0
+        return tax_id, top
 
     def profile(self, vendor_id: str) -> Profile:
         """The vendor's profile (an empty one for an unknown vendor)."""
@@ -77,6 +89,9 @@ def build_directory(
         directory.profiles[vendor.id] = Profile(vendor=vendor)
         if vendor.name_key:
             directory.key_owners[vendor.name_key][vendor.id] += 1
+    for entry in entries.values():
+        if entry.kind == SUPPLIER_INVOICE and entry.tax_id and entry.name_key:
+            directory.key_tax_ids[entry.name_key][entry.tax_id] += 1
     for link in history:
         record = link.record
         if not record.vendor_id:

@@ -159,15 +159,28 @@ def _implicit_twins(
         inv = book.entries[i]
         for j in payments:
             pay = book.entries[j]
-            if j in twins or inv.amount_cents is None or inv.entry_date is None:
+            if j in twins or inv.amount_cents is None:
                 continue
-            if pay.entry_date is None or abs(inv.amount_cents) != abs(pay.amount_cents or 0):
+            paid = {abs(a) for a in (pay.amount_cents, pay.local_amount_cents) if a is not None}
+            if abs(inv.amount_cents) not in paid:
                 continue
+            same_ref = len(inv.reference) >= 4 and (
+                inv.reference == pay.reference or inv.reference in pay.text
+            )
+            if same_ref:
+                # A transfer quoting the invoice number and amount pays that invoice.
+                twins[i], twins[j] = j, i
+                break
             same_party = (
                 evidence[i][1]["counterparty"] in _STRONG_PARTY
                 and evidence[j][1]["counterparty"] in _STRONG_PARTY
             )
-            if same_party and abs((pay.entry_date - inv.entry_date).days) <= 5:
+            close = (
+                inv.entry_date
+                and pay.entry_date
+                and abs((pay.entry_date - inv.entry_date).days) <= 5
+            )
+            if same_party and close:
                 twins[i], twins[j] = j, i
                 break
     return twins
@@ -244,11 +257,18 @@ def _features(s: Scored, choice: _Choice, gates: list[str], fit: float) -> dict[
         vector = None
     create = 1.0 if choice.chosen is None else 0.0
     chosen_logit = calibration.logit(p_chosen)
+    levels = vector or {}
     return {
         "bias": 1.0,
-        "logit": chosen_logit,
+        "logit": max(-8.0, min(8.0, chosen_logit)),
+        "p": p_chosen,
         "create": create,
-        "create_logit": create * chosen_logit,
+        "create_logit": create * max(-8.0, min(8.0, chosen_logit)),
+        "strong_party": 1.0 if levels.get("counterparty") in _STRONG_PARTY else 0.0,
+        "other_party": 1.0
+        if levels.get("counterparty") in ("other_counterparty", "tax_id_conflict", "different")
+        else 0.0,
+        "reference_match": 1.0 if levels.get("reference") in ("exact", "in_label") else 0.0,
         "match_weight": max(-4.0, min(4.0, weight / 10)),
         "gap": max(0.0, min(3.0, (chosen_logit - calibration.logit(runner)) / 10)),
         "log_candidates": math.log1p(len(s.positions)),
@@ -332,7 +352,7 @@ def _decision(book: Book, s: Scored, choice: _Choice, model: Model, policy: Poli
     )
     coef = model.calibrator.get("policy_fit", 0.0)
     reasons += [Reason("policy", round(coef * fit, 2), why) for why in fit_why]
-    counterparty = enrich(record, s.profile, book.accounts, entry)
+    counterparty = enrich(record, s.profile, book.accounts, entry, book.directory)
     if counterparty.ledger_account:
         reasons.append(
             Reason(
@@ -418,10 +438,9 @@ def decide(
         for s in scored:
             found = {(book.entries[p].kind, book.entries[p].id) for p in s.positions}
             candidates_out[(s.record.type, s.record.id)] = found
-    taken = {pos for pos, _ in assigned if pos is not None}
-    decisions = []
-    for i, (s, (pos, contested)) in enumerate(zip(scored, assigned, strict=True)):
-        # A record that lost its first choice is judged on what the others left it.
-        options = s.posterior(taken - {pos}) if contested else ranked[i]
-        decisions.append(_decision(book, s, _Choice(options, pos, contested), model, policy))
-    return decisions
+    # A record that lost its first choice keeps the full competition in its features: the
+    # entry another record took still counts against it, so it lands in review, not in auto.
+    return [
+        _decision(book, s, _Choice(ranked[i], pos, contested), model, policy)
+        for i, (s, (pos, contested)) in enumerate(zip(scored, assigned, strict=True))
+    ]

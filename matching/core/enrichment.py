@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .counterparty import Profile
+from .counterparty import Directory, Profile
 from .normalise import clean_name
 from .types import SUPPLIER_INVOICE, Account, Counterparty, Entry, Record
 
@@ -58,7 +58,9 @@ def _legal_entity(record: Record, profile: Profile, entry: Entry | None) -> tupl
     return record.vendor_name or None, "name on the record"
 
 
-def _tax_id(profile: Profile, entry: Entry | None) -> tuple[str | None, str]:
+def _tax_id(
+    record: Record, profile: Profile, entry: Entry | None, directory: Directory | None
+) -> tuple[str | None, str]:
     learnt = profile.tax_id
     if learnt:
         count = profile.tax_ids[learnt]
@@ -66,15 +68,24 @@ def _tax_id(profile: Profile, entry: Entry | None) -> tuple[str | None, str]:
     tail = profile.vendor.tax_tail if profile.vendor else ""
     if entry is not None and entry.tax_id and (not tail or entry.tax_id.endswith(tail)):
         return entry.tax_id, "VAT number on the matched Qonto invoice, checksum valid"
+    key = profile.vendor.name_key if profile.vendor else record.name_key
+    if directory is not None and key:
+        found, count = directory.tax_id_by_name(key, tail)
+        if found:
+            return found, f"VAT number on {count} Qonto invoices under this name, checksum valid"
     return None, "no valid tax ID seen for this vendor"
 
 
 def enrich(
-    record: Record, profile: Profile, accounts: dict[str, Account], entry: Entry | None
+    record: Record,
+    profile: Profile,
+    accounts: dict[str, Account],
+    entry: Entry | None,
+    directory: Directory | None = None,
 ) -> Counterparty:
     """Everything known about the record's counterparty, each with its provenance."""
     legal, legal_from = _legal_entity(record, profile, entry)
-    tax, tax_from = _tax_id(profile, entry)
+    tax, tax_from = _tax_id(record, profile, entry, directory)
     account, account_from = ledger(record, profile, accounts)
     domain = profile.vendor.domain if profile.vendor and profile.vendor.domain else None
     return Counterparty(

@@ -72,8 +72,12 @@ PRIOR_M_U: dict[str, dict[str, tuple[float, float]]] = {
 CALIBRATOR_FEATURES = (
     "bias",
     "logit",
+    "p",
     "create",
     "create_logit",
+    "strong_party",
+    "other_party",
+    "reference_match",
     "match_weight",
     "gap",
     "log_candidates",

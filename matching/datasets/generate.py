@@ -300,7 +300,9 @@ class Books:
                 vendor.pay = "fee"
                 vendor.amount = self.rng.choice([900, 2900, 500, 150])
                 vendor.forwards = 0.0
-                vendor.name, vendor.form = ("Qonto", "SA") if self.chance(0.5) else (name, "SA")
+                # The bank itself bills its fees: one vendor only, as in real books.
+                has_bank = any(v.name == "Qonto" for v in self.vendors)
+                vendor.name, vendor.form = (name, "SA") if has_bank else ("Qonto", "SA")
             else:
                 vendor.pay = "transfer"
                 vendor.forwards = self.rng.choice([0.4, 0.8, 0.95])

@@ -12,9 +12,18 @@ def record(**overrides) -> Record:
     """A plain Bill of 120.00 EUR from vendor 1 on 2025-01-10."""
     name, key, _ = normalise.clean_name(overrides.pop("vendor_name", "Algolia SAS"))
     values = dict(
-        type="Bill", id="b1", vendor_id="1", vendor_name="Algolia SAS", name=name, name_key=key,
-        amount_cents=12000, currency="EUR", home_amount_cents=12000,
-        txn_date=date(2025, 1, 10), due_date=date(2025, 2, 9), reference="inv42",
+        type="Bill",
+        id="b1",
+        vendor_id="1",
+        vendor_name="Algolia SAS",
+        name=name,
+        name_key=key,
+        amount_cents=12000,
+        currency="EUR",
+        home_amount_cents=12000,
+        txn_date=date(2025, 1, 10),
+        due_date=date(2025, 2, 9),
+        reference="inv42",
         raw_reference="INV-42",
     )
     values.update(overrides)
@@ -26,8 +35,15 @@ def entry(kind: str = TRANSACTION, **overrides) -> Entry:
     raw = overrides.pop("raw_name", "PRLV SEPA ALGOLIA SAS")
     name, key, _ = normalise.clean_name(raw)
     values = dict(
-        kind=kind, id="e1", name=name, name_key=key, raw_name=raw, amount_cents=12000,
-        currency="EUR", entry_date=date(2025, 1, 10), reference="",
+        kind=kind,
+        id="e1",
+        name=name,
+        name_key=key,
+        raw_name=raw,
+        amount_cents=12000,
+        currency="EUR",
+        entry_date=date(2025, 1, 10),
+        reference="",
         text=normalise.squash(raw),
     )
     values.update(overrides)
@@ -43,7 +59,14 @@ def invoice(**overrides) -> Entry:
 
 def vendor(**overrides) -> Vendor:
     """Vendor 1, Algolia."""
-    values = dict(id="1", display_name="Algolia", company_name="Algolia SAS", name="algolia",
-                  name_key="algolia", legal_form="sas", domain="algolia.com")
+    values = dict(
+        id="1",
+        display_name="Algolia",
+        company_name="Algolia SAS",
+        name="algolia",
+        name_key="algolia",
+        legal_form="sas",
+        domain="algolia.com",
+    )
     values.update(overrides)
     return Vendor(**values)

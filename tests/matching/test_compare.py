@@ -92,10 +92,18 @@ VAT = "FR40303265045"
     [
         (Profile(vendor=vendor(), tax_ids=Counter({VAT: 3})), {}, entry(tax_id=VAT), "same_tax_id"),
         (Profile(vendor=vendor(tax_tail="5045")), {}, entry(tax_id=VAT), "same_tax_id"),
-        (Profile(vendor=vendor(), tax_ids=Counter({"FR83404833048": 2})), {}, entry(tax_id=VAT),
-         "tax_id_conflict"),
-        (Profile(vendor=vendor(), entry_keys=Counter({"algolia": 4})), {}, entry(),
-         "same_counterparty"),
+        (
+            Profile(vendor=vendor(), tax_ids=Counter({"FR83404833048": 2})),
+            {},
+            entry(tax_id=VAT),
+            "tax_id_conflict",
+        ),
+        (
+            Profile(vendor=vendor(), entry_keys=Counter({"algolia": 4})),
+            {},
+            entry(),
+            "same_counterparty",
+        ),
         (None, {"zenbox": {"2": 5}}, entry(raw_name="CB ZENBOX"), "other_counterparty"),
         (None, {}, entry(raw_name="Algolia"), "name_same"),
         (None, {}, entry(raw_name="Algolai"), "name_close"),
@@ -126,8 +134,12 @@ def test_reference_levels(ours, theirs, level):
 
 @pytest.mark.parametrize(
     ("ours", "theirs", "level"),
-    [("EUR", entry(), "same"), ("", entry(), "missing"), ("EUR", entry(currency=""), "missing"),
-     ("USD", entry(), "different")],
+    [
+        ("EUR", entry(), "same"),
+        ("", entry(), "missing"),
+        ("EUR", entry(currency=""), "missing"),
+        ("USD", entry(), "different"),
+    ],
 )
 def test_currency_levels(ours, theirs, level):
     assert currency_level(record(currency=ours), theirs) == level
@@ -135,11 +147,16 @@ def test_currency_levels(ours, theirs, level):
 
 @pytest.mark.parametrize(
     ("record_type", "kind", "level"),
-    [("Bill", SUPPLIER_INVOICE, "bill_invoice"), ("Bill", TRANSACTION, "bill_payment"),
-     ("Purchase", TRANSACTION, "expense_payment"), ("Purchase", SUPPLIER_INVOICE, "expense_invoice"),
-     ("VendorCredit", SUPPLIER_INVOICE, "credit_invoice"),
-     ("VendorCredit", TRANSACTION, "credit_payment"), ("Check", TRANSACTION, "other_payment"),
-     ("Check", SUPPLIER_INVOICE, "other_invoice")],
+    [
+        ("Bill", SUPPLIER_INVOICE, "bill_invoice"),
+        ("Bill", TRANSACTION, "bill_payment"),
+        ("Purchase", TRANSACTION, "expense_payment"),
+        ("Purchase", SUPPLIER_INVOICE, "expense_invoice"),
+        ("VendorCredit", SUPPLIER_INVOICE, "credit_invoice"),
+        ("VendorCredit", TRANSACTION, "credit_payment"),
+        ("Check", TRANSACTION, "other_payment"),
+        ("Check", SUPPLIER_INVOICE, "other_invoice"),
+    ],
 )
 def test_kind_levels(record_type, kind, level):
     assert kind_level(record(type=record_type), entry(kind)) == level

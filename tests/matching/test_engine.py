@@ -28,16 +28,28 @@ def _history(count: int = 6, account: str = "10") -> tuple[list, list]:
     """Six past bills from Algolia, each linked to an invoice with its VAT number."""
     links, entries = [], []
     for month in range(1, count + 1):
-        past = record(id=f"h{month}", txn_date=date(2024, month, 5), reference=f"old{month}",
-                      account_ids=(account,))
-        entries.append(invoice(id=f"old-{month}", entry_date=date(2024, month, 5),
-                               reference=f"old{month}", tax_id=VAT))
+        past = record(
+            id=f"h{month}",
+            txn_date=date(2024, month, 5),
+            reference=f"old{month}",
+            account_ids=(account,),
+        )
+        entries.append(
+            invoice(
+                id=f"old-{month}",
+                entry_date=date(2024, month, 5),
+                reference=f"old{month}",
+                tax_id=VAT,
+            )
+        )
         links.append(HistoryLink(past, SUPPLIER_INVOICE, f"old-{month}"))
     return links, entries
 
 
-ACCOUNTS = [Account("10", "Maintenance logiciels", "6156", "Expense"),
-            Account("90", "Uncategorized Expense", "", "Expense")]
+ACCOUNTS = [
+    Account("10", "Maintenance logiciels", "6156", "Expense"),
+    Account("90", "Uncategorized Expense", "", "Expense"),
+]
 
 
 def _decide(records, entries, history=(), policy=None):
@@ -47,7 +59,9 @@ def _decide(records, entries, history=(), policy=None):
 
 def test_a_clean_match_is_linked_with_high_confidence_and_reasons():
     links, old = _history()
-    [decision] = _decide([record(account_ids=("90",))], [*old, invoice(id="new", tax_id=VAT)], links)
+    [decision] = _decide(
+        [record(account_ids=("90",))], [*old, invoice(id="new", tax_id=VAT)], links
+    )
     assert (decision.action, decision.target.id) == (LINK, "new")
     assert decision.confidence >= 0.85 and decision.auto
     signals = {reason.signal for reason in decision.reasons}
@@ -73,8 +87,14 @@ def test_a_record_with_no_candidate_is_created_with_a_reason():
 
 @pytest.mark.parametrize(
     "obj",
-    [None, {}, {"Id": "1"}, {"Id": "2", "TotalAmt": "lots"}, {"Id": "3", "TotalAmt": 1e300},
-     {"Id": "4", "TotalAmt": -5, "TxnDate": "2025-13-45", "VendorRef": "x"}],
+    [
+        None,
+        {},
+        {"Id": "1"},
+        {"Id": "2", "TotalAmt": "lots"},
+        {"Id": "3", "TotalAmt": 1e300},
+        {"Id": "4", "TotalAmt": -5, "TxnDate": "2025-13-45", "VendorRef": "x"},
+    ],
 )
 def test_a_malformed_record_gets_a_create_for_review_never_a_crash(obj):
     from matching.core import normalise
@@ -112,7 +132,9 @@ def test_each_gate_sends_to_review_with_its_reason(case, expected):
 
 
 def test_a_failed_gate_caps_confidence_below_auto_and_says_why():
-    [decision] = _decide([record()], [invoice(id="new")], policy=Policy(closed_until=date(2025, 6, 30)))
+    [decision] = _decide(
+        [record()], [invoice(id="new")], policy=Policy(closed_until=date(2025, 6, 30))
+    )
     assert not decision.auto and decision.confidence < 0.85
     assert any(r.signal == "gate" and "period closed" in r.detail for r in decision.reasons)
 
@@ -125,13 +147,17 @@ def test_one_entry_is_never_given_to_two_records():
 
 
 def test_two_vendors_same_amount_same_week_go_to_their_own_counterparty():
-    other = vendor(id="2", display_name="Zenbox", company_name="Zenbox SARL", name="zenbox",
-                   name_key="zenbox")
+    other = vendor(
+        id="2", display_name="Zenbox", company_name="Zenbox SARL", name="zenbox", name_key="zenbox"
+    )
     algolia = record(id="a", reference="", txn_date=date(2025, 1, 10))
-    zenbox = record(id="z", vendor_id="2", vendor_name="Zenbox SARL", reference="",
-                    txn_date=date(2025, 1, 12))
-    entries = [entry(id="t-zen", raw_name="PRLV SEPA ZENBOX", entry_date=date(2025, 1, 12)),
-               entry(id="t-alg", raw_name="PRLV SEPA ALGOLIA", entry_date=date(2025, 1, 11))]
+    zenbox = record(
+        id="z", vendor_id="2", vendor_name="Zenbox SARL", reference="", txn_date=date(2025, 1, 12)
+    )
+    entries = [
+        entry(id="t-zen", raw_name="PRLV SEPA ZENBOX", entry_date=date(2025, 1, 12)),
+        entry(id="t-alg", raw_name="PRLV SEPA ALGOLIA", entry_date=date(2025, 1, 11)),
+    ]
     book = build_book([vendor(), other], ACCOUNTS, [], entries)
     decisions = {d.id: d for d in decide(book, [algolia, zenbox], load_default(), Policy())}
     assert decisions["a"].target.id == "t-alg"
@@ -157,10 +183,16 @@ def test_alternatives_are_ranked_and_never_exceed_what_is_left():
 
 
 def test_fx_card_spend_links_through_the_local_amount():
-    usd = record(type="Purchase", currency="USD", amount_cents=10000, home_amount_cents=9200,
-                 reference="")
-    fx = entry(id="fx", amount_cents=9311, local_amount_cents=10000, local_currency="USD",
-               raw_name="CB ALGOLIA")
+    usd = record(
+        type="Purchase", currency="USD", amount_cents=10000, home_amount_cents=9200, reference=""
+    )
+    fx = entry(
+        id="fx",
+        amount_cents=9311,
+        local_amount_cents=10000,
+        local_currency="USD",
+        raw_name="CB ALGOLIA",
+    )
     [decision] = _decide([usd], [fx])
     assert decision.target.id == "fx"
     assert any(r.signal == "currency" and "converted" in r.detail for r in decision.reasons)

@@ -23,8 +23,9 @@ def _situation():
     """Same amount twice: one payment on the day, one 8 days later carrying the bill number."""
     rec = record(reference="inv42", raw_reference="INV-42")
     same_day = entry(id="same-day", entry_date=date(2025, 1, 10), raw_name="Algolia")
-    with_ref = entry(id="with-ref", entry_date=date(2025, 1, 18), raw_name="Algolia",
-                     reference="inv42")
+    with_ref = entry(
+        id="with-ref", entry_date=date(2025, 1, 18), raw_name="Algolia", reference="inv42"
+    )
     return rec, [same_day, with_ref]
 
 

@@ -47,8 +47,17 @@ def test_tax_ids_are_validated_and_compacted(raw, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(12.5, 1250), ("10,00", 1000), ("1284.00", 128400), (-3, -300), ("nan", None),
-     ("abc", None), (None, None), (True, None), (1e30, None)],
+    [
+        (12.5, 1250),
+        ("10,00", 1000),
+        ("1284.00", 128400),
+        (-3, -300),
+        ("nan", None),
+        ("abc", None),
+        (None, None),
+        (True, None),
+        (1e30, None),
+    ],
 )
 def test_money_becomes_integer_cents(raw, expected):
     assert normalise.cents(raw) == expected
@@ -70,17 +79,27 @@ def test_a_vendor_credit_is_money_coming_back():
 
 def test_a_credit_transaction_is_negative_and_keeps_its_local_amount():
     entry = normalise.transaction(
-        {"id": "t", "amount_cents": 9200, "side": "credit", "local_amount_cents": 10000,
-         "local_currency": "USD", "currency": "EUR", "settled_at": "2025-01-02T10:00:00Z"}
+        {
+            "id": "t",
+            "amount_cents": 9200,
+            "side": "credit",
+            "local_amount_cents": 10000,
+            "local_currency": "USD",
+            "currency": "EUR",
+            "settled_at": "2025-01-02T10:00:00Z",
+        }
     )
     assert (entry.amount_cents, entry.local_amount_cents) == (-9200, -10000)
 
 
 def test_a_supplier_invoice_without_total_falls_back_to_net_plus_tax():
     entry = normalise.supplier_invoice(
-        {"id": "s", "total_amount": None,
-         "total_amount_excluding_taxes": {"value": "100.00", "currency": "EUR"},
-         "total_tax_amount": {"value": "20.00", "currency": "EUR"}}
+        {
+            "id": "s",
+            "total_amount": None,
+            "total_amount_excluding_taxes": {"value": "100.00", "currency": "EUR"},
+            "total_tax_amount": {"value": "20.00", "currency": "EUR"},
+        }
     )
     assert entry.amount_cents == 12000
 

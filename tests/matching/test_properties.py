@@ -14,7 +14,7 @@ from .builders import entry, record, vendor
 
 MODEL = load_default()
 
-amounts = st.integers(min_value=-10**9, max_value=10**9)
+amounts = st.integers(min_value=-(10**9), max_value=10**9)
 offsets = st.integers(min_value=-120, max_value=120)
 names = st.sampled_from(["PRLV SEPA ALGOLIA", "CB ZENBOX", "PAYPAL *ALGO", "", "Algolia SAS"])
 refs = st.sampled_from(["", "inv42", "inv43", "f2024001"])
@@ -26,9 +26,13 @@ def books(draw):
     amount = draw(amounts)
     rec = record(amount_cents=amount, home_amount_cents=amount, reference=draw(refs))
     entries = [
-        entry(id=f"e{i}", amount_cents=draw(st.one_of(st.just(amount), amounts)),
-              entry_date=date(2025, 1, 10) + timedelta(days=draw(offsets)),
-              raw_name=draw(names), reference=draw(refs))
+        entry(
+            id=f"e{i}",
+            amount_cents=draw(st.one_of(st.just(amount), amounts)),
+            entry_date=date(2025, 1, 10) + timedelta(days=draw(offsets)),
+            raw_name=draw(names),
+            reference=draw(refs),
+        )
         for i in range(draw(st.integers(min_value=0, max_value=6)))
     ]
     return rec, entries
@@ -68,15 +72,22 @@ def test_an_exact_reference_never_lowers_the_top_candidates_confidence(case):
 @given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=12), books())
 def test_no_entry_is_ever_given_to_two_records(amount_offsets, case):
     _, entries = case
-    records = [record(id=f"r{i}", amount_cents=12000 + k, home_amount_cents=12000 + k)
-               for i, k in enumerate(amount_offsets)]
+    records = [
+        record(id=f"r{i}", amount_cents=12000 + k, home_amount_cents=12000 + k)
+        for i, k in enumerate(amount_offsets)
+    ]
     entries = entries + [entry(id=f"x{i}", amount_cents=12000 + i) for i in range(5)]
     targets = [d.target.id for d in _run(records, entries) if d.action == LINK]
     assert len(targets) == len(set(targets))
 
 
-@given(st.lists(st.lists(st.tuples(st.floats(0.01, 1), st.integers(0, 5)), max_size=4),
-                min_size=1, max_size=10))
+@given(
+    st.lists(
+        st.lists(st.tuples(st.floats(0.01, 1), st.integers(0, 5)), max_size=4),
+        min_size=1,
+        max_size=10,
+    )
+)
 def test_greedy_assignment_is_one_to_one(options):
     def best(i, taken):
         for p, pos in sorted(options[i], reverse=True):
