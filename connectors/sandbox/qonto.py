@@ -1,7 +1,30 @@
 """A Qonto Business API sandbox (WSGI), built from shared/reference/qonto-api.md.
 
-Serve it with `connectors.sandbox.server.serve_in_thread(QontoSandbox(...))`. Besides the
-provider's routes it has a JSON control API under `/_sandbox/` (faults, clock, stats, state).
+Serve it with `connectors.sandbox.server.serve_in_thread(QontoSandbox(...))`.
+
+Choices where the reference leaves room (each also noted at its code):
+- a request body over 15 MB is a 413 envelope (`request_entity_too_large`); more than 20 items
+  is a 400 `limit_reached` that creates nothing; other item problems come in a 200's `errors`;
+- a page past the last one is a 422 (the reported quirk, §7.2); `per_page` > 100 is a 422;
+- `/v2/transactions` without `bank_account_id`/`iban` is a 422 `required`; without `status[]`
+  every status is listed;
+- `bulk` partial-failure faults fail the 2nd, 4th... item (a lone item fails);
+- mark/unmark/reject answer the invoice without a wrapper, like the doc example (§4.1);
+- an API key (`Authorization: login:secret`, §2.1) is minted with `POST /_sandbox/api_key`.
+
+Control API (JSON, no auth, not rate limited):
+- `GET|POST /_sandbox/faults`: Faults fields (latency_ms, rate_429, retry_after_seconds,
+  rate_5xx, rate_timeout, timeout_seconds, rate_partial_bulk, seed, queue) plus
+  `timeout_phase` ("after": apply then stall, the default; "before": stall only) and `clear`;
+- `GET /_sandbox/stats` → {"calls": {"POST /v2/supplier_invoices/bulk": n, ...}};
+- `GET /_sandbox/state` → counts (supplier_invoices, created_by_upload, duplicates, ...);
+- `POST /_sandbox/reset` {"auth": false} → back to the seed; grants kept unless auth is true;
+- `GET|POST /_sandbox/clock` {"advance_seconds": n} → {"now", "offset_seconds"};
+- `GET /_sandbox/invoices` → uploads with sha256 and idempotency_key;
+- `POST /_sandbox/revoke` {"grant_id"} or {"token"}; `GET /_sandbox/grants`;
+- `POST /_sandbox/rotate` {"refresh_token", "expire_grace": bool} → a token response;
+- `POST /_sandbox/api_key` → {"login", "secret_key"};
+- `GET|POST /_sandbox/limits` {"per_10s", "per_10min", "max_401_per_hour"}.
 """
 
 from __future__ import annotations

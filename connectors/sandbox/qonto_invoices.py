@@ -342,6 +342,7 @@ class SupplierInvoices:
             ("duplicates", "non_financial_documents"),
         )
         issue_from = time_param(args, "filter[issue_date_from]")
+        today = datetime.fromtimestamp(self.store.now(), tz=UTC).date().isoformat()
         query = (args.get("query") or "").strip().lower()
         fields = list_param(args, "query_fields[]", "query_fields") or [
             "supplier_name",
@@ -353,7 +354,7 @@ class SupplierInvoices:
             lambda i: in_range(i.get("created_at"), *created),
             lambda i: in_range(i.get("updated_at"), *updated),
             lambda i: not attachment_ids or i.get("attachment_id") in attachment_ids,
-            lambda i: not due or _due_bucket(i) in due,
+            lambda i: not due or _due_bucket(i, today) in due,
             lambda i: matched is None or bool(_matched_ids(i)) == matched,
             lambda i: not no_credit_notes or not i.get("is_credit_note"),
             lambda i: "duplicates" not in document_types or bool(i.get("has_duplicates")),
@@ -644,10 +645,9 @@ def _matched_ids(invoice: dict) -> list:
     return [m.get("transaction_id") if isinstance(m, dict) else m for m in matched]
 
 
-def _due_bucket(invoice: dict) -> str:
-    """`filter[due_date]` bucket of an invoice."""
+def _due_bucket(invoice: dict, today: str) -> str:
+    """`filter[due_date]` bucket of an invoice, against the sandbox's today."""
     due = invoice.get("due_date")
     if not due:
         return "missing_date"
-    today = datetime.now(tz=UTC).date().isoformat()
     return "past_and_today" if due <= today else "future"

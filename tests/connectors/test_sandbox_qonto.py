@@ -139,12 +139,22 @@ def item(
     return parts
 
 
-@pytest.fixture
-def sandbox():
+@pytest.fixture(scope="module")
+def running():
+    """One server for the module (stopping one takes half a second); each test resets it."""
     app = QontoSandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     server = serve_in_thread(app)
-    yield Sandbox(app, server.base_url)
+    yield app, server.base_url
     server.stop()
+
+
+@pytest.fixture
+def sandbox(running):
+    app, base_url = running
+    app.seed(**default_seed())
+    box = Sandbox(app, base_url)
+    box.control("reset", {"auth": True})
+    return box
 
 
 @pytest.fixture
@@ -1039,3 +1049,22 @@ def test_pdf_helper_round_trips_through_pypdf():
 
     text = PdfReader(io.BytesIO(pdf("RT-1"))).pages[0].extract_text()
     assert "Invoice number: RT-1" in text
+
+
+def test_concurrent_uploads_with_one_key_create_one_invoice(connected):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def upload(_):
+        return connected.upload(item(pdf("RACE"), "race-key")).json()["supplier_invoices"][0]["id"]
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        ids = set(pool.map(upload, range(10)))
+    assert len(ids) == 1
+    assert connected.control("state")["created_by_upload"] == 1
+
+
+def test_due_date_filter_uses_the_sandbox_today(connected):
+    missing = connected.get("/v2/supplier_invoices", params={"filter[due_date]": "missing_date"})
+    assert missing.json()["meta"]["total_count"] == 0
+    past = connected.get("/v2/supplier_invoices", params={"filter[due_date]": "past_and_today"})
+    assert past.json()["meta"]["total_count"] == 6
