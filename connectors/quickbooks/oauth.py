@@ -26,6 +26,12 @@ logger = logging.getLogger("well.connectors.quickbooks")
 
 SCOPE = "com.intuit.quickbooks.accounting"
 
+# requests-oauthlib logs whole token responses at DEBUG level ("Obtained token {...}"): those
+# loggers never go below INFO, whatever the logging configuration says (reliability #20).
+for _name in ("requests_oauthlib", "oauthlib"):
+    if logging.getLogger(_name).level < logging.INFO:  # NOTSET (0) included
+        logging.getLogger(_name).setLevel(logging.INFO)
+
 
 class InvalidGrant(AuthRevoked):
     """The token endpoint answered invalid_grant: the refresh token is dead (or superseded)."""
