@@ -1,0 +1,204 @@
+"""Qonto side of the connectors app: what Qonto holds (candidates) and the posting outbox.
+
+Registered under the `connectors` app through the import at the end of connectors/models.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+from well.models import TenantModel
+
+__all__ = [
+    "Posting",
+    "PostingAction",
+    "PostingState",
+    "QontoBankAccount",
+    "QontoEntry",
+    "QontoEntryKind",
+]
+
+
+class QontoEntryKind(models.TextChoices):
+    SUPPLIER_INVOICE = "supplier_invoice", "Supplier invoice"
+    TRANSACTION = "transaction", "Transaction"
+
+
+class QontoEntry(TenantModel):
+    """One Qonto supplier invoice or transaction as last read: a candidate for matching.
+
+    One row per (workspace, kind, Qonto ID); a later read updates it in place.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(
+        "connectors.Connection", on_delete=models.CASCADE, related_name="qonto_entries"
+    )
+    kind = models.CharField(max_length=20, choices=QontoEntryKind.choices)
+    qonto_id = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    payload_hash = models.CharField(max_length=64, blank=True)
+
+    # Typed columns for matching (qonto-api.md §4.5, §5.3). Amounts are signed: a debit or a
+    # credit note is negative.
+    amount = models.DecimalField(max_digits=19, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    local_amount = models.DecimalField(max_digits=19, decimal_places=4, null=True, blank=True)
+    local_currency = models.CharField(max_length=3, blank=True)
+    date = models.DateField(null=True, blank=True, help_text="issue date or settled/emitted day")
+    due_date = models.DateField(null=True, blank=True)
+    counterparty = models.CharField(max_length=500, blank=True)
+    label = models.TextField(blank=True)
+    reference = models.TextField(blank=True)
+    invoice_number = models.CharField(max_length=100, blank=True)
+    vat_number = models.CharField(max_length=100, blank=True)
+    iban = models.CharField(max_length=64, blank=True)
+    side = models.CharField(max_length=8, blank=True)
+    status = models.CharField(max_length=24, blank=True)
+    is_credit_note = models.BooleanField(default=False)
+    bank_account_id = models.CharField(max_length=64, blank=True)
+    attachment_ids = models.JSONField(default=list, blank=True)
+    matched_ids = models.JSONField(
+        default=list, blank=True, help_text="matched transactions (invoice) or invoices"
+    )
+    file_name = models.CharField(max_length=300, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    provider_updated_at = models.DateTimeField(null=True, blank=True)
+    pulled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "qonto_id"], name="qonto_entry_unique"
+            ),
+            models.CheckConstraint(
+                name="qonto_entry_kind_valid",
+                condition=models.Q(kind__in=QontoEntryKind.values),
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "kind", "invoice_number"], name="qonto_entry_number_idx"
+            ),
+            models.Index(fields=["workspace", "file_name"], name="qonto_entry_file_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Qonto {self.kind} {self.qonto_id}"
+
+
+class QontoBankAccount(TenantModel):
+    """A bank account of the connected Qonto organization (QBO bank Accounts map onto these)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(
+        "connectors.Connection", on_delete=models.CASCADE, related_name="qonto_bank_accounts"
+    )
+    qonto_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200, blank=True)
+    iban = models.CharField(max_length=64, blank=True)
+    bic = models.CharField(max_length=16, blank=True)
+    account_number = models.CharField(max_length=64, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    main = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, blank=True)
+    is_external = models.BooleanField(default=False)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    transactions_synced_to = models.CharField(
+        max_length=40, blank=True, help_text="Qonto updated_at of the newest committed transaction"
+    )
+    pulled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "qonto_id"], name="qonto_bank_account_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'Qonto account'} ({self.iban[-4:] if self.iban else '?'})"
+
+
+class PostingAction(models.TextChoices):
+    UPLOAD = "upload", "Upload as supplier invoice"
+    CREDIT_NOTE = "credit_note", "Upload as credit note"
+    LINK = "link", "Link to an existing Qonto object"
+    MARK_PAID = "mark_paid", "Mark the Qonto invoice as paid"
+
+
+class PostingState(models.TextChoices):
+    READY = "ready", "Ready"
+    IN_FLIGHT = "in_flight", "In flight"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Outcome unknown"
+
+
+class Posting(TenantModel):
+    """The outbox: one thing Well must do in Qonto for one version of one QuickBooks record.
+
+    The idempotency key is derived from (workspace, entity, QuickBooks ID, version, action) and
+    stored when the row is created, before any request; every retry sends the same key.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    record = models.ForeignKey(
+        "connectors.SourceRecord", on_delete=models.CASCADE, related_name="postings"
+    )
+    source_version = models.CharField(max_length=32, help_text="the SyncToken posted")
+    action = models.CharField(max_length=12, choices=PostingAction.choices)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    state = models.CharField(
+        max_length=10, choices=PostingState.choices, default=PostingState.READY
+    )
+    attempt_id = models.UUIDField(null=True, blank=True, help_text="fence of the current claim")
+    attempts = models.PositiveIntegerField(default=0)
+    # For link and mark_paid: the Qonto object acted on; for uploads: what Qonto created.
+    qonto_id = models.CharField(max_length=64, blank=True)
+    qonto_url = models.URLField(max_length=500, blank=True)
+    target_kind = models.CharField(max_length=20, blank=True, help_text="invoice or transaction")
+    payment_date = models.DateField(null=True, blank=True)
+    file_name = models.CharField(max_length=300, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    file_size = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(
+        max_length=20, blank=True, help_text="created, replayed, linked, reconciled, paid, matched"
+    )
+    message = models.TextField(blank=True, help_text="Qonto's message, or why Well refused")
+    error_code = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "record", "source_version", "action"],
+                name="posting_once_per_version",
+            ),
+            models.CheckConstraint(
+                name="posting_state_valid", condition=models.Q(state__in=PostingState.values)
+            ),
+            models.CheckConstraint(
+                name="posting_done_has_qonto_id",
+                condition=~models.Q(state="done") | ~models.Q(qonto_id=""),
+            ),
+            models.CheckConstraint(
+                name="posting_failed_has_message",
+                condition=~models.Q(state="failed") | ~models.Q(message=""),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="posting_state_idx"),
+            models.Index(fields=["workspace", "state"], name="posting_workspace_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.record_id} v{self.source_version} ({self.state})"
