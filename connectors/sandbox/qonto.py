@@ -80,6 +80,7 @@ logger = logging.getLogger(__name__)
 
 URL_TTL = 30 * 60  # §6: pre-signed attachment URLs last 30 minutes
 DEFAULT_LIMITS = {"per_10s": 1000, "per_10min": 10000, "max_401_per_hour": 200}  # §7.3
+CONTROL_WRITES = ("reset", "revoke", "rotate", "api_key")
 TRANSACTION_STATUSES = ("pending", "declined", "completed", "reversed")
 TRANSACTION_SORTS = ("settled_at", "emitted_at", "updated_at", "created_at")
 TRANSACTION_INCLUDES = ("attachments", "labels", "vat_details")
@@ -677,6 +678,8 @@ class QontoSandbox:
 
     def _control(self, name: str, request: Request) -> Response:
         """`/_sandbox/<name>`: JSON knobs and views for tests and demos."""
+        if request.method != "POST" and name in CONTROL_WRITES:
+            raise ApiError(405, "method_not_allowed", f"Use POST for /_sandbox/{name}.")
         body = read_json_body(request) if request.method == "POST" else {}
         views = {
             "faults": lambda: self._control_faults(request.method, body),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 logger = logging.getLogger(__name__)
@@ -258,6 +258,8 @@ def render_invoice_pdf(invoice: dict) -> bytes:
         f"VAT number: {invoice.get('vat_number') or ''}",
     ]
     pdf = FPDF()
+    # A fixed creation date keeps the bytes, and so the file hash, the same on every render.
+    pdf.set_creation_date(datetime(2024, 1, 1, tzinfo=UTC))
     pdf.add_page()
     pdf.set_font("Helvetica", size=12)
     for line in lines:

@@ -589,13 +589,14 @@ def test_partial_bulk_fault_fails_the_second_item_only(connected):
 
 
 def test_a_key_replays_for_30_minutes_even_with_another_body_then_creates_anew(connected):
-    first = connected.upload(item(pdf("ORIGINAL"), "same-key")).json()["supplier_invoices"][0]
+    original = pdf("ORIGINAL")
+    first = connected.upload(item(original, "same-key")).json()["supplier_invoices"][0]
     connected.advance(29 * 60)
     replay = connected.upload(item(pdf("CHANGED"), "same-key", name="other.pdf")).json()
     assert replay["supplier_invoices"][0] == first
     assert connected.control("state")["created_by_upload"] == 1
     connected.advance(2 * 60)
-    again = connected.upload(item(pdf("ORIGINAL"), "same-key")).json()["supplier_invoices"][0]
+    again = connected.upload(item(original, "same-key")).json()["supplier_invoices"][0]
     assert again["id"] != first["id"]
     state = connected.control("state")
     assert state["created_by_upload"] == 2
@@ -1068,3 +1069,9 @@ def test_due_date_filter_uses_the_sandbox_today(connected):
     assert missing.json()["meta"]["total_count"] == 0
     past = connected.get("/v2/supplier_invoices", params={"filter[due_date]": "past_and_today"})
     assert past.json()["meta"]["total_count"] == 6
+
+
+def test_control_writes_need_post(sandbox):
+    response = requests.get(sandbox.url("/_sandbox/reset"), timeout=5)
+    assert response.status_code == 405
+    assert response.json()["errors"][0]["code"] == "method_not_allowed"
