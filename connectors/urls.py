@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from connectors import views
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("quickbooks/connect/", views.quickbooks_connect, name="quickbooks_connect"),
     path("quickbooks/disconnect/", views.quickbooks_disconnect, name="quickbooks_disconnect"),
     path("quickbooks/sync/", views.quickbooks_sync_now, name="quickbooks_sync"),
+    path("qonto/", include("connectors.qonto.urls")),
 ]

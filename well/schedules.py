@@ -18,4 +18,11 @@ class ScheduleSpec:
 SCHEDULES: list[ScheduleSpec] = [
     # Every minute; each connection syncs at its own minute of the hour (at most 24 a day).
     ScheduleSpec(name="quickbooks-sync-dispatch", func="connectors.tasks.sync_dispatch", minutes=1),
+    ScheduleSpec(
+        name="qonto-sync-dispatch", func="connectors.qonto.tasks.qonto_sync_dispatch", minutes=1
+    ),
+    # The outbox; postings are also queued on approval, this catches retries and unknowns.
+    ScheduleSpec(
+        name="qonto-postings-send", func="connectors.qonto.tasks.postings_send_task", minutes=1
+    ),
 ]

@@ -11,4 +11,5 @@ urlpatterns = [
     path("w/<slug:workspace_slug>/", include("review.urls")),
     path("w/<slug:workspace_slug>/connections/", include("connectors.urls")),
     path("oauth/quickbooks/", include("connectors.quickbooks.urls")),
+    path("oauth/qonto/", include("connectors.qonto.oauth_urls")),
 ]

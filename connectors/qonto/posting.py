@@ -1,0 +1,584 @@
+"""The outbox worker: claim, prepare PDFs, send in bulk, verify, finish each item (exactly once).
+
+- Claims take ready and unknown postings with `select_for_update(skip_locked=True)`, commit, and
+  only then call Qonto: no transaction is held open across a request.
+- Every item carries its idempotency key, stored when the posting was created. An unknown outcome
+  younger than KEY_WINDOW is resent with the same key (Qonto replays its first answer for 30
+  minutes, qonto-api.md §7.4); an older one is reconciled first (list recent invoices, match our
+  file name, then invoice number and amount) so nothing is uploaded twice after Qonto forgot it.
+- Done only after verification: one result per item, the Qonto ID stored, then read back.
+- Each item ends with a conditional UPDATE fenced by its attempt_id (services.posting_finish).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.http import AuthRevoked, PermanentError, ProviderError, RateLimited
+from connectors.models import Connection, ConnectionStatus, Provider, SourceRecord
+from connectors.pdf import (
+    DocumentRejected,
+    RenderFields,
+    RenderLine,
+    render_record_pdf,
+    validate_document,
+)
+from connectors.qonto import client, selectors
+from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.qonto.services import (
+    SYSTEM,
+    posting_claim,
+    posting_finish,
+    posting_mark_unknown,
+    qonto_api_for,
+)
+from connectors.services import connection_mark_needs_reconnect
+
+logger = logging.getLogger("well.connectors.qonto.posting")
+
+LEASE = timedelta(minutes=15)  # a claim older than this belongs to a dead worker
+KEY_WINDOW = timedelta(minutes=25)  # Qonto forgets keys after 30 minutes; keep a margin
+RECONCILE_LOOKBACK = timedelta(hours=2)
+CLAIM_SIZE = 100
+UPLOADS = (PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
+_POINTER = re.compile(r"^/supplier_invoices/(\d+)")
+
+
+@dataclass(frozen=True)
+class Document:
+    file_name: str
+    content: bytes = field(repr=False)
+    content_type: str
+    sha256: str
+
+
+DocumentSource = Callable[[Posting], Document]
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    done: int = 0
+    failed: int = 0
+    unknown: int = 0
+    requeued: int = 0
+    reconciled: int = 0
+    linked: int = 0
+    bulk_requests: int = 0
+    requests: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def count_request(self, attempt) -> None:
+        self.requests += 1
+        if attempt.method == "POST" and attempt.url.endswith("/supplier_invoices/bulk"):
+            self.bulk_requests += 1
+
+    def as_dict(self) -> dict:
+        return {
+            "claimed": self.claimed,
+            "done": self.done,
+            "failed": self.failed,
+            "unknown": self.unknown,
+            "requeued": self.requeued,
+            "reconciled": self.reconciled,
+            "linked": self.linked,
+            "bulk_requests": self.bulk_requests,
+            "requests": self.requests,
+        }
+
+
+# --- Documents -------------------------------------------------------------------------------
+
+
+def _safe_stem(text: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80]
+    return stem or "document"
+
+
+def document_name(posting: Posting, record: SourceRecord, original: str = "", ext: str = ".pdf"):
+    """A file name unique to this posting (its key's prefix), which reconciliation looks for."""
+    default = f"{record.entity_type}-{record.invoice_number or record.qbo_id}"
+    stem = Path(original).stem if original else default
+    return f"{_safe_stem(stem)}--well-{posting.idempotency_key[:8]}{ext}"
+
+
+def render_fields(record: SourceRecord, *, credit: bool) -> RenderFields:
+    """What the generated PDF shows, from the record's typed columns and lines."""
+    total = record.total_amount if record.total_amount is not None else Decimal("0")
+    lines = []
+    for line in record.payload.get("Line") or []:
+        if not isinstance(line, dict) or line.get("Amount") in (None, ""):
+            continue
+        if line.get("DetailType") == "SubTotalLineDetail":
+            continue
+        try:
+            amount = Decimal(str(line["Amount"]))
+        except ArithmeticError:
+            continue
+        lines.append(
+            RenderLine(
+                description=str(line.get("Description") or line.get("DetailType") or "Line")[:300],
+                amount=-amount if credit else amount,
+            )
+        )
+    sign = -1 if credit else 1
+    return RenderFields(
+        record_type=record.entity_type,
+        record_id=record.qbo_id,
+        vendor_name=record.supplier_name or "Unknown supplier",
+        total=sign * abs(total),
+        currency=record.currency or "EUR",
+        invoice_number=record.invoice_number or None,
+        issue_date=record.issue_date,
+        due_date=record.due_date,
+        lines=tuple(lines),
+        tax=(sign * abs(record.tax_amount)) if record.tax_amount is not None else None,
+        vat_number=record.supplier_tax_id or None,
+    )
+
+
+def document_for(posting: Posting) -> Document:
+    """The QuickBooks attachment, validated; else a PDF rendered from the record.
+
+    Raises DocumentRejected with a reason an accountant can act on.
+    """
+    record = posting.record
+    source = selectors.record_file(record=record)
+    if source is not None:
+        try:
+            with default_storage.open(source.file.name, "rb") as handle:
+                content = handle.read(11 * 1024 * 1024)
+        except OSError:
+            raise DocumentRejected(
+                "The QuickBooks attachment is no longer in storage; sync again.", code="missing"
+            ) from None
+        original = source.file_name or Path(source.file.name).name
+        checked = validate_document(content, filename=original)
+        ext = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+        name = document_name(posting, record, original, ext[checked.content_type])
+        return Document(name, content, checked.content_type, checked.sha256)
+    try:
+        content = render_record_pdf(
+            render_fields(record, credit=posting.action == PostingAction.CREDIT_NOTE)
+        )
+    except ValueError as exc:
+        raise DocumentRejected(
+            f"Well could not draw a PDF for this record: {exc}", code="render"
+        ) from None
+    sha = hashlib.sha256(content).hexdigest()
+    return Document(document_name(posting, record), content, "application/pdf", sha)
+
+
+# --- The worker ------------------------------------------------------------------------------
+
+
+def _connected_workspaces() -> dict[int, Connection]:
+    return {
+        c.workspace_id: c
+        for c in Connection.objects.filter(
+            provider=Provider.QONTO, status=ConnectionStatus.CONNECTED
+        )
+    }
+
+
+def postings_recover(*, lease: timedelta = LEASE, now: datetime | None = None) -> int:
+    """In-flight claims older than the lease (a dead worker) become unknown: they may have
+    reached Qonto, so they are resent with their key or reconciled, never just re-uploaded."""
+    now = now or timezone.now()
+    stale = Posting.objects.filter(state=PostingState.IN_FLIGHT, claimed_at__lt=now - lease)
+    count = 0
+    for posting in stale.only("id", "workspace_id", "attempt_id", "record_id", "idempotency_key"):
+        count += posting_mark_unknown(
+            posting=posting, reason="The worker stopped before recording Qonto's answer."
+        )
+    return count
+
+
+def postings_send(
+    *,
+    api_for: Callable[..., client.QontoApi] = qonto_api_for,
+    documents: DocumentSource = document_for,
+    lease: timedelta = LEASE,
+    key_window: timedelta = KEY_WINDOW,
+    claim_size: int = CLAIM_SIZE,
+    max_claims: int | None = None,
+    after_send: Callable[[list[Posting]], None] | None = None,
+    report: SendReport | None = None,
+) -> SendReport:
+    """Send every ready or unknown posting of connected workspaces; harmless when run twice."""
+    report = report or SendReport()
+    postings_recover(lease=lease)
+    rounds = 0
+    apis: dict[int, client.QontoApi] = {}
+    while max_claims is None or rounds < max_claims:
+        rounds += 1
+        connections = _connected_workspaces()
+        claimed = posting_claim(limit=claim_size, workspace_ids=list(connections))
+        if not claimed:
+            break
+        report.claimed += len(claimed)
+        by_workspace: dict[int, list[Posting]] = defaultdict(list)
+        records = SourceRecord.objects.in_bulk([p.record_id for p in claimed])
+        for posting in claimed:
+            posting.record = records[posting.record_id]
+            by_workspace[posting.workspace_id].append(posting)
+        for workspace_id, postings in by_workspace.items():
+            connection = connections[workspace_id]
+            if workspace_id not in apis:
+                apis[workspace_id] = api_for(connection, on_attempt=report.count_request)
+            _Sender(connection, apis[workspace_id], documents, report, key_window, after_send).run(
+                postings
+            )
+    return report
+
+
+class _Sender:
+    """Sends one workspace's claimed postings."""
+
+    def __init__(self, connection, api, documents, report, key_window, after_send) -> None:
+        self.connection = connection
+        self.api = api
+        self.documents = documents
+        self.report = report
+        self.key_window = key_window
+        self.after_send = after_send
+        self.stopped: str | None = None
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    def finish(self, posting: Posting, state: str, **values) -> None:
+        if not posting_finish(posting=posting, state=state, **values):
+            logger.warning("posting %s: attempt superseded, result dropped", posting.pk)
+            return
+        counter = {
+            PostingState.DONE: "done",
+            PostingState.FAILED: "failed",
+            PostingState.UNKNOWN: "unknown",
+            PostingState.READY: "requeued",
+        }[state]
+        setattr(self.report, counter, getattr(self.report, counter) + 1)
+        if values.get("outcome"):
+            self.report.outcomes[values["outcome"]] += 1
+
+    def release(self, postings: Iterable[Posting], reason: str) -> None:
+        """Back to ready: nothing reached Qonto (401, 429, not connected)."""
+        for posting in postings:
+            self.finish(posting, PostingState.READY, message=reason)
+
+    def unknown(self, postings: Iterable[Posting], reason: str) -> None:
+        for posting in postings:
+            self.finish(posting, PostingState.UNKNOWN, message=reason)
+
+    def auth_lost(self, exc: AuthRevoked) -> None:
+        self.stopped = str(exc)
+        connection_mark_needs_reconnect(connection=self.connection, reason=str(exc), actor=SYSTEM)
+
+    # --- per action ------------------------------------------------------------------------
+
+    def run(self, postings: list[Posting]) -> None:
+        uploads = [p for p in postings if p.action in UPLOADS]
+        others = [p for p in postings if p.action not in UPLOADS]
+        for posting in others:
+            if self.stopped:
+                self.release([posting], self.stopped)
+                continue
+            self.one(posting)
+        if uploads:
+            self.uploads(uploads)
+
+    def one(self, posting: Posting) -> None:
+        """link (verify the Qonto object exists) or mark_paid (idempotent in Qonto)."""
+        try:
+            if posting.action == PostingAction.MARK_PAID:
+                invoice = client.supplier_invoice_mark_paid(
+                    self.api, posting.qonto_id, payment_date=posting.payment_date
+                )
+                if invoice.get("status") != "paid":
+                    self.finish(
+                        posting,
+                        PostingState.UNKNOWN,
+                        message=f"Qonto answered status {invoice.get('status')!r}, not paid.",
+                    )
+                    return
+                self.finish(
+                    posting,
+                    PostingState.DONE,
+                    outcome="paid",
+                    qonto_id=invoice["id"],
+                    target_kind="invoice",
+                )
+                return
+            kind = posting.target_kind or "invoice"
+            if kind == "transaction":
+                found = client.transaction(self.api, posting.qonto_id)
+            else:
+                found = client.supplier_invoice(self.api, posting.qonto_id)
+            self.finish(
+                posting,
+                PostingState.DONE,
+                outcome="linked",
+                qonto_id=found["id"],
+                target_kind=kind,
+            )
+            self.report.linked += 1
+        except AuthRevoked as exc:
+            self.auth_lost(exc)
+            self.release([posting], str(exc))
+        except RateLimited as exc:
+            self.release([posting], str(exc))
+        except ProviderError as exc:
+            if exc.permanent:
+                self.finish(posting, PostingState.FAILED, message=exc.message, error_code="qonto")
+            else:
+                self.unknown([posting], str(exc))
+
+    def uploads(self, postings: list[Posting]) -> None:
+        fresh: list[Posting] = []
+        old: list[Posting] = []
+        limit = timezone.now() - self.key_window
+        for posting in postings:
+            sent_before = posting.sent_at is not None
+            if sent_before and posting.sent_at < limit:
+                old.append(posting)
+            else:
+                fresh.append(posting)
+        if old:
+            fresh.extend(self.reconcile(old))
+        batch: list[tuple[Posting, Document]] = []
+        size = 0
+        for posting in fresh:
+            if self.stopped:
+                self.release([posting], self.stopped)
+                continue
+            if posting.sent_at is None:
+                existing = selectors.qonto_invoice_existing(record=posting.record)
+                if existing is not None:
+                    self.finish(
+                        posting,
+                        PostingState.DONE,
+                        outcome="linked",
+                        qonto_id=existing.qonto_id,
+                        target_kind="invoice",
+                        message="Qonto already held this invoice; linked, not uploaded again.",
+                    )
+                    self.report.linked += 1
+                    continue
+            try:
+                document = self.documents(posting)
+            except DocumentRejected as exc:
+                self.finish(posting, PostingState.FAILED, message=exc.reason, error_code=exc.code)
+                continue
+            except Exception as exc:  # a broken record never stops the batch
+                logger.exception("posting %s: document preparation failed", posting.pk)
+                self.finish(
+                    posting,
+                    PostingState.FAILED,
+                    message=f"Well could not prepare the document ({type(exc).__name__}).",
+                    error_code="document",
+                )
+                continue
+            weight = len(document.content) + client.ITEM_OVERHEAD_BYTES
+            if batch and (
+                len(batch) >= client.MAX_BULK_ITEMS or size + weight > client.MAX_BULK_BYTES
+            ):
+                self.send(batch)
+                batch, size = [], 0
+            batch.append((posting, document))
+            size += weight
+        if batch:
+            self.send(batch)
+
+    # --- bulk ------------------------------------------------------------------------------
+
+    def send(self, batch: list[tuple[Posting, Document]]) -> None:
+        if self.stopped:
+            self.release([p for p, _ in batch], self.stopped)
+            return
+        now = timezone.now()
+        with transaction.atomic():
+            for posting, document in batch:
+                # First send starts the 30-minute key window; a resend keeps the first time.
+                values = {
+                    "file_name": document.file_name,
+                    "file_sha256": document.sha256,
+                    "file_size": len(document.content),
+                }
+                fenced = Posting.objects.filter(
+                    pk=posting.pk, attempt_id=posting.attempt_id, state=PostingState.IN_FLIGHT
+                )
+                fenced.update(**values)
+                fenced.filter(sent_at__isnull=True).update(sent_at=now)
+                posting.sent_at = posting.sent_at or now
+                for name, value in values.items():
+                    setattr(posting, name, value)
+        items = [
+            client.UploadItem(
+                idempotency_key=p.idempotency_key,
+                file_name=d.file_name,
+                content=d.content,
+                content_type=d.content_type,
+            )
+            for p, d in batch
+        ]
+        postings = [p for p, _ in batch]
+        try:
+            result = client.supplier_invoices_bulk(self.api, items)
+        except AuthRevoked as exc:
+            self.auth_lost(exc)
+            self.release(postings, str(exc))
+            return
+        except RateLimited as exc:
+            self.release(postings, str(exc))
+            return
+        except PermanentError as exc:
+            for posting in postings:
+                self.finish(posting, PostingState.FAILED, message=exc.message, error_code="qonto")
+            return
+        except ProviderError as exc:
+            # Timeout, connection reset, 5xx: Qonto may have created them; same key next time.
+            self.unknown(postings, str(exc))
+            return
+        if self.after_send is not None:
+            self.after_send(postings)
+        self.settle(batch, result)
+
+    def settle(self, batch: list[tuple[Posting, Document]], result: client.BulkResult) -> None:
+        """One result per item: created (verified by read-back), refused, or unknown."""
+        by_name = {d.file_name: (p, d) for p, d in batch}
+        created: dict[str, dict] = {}
+        for invoice in result.invoices:
+            entry = by_name.get(str(invoice.get("file_name") or ""))
+            if entry is not None and invoice.get("id"):
+                created[entry[0].idempotency_key] = invoice
+        refused: dict[str, client.ApiErrorItem] = {}
+        loose: list[client.ApiErrorItem] = []
+        for error in result.errors:
+            match = _POINTER.match(error.pointer)
+            if match and int(match.group(1)) < len(batch):
+                refused[batch[int(match.group(1))][0].idempotency_key] = error
+            else:
+                loose.append(error)
+        pending = [p for p, _ in batch if p.idempotency_key not in created | refused]
+        if len(loose) == 1 and len(pending) == 1:
+            refused[pending[0].idempotency_key] = loose[0]
+        verified = self.read_back(list(created.values()))
+        for posting, _document in batch:
+            key = posting.idempotency_key
+            if key in created:
+                invoice = created[key]
+                if invoice["id"] not in verified:
+                    self.finish(
+                        posting,
+                        PostingState.UNKNOWN,
+                        message="Qonto created the invoice but the read-back did not find it.",
+                    )
+                    continue
+                replayed = bool(posting.previous_state == PostingState.UNKNOWN)
+                self.finish(
+                    posting,
+                    PostingState.DONE,
+                    outcome="replayed" if replayed else "created",
+                    qonto_id=invoice["id"],
+                    target_kind="invoice",
+                )
+            elif key in refused:
+                error = refused[key]
+                # Nothing was created for this item; a person may retry it (posting_retry).
+                self.finish(
+                    posting,
+                    PostingState.FAILED,
+                    message=f"Qonto refused it: {error.detail}",
+                    error_code=error.code,
+                )
+            else:
+                self.finish(
+                    posting,
+                    PostingState.UNKNOWN,
+                    message="Qonto's answer held no result for this item.",
+                )
+
+    def read_back(self, invoices: list[dict]) -> set[str]:
+        """The ids Qonto shows again when asked for the invoices of these attachments."""
+        attachment_ids = [str(i.get("attachment_id")) for i in invoices if i.get("attachment_id")]
+        if not attachment_ids:
+            return set()
+        found: set[str] = set()
+        try:
+            for page in client.supplier_invoices_pages(
+                self.api, attachment_ids=attachment_ids, sort_by="created_at:asc"
+            ):
+                found.update(str(i.get("id")) for i in page.items)
+        except AuthRevoked as exc:
+            self.auth_lost(exc)
+        except ProviderError as exc:
+            logger.warning("read-back failed: %s", exc)
+        return found
+
+    # --- reconciliation --------------------------------------------------------------------
+
+    def reconcile(self, postings: list[Posting]) -> list[Posting]:
+        """Unknown uploads older than Qonto's key memory: find them in Qonto before any resend.
+
+        Returns the postings Qonto does not hold (safe to upload again).
+        """
+        since = min(p.sent_at for p in postings) - RECONCILE_LOOKBACK
+        by_name: dict[str, list[dict]] = defaultdict(list)
+        by_number: dict[str, list[dict]] = defaultdict(list)
+        try:
+            for page in client.supplier_invoices_pages(
+                self.api, created_at_from=since, sort_by="created_at:asc"
+            ):
+                for invoice in page.items:
+                    by_name[str(invoice.get("file_name") or "")].append(invoice)
+                    number = selectors._number(str(invoice.get("invoice_number") or ""))
+                    if number:
+                        by_number[number].append(invoice)
+        except AuthRevoked as exc:
+            self.auth_lost(exc)
+            self.release(postings, str(exc))
+            return []
+        except ProviderError as exc:
+            self.unknown(postings, f"Reconciliation could not list Qonto's invoices: {exc}")
+            return []
+        missing: list[Posting] = []
+        for posting in postings:
+            found = by_name.get(posting.file_name) or []
+            how = "file name"
+            if not found:
+                record = posting.record
+                number = selectors._number(record.invoice_number)
+                found = [
+                    invoice
+                    for invoice in by_number.get(number, [])
+                    if record.total_amount is None
+                    or client.amount_of(invoice.get("total_amount"))[0] is None
+                    or abs(Decimal(client.amount_of(invoice["total_amount"])[0]))
+                    == abs(record.total_amount)
+                ]
+                how = "invoice number and amount"
+            if found:
+                invoice = sorted(found, key=lambda i: str(i.get("created_at")))[0]
+                self.finish(
+                    posting,
+                    PostingState.DONE,
+                    outcome="reconciled",
+                    qonto_id=invoice["id"],
+                    target_kind="invoice",
+                    message=f"Found in Qonto by {how} after the key expired; not sent again.",
+                )
+                self.report.reconciled += 1
+            else:
+                missing.append(posting)
+        return missing

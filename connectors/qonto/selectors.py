@@ -1,0 +1,160 @@
+"""Reads of Qonto candidates and postings, always scoped to one workspace."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.db.models import Q, QuerySet
+
+from connectors.models import SourceFile, SourceRecord
+from connectors.qonto.models import (
+    Posting,
+    PostingAction,
+    PostingState,
+    QontoBankAccount,
+    QontoEntry,
+    QontoEntryKind,
+)
+
+POSTED_INVOICE_ACTIONS = (PostingAction.UPLOAD, PostingAction.CREDIT_NOTE, PostingAction.LINK)
+
+
+def _number(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", (text or "").lower())
+
+
+def qonto_entries_for_workspace(*, workspace, kind: str | None = None) -> QuerySet[QontoEntry]:
+    query = QontoEntry.objects.for_workspace(workspace)
+    return query.filter(kind=kind) if kind else query
+
+
+def postings_for_workspace(*, workspace) -> QuerySet[Posting]:
+    return Posting.objects.for_workspace(workspace).select_related("record")
+
+
+def posting_counts(*, workspace) -> dict[str, int]:
+    from django.db.models import Count
+
+    rows = Posting.objects.for_workspace(workspace).values("state").annotate(n=Count("id"))
+    return {row["state"]: row["n"] for row in rows}
+
+
+def qonto_invoice_existing(*, record: SourceRecord) -> QontoEntry | None:
+    """A supplier invoice already in Qonto (forwarded by email, say) that is this bill.
+
+    Same invoice number (ignoring punctuation and case) and, when both are known, the same
+    total; an invoice another posting already claimed is not offered twice.
+    """
+    number = _number(record.invoice_number)
+    if not number:
+        return None
+    taken = (
+        Posting.objects.for_workspace(record.workspace_id)
+        .filter(action__in=POSTED_INVOICE_ACTIONS, state=PostingState.DONE)
+        .exclude(record=record)
+        .values_list("qonto_id", flat=True)
+    )
+    candidates = (
+        QontoEntry.objects.for_workspace(record.workspace_id)
+        .filter(kind=QontoEntryKind.SUPPLIER_INVOICE, invoice_number__iexact=record.invoice_number)
+        .exclude(qonto_id__in=taken)
+        .exclude(status__in=["rejected", "discarded"])
+    )
+    if not candidates.exists():
+        # The exact text differs (spaces, dashes): compare normalised numbers in Python.
+        candidates = [
+            entry
+            for entry in QontoEntry.objects.for_workspace(record.workspace_id)
+            .filter(kind=QontoEntryKind.SUPPLIER_INVOICE)
+            .exclude(invoice_number="")
+            .exclude(qonto_id__in=taken)
+            .only("id", "qonto_id", "invoice_number", "amount", "counterparty", "status")
+            if _number(entry.invoice_number) == number
+        ]
+    for entry in candidates:
+        if record.total_amount is None or entry.amount is None:
+            return entry
+        if abs(entry.amount) == abs(record.total_amount):
+            return entry
+    return None
+
+
+def paid_bill_postings(*, record: SourceRecord) -> list[Posting]:
+    """The done postings of the bills this payment pays (Line[].LinkedTxn[] of type Bill)."""
+    bill_ids: list[str] = []
+    for line in record.payload.get("Line") or []:
+        for linked in (line or {}).get("LinkedTxn") or []:
+            if isinstance(linked, dict) and linked.get("TxnType") == "Bill" and linked.get("TxnId"):
+                bill_ids.append(str(linked["TxnId"]))
+    if not bill_ids:
+        return []
+    postings = (
+        Posting.objects.for_workspace(record.workspace_id)
+        .filter(
+            record__entity_type="Bill",
+            record__qbo_id__in=bill_ids,
+            action__in=POSTED_INVOICE_ACTIONS,
+            state=PostingState.DONE,
+        )
+        .exclude(target_kind="transaction")
+        .order_by("record_id", "-done_at")
+    )
+    newest: dict[int, Posting] = {}
+    for posting in postings:
+        newest.setdefault(posting.record_id, posting)
+    return list(newest.values())
+
+
+def record_has_file(*, record: SourceRecord) -> bool:
+    return (
+        SourceFile.objects.for_workspace(record.workspace_id)
+        .filter(record=record, error="")
+        .exclude(sha256="")
+        .exists()
+    )
+
+
+def record_file(*, record: SourceRecord) -> SourceFile | None:
+    """The newest good attachment of the record (the PDF to upload)."""
+    return (
+        SourceFile.objects.for_workspace(record.workspace_id)
+        .filter(record=record, error="")
+        .exclude(sha256="")
+        .order_by("-fetched_at")
+        .first()
+    )
+
+
+def qonto_transaction_for(*, record: SourceRecord) -> QontoEntry | None:
+    """The Qonto debit of this purchase: same amount, within three days of its date."""
+    if record.total_amount is None or record.issue_date is None:
+        return None
+    return (
+        QontoEntry.objects.for_workspace(record.workspace_id)
+        .filter(
+            kind=QontoEntryKind.TRANSACTION,
+            amount=-abs(record.total_amount),
+            date__gte=record.issue_date - timedelta(days=3),
+            date__lte=record.issue_date + timedelta(days=3),
+        )
+        .filter(Q(currency="") | Q(currency=record.currency or "EUR"))
+        .order_by("date")
+        .first()
+    )
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s", "", text or "").upper()
+
+
+def qonto_bank_account_for(*, account: SourceRecord) -> QontoBankAccount | None:
+    """The Qonto account a QuickBooks bank Account is, by IBAN or account number."""
+    number = _compact(str(account.payload.get("AcctNum") or account.payload.get("BankNum") or ""))
+    if not number or len(number) < 4:
+        return None
+    for bank in QontoBankAccount.objects.for_workspace(account.workspace_id):
+        iban, acct = _compact(bank.iban), _compact(bank.account_number)
+        if number in (iban, acct) or (len(number) >= 8 and iban.endswith(number)):
+            return bank
+    return None

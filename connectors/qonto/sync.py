@@ -1,0 +1,416 @@
+"""Read what Qonto holds (organization, bank accounts, supplier invoices, transactions).
+
+Stored as QontoEntry candidates for matching and duplicate checks, upserted by Qonto ID. Markers:
+the newest committed `updated_at` of supplier invoices (Connection.sync_marker) and of each
+account's transactions (QontoBankAccount.transactions_synced_to); each moves only after its page
+is committed, and a window starts OVERLAP earlier so a crash loses nothing (dedup absorbs it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection as db_connection
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from connectors.http import AuthRevoked, ProviderError
+from connectors.models import Connection, ConnectionStatus, SyncRun, SyncStatus
+from connectors.qonto import client
+from connectors.qonto.models import QontoBankAccount, QontoEntry, QontoEntryKind
+from connectors.qonto.services import SYSTEM, qonto_api_for
+from connectors.services import (
+    connection_error_record,
+    connection_mark_needs_reconnect,
+    sync_run_skip,
+)
+
+logger = logging.getLogger("well.connectors.qonto.sync")
+
+OVERLAP = timedelta(minutes=5)
+TYPED = (
+    "amount",
+    "currency",
+    "local_amount",
+    "local_currency",
+    "date",
+    "due_date",
+    "counterparty",
+    "label",
+    "reference",
+    "invoice_number",
+    "vat_number",
+    "iban",
+    "side",
+    "status",
+    "is_credit_note",
+    "bank_account_id",
+    "attachment_ids",
+    "matched_ids",
+    "file_name",
+    "provider_updated_at",
+)
+
+
+def _hash(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        result = Decimal(str(value).replace(",", "."))
+    except (InvalidOperation, ValueError):
+        return None
+    if not result.is_finite() or abs(result) >= Decimal("1e15"):
+        return None
+    return result
+
+
+def _cents(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return Decimal(value) / 100
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def _text(value: Any, limit: int) -> str:
+    return str(value)[:limit] if value not in (None, "") else ""
+
+
+def _currency(value: Any) -> str:
+    text = _text(value, 3).upper()
+    return text if len(text) == 3 and text.isalpha() else ""
+
+
+def matched_transaction_ids(invoice: dict) -> list[str]:
+    """Both shapes of §4.5: ids in `matched_transactions_ids`, or `matched_transactions` as a
+    list of ids (older) or of {transaction_id, ...} objects (newer)."""
+    ids = invoice.get("matched_transactions_ids")
+    if isinstance(ids, list) and ids:
+        return [str(i) for i in ids if i]
+    found = []
+    for item in invoice.get("matched_transactions") or []:
+        value = item.get("transaction_id") if isinstance(item, dict) else item
+        if value:
+            found.append(str(value))
+    return found
+
+
+def invoice_fields(invoice: dict) -> dict:
+    value, currency = client.amount_of(invoice.get("total_amount"))
+    amount = _decimal(value)
+    credit = bool(invoice.get("is_credit_note"))
+    if amount is not None and credit:
+        amount = -abs(amount)
+    return {
+        "amount": amount,
+        "currency": _currency(currency),
+        "local_amount": None,
+        "local_currency": "",
+        "date": _date(invoice.get("issue_date")),
+        "due_date": _date(invoice.get("due_date")),
+        "counterparty": _text(invoice.get("supplier_name") or invoice.get("issuer_name"), 500),
+        "label": _text(invoice.get("description"), 2000),
+        "reference": "",
+        "invoice_number": _text(invoice.get("invoice_number"), 100),
+        "vat_number": _text(invoice.get("vat_number"), 100),
+        "iban": _text(invoice.get("iban"), 64),
+        "side": "",
+        "status": _text(invoice.get("status"), 24),
+        "is_credit_note": credit,
+        "bank_account_id": "",
+        "attachment_ids": [str(invoice["attachment_id"])] if invoice.get("attachment_id") else [],
+        "matched_ids": matched_transaction_ids(invoice),
+        "file_name": _text(invoice.get("file_name"), 300),
+        "provider_updated_at": _moment(invoice.get("updated_at")),
+    }
+
+
+def transaction_fields(row: dict) -> dict:
+    # §5.3: amounts are always positive, direction is in `side`; `*_cents` are the safe ones.
+    amount = _cents(row.get("amount_cents"))
+    if amount is None:
+        amount = _decimal(row.get("amount"))
+    local = _cents(row.get("local_amount_cents"))
+    if local is None:
+        local = _decimal(row.get("local_amount"))
+    side = _text(row.get("side"), 8)
+    if side == "debit":
+        amount = -abs(amount) if amount is not None else None
+        local = -abs(local) if local is not None else None
+    moment = row.get("settled_at") or row.get("emitted_at")
+    attachments = row.get("attachment_ids") or [
+        a.get("id") for a in row.get("attachments") or [] if isinstance(a, dict)
+    ]
+    return {
+        "amount": amount,
+        "currency": _currency(row.get("currency")),
+        "local_amount": local,
+        "local_currency": _currency(row.get("local_currency")),
+        "date": _date(moment),
+        "due_date": None,
+        "counterparty": _text(row.get("clean_counterparty_name") or row.get("label"), 500),
+        "label": _text(row.get("label"), 2000),
+        "reference": _text(row.get("reference"), 2000),
+        "invoice_number": "",
+        "vat_number": "",
+        "iban": _text((row.get("transfer") or {}).get("counterparty_account_number"), 64)
+        if isinstance(row.get("transfer"), dict)
+        else "",
+        "side": side,
+        "status": _text(row.get("status"), 24),
+        "is_credit_note": False,
+        "bank_account_id": _text(row.get("bank_account_id"), 64),
+        "attachment_ids": [str(a) for a in attachments if a],
+        "matched_ids": [],
+        "file_name": "",
+        "provider_updated_at": _moment(row.get("updated_at")),
+    }
+
+
+@contextmanager
+def _advisory_lock(connection_id) -> Iterable[bool]:
+    """One Qonto read per connection at a time, across workers."""
+    key = int(connection_id.int >> 65) ^ 0x51  # differs from the QuickBooks sync's key
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        got = bool(cursor.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+class _Reader:
+    def __init__(self, connection: Connection, run: SyncRun) -> None:
+        self.connection = connection
+        self.run = run
+        self.calls = 0
+        self.counts: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"new": 0, "updated": 0, "unchanged": 0, "errored": 0}
+        )
+
+    def count_call(self, attempt) -> None:
+        self.calls += 1
+
+    def commit(self, kind: str, rows: list[dict]) -> None:
+        """Upsert one page by Qonto ID in one transaction; an unchanged payload is a no-op."""
+        invoices = kind == QontoEntryKind.SUPPLIER_INVOICE
+        fields_of = invoice_fields if invoices else transaction_fields
+        items: dict[str, dict] = {}
+        for row in rows:
+            if not row.get("id"):
+                self.counts[kind]["errored"] += 1
+                continue
+            items[str(row["id"])[:64]] = row
+        workspace_id = self.connection.workspace_id
+        with transaction.atomic():
+            existing = {
+                e.qonto_id: e
+                for e in QontoEntry.objects.for_workspace(workspace_id).filter(
+                    kind=kind, qonto_id__in=list(items)
+                )
+            }
+            new, changed = [], []
+            now = timezone.now()
+            for qonto_id, row in items.items():
+                digest = _hash(row)
+                entry = existing.get(qonto_id)
+                if entry is not None and entry.payload_hash == digest:
+                    self.counts[kind]["unchanged"] += 1
+                    continue
+                values = {**fields_of(row), "payload": row, "payload_hash": digest}
+                values["pulled_at"] = now
+                if entry is None:
+                    new.append(
+                        QontoEntry(
+                            workspace_id=workspace_id,
+                            connection=self.connection,
+                            kind=kind,
+                            qonto_id=qonto_id,
+                            **values,
+                        )
+                    )
+                    self.counts[kind]["new"] += 1
+                else:
+                    for name, value in values.items():
+                        setattr(entry, name, value)
+                    changed.append(entry)
+                    self.counts[kind]["updated"] += 1
+            if new:
+                QontoEntry.objects.bulk_create(new, batch_size=500)
+            if changed:
+                QontoEntry.objects.bulk_update(
+                    changed, [*TYPED, "payload", "payload_hash", "pulled_at"], batch_size=500
+                )
+
+    def accounts(self) -> list[QontoBankAccount]:
+        org = client.organization(self.api)
+        if str(org.get("id")) != self.connection.external_id:
+            raise ProviderError(
+                "The token now reaches another Qonto organization; reconnect Qonto.",
+                permanent=True,
+            )
+        workspace_id = self.connection.workspace_id
+        kept = []
+        with transaction.atomic():
+            for raw in org.get("bank_accounts") or []:
+                if not isinstance(raw, dict) or not raw.get("id"):
+                    continue
+                account, _ = QontoBankAccount.objects.update_or_create(
+                    workspace_id=workspace_id,
+                    qonto_id=str(raw["id"])[:64],
+                    defaults={
+                        "connection": self.connection,
+                        "name": _text(raw.get("name"), 200),
+                        "iban": _text(raw.get("iban"), 64),
+                        "bic": _text(raw.get("bic"), 16),
+                        "account_number": _text(raw.get("account_number"), 64),
+                        "currency": _currency(raw.get("currency")),
+                        "main": bool(raw.get("main")),
+                        "status": _text(raw.get("status"), 20),
+                        "is_external": bool(raw.get("is_external_account")),
+                        "payload": raw,
+                        "pulled_at": timezone.now(),
+                    },
+                )
+                kept.append(account)
+        self.counts["bank_account"]["unchanged"] += len(kept)
+        return kept
+
+    def invoices(self) -> None:
+        """Incremental by `filter[updated_at_from]`; the marker moves after the last page, as
+        `updated_at` is not a documented sort of this list (§4.6) and pages may not be ordered."""
+        since = _moment(self.connection.sync_marker)
+        filters: dict[str, Any] = {"sort_by": "created_at:asc"}
+        if since is not None:
+            filters["updated_at_from"] = since - OVERLAP
+        newest = self.connection.sync_marker
+        for page in client.supplier_invoices_pages(self.api, **filters):
+            stamps = [str(i.get("updated_at")) for i in page.items if i.get("updated_at")]
+            newest = max([newest, *stamps]) if stamps else newest
+            self.commit(QontoEntryKind.SUPPLIER_INVOICE, page.items)
+        Connection.objects.filter(pk=self.connection.pk).update(sync_marker=newest)
+        self.connection.sync_marker = newest
+
+    def transactions(self, account: QontoBankAccount) -> None:
+        since = _moment(account.transactions_synced_to)
+        newest = account.transactions_synced_to
+        for page in client.transactions_pages(
+            self.api,
+            bank_account_id=account.qonto_id,
+            updated_at_from=(since - OVERLAP) if since else None,
+        ):
+            stamps = [str(t.get("updated_at")) for t in page.items if t.get("updated_at")]
+            newest = max([newest, *stamps]) if stamps else newest
+            self.commit(QontoEntryKind.TRANSACTION, page.items)
+        QontoBankAccount.objects.filter(pk=account.pk).update(transactions_synced_to=newest)
+
+
+def qonto_sync(connection: Connection, *, trigger: str = "schedule", **api_options) -> SyncRun:
+    """Read one Qonto connection now; the loser of a race is recorded as skipped."""
+    if connection.status != ConnectionStatus.CONNECTED:
+        return sync_run_skip(
+            connection=connection,
+            trigger=trigger,
+            full=False,
+            reason=f"Qonto is {connection.get_status_display().lower()}; no call was made.",
+        )
+    with _advisory_lock(connection.pk) as got:
+        if not got:
+            return sync_run_skip(
+                connection=connection,
+                trigger=trigger,
+                full=False,
+                reason="Another read of this Qonto connection was running; this one did nothing.",
+            )
+        connection.refresh_from_db()
+        run = SyncRun.objects.create(
+            workspace_id=connection.workspace_id,
+            connection=connection,
+            trigger=trigger,
+            marker_before=connection.sync_marker,
+        )
+        reader = _Reader(connection, run)
+        reader.api = qonto_api_for(connection, on_attempt=reader.count_call, **api_options)
+        try:
+            for account in reader.accounts():
+                reader.transactions(account)
+            reader.invoices()
+        except AuthRevoked as exc:
+            connection_mark_needs_reconnect(connection=connection, reason=str(exc), actor=SYSTEM)
+            return _finish(reader, SyncStatus.FAILED, error=str(exc))
+        except ProviderError as exc:
+            connection_error_record(connection=connection, error=str(exc))
+            return _finish(reader, SyncStatus.FAILED, error=str(exc))
+        except Exception as exc:
+            logger.exception("qonto read of connection %s failed", connection.pk)
+            _finish(reader, SyncStatus.FAILED, error=f"Unexpected error ({type(exc).__name__}).")
+            raise
+        return _finish(reader, SyncStatus.SUCCEEDED)
+
+
+def _finish(reader: _Reader, status: str, *, error: str = "") -> SyncRun:
+    run = reader.run
+    now = timezone.now()
+    run.status = status
+    run.finished_at = now
+    run.counts = {k: dict(v) for k, v in reader.counts.items()}
+    run.api_calls = reader.calls
+    run.progress = {"phase": "done"}
+    run.error = error[:10000]
+    run.marker_after = (
+        Connection.objects.filter(pk=run.connection_id)
+        .values_list("sync_marker", flat=True)
+        .first()
+        or ""
+    )
+    with transaction.atomic():
+        run.save(
+            update_fields=[
+                "status",
+                "finished_at",
+                "counts",
+                "api_calls",
+                "progress",
+                "error",
+                "marker_after",
+            ]
+        )
+        if status == SyncStatus.SUCCEEDED:
+            Connection.objects.filter(pk=run.connection_id).update(
+                last_good_sync_at=now, last_error="", last_error_at=None
+            )
+    return run
