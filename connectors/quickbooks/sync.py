@@ -390,20 +390,32 @@ class _Engine:
                     ],
                     batch_size=500,
                 )
-            for row in new_rows:
+            pulled = [row for row in new_rows if not row.deleted]
+            if pulled:
+                # One event per committed batch for first arrivals (thousands on a first sync);
+                # every later change of a record is its own event below.
                 audit_event_record(
                     workspace=workspace_id,
                     actor=SYSTEM,
-                    verb="record.deleted" if row.deleted else "record.pulled",
-                    obj=row,
+                    verb="records.pulled",
                     object_type="quickbooks." + entity.lower(),
                     after={
-                        "qbo_id": row.qbo_id,
-                        "sync_token": row.sync_token,
-                        "errored": row.errored,
+                        "count": len(pulled),
+                        "qbo_ids": [row.qbo_id for row in pulled],
+                        "errored": [row.qbo_id for row in pulled if row.errored],
                     },
-                    reason=row.error_reason,
+                    reason="; ".join(row.error_reason for row in pulled if row.errored)[:4000],
                 )
+            for row in new_rows:
+                if row.deleted:
+                    audit_event_record(
+                        workspace=workspace_id,
+                        actor=SYSTEM,
+                        verb="record.deleted",
+                        obj=row,
+                        object_type="quickbooks." + entity.lower(),
+                        after={"qbo_id": row.qbo_id, "deleted": True},
+                    )
             for row, before, verb in updated_rows:
                 audit_event_record(
                     workspace=workspace_id,
@@ -487,8 +499,7 @@ class _Engine:
         jobs = list(todo.values())
         with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
             results = list(pool.map(lambda job: self._download(job[0]), jobs))
-        for (attachable, owners), result in zip(jobs, results, strict=True):
-            self._store_file(attachable, owners, result)
+        self._store_files(list(zip(jobs, results, strict=True)), done)
 
     def _download(self, attachable: SourceRecord) -> tuple[str, Any]:
         """('ok', FetchedFile) or ('error', message, retryable); never raises."""
@@ -518,14 +529,12 @@ class _Engine:
             return ("error", str(exc), not exc.permanent)
         return ("error", "The attachment could not be downloaded.", True)
 
-    def _store_file(
-        self, attachable: SourceRecord, owners: list[SourceRecord], result: tuple
-    ) -> None:
+    def _file_values(self, attachable: SourceRecord, result: tuple) -> dict[str, Any]:
+        """The SourceFile columns for one download outcome (the bytes go to storage here)."""
         workspace_id = self.connection.workspace_id
-        name = str(attachable.payload.get("FileName") or "")[:300]
         values: dict[str, Any] = {
             "attachable_sync_token": attachable.sync_token,
-            "file_name": name,
+            "file_name": str(attachable.payload.get("FileName") or "")[:300],
             "fetched_at": timezone.now(),
         }
         if result[0] == "ok":
@@ -547,25 +556,82 @@ class _Engine:
             self.counts["Attachable"]["errored"] += 1
             self.errors.append(f"Attachable {attachable.qbo_id}: {result[1]}")
             values.update(
-                sha256="", size=0, file="", error=str(result[1])[:2000], retryable=result[2]
+                content_type="",
+                size=0,
+                sha256="",
+                file="",
+                error=str(result[1])[:2000],
+                retryable=result[2],
             )
-        with transaction.atomic():
+        return values
+
+    def _store_files(self, outcomes: list, done: dict) -> None:
+        """Create or update the SourceFile rows of one batch, with one audit event per batch."""
+        workspace_id = self.connection.workspace_id
+        fields = [
+            "attachable_sync_token",
+            "file_name",
+            "fetched_at",
+            "content_type",
+            "size",
+            "sha256",
+            "file",
+            "error",
+            "retryable",
+        ]
+        creates: list[SourceFile] = []
+        updates: list[SourceFile] = []
+        stored: list[dict] = []
+        refused: list[dict] = []
+        for (attachable, owners), result in outcomes:
+            values = self._file_values(attachable, result)
             for record in owners:
-                SourceFile.objects.update_or_create(
-                    workspace_id=workspace_id, record=record, attachable=attachable, defaults=values
-                )
+                row = done.get((attachable.pk, record.pk))
+                if row is None:
+                    creates.append(
+                        SourceFile(
+                            workspace_id=workspace_id,
+                            record=record,
+                            attachable=attachable,
+                            **values,
+                        )
+                    )
+                else:
+                    for name, value in values.items():
+                        setattr(row, name, value)
+                    updates.append(row)
+                entry = {
+                    "record": record.pk,
+                    "entity": record.entity_type,
+                    "qbo_id": record.qbo_id,
+                    "attachable": attachable.qbo_id,
+                }
+                if values["error"]:
+                    refused.append({**entry, "reason": values["error"][:300]})
+                else:
+                    stored.append({**entry, "sha256": values["sha256"], "size": values["size"]})
+        with transaction.atomic():
+            if creates:
+                SourceFile.objects.bulk_create(creates, batch_size=500)
+            if updates:
+                SourceFile.objects.bulk_update(updates, fields, batch_size=500)
+            if stored:
                 audit_event_record(
                     workspace=workspace_id,
                     actor=SYSTEM,
-                    verb="record.file_stored" if result[0] == "ok" else "record.file_refused",
-                    obj=record,
-                    object_type="quickbooks." + record.entity_type.lower(),
-                    after={
-                        "attachable": attachable.qbo_id,
-                        "sha256": values["sha256"],
-                        "size": values["size"],
-                    },
-                    reason=values.get("error", ""),
+                    verb="record.files_stored",
+                    object_type="connectors.sourcefile",
+                    after={"count": len(stored), "files": stored},
+                )
+            for entry in refused:
+                audit_event_record(
+                    workspace=workspace_id,
+                    actor=SYSTEM,
+                    verb="record.file_refused",
+                    object_type="quickbooks." + entry["entity"].lower(),
+                    object_id=entry["record"],
+                    after=entry,
+                    reason=entry["reason"],
                 )
 
     def files_retry(self) -> None:
