@@ -18,9 +18,16 @@ def _slot_start(now: datetime, minute: int) -> datetime:
     return slot if slot <= now else slot - timedelta(hours=1)
 
 
+# A queued sync is at least this far from the previous one: with one slot an hour this keeps
+# any 24 hours to 24 scheduled syncs even when the dispatcher ran late.
+MIN_GAP = timedelta(minutes=59)
+# A slot missed by more than this (dispatcher down) is skipped: the next hour catches up.
+LATE_WINDOW = timedelta(minutes=15)
+
+
 def sync_dispatch() -> int:
     """Queue every connection whose minute of the hour has come and that has no sync queued
-    for this hour's slot: at most one scheduled sync per hour, so at most 24 a day."""
+    for this hour's slot: at most one scheduled sync an hour, 24 a day."""
     now = timezone.now()
     queued = 0
     with transaction.atomic():
@@ -31,7 +38,10 @@ def sync_dispatch() -> int:
         )
         for connection in candidates:
             slot = _slot_start(now, connection.sync_minute)
-            if connection.sync_enqueued_at is not None and connection.sync_enqueued_at >= slot:
+            last = connection.sync_enqueued_at
+            if now - slot > LATE_WINDOW:
+                continue
+            if last is not None and (last >= slot or now - last < MIN_GAP):
                 continue
             connection.sync_enqueued_at = now
             connection.save(update_fields=["sync_enqueued_at"])
