@@ -93,6 +93,8 @@ def _window(
         return bucket.items[-CAP_PER_RULE:]
     lo = bisect_left(bucket.days, center + window[0])
     hi = bisect_right(bucket.days, center + window[1])
+    if hi - lo <= CAP_PER_RULE:
+        return bucket.items[lo:hi]  # all of them fit: no need to rank
     rank = rank or (lambda day, _: abs(day - center))
     found = sorted(
         zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True), key=lambda pair: rank(*pair)

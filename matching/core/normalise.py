@@ -57,6 +57,8 @@ def fold(text: Any) -> str:
     """Lower-case ASCII fold of any text (accents dropped)."""
     if not isinstance(text, str):
         return ""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 

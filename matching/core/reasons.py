@@ -26,47 +26,55 @@ def _gap_words(record: Record, entry: Entry) -> str:
 
 
 def _detail(signal: str, level: str, record: Record, entry: Entry, party: str) -> str:
-    ours, theirs = (
-        money(record.amount_cents, record.currency),
-        money(entry.amount_cents, entry.currency),
-    )
-    local = money(entry.local_amount_cents, entry.local_currency)
+    if signal == "date" and level != MISSING:
+        if level == "near_due_date":
+            return f"paid near the due date ({record.due_date})"
+        if level == "day_month_swapped":
+            return "day and month swapped on the scanned invoice"
+        return _gap_words(record, entry)
+    if signal == "kind":
+        what = "supplier invoice" if "invoice" in level else "bank transaction"
+        return f"a {record.type} matched to a {what}"
+    if signal in ("amount", "currency"):
+        return _money_detail(signal, level, record, entry)
+    name, ref = entry.raw_name, record.raw_reference
+    texts = {
+        ("counterparty", "same_tax_id"): f"same tax ID {entry.tax_id}",
+        ("counterparty", "same_counterparty"): f"'{name}' is {party} in past links",
+        ("counterparty", "name_same"): f"same name: '{name}'",
+        ("counterparty", "name_close"): f"name close to {party}: '{name}'",
+        ("counterparty", "name_similar"): f"name similar to {party}: '{name}'",
+        ("counterparty", "other_counterparty"): f"'{name}' belongs to another vendor",
+        ("counterparty", "tax_id_conflict"): f"tax ID {entry.tax_id} is not {party}'s",
+        ("counterparty", "different"): f"different name: '{name}'",
+        ("reference", "exact"): f"same reference {ref}",
+        ("reference", "in_label"): f"reference {ref} appears in the bank label",
+        ("reference", "close"): f"reference {ref} differs by one or two characters",
+        ("reference", "different"): f"different reference ({ref})",
+        ("usage", "unused"): "not linked to any other record yet",
+        ("usage", "paired_payment"): "this payment already settles a supplier invoice in Qonto",
+        ("usage", "already_linked"): "already linked to another record",
+    }
+    return texts.get((signal, level), f"{signal} missing")
+
+
+def _money_detail(signal: str, level: str, record: Record, entry: Entry) -> str:
+    """Amount and currency reasons; money is only formatted for these signals."""
+    if level == MISSING:
+        return f"{signal} missing"
+    ours = money(record.amount_cents, record.currency)
+    theirs = money(entry.amount_cents, entry.currency)
     texts = {
         ("amount", "exact"): f"same amount: {ours}",
         ("amount", "close"): f"amount within 0.5%: {ours} vs {theirs}",
         ("amount", "within_3pct"): f"amount within 3% (fees or exchange rate): {ours} vs {theirs}",
         ("amount", "sign_flip"): f"same amount, opposite sign (credit note): {ours} vs {theirs}",
         ("amount", "different"): f"different amount: {ours} vs {theirs}",
-        ("date", "near_due_date"): f"paid near the due date ({record.due_date})",
-        ("date", "day_month_swapped"): "day and month swapped on the scanned invoice",
-        ("date", "far"): f"dates far apart ({_gap_words(record, entry)})",
-        ("counterparty", "same_tax_id"): f"same tax ID {entry.tax_id}",
-        ("counterparty", "same_counterparty"): f"'{entry.raw_name}' is {party} in past links",
-        ("counterparty", "name_same"): f"same name: '{entry.raw_name}'",
-        ("counterparty", "name_close"): f"name close to {party}: '{entry.raw_name}'",
-        ("counterparty", "name_similar"): f"name similar to {party}: '{entry.raw_name}'",
-        ("counterparty", "other_counterparty"): f"'{entry.raw_name}' belongs to another vendor",
-        ("counterparty", "tax_id_conflict"): f"tax ID {entry.tax_id} is not {party}'s",
-        ("counterparty", "different"): f"different name: '{entry.raw_name}'",
-        ("reference", "exact"): f"same reference {record.raw_reference}",
-        ("reference", "in_label"): f"reference {record.raw_reference} appears in the bank label",
-        (
-            "reference",
-            "close",
-        ): f"reference {record.raw_reference} differs by one or two characters",
-        ("reference", "different"): f"different reference ({record.raw_reference})",
         ("currency", "same"): f"same currency {record.currency}",
-        ("currency", "converted"): f"Qonto converted it from {local}",
         ("currency", "different"): f"different currency: {record.currency} vs {entry.currency}",
-        ("usage", "unused"): "not linked to any other record yet",
-        ("usage", "paired_payment"): "this payment already settles a supplier invoice in Qonto",
-        ("usage", "already_linked"): "already linked to another record",
     }
-    if signal == "date" and level != MISSING:
-        return texts.get((signal, level), _gap_words(record, entry))
-    if signal == "kind":
-        what = "supplier invoice" if "invoice" in level else "bank transaction"
-        return f"a {record.type} matched to a {what}"
+    if level == "converted":
+        return "Qonto converted it from " + money(entry.local_amount_cents, entry.local_currency)
     return texts.get((signal, level), f"{signal} missing")
 
 
