@@ -46,3 +46,17 @@ demo-reset:
 
 worker: install
 	$(PY) manage.py qcluster
+
+# Benchmarks: each prints its figures as one JSON line; docs/benchmarks.md records them.
+BENCH_DB := DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/well}
+
+bench-sync: install
+	$(BENCH_DB) $(PY) -m benchmarks.bench_sync
+
+bench-post: install
+	$(BENCH_DB) $(PY) -m benchmarks.bench_post
+
+bench-match: install
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,bench]'
+	$(PY) -m benchmarks.bench_match
+	$(PY) -m benchmarks.splink_compare
