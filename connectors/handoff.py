@@ -1,7 +1,6 @@
 """The one door from the sync to matching: every new, changed or deleted record passes here.
 
-Called after the record's transaction commits. Until the matching service exists the record
-simply waits in state `pulled`; the matching engineer replaces the body of `record_changed`.
+Called after the record's transaction commits; matching proposes (matching.services).
 """
 
 from __future__ import annotations
@@ -14,4 +13,11 @@ def record_changed(record: SourceRecord) -> None:
 
     `record.errored` records (malformed payloads) are handed over too, with `error_reason`.
     """
-    return None
+    records_changed([record])
+
+
+def records_changed(records: list[SourceRecord]) -> None:
+    """A committed page of changes: one proposal batch (one Book) for all of them."""
+    from matching.services import records_propose
+
+    records_propose(records=records)

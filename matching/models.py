@@ -1,0 +1,226 @@
+"""What the matching engine proposed for each QuickBooks record, and what people decided."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from well.models import TenantModel
+
+
+class Action(models.TextChoices):
+    LINK = "link", "Link to a Qonto entry"
+    CREATE = "create", "Upload as new"
+
+
+class Band(models.TextChoices):
+    AUTO = "auto", "Auto-approved"
+    REVIEW = "review", "Review"
+    REFUSED = "refused", "Refused"
+
+
+class Proposal(TenantModel):
+    """The engine's decision for one version of one record; the newest one is current."""
+
+    record = models.ForeignKey(
+        "connectors.SourceRecord", on_delete=models.CASCADE, related_name="proposals"
+    )
+    record_version = models.CharField(max_length=32, blank=True, help_text="SyncToken proposed")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    target = models.ForeignKey(
+        "connectors.QontoEntry",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    confidence = models.FloatField()
+    band = models.CharField(max_length=8, choices=Band.choices)
+    auto_threshold = models.FloatField(help_text="auto threshold in force (vendor rule applied)")
+    review_threshold = models.FloatField(help_text="review threshold in force")
+    rule = models.JSONField(default=dict, blank=True, help_text="the vendor rule applied, if any")
+    gates_failed = models.JSONField(default=list, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    counterparty = models.JSONField(default=dict, blank=True, help_text="enrichment + provenance")
+    features = models.JSONField(default=dict, blank=True)
+    comparisons = models.JSONField(default=dict, blank=True)
+    vendor_id = models.CharField(max_length=64, blank=True)
+    model_version = models.CharField(max_length=80, blank=True)
+    changed_after_posting = models.BooleanField(
+        default=False, help_text="QuickBooks changed the record after Well posted it"
+    )
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record"], condition=Q(is_current=True), name="proposal_one_current"
+            ),
+            models.CheckConstraint(
+                name="proposal_confidence_0_1", condition=Q(confidence__gte=0, confidence__lte=1)
+            ),
+            models.CheckConstraint(name="proposal_band_valid", condition=Q(band__in=Band.values)),
+            models.CheckConstraint(
+                name="proposal_action_valid", condition=Q(action__in=Action.values)
+            ),
+            models.CheckConstraint(
+                name="proposal_create_has_no_target",
+                condition=Q(action=Action.LINK) | Q(target__isnull=True),
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace", "is_current", "band", "confidence"],
+                name="proposal_queue_idx",
+            ),
+            models.Index(fields=["workspace", "vendor_id"], name="proposal_vendor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.confidence:.2f} ({self.band})"
+
+    @property
+    def target_key(self) -> tuple[str, str] | None:
+        return (self.target.kind, self.target.qonto_id) if self.target_id else None
+
+
+class Candidate(TenantModel):
+    """One ranked action of a proposal (rank 1 is the proposal's own), kept for review."""
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="candidates")
+    rank = models.PositiveSmallIntegerField()
+    action = models.CharField(max_length=8, choices=Action.choices)
+    target = models.ForeignKey(
+        "connectors.QontoEntry",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    confidence = models.FloatField()
+    signals = models.JSONField(default=dict, blank=True, help_text="{signal: {level, weight}}")
+    reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["proposal", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "rank"], name="candidate_rank_unique"),
+            models.CheckConstraint(
+                name="candidate_confidence_0_1", condition=Q(confidence__gte=0, confidence__lte=1)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.action} {self.confidence:.2f}"
+
+
+class WorkspaceModel(TenantModel):
+    """The workspace's learned weights and calibrator (matching.core.Model.to_dict())."""
+
+    data = models.JSONField(default=dict)
+    version = models.CharField(max_length=80)
+    feedback_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="workspace_model_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"model {self.version}"
+
+
+class VendorRule(TenantModel):
+    """A per-vendor override: its own auto threshold, or never auto-post."""
+
+    vendor_qbo_id = models.CharField(max_length=64)
+    vendor_name = models.CharField(max_length=500, blank=True)
+    auto_threshold = models.FloatField(null=True, blank=True)
+    never_auto = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "vendor_qbo_id"], name="vendor_rule_one_per_vendor"
+            ),
+            models.CheckConstraint(
+                name="vendor_rule_threshold_0_1",
+                condition=Q(auto_threshold__isnull=True)
+                | Q(auto_threshold__gte=0, auto_threshold__lte=1),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = "never auto" if self.never_auto else f"auto at {self.auto_threshold}"
+        return f"{self.vendor_name or self.vendor_qbo_id}: {what}"
+
+
+class DecisionKind(models.TextChoices):
+    APPROVE = "approve", "Approved"
+    REJECT = "reject", "Rejected"
+    PIN = "pin", "Pinned another candidate"
+    UPLOAD_AS_NEW = "upload_as_new", "Upload as new"
+    OVERRIDE = "override", "Override"
+    EDIT = "edit", "Edited"
+
+
+class Decision(TenantModel):
+    """Who judged which proposal, how, and the action they said was right (for learning)."""
+
+    record = models.ForeignKey(
+        "connectors.SourceRecord", on_delete=models.CASCADE, related_name="decisions"
+    )
+    proposal = models.ForeignKey(
+        Proposal, on_delete=models.SET_NULL, null=True, blank=True, related_name="decisions"
+    )
+    kind = models.CharField(max_length=16, choices=DecisionKind.choices)
+    note = models.TextField(blank=True)
+    actor_type = models.CharField(max_length=10)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    right_action = models.CharField(max_length=8, choices=Action.choices, blank=True)
+    right_target = models.ForeignKey(
+        "connectors.QontoEntry",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    edits = models.JSONField(default=dict, blank=True)
+    state_before = models.CharField(max_length=16)
+    state_after = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="decision_kind_valid", condition=Q(kind__in=DecisionKind.values)
+            ),
+            models.CheckConstraint(
+                name="decision_override_has_note",
+                condition=~Q(kind=DecisionKind.OVERRIDE) | ~Q(note=""),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "created_at"], name="decision_workspace_idx"),
+            models.Index(fields=["workspace", "actor_id"], name="decision_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.actor_label}"

@@ -1,0 +1,258 @@
+"""Reads that feed the matching core from the database: one bounded set of queries per batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.db.models import Q
+
+from connectors.models import SourceRecord
+from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
+from matching.core import Model, Policy, load_default, normalise
+from matching.core.types import (
+    SUPPLIER_INVOICE,
+    TRANSACTION,
+    Account,
+    Entry,
+    HistoryLink,
+    Record,
+    Vendor,
+)
+from matching.models import Proposal, VendorRule, WorkspaceModel
+from well.models import Workspace
+
+# The QuickBooks kinds the engine matches against Qonto entries.
+MATCHED_KINDS = frozenset({"Bill", "Purchase", "VendorCredit"})
+# Entry date minus record date the blocking rules can reach (matching.core.blocking windows).
+WINDOW_BEFORE = timedelta(days=65)
+WINDOW_AFTER = timedelta(days=95)
+# History of the batch's own vendors: the most recent links are enough to learn a profile.
+VENDOR_HISTORY_LIMIT = 3000
+POSTED_ACTIONS = (PostingAction.LINK, PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
+ENTRY_FIELDS = ("id", "kind", "qonto_id", "payload")
+RECORD_FIELDS = ("id", "entity_type", "qbo_id", "payload")
+
+
+@lru_cache(maxsize=1)
+def _default_model_dict() -> dict[str, Any]:
+    return load_default().to_dict()
+
+
+def default_model() -> Model:
+    """The shipped model (read from disk once per process)."""
+    return Model.from_dict(_default_model_dict())
+
+
+def workspace_model_get(*, workspace: Workspace | int) -> Model:
+    """The workspace's learned model, else the shipped default."""
+    row = WorkspaceModel.objects.for_workspace(workspace).only("data").first()
+    if row is None or not row.data:
+        return default_model()
+    return Model.from_dict(row.data)
+
+
+def _preferences(workspace_id: int) -> dict:
+    payload = (
+        SourceRecord.objects.for_workspace(workspace_id)
+        .filter(entity_type="Preferences")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    return payload if isinstance(payload, dict) else {}
+
+
+def _dig(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def workspace_policy(*, workspace: Workspace) -> Policy:
+    """The workspace's thresholds, home currency and book close date (QuickBooks Preferences)."""
+    prefs = _preferences(workspace.pk)
+    home = str(_dig(prefs, "CurrencyPrefs", "HomeCurrency", "value") or "").upper()
+    closed = normalise.day(_dig(prefs, "AccountingInfoPrefs", "BookCloseDate"))
+    return Policy(
+        auto_threshold=workspace.auto_threshold,
+        review_threshold=workspace.review_threshold,
+        home_currency=home if len(home) == 3 else "EUR",
+        closed_until=closed,
+    )
+
+
+def vendor_rules_for(*, workspace: Workspace | int, vendor_ids) -> dict[str, VendorRule]:
+    ids = [v for v in set(vendor_ids) if v]
+    if not ids:
+        return {}
+    rows = VendorRule.objects.for_workspace(workspace).filter(vendor_qbo_id__in=ids)
+    return {rule.vendor_qbo_id: rule for rule in rows}
+
+
+def entry_from_row(row: QontoEntry) -> Entry | None:
+    """The core's view of a stored Qonto entry (normalised from its raw payload)."""
+    if row.kind == SUPPLIER_INVOICE:
+        return normalise.supplier_invoice(row.payload)
+    return normalise.transaction(row.payload)
+
+
+def record_from_row(row: SourceRecord, home_currency: str) -> Record:
+    return normalise.record(row.entity_type, row.payload, home_currency)
+
+
+def _posted_kind(posting_target_kind: str) -> str:
+    return TRANSACTION if posting_target_kind == "transaction" else SUPPLIER_INVOICE
+
+
+@dataclass
+class Inputs:
+    """Everything the core needs for one batch of records of one workspace."""
+
+    policy: Policy
+    model: Model
+    vendors: list[Vendor] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+    history: list[HistoryLink] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    incoming: list[Record] = field(default_factory=list)
+    rows: dict[tuple[str, str], QontoEntry] = field(default_factory=dict)
+    rules: dict[str, VendorRule] = field(default_factory=dict)
+
+
+def matching_inputs(*, workspace: Workspace, records: list[SourceRecord]) -> Inputs:
+    """Load vendors, accounts, the history graph and the candidate entries for one batch.
+
+    A fixed number of queries whatever the batch size; candidates are bounded by the blocking
+    windows around the batch's dates, its amounts and its invoice numbers.
+    """
+    policy = workspace_policy(workspace=workspace)
+    inputs = Inputs(policy=policy, model=workspace_model_get(workspace=workspace))
+    wid = workspace.pk
+    inputs.incoming = [record_from_row(r, policy.home_currency) for r in records]
+    base = SourceRecord.objects.for_workspace(wid)
+    for payload in base.filter(entity_type="Vendor", deleted=False).values_list(
+        "payload", flat=True
+    ):
+        vendor = normalise.vendor(payload)
+        if vendor is not None:
+            inputs.vendors.append(vendor)
+    for payload in base.filter(entity_type="Account", deleted=False).values_list(
+        "payload", flat=True
+    ):
+        account = normalise.account(payload)
+        if account is not None:
+            inputs.accounts.append(account)
+
+    vendor_ids = {r.vendor_id for r in inputs.incoming if r.vendor_id}
+    inputs.rules = vendor_rules_for(workspace=wid, vendor_ids=vendor_ids)
+    if vendor_ids:
+        orders = base.filter(
+            entity_type="PurchaseOrder", deleted=False, vendor_qbo_id__in=vendor_ids
+        ).values_list("vendor_qbo_id", "total_amount", "payload")
+        inputs.policy.purchase_orders = tuple(
+            (vendor_id, normalise.cents(total))
+            for vendor_id, total, payload in orders
+            if total is not None and (payload or {}).get("POStatus", "Open") == "Open"
+        )
+
+    # Candidate entries: the blocking windows around the batch, plus amount and number twins.
+    days = [r.txn_date for r in inputs.incoming if r.txn_date]
+    condition = Q(date__isnull=True)
+    if days:
+        condition |= Q(date__gte=min(days) - WINDOW_BEFORE, date__lte=max(days) + WINDOW_AFTER)
+    amounts = {r.total_amount for r in records if r.total_amount is not None}
+    amounts |= {-a for a in amounts}
+    if amounts:
+        condition |= Q(amount__in=amounts) | Q(local_amount__in=amounts)
+    numbers = {r.invoice_number for r in records if r.invoice_number}
+    if numbers:
+        condition |= Q(invoice_number__in=numbers)
+    entry_rows = list(QontoEntry.objects.for_workspace(wid).filter(condition).only(*ENTRY_FIELDS))
+
+    # The history graph: records already linked or posted to a Qonto object, except this batch.
+    batch_ids = [r.pk for r in records]
+    postings = (
+        Posting.objects.for_workspace(wid)
+        .filter(action__in=POSTED_ACTIONS)
+        .exclude(state=PostingState.FAILED)
+        .exclude(qonto_id="")
+        .exclude(record_id__in=batch_ids)
+    )
+    window_ids = [row.qonto_id for row in entry_rows]
+    links = list(
+        postings.filter(record__vendor_qbo_id__in=vendor_ids)
+        .order_by("-created_at")
+        .values_list("record_id", "target_kind", "qonto_id")[:VENDOR_HISTORY_LIMIT]
+    )
+    links += list(
+        postings.filter(qonto_id__in=window_ids)
+        .exclude(record__vendor_qbo_id__in=vendor_ids)
+        .values_list("record_id", "target_kind", "qonto_id")
+    )
+    history_records = {
+        row.pk: row for row in base.filter(pk__in={link[0] for link in links}).only(*RECORD_FIELDS)
+    }
+    known = {(row.kind, row.qonto_id) for row in entry_rows}
+    missing = Q()
+    for _, target_kind, qonto_id in links:
+        if (_posted_kind(target_kind), qonto_id) not in known:
+            missing |= Q(kind=_posted_kind(target_kind), qonto_id=qonto_id)
+    if missing:
+        entry_rows += list(
+            QontoEntry.objects.for_workspace(wid).filter(missing).only(*ENTRY_FIELDS)
+        )
+    seen: set[tuple[str, str]] = set()
+    for row in entry_rows:
+        entry = entry_from_row(row)
+        if entry is None or (entry.kind, entry.id) in seen:
+            continue
+        seen.add((entry.kind, entry.id))
+        inputs.entries.append(entry)
+        inputs.rows[(entry.kind, entry.id)] = row
+    linked: set[tuple[int, str, str]] = set()
+    for record_id, target_kind, qonto_id in links:
+        key = (record_id, _posted_kind(target_kind), qonto_id)
+        source = history_records.get(record_id)
+        if source is None or key in linked:
+            continue
+        linked.add(key)
+        inputs.history.append(
+            HistoryLink(record_from_row(source, policy.home_currency), key[1], qonto_id)
+        )
+    return inputs
+
+
+def current_proposals_for(*, records: list[SourceRecord]) -> dict[int, Proposal]:
+    """The current proposal of each record (one query)."""
+    rows = Proposal.objects.filter(record__in=records, is_current=True).select_related("target")
+    return {p.record_id: p for p in rows}
+
+
+def records_for_entries(*, workspace: Workspace, entries: list[QontoEntry]) -> list[SourceRecord]:
+    """Records still open to a better proposal whose blocking windows reach these entries."""
+    if not entries:
+        return []
+    open_states = ("pulled", "proposed", "in_review", "refused")
+    days = [e.date for e in entries if e.date]
+    condition = Q()
+    if days:
+        lo: date = min(days) - WINDOW_AFTER
+        hi: date = max(days) + WINDOW_BEFORE
+        condition |= Q(issue_date__gte=lo, issue_date__lte=hi)
+    amounts = {abs(e.amount) for e in entries if e.amount is not None}
+    amounts |= {abs(e.local_amount) for e in entries if e.local_amount is not None}
+    if amounts:
+        condition |= Q(total_amount__in=amounts)
+    numbers = {e.invoice_number for e in entries if e.invoice_number}
+    if numbers:
+        condition |= Q(invoice_number__in=numbers)
+    if not condition:
+        return []
+    return list(
+        SourceRecord.objects.for_workspace(workspace)
+        .filter(entity_type__in=MATCHED_KINDS, state__in=open_states, deleted=False)
+        .filter(condition)
+        .order_by("pk")
+    )

@@ -1,0 +1,553 @@
+"""Proposals: run the matching core over stored records, write what it decided, learn from people.
+
+`records_propose` is the one door from the QuickBooks sync (through connectors.handoff);
+`proposals_refresh_for_entries` the one from the Qonto sync. Both drive the core exactly as
+`matching.core.io.run` (and so `match_eval`) does: normalise.*, build_book, decide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from connectors.models import RecordState, SourceRecord
+from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
+from matching import selectors
+from matching.core import (
+    CREATE,
+    LINK,
+    SUPPLIER_INVOICE,
+    LabelledDecision,
+    Model,
+    Target,
+    build_book,
+    decide,
+    update_from_feedback,
+)
+from matching.core import Decision as CoreDecision
+from matching.core.reasons import signal_reasons
+from matching.models import Band, Candidate, Proposal, VendorRule, WorkspaceModel
+from well.audit import Actor, audit_event_record
+from well.models import Workspace
+
+SYSTEM = Actor.system("matching")
+
+# A record in one of these states has had its outcome settled for its current version.
+SETTLED = frozenset(
+    {
+        RecordState.AUTO_APPROVED,
+        RecordState.APPROVED,
+        RecordState.REJECTED,
+        RecordState.POSTING,
+        RecordState.POSTED,
+    }
+)
+BAND_STATE = {
+    Band.AUTO: RecordState.AUTO_APPROVED,
+    Band.REVIEW: RecordState.IN_REVIEW,
+    Band.REFUSED: RecordState.REFUSED,
+}
+
+
+class NotPostableHere(Exception):
+    """Raised inside a savepoint when the posting service refuses the record."""
+
+
+# --- posting -------------------------------------------------------------------------------
+
+
+def posted_posting(*, record: SourceRecord) -> Posting | None:
+    """The newest posting that reached (or may have reached) Qonto for this record."""
+    return (
+        Posting.objects.for_workspace(record.workspace_id)
+        .filter(record=record)
+        .exclude(state=PostingState.FAILED)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def posting_for_outcome(
+    *, record: SourceRecord, action: str, target: QontoEntry | None, actor: Actor, reason: str = ""
+) -> Posting:
+    """Enqueue what this outcome means in Qonto, in the caller's transaction.
+
+    A link to a supplier invoice (or, for a purchase without a receipt, to its transaction) is
+    linked as matched; everything else goes through `record_post` (docs/triggers.md). A record
+    posted before and changed since is linked to the object it was posted as: never posted twice.
+    Raises connectors.qonto.services.NotPostable with the reason when nothing can be posted.
+    """
+    from connectors.qonto import selectors as qonto_selectors
+    from connectors.qonto import services as qonto
+
+    earlier = (
+        Posting.objects.for_workspace(record.workspace_id)
+        .filter(record=record, state=PostingState.DONE)
+        .exclude(source_version=record.sync_token or "0")
+        .exclude(qonto_id="")
+        .exclude(action=PostingAction.MARK_PAID)
+        .order_by("-done_at")
+        .first()
+    )
+    if earlier is not None:
+        return qonto.posting_enqueue(
+            record=record,
+            action=PostingAction.LINK,
+            actor=actor,
+            target_qonto_id=earlier.qonto_id,
+            target_kind=earlier.target_kind or "invoice",
+            reason=reason or "changed in QuickBooks after posting: linked to what Qonto holds",
+        )
+    if action == LINK and target is not None:
+        if target.kind == SUPPLIER_INVOICE:
+            return qonto.posting_enqueue(
+                record=record,
+                action=PostingAction.LINK,
+                actor=actor,
+                target_qonto_id=target.qonto_id,
+                target_kind="invoice",
+                reason=reason,
+            )
+        if record.entity_type == "Purchase" and not qonto_selectors.record_has_file(record=record):
+            return qonto.posting_enqueue(
+                record=record,
+                action=PostingAction.LINK,
+                actor=actor,
+                target_qonto_id=target.qonto_id,
+                target_kind="transaction",
+                reason=reason,
+            )
+    return qonto.record_post(record=record, actor=actor)
+
+
+# --- proposals -----------------------------------------------------------------------------
+
+
+def _rule_dict(rule: VendorRule | None) -> dict[str, Any]:
+    if rule is None:
+        return {}
+    return {
+        "id": rule.pk,
+        "vendor_id": rule.vendor_qbo_id,
+        "auto_threshold": rule.auto_threshold,
+        "never_auto": rule.never_auto,
+    }
+
+
+def thresholds_for(*, workspace: Workspace, rule: VendorRule | None) -> tuple[float, float]:
+    """(auto, review) thresholds in force for a vendor: the rule's auto threshold if it has one."""
+    auto = workspace.auto_threshold
+    if rule is not None and rule.auto_threshold is not None:
+        auto = rule.auto_threshold
+    return auto, min(workspace.review_threshold, auto)
+
+
+def _band(
+    decision: CoreDecision, auto: float, review: float, rule: VendorRule | None, flagged: bool
+) -> tuple[str, list[dict]]:
+    """The band and the reasons explaining why it was not auto-posted, with our thresholds."""
+    extra: list[dict] = []
+    conf = decision.confidence
+    never = rule is not None and rule.never_auto
+    if conf >= auto and not decision.gates_failed and not never and not flagged:
+        return Band.AUTO, extra
+    if never:
+        extra.append(_reason("gate", "not auto-posted: a vendor rule says never auto-post"))
+    if flagged:
+        extra.append(_reason("gate", "not auto-posted: changed in QuickBooks after Well posted it"))
+    if not decision.gates_failed and conf < auto:
+        extra.append(_reason("gate", f"not auto-posted: confidence {conf:.2f} is below {auto:.2f}"))
+    if flagged or (decision.gates_failed and conf >= review) or conf >= review:
+        return Band.REVIEW, extra
+    extra.append(
+        _reason(
+            "gate", f"refused: confidence {conf:.2f} is below the review threshold {review:.2f}"
+        )
+    )
+    return Band.REFUSED, extra
+
+
+def _reason(signal: str, detail: str, weight: float = 0.0) -> dict:
+    return {"signal": signal, "weight": weight, "detail": detail}
+
+
+def _reasons(decision: CoreDecision) -> list[dict]:
+    kept = []
+    for r in decision.reasons:
+        # The engine words its threshold reason with the workspace's threshold; ours may be a
+        # vendor rule's, so it is rewritten by _band.
+        if r.signal == "gate" and r.detail.startswith("not auto-posted: confidence"):
+            continue
+        kept.append({"signal": r.signal, "weight": r.weight, "detail": r.detail})
+    return kept
+
+
+def _signals(vector: dict[str, str] | None, weights: dict) -> dict[str, dict]:
+    return {
+        signal: {"level": level, "weight": round(weights.get((signal, level), 0.0), 2)}
+        for signal, level in (vector or {}).items()
+    }
+
+
+def _candidates(
+    proposal: Proposal,
+    decision: CoreDecision,
+    inputs: selectors.Inputs,
+    record,
+    entries: dict[tuple[str, str], Any],
+) -> list[Candidate]:
+    weights = inputs.model.weights(decision.vendor_id)
+    ranked = [(decision.action, decision.target, decision.confidence)]
+    ranked += [(a.action, a.target, a.confidence) for a in decision.alternatives]
+    rows = []
+    for rank, (action, target, confidence) in enumerate(ranked, start=1):
+        row = inputs.rows.get((target.type, target.id)) if target else None
+        vector = decision.comparisons.get(f"{target.type}:{target.id}") if target else None
+        entry = entries.get((target.type, target.id)) if target else None
+        if rank == 1:
+            reasons = proposal.reasons
+        elif entry is not None and vector:
+            reasons = [
+                {"signal": r.signal, "weight": r.weight, "detail": r.detail}
+                for r in signal_reasons(record, entry, vector, weights, record.vendor_name)
+            ]
+        else:
+            reasons = [_reason("create", "upload as a new supplier invoice")]
+        rows.append(
+            Candidate(
+                workspace_id=proposal.workspace_id,
+                proposal=proposal,
+                rank=rank,
+                action=action,
+                target=row,
+                confidence=max(0.0, min(1.0, confidence)),
+                signals=_signals(vector, weights),
+                reasons=reasons,
+            )
+        )
+    return rows
+
+
+def _target_dict(row: QontoEntry | None) -> dict | None:
+    return {"kind": row.kind, "qonto_id": row.qonto_id, "id": str(row.pk)} if row else None
+
+
+def _has_reached_qonto(record: SourceRecord, postings: dict[int, bool]) -> bool:
+    return postings.get(record.pk, False) or record.state in (
+        RecordState.POSTING,
+        RecordState.POSTED,
+    )
+
+
+def records_propose(
+    *, records: Iterable[SourceRecord], actor: Actor = SYSTEM, force: bool = False
+) -> list[Proposal]:
+    """Propose an action for each new or changed record; one Book and transaction per workspace.
+
+    Writes the proposal, its candidates, the record's state and an audit event with the scores
+    and thresholds in force; an auto-approved record's posting is enqueued in the same
+    transaction. A record whose current version was already settled is left alone unless
+    `force`; a record changed after it was posted goes to review, flagged, never posted twice.
+    """
+    by_workspace: dict[int, list[int]] = defaultdict(list)
+    for record in records:
+        by_workspace[record.workspace_id].append(record.pk)
+    made: list[Proposal] = []
+    for workspace_id, ids in by_workspace.items():
+        made += _propose_workspace(workspace_id, ids, actor, force)
+    return made
+
+
+def record_propose(*, record: SourceRecord, actor: Actor = SYSTEM) -> Proposal | None:
+    """Propose for one record (see `records_propose`); None when it is not a matched kind."""
+    made = records_propose(records=[record], actor=actor)
+    record.refresh_from_db(fields=["state"])
+    return made[0] if made else None
+
+
+@transaction.atomic
+def _propose_workspace(workspace_id: int, ids: list[int], actor: Actor, force: bool):
+    workspace = Workspace.objects.get(pk=workspace_id)
+    rows = list(
+        SourceRecord.objects.for_workspace(workspace_id)
+        .select_for_update()
+        .filter(pk__in=ids, entity_type__in=selectors.MATCHED_KINDS)
+        .order_by("pk")
+    )
+    if not rows:
+        return []
+    current = selectors.current_proposals_for(records=rows)
+    reached = dict.fromkeys(
+        Posting.objects.for_workspace(workspace_id)
+        .filter(record__in=rows)
+        .exclude(state=PostingState.FAILED)
+        .values_list("record_id", flat=True),
+        True,
+    )
+    todo: list[SourceRecord] = []
+    flagged: set[int] = set()
+    for row in rows:
+        proposal = current.get(row.pk)
+        same_version = proposal is not None and proposal.record_version == row.sync_token
+        posted = _has_reached_qonto(row, reached)
+        if row.deleted:
+            _record_deleted(row, proposal, posted, actor)
+            continue
+        if same_version and row.state in SETTLED and not force:
+            continue
+        if posted and not same_version:
+            flagged.add(row.pk)
+        elif posted:
+            continue  # never re-decide what is already on its way to Qonto
+        todo.append(row)
+    if not todo:
+        return []
+
+    inputs = selectors.matching_inputs(workspace=workspace, records=todo)
+    book = build_book(inputs.vendors, inputs.accounts, inputs.history, inputs.entries)
+    decisions = decide(book, inputs.incoming, inputs.model, inputs.policy)
+    entries = {(e.kind, e.id): e for e in inputs.entries}
+
+    Proposal.objects.filter(record__in=todo, is_current=True).update(is_current=False)
+    now = timezone.now()
+    proposals: list[Proposal] = []
+    for row, decision in zip(todo, decisions, strict=True):
+        rule = inputs.rules.get(decision.vendor_id)
+        auto, review = thresholds_for(workspace=workspace, rule=rule)
+        band, extra = _band(decision, auto, review, rule, row.pk in flagged)
+        target = (
+            inputs.rows.get((decision.target.type, decision.target.id)) if decision.target else None
+        )
+        reasons = _reasons(decision) + extra
+        if row.pk in flagged:
+            reasons.insert(
+                0,
+                _reason(
+                    "changed",
+                    f"QuickBooks changed this record (version {row.sync_token}) after Well "
+                    "posted it; approving links it to what Qonto holds, it is never posted twice",
+                ),
+            )
+        proposals.append(
+            Proposal(
+                workspace_id=workspace_id,
+                record=row,
+                record_version=row.sync_token,
+                action=decision.action,
+                target=target,
+                confidence=max(0.0, min(1.0, decision.confidence)),
+                band=band,
+                auto_threshold=auto,
+                review_threshold=review,
+                rule=_rule_dict(rule),
+                gates_failed=list(decision.gates_failed),
+                reasons=reasons,
+                counterparty=dataclasses.asdict(decision.counterparty),
+                features=decision.features,
+                comparisons=decision.comparisons,
+                vendor_id=decision.vendor_id,
+                model_version=decision.model_version,
+                changed_after_posting=row.pk in flagged,
+                is_current=True,
+                created_at=now,
+            )
+        )
+    Proposal.objects.bulk_create(proposals, batch_size=500)
+    candidates: list[Candidate] = []
+    for proposal, decision, record in zip(proposals, decisions, inputs.incoming, strict=True):
+        candidates += _candidates(proposal, decision, inputs, record, entries)
+    Candidate.objects.bulk_create(candidates, batch_size=1000)
+
+    for row, proposal in zip(todo, proposals, strict=True):
+        _apply_proposal(row, proposal, actor)
+    return proposals
+
+
+def _apply_proposal(row: SourceRecord, proposal: Proposal, actor: Actor) -> None:
+    """Move the record to its band's state, with its audit event; auto-approved ones post."""
+    from connectors.qonto.services import NotPostable
+
+    before = row.state
+    state = BAND_STATE[proposal.band]
+    if proposal.band == Band.AUTO:
+        _set_state(row, state)
+        _audit_proposal(row, proposal, before, actor)
+        try:
+            with transaction.atomic():
+                posting_for_outcome(
+                    record=row,
+                    action=proposal.action,
+                    target=proposal.target,
+                    actor=actor,
+                    reason=f"auto-approved at {proposal.confidence:.2f}",
+                )
+        except NotPostable as exc:
+            # The posting service refused it: a person decides, with the reason shown.
+            proposal.band = Band.REVIEW
+            proposal.reasons = [*proposal.reasons, _reason("gate", f"not auto-posted: {exc}")]
+            proposal.save(update_fields=["band", "reasons"])
+            _set_state(row, RecordState.IN_REVIEW)
+            audit_event_record(
+                workspace=row.workspace_id,
+                actor=actor,
+                verb="record.in_review",
+                obj=row,
+                object_type="quickbooks." + row.entity_type.lower(),
+                before={"state": RecordState.AUTO_APPROVED},
+                after={"state": RecordState.IN_REVIEW, "proposal": proposal.pk},
+                reason=str(exc),
+            )
+        return
+    _set_state(row, state)
+    _audit_proposal(row, proposal, before, actor)
+
+
+def _set_state(row: SourceRecord, state: str) -> None:
+    if row.state != state:
+        SourceRecord.objects.filter(pk=row.pk).update(state=state)
+        row.state = state
+
+
+def _audit_proposal(row: SourceRecord, proposal: Proposal, before: str, actor: Actor) -> None:
+    audit_event_record(
+        workspace=row.workspace_id,
+        actor=actor,
+        verb="record.proposed",
+        obj=row,
+        object_type="quickbooks." + row.entity_type.lower(),
+        before={"state": before},
+        after={
+            "state": row.state,
+            "proposal": proposal.pk,
+            "version": proposal.record_version,
+            "action": proposal.action,
+            "target": _target_dict(proposal.target),
+            "confidence": proposal.confidence,
+            "band": proposal.band,
+            "thresholds": {
+                "auto": proposal.auto_threshold,
+                "review": proposal.review_threshold,
+            },
+            "rule": proposal.rule,
+            "gates_failed": proposal.gates_failed,
+            "changed_after_posting": proposal.changed_after_posting,
+            "reasons": proposal.reasons,
+            "model_version": proposal.model_version,
+        },
+        reason="; ".join(r["detail"] for r in proposal.reasons if r["signal"] == "gate")[:2000],
+    )
+
+
+def _record_deleted(
+    row: SourceRecord, proposal: Proposal | None, posted: bool, actor: Actor
+) -> None:
+    """A record deleted in QuickBooks leaves the queue; a posted one is flagged for a person."""
+    before = row.state
+    if posted:
+        if proposal is not None and proposal.changed_after_posting:
+            return
+        if proposal is not None:
+            Proposal.objects.filter(pk=proposal.pk).update(changed_after_posting=True)
+        _set_state(row, RecordState.IN_REVIEW)
+        reason = "deleted in QuickBooks after Well posted it to Qonto: check Qonto by hand"
+    else:
+        if row.state == RecordState.REJECTED:
+            return
+        Proposal.objects.filter(record=row, is_current=True).update(is_current=False)
+        _set_state(row, RecordState.REJECTED)
+        reason = "deleted in QuickBooks before it was posted: nothing to post"
+    audit_event_record(
+        workspace=row.workspace_id,
+        actor=actor,
+        verb=f"record.{row.state}",
+        obj=row,
+        object_type="quickbooks." + row.entity_type.lower(),
+        before={"state": before},
+        after={"state": row.state, "deleted": True},
+        reason=reason,
+    )
+
+
+def proposals_refresh_for_entries(
+    *, workspace: Workspace | int, entries: Iterable[QontoEntry], actor: Actor = SYSTEM
+) -> list[Proposal]:
+    """New or changed Qonto entries: re-propose the open records whose windows reach them."""
+    entries = list(entries)
+    if not entries:
+        return []
+    if isinstance(workspace, int):
+        workspace = Workspace.objects.get(pk=workspace)
+    records = selectors.records_for_entries(workspace=workspace, entries=entries)
+    return records_propose(records=records, actor=actor, force=True)
+
+
+# --- learning ------------------------------------------------------------------------------
+
+
+def core_decision(proposal: Proposal) -> CoreDecision:
+    """The core's Decision a stored proposal came from (what feedback needs)."""
+    target = proposal.target
+    return CoreDecision(
+        type=proposal.record.entity_type,
+        id=proposal.record.qbo_id,
+        action=proposal.action,
+        target=Target(target.kind, target.qonto_id) if target else None,
+        confidence=proposal.confidence,
+        gates_failed=list(proposal.gates_failed),
+        features=dict(proposal.features),
+        comparisons=dict(proposal.comparisons),
+        vendor_id=proposal.vendor_id,
+        model_version=proposal.model_version,
+    )
+
+
+def labelled(
+    *, proposal: Proposal, right_action: str, right_target: QontoEntry | None
+) -> LabelledDecision:
+    target = Target(right_target.kind, right_target.qonto_id) if right_target else None
+    return LabelledDecision(core_decision(proposal), right_action, target)
+
+
+def workspace_model_learn(
+    *, workspace: Workspace | int, labels: list[LabelledDecision]
+) -> WorkspaceModel | None:
+    """Fold reviewer answers into the workspace's model (row-locked: no lost update)."""
+    labels = [item for item in labels if item.decision.features or item.decision.comparisons]
+    if not labels:
+        return None
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+    with transaction.atomic():
+        row = WorkspaceModel.objects.select_for_update().filter(workspace_id=workspace_id).first()
+        if row is None:
+            base = selectors.default_model()
+            row, _ = WorkspaceModel.objects.get_or_create(
+                workspace_id=workspace_id,
+                defaults={"data": base.to_dict(), "version": base.version},
+            )
+            row = WorkspaceModel.objects.select_for_update().get(pk=row.pk)
+        model = Model.from_dict(row.data) if row.data else selectors.default_model()
+        new = update_from_feedback(model, labels)
+        row.data = new.to_dict()
+        row.version = new.version
+        row.feedback_count += len(labels)
+        row.updated_at = timezone.now()
+        row.save(update_fields=["data", "version", "feedback_count", "updated_at"])
+    return row
+
+
+def right_answer(
+    *, kind: str, proposal: Proposal, entry: QontoEntry | None = None
+) -> tuple[str, QontoEntry | None]:
+    """The action a decision says was right: what the model learns from."""
+    if kind == "approve":
+        return proposal.action, proposal.target
+    if kind == "reject":
+        return (CREATE, None) if proposal.action == LINK else (LINK, None)
+    if kind == "pin":
+        return LINK, entry
+    return CREATE, None

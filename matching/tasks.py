@@ -1,0 +1,53 @@
+"""Matching background tasks (django-q2). Dotted paths are a public API; tasks take IDs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from connectors.models import RecordState, SourceRecord
+from connectors.qonto.models import QontoEntry
+from matching.selectors import MATCHED_KINDS
+
+BATCH = 500
+
+
+def records_propose_task(workspace_id: int, record_ids: list[int]) -> int:
+    """Propose for these records; harmless twice (settled versions are left alone)."""
+    from matching.services import records_propose
+
+    records = list(
+        SourceRecord.objects.for_workspace(workspace_id).filter(pk__in=record_ids).order_by("pk")
+    )
+    return len(records_propose(records=records))
+
+
+def records_propose_pending_task(workspace_id: int | None = None) -> int:
+    """Propose for matched records still `pulled` (a handoff that failed, a backfill)."""
+    from matching.services import records_propose
+
+    query = SourceRecord.objects.filter(
+        state=RecordState.PULLED, entity_type__in=MATCHED_KINDS, deleted=False
+    )
+    if workspace_id is not None:
+        query = query.filter(workspace_id=workspace_id)
+    made = 0
+    ids = list(query.order_by("workspace_id", "pk").values_list("pk", flat=True)[: BATCH * 20])
+    for start in range(0, len(ids), BATCH):
+        made += len(
+            records_propose(
+                records=list(SourceRecord.objects.filter(pk__in=ids[start : start + BATCH]))
+            )
+        )
+    return made
+
+
+def proposals_refresh_task(workspace_id: int, since: str) -> int:
+    """Qonto entries pulled since `since` (ISO time): re-propose the open records they reach."""
+    from matching.services import proposals_refresh_for_entries
+
+    entries = list(
+        QontoEntry.objects.for_workspace(workspace_id).filter(
+            pulled_at__gte=datetime.fromisoformat(since)
+        )
+    )
+    return len(proposals_refresh_for_entries(workspace=workspace_id, entries=entries))
