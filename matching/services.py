@@ -94,35 +94,41 @@ def posting_for_outcome(
         .order_by("-done_at")
         .first()
     )
+    link: tuple[str, str] | None = None
     if earlier is not None:
-        return qonto.posting_enqueue(
-            record=record,
-            action=PostingAction.LINK,
-            actor=actor,
-            target_qonto_id=earlier.qonto_id,
-            target_kind=earlier.target_kind or "invoice",
-            reason=reason or "changed in QuickBooks after posting: linked to what Qonto holds",
-        )
-    if action == LINK and target is not None:
+        link = (earlier.qonto_id, earlier.target_kind or "invoice")
+        reason = reason or "changed in QuickBooks after posting: linked to what Qonto holds"
+    elif action == LINK and target is not None:
         if target.kind == SUPPLIER_INVOICE:
-            return qonto.posting_enqueue(
+            link = (target.qonto_id, "invoice")
+        elif record.entity_type == "Purchase" and not qonto_selectors.record_has_file(
+            record=record
+        ):
+            link = (target.qonto_id, "transaction")
+    if link is not None:
+        return _fresh(
+            qonto.posting_enqueue(
                 record=record,
                 action=PostingAction.LINK,
                 actor=actor,
-                target_qonto_id=target.qonto_id,
-                target_kind="invoice",
+                target_qonto_id=link[0],
+                target_kind=link[1],
                 reason=reason,
             )
-        if record.entity_type == "Purchase" and not qonto_selectors.record_has_file(record=record):
-            return qonto.posting_enqueue(
-                record=record,
-                action=PostingAction.LINK,
-                actor=actor,
-                target_qonto_id=target.qonto_id,
-                target_kind="transaction",
-                reason=reason,
-            )
-    return qonto.record_post(record=record, actor=actor)
+        )
+    return _fresh(qonto.record_post(record=record, actor=actor))
+
+
+def _fresh(posting: Posting) -> Posting:
+    """The outbox keeps one row per (record, version, action): a withdrawn one is not reused."""
+    from connectors.qonto.services import NotPostable
+
+    if posting.state == PostingState.FAILED and posting.error_code == "withdrawn":
+        raise NotPostable(
+            f"a {posting.get_action_display().lower()} of this version was withdrawn; "
+            "it can be posted again once QuickBooks has a new version of the record"
+        )
+    return posting
 
 
 # --- proposals -----------------------------------------------------------------------------

@@ -7,173 +7,417 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('connectors', '0003_qonto_entries_and_postings'),
-        ('well', '0002_audit_append_only'),
+        ("connectors", "0003_qonto_entries_and_postings"),
+        ("well", "0002_audit_append_only"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Proposal',
+            name="Proposal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('record_version', models.CharField(blank=True, help_text='SyncToken proposed', max_length=32)),
-                ('action', models.CharField(choices=[('link', 'Link to a Qonto entry'), ('create', 'Upload as new')], max_length=8)),
-                ('confidence', models.FloatField()),
-                ('band', models.CharField(choices=[('auto', 'Auto-approved'), ('review', 'Review'), ('refused', 'Refused')], max_length=8)),
-                ('auto_threshold', models.FloatField(help_text='auto threshold in force (vendor rule applied)')),
-                ('review_threshold', models.FloatField(help_text='review threshold in force')),
-                ('rule', models.JSONField(blank=True, default=dict, help_text='the vendor rule applied, if any')),
-                ('gates_failed', models.JSONField(blank=True, default=list)),
-                ('reasons', models.JSONField(blank=True, default=list)),
-                ('counterparty', models.JSONField(blank=True, default=dict, help_text='enrichment + provenance')),
-                ('features', models.JSONField(blank=True, default=dict)),
-                ('comparisons', models.JSONField(blank=True, default=dict)),
-                ('vendor_id', models.CharField(blank=True, max_length=64)),
-                ('model_version', models.CharField(blank=True, max_length=80)),
-                ('changed_after_posting', models.BooleanField(default=False, help_text='QuickBooks changed the record after Well posted it')),
-                ('is_current', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='proposals', to='connectors.sourcerecord')),
-                ('target', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connectors.qontoentry')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='well.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "record_version",
+                    models.CharField(blank=True, help_text="SyncToken proposed", max_length=32),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("link", "Link to a Qonto entry"), ("create", "Upload as new")],
+                        max_length=8,
+                    ),
+                ),
+                ("confidence", models.FloatField()),
+                (
+                    "band",
+                    models.CharField(
+                        choices=[
+                            ("auto", "Auto-approved"),
+                            ("review", "Review"),
+                            ("refused", "Refused"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "auto_threshold",
+                    models.FloatField(help_text="auto threshold in force (vendor rule applied)"),
+                ),
+                ("review_threshold", models.FloatField(help_text="review threshold in force")),
+                (
+                    "rule",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="the vendor rule applied, if any"
+                    ),
+                ),
+                ("gates_failed", models.JSONField(blank=True, default=list)),
+                ("reasons", models.JSONField(blank=True, default=list)),
+                (
+                    "counterparty",
+                    models.JSONField(blank=True, default=dict, help_text="enrichment + provenance"),
+                ),
+                ("features", models.JSONField(blank=True, default=dict)),
+                ("comparisons", models.JSONField(blank=True, default=dict)),
+                ("vendor_id", models.CharField(blank=True, max_length=64)),
+                ("model_version", models.CharField(blank=True, max_length=80)),
+                (
+                    "changed_after_posting",
+                    models.BooleanField(
+                        default=False,
+                        help_text="QuickBooks changed the record after Well posted it",
+                    ),
+                ),
+                ("is_current", models.BooleanField(default=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="proposals",
+                        to="connectors.sourcerecord",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="connectors.qontoentry",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="well.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Decision',
+            name="Decision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('approve', 'Approved'), ('reject', 'Rejected'), ('pin', 'Pinned another candidate'), ('upload_as_new', 'Upload as new'), ('override', 'Override'), ('edit', 'Edited')], max_length=16)),
-                ('note', models.TextField(blank=True)),
-                ('actor_type', models.CharField(max_length=10)),
-                ('actor_id', models.CharField(blank=True, max_length=64)),
-                ('actor_label', models.CharField(max_length=200)),
-                ('right_action', models.CharField(blank=True, choices=[('link', 'Link to a Qonto entry'), ('create', 'Upload as new')], max_length=8)),
-                ('edits', models.JSONField(blank=True, default=dict)),
-                ('state_before', models.CharField(max_length=16)),
-                ('state_after', models.CharField(max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='connectors.sourcerecord')),
-                ('right_target', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connectors.qontoentry')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='well.workspace')),
-                ('proposal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='decisions', to='matching.proposal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("approve", "Approved"),
+                            ("reject", "Rejected"),
+                            ("pin", "Pinned another candidate"),
+                            ("upload_as_new", "Upload as new"),
+                            ("override", "Override"),
+                            ("edit", "Edited"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("actor_type", models.CharField(max_length=10)),
+                ("actor_id", models.CharField(blank=True, max_length=64)),
+                ("actor_label", models.CharField(max_length=200)),
+                (
+                    "right_action",
+                    models.CharField(
+                        blank=True,
+                        choices=[("link", "Link to a Qonto entry"), ("create", "Upload as new")],
+                        max_length=8,
+                    ),
+                ),
+                ("edits", models.JSONField(blank=True, default=dict)),
+                ("state_before", models.CharField(max_length=16)),
+                ("state_after", models.CharField(max_length=16)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "record",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decisions",
+                        to="connectors.sourcerecord",
+                    ),
+                ),
+                (
+                    "right_target",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="connectors.qontoentry",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="well.workspace",
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="decisions",
+                        to="matching.proposal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Candidate',
+            name="Candidate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveSmallIntegerField()),
-                ('action', models.CharField(choices=[('link', 'Link to a Qonto entry'), ('create', 'Upload as new')], max_length=8)),
-                ('confidence', models.FloatField()),
-                ('signals', models.JSONField(blank=True, default=dict, help_text='{signal: {level, weight}}')),
-                ('reasons', models.JSONField(blank=True, default=list)),
-                ('target', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='connectors.qontoentry')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='well.workspace')),
-                ('proposal', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='candidates', to='matching.proposal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rank", models.PositiveSmallIntegerField()),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("link", "Link to a Qonto entry"), ("create", "Upload as new")],
+                        max_length=8,
+                    ),
+                ),
+                ("confidence", models.FloatField()),
+                (
+                    "signals",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="{signal: {level, weight}}"
+                    ),
+                ),
+                ("reasons", models.JSONField(blank=True, default=list)),
+                (
+                    "target",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="connectors.qontoentry",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="well.workspace",
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="candidates",
+                        to="matching.proposal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['proposal', 'rank'],
+                "ordering": ["proposal", "rank"],
             },
         ),
         migrations.CreateModel(
-            name='VendorRule',
+            name="VendorRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('vendor_qbo_id', models.CharField(max_length=64)),
-                ('vendor_name', models.CharField(blank=True, max_length=500)),
-                ('auto_threshold', models.FloatField(blank=True, null=True)),
-                ('never_auto', models.BooleanField(default=False)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='well.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("vendor_qbo_id", models.CharField(max_length=64)),
+                ("vendor_name", models.CharField(blank=True, max_length=500)),
+                ("auto_threshold", models.FloatField(blank=True, null=True)),
+                ("never_auto", models.BooleanField(default=False)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="well.workspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WorkspaceModel',
+            name="WorkspaceModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('data', models.JSONField(default=dict)),
-                ('version', models.CharField(max_length=80)),
-                ('feedback_count', models.PositiveIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='well.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("data", models.JSONField(default=dict)),
+                ("version", models.CharField(max_length=80)),
+                ("feedback_count", models.PositiveIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="well.workspace",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='proposal',
-            index=models.Index(fields=['workspace', 'is_current', 'band', 'confidence'], name='proposal_queue_idx'),
+            model_name="proposal",
+            index=models.Index(
+                fields=["workspace", "is_current", "band", "confidence"], name="proposal_queue_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='proposal',
-            index=models.Index(fields=['workspace', 'vendor_id'], name='proposal_vendor_idx'),
+            model_name="proposal",
+            index=models.Index(fields=["workspace", "vendor_id"], name="proposal_vendor_idx"),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_current', True)), fields=('record',), name='proposal_one_current'),
+            model_name="proposal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_current", True)),
+                fields=("record",),
+                name="proposal_one_current",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('confidence__gte', 0), ('confidence__lte', 1)), name='proposal_confidence_0_1'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("confidence__gte", 0), ("confidence__lte", 1)),
+                name="proposal_confidence_0_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('band__in', ['auto', 'review', 'refused'])), name='proposal_band_valid'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("band__in", ["auto", "review", "refused"])),
+                name="proposal_band_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('action__in', ['link', 'create'])), name='proposal_action_valid'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("action__in", ["link", "create"])), name="proposal_action_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.CheckConstraint(condition=models.Q(('action', 'link'), ('target__isnull', True), _connector='OR'), name='proposal_create_has_no_target'),
+            model_name="proposal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("action", "link"), ("target__isnull", True), _connector="OR"),
+                name="proposal_create_has_no_target",
+            ),
         ),
         migrations.AddIndex(
-            model_name='decision',
-            index=models.Index(fields=['workspace', 'created_at'], name='decision_workspace_idx'),
+            model_name="decision",
+            index=models.Index(fields=["workspace", "created_at"], name="decision_workspace_idx"),
         ),
         migrations.AddIndex(
-            model_name='decision',
-            index=models.Index(fields=['workspace', 'actor_id'], name='decision_actor_idx'),
+            model_name="decision",
+            index=models.Index(fields=["workspace", "actor_id"], name="decision_actor_idx"),
         ),
         migrations.AddConstraint(
-            model_name='decision',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['approve', 'reject', 'pin', 'upload_as_new', 'override', 'edit'])), name='decision_kind_valid'),
+            model_name="decision",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind__in", ["approve", "reject", "pin", "upload_as_new", "override", "edit"])
+                ),
+                name="decision_kind_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='decision',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'override'), _negated=True), models.Q(('note', ''), _negated=True), _connector='OR'), name='decision_override_has_note'),
+            model_name="decision",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "override"), _negated=True),
+                    models.Q(("note", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="decision_override_has_note",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='candidate',
-            constraint=models.UniqueConstraint(fields=('proposal', 'rank'), name='candidate_rank_unique'),
+            model_name="candidate",
+            constraint=models.UniqueConstraint(
+                fields=("proposal", "rank"), name="candidate_rank_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='candidate',
-            constraint=models.CheckConstraint(condition=models.Q(('confidence__gte', 0), ('confidence__lte', 1)), name='candidate_confidence_0_1'),
+            model_name="candidate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("confidence__gte", 0), ("confidence__lte", 1)),
+                name="candidate_confidence_0_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='vendorrule',
-            constraint=models.UniqueConstraint(fields=('workspace', 'vendor_qbo_id'), name='vendor_rule_one_per_vendor'),
+            model_name="vendorrule",
+            constraint=models.UniqueConstraint(
+                fields=("workspace", "vendor_qbo_id"), name="vendor_rule_one_per_vendor"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='vendorrule',
-            constraint=models.CheckConstraint(condition=models.Q(('auto_threshold__isnull', True), models.Q(('auto_threshold__gte', 0), ('auto_threshold__lte', 1)), _connector='OR'), name='vendor_rule_threshold_0_1'),
+            model_name="vendorrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("auto_threshold__isnull", True),
+                    models.Q(("auto_threshold__gte", 0), ("auto_threshold__lte", 1)),
+                    _connector="OR",
+                ),
+                name="vendor_rule_threshold_0_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='workspacemodel',
-            constraint=models.UniqueConstraint(fields=('workspace',), name='workspace_model_one'),
+            model_name="workspacemodel",
+            constraint=models.UniqueConstraint(fields=("workspace",), name="workspace_model_one"),
         ),
     ]
