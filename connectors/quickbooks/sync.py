@@ -14,9 +14,8 @@ import logging
 import mimetypes
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -50,6 +48,7 @@ from connectors.services import (
     sync_run_skip,
 )
 from well.audit import Actor, audit_event_record
+from well.locks import advisory_lock, lock_key
 
 logger = logging.getLogger("well.connectors.quickbooks.sync")
 
@@ -107,19 +106,9 @@ def _typed(record: SourceRecord) -> dict:
     return {name: getattr(record, name) for name in EMPTY}
 
 
-@contextmanager
-def _advisory_lock(connection_id) -> Iterable[bool]:
+def _advisory_lock(connection_id):
     """One sync per connection at a time, across every worker (session-level advisory lock)."""
-    key = int(connection_id.int >> 65)  # 63 bits: a positive bigint
-    with db_connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        got = bool(cursor.fetchone()[0])
-    try:
-        yield got
-    finally:
-        if got:
-            with db_connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    return advisory_lock(lock_key(connection_id))
 
 
 class _Tokens:
@@ -141,6 +130,18 @@ class _Tokens:
             return self.token
 
 
+class _CallCounter:
+    """Counts every attempt that reached QuickBooks (the http helper's on_attempt hook)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, attempt) -> None:
+        with self.lock:
+            self.count += 1
+
+
 @dataclass
 class _Item:
     qbo_id: str
@@ -158,13 +159,17 @@ class _Engine:
         self.run = run
         self.api = api
         self.counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
-        self.calls = 0
+        self.calls_counter: _CallCounter | None = None
         self.records_done = 0
         self.errors: list[str] = []
         self.home_currency = self._home_currency()
+        # Incremental windows ask for the Attachables of each changed transaction batch; a
+        # query window reads every Attachable itself, which covers them at a fraction of the cost.
+        self.attachments_per_batch = True
 
-    def count_call(self, attempt) -> None:
-        self.calls += 1
+    @property
+    def calls(self) -> int:
+        return self.calls_counter.count if self.calls_counter else 0
 
     # progress, visible while the run goes on
     def progress(self, phase: str, entity: str = "") -> None:
@@ -231,8 +236,10 @@ class _Engine:
         """Every kind by paged query (first sync, --full, or a marker older than CDC allows)."""
         started = timezone.now()
         window_time = ""
+        self.attachments_per_batch = False
         for entity in [*LIST_KINDS, *TRANSACTION_KINDS, "Attachable"]:
-            since = list_since if entity in LIST_KINDS else txn_since
+            # Attachables follow the lists: an old file may belong to a recent bill.
+            since = list_since if entity in (*LIST_KINDS, "Attachable") else txn_since
             conditions = (
                 [f"MetaData.LastUpdatedTime >= '{client.qbo_time(since)}'"] if since else []
             )
@@ -438,7 +445,7 @@ class _Engine:
         if entity == "Attachable":
             attachables.extend(r for r in changed if not r.deleted)
             self.files_ensure(attachables)
-        elif entity in KINDS_WITH_FILES:
+        elif entity in KINDS_WITH_FILES and self.attachments_per_batch:
             ids = [r.qbo_id for r in changed if not r.deleted]
             if ids:
                 self.progress("attachments", entity)
@@ -645,8 +652,21 @@ class _Engine:
 
 
 def _hand_over(rows: list[SourceRecord]) -> None:
-    for row in rows:
-        handoff.record_changed(row)
+    """Give a committed batch to matching; a failure there never undoes or stops the sync.
+
+    A record whose hand-over failed stays `pulled`, where matching's own sweep finds it.
+    """
+    if not rows:
+        return
+    try:
+        batch = getattr(handoff, "records_changed", None)
+        if batch is not None:
+            batch(rows)
+        else:
+            for row in rows:
+                handoff.record_changed(row)
+    except Exception:
+        logger.exception("hand-over of %d records to matching failed", len(rows))
 
 
 # --- Entry point -----------------------------------------------------------------------------
@@ -696,8 +716,9 @@ def connection_sync(
             trigger=trigger,
             marker_before=connection.sync_marker,
         )
-        engine = _Engine(connection, run, client.QuickBooksApi(base_url="", realm_id="", token=str))
-        engine.api = api_for(connection, on_attempt=engine.count_call, **api_options)
+        calls = _CallCounter()
+        engine = _Engine(connection, run, api_for(connection, on_attempt=calls, **api_options))
+        engine.calls_counter = calls
         try:
             marker = engine.sync(full=full)
             engine.files_retry()
