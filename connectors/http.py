@@ -384,7 +384,10 @@ def _error_for_status(
 
 def _report(hook: AttemptHook | None, attempt: Attempt) -> None:
     """Log the attempt and pass it to the hook; a failing hook never fails the call."""
-    logger.info(
+    # Every call at DEBUG; failures (no answer or an error status) at INFO for operators.
+    failed = attempt.status is None or attempt.status >= 400
+    logger.log(
+        logging.INFO if failed else logging.DEBUG,
         "http %s %s -> %s in %.3fs (attempt %d, request id %s%s)",
         attempt.method,
         attempt.url,

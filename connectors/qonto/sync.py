@@ -12,14 +12,11 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -34,6 +31,7 @@ from connectors.services import (
     connection_mark_needs_reconnect,
     sync_run_skip,
 )
+from well.locks import advisory_lock, lock_key
 
 logger = logging.getLogger("well.connectors.qonto.sync")
 
@@ -198,19 +196,10 @@ def transaction_fields(row: dict) -> dict:
     }
 
 
-@contextmanager
-def _advisory_lock(connection_id) -> Iterable[bool]:
+def _advisory_lock(connection_id):
     """One Qonto read per connection at a time, across workers."""
-    key = int(connection_id.int >> 65) ^ 0x51  # differs from the QuickBooks sync's key
-    with db_connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        got = bool(cursor.fetchone()[0])
-    try:
-        yield got
-    finally:
-        if got:
-            with db_connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    # The salt keeps this key apart from the QuickBooks sync's.
+    return advisory_lock(lock_key(connection_id, salt=0x51))
 
 
 class _Reader:
