@@ -275,4 +275,4 @@ class SyncRun(TenantModel):
         return self.total("errored")
 
 
-from connectors.qonto.models import *  # noqa: E402, F401, F403
+from connectors.qonto.models import *  # noqa: E402, F403
