@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +30,8 @@ MATCHED_KINDS = frozenset({"Bill", "Purchase", "VendorCredit"})
 # Entry date minus record date the blocking rules can reach (matching.core.blocking windows).
 WINDOW_BEFORE = timedelta(days=65)
 WINDOW_AFTER = timedelta(days=95)
+PARTY_WINDOW = timedelta(days=45)
+REFRESH_ENTRIES_LIMIT = 200
 # History of the batch's own vendors: the most recent links are enough to learn a profile.
 VENDOR_HISTORY_LIMIT = 3000
 POSTED_ACTIONS = (PostingAction.LINK, PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
@@ -231,23 +234,44 @@ def current_proposals_for(*, records: list[SourceRecord]) -> dict[int, Proposal]
 
 
 def records_for_entries(*, workspace: Workspace, entries: list[QontoEntry]) -> list[SourceRecord]:
-    """Records still open to a better proposal whose blocking windows reach these entries."""
+    """Open records that the blocking rules could pair with one of these entries.
+
+    Same amount (or within 3%) in the entry's window, same invoice number, or the entry's
+    counterparty in the supplier name within 45 days: a few rows, not every open record.
+    """
     if not entries:
         return []
     open_states = ("pulled", "proposed", "in_review", "refused")
-    days = [e.date for e in entries if e.date]
     condition = Q()
-    if days:
-        lo: date = min(days) - WINDOW_AFTER
-        hi: date = max(days) + WINDOW_BEFORE
-        condition |= Q(issue_date__gte=lo, issue_date__lte=hi)
-    amounts = {abs(e.amount) for e in entries if e.amount is not None}
-    amounts |= {abs(e.local_amount) for e in entries if e.local_amount is not None}
-    if amounts:
-        condition |= Q(total_amount__in=amounts)
-    numbers = {e.invoice_number for e in entries if e.invoice_number}
-    if numbers:
-        condition |= Q(invoice_number__in=numbers)
+    for entry in entries[:REFRESH_ENTRIES_LIMIT]:
+        amounts = [abs(a) for a in (entry.amount, entry.local_amount) if a is not None]
+        window = Q()
+        if entry.date:
+            window = Q(
+                issue_date__gte=entry.date - WINDOW_AFTER,
+                issue_date__lte=entry.date + WINDOW_BEFORE,
+            )
+        for amount in amounts:
+            condition |= window & Q(
+                total_amount__gte=amount * Decimal("0.97"),
+                total_amount__lte=amount * Decimal("1.03"),
+            )
+        if entry.invoice_number:
+            condition |= Q(invoice_number__iexact=entry.invoice_number)
+        key = normalise.clean_name(entry.counterparty)[1] if entry.counterparty else ""
+        if len(key) >= 3 and entry.date:
+            condition |= Q(
+                supplier_name__icontains=key,
+                issue_date__gte=entry.date - PARTY_WINDOW,
+                issue_date__lte=entry.date + PARTY_WINDOW,
+            )
+    if len(entries) > REFRESH_ENTRIES_LIMIT:
+        # A large arrival (a first Qonto sync): every open record in the dates it covers.
+        days = [e.date for e in entries if e.date]
+        if days:
+            condition |= Q(
+                issue_date__gte=min(days) - WINDOW_AFTER, issue_date__lte=max(days) + WINDOW_BEFORE
+            )
     if not condition:
         return []
     return list(

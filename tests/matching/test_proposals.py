@@ -324,3 +324,35 @@ def test_record_propose_decides_exactly_as_match_eval_does(books, tmp_path):
     )
     assert decision["target"] == expected
     assert decision["model_version"] == proposal.model_version
+
+
+def test_entries_re_propose_only_the_records_they_could_match(books):
+    books.invoice()
+    bill = books.bill(amount="121.00", day="2025-01-05")
+    record_propose(record=bill)
+
+    unrelated = books.invoice(amount_text="55.00", day="2025-01-06", name="Boulangerie Paul")
+    assert proposals_refresh_for_entries(workspace=books.workspace, entries=[unrelated]) == []
+
+    by_number = books.invoice(amount_text="999.00", day="2024-06-01", number="X-1")
+    SourceRecord.objects.filter(pk=bill.pk).update(invoice_number="X-1")
+    made = proposals_refresh_for_entries(workspace=books.workspace.pk, entries=[by_number])
+    assert [p.record_id for p in made] == [bill.pk]
+
+
+def test_a_failing_proposal_never_fails_the_sync_and_is_proposed_later(books, monkeypatch):
+    from matching import services, tasks
+
+    books.invoice(number="INV-42")
+    bill = books.bill(doc="INV-42")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("engine down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "_propose_workspace", broken)
+        handoff.records_changed([bill])
+    assert state_of(bill) == RecordState.PULLED
+
+    assert tasks.records_propose_pending_task(books.workspace.pk) == 1
+    assert state_of(bill) == RecordState.POSTING
