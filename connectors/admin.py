@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from connectors.models import Connection
+from connectors.models import Connection, SourceRecord, SyncRun
+from connectors.qonto.models import Posting, QontoEntry
 
 
 @admin.register(Connection)
@@ -28,3 +29,51 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Staff look; every change goes through the services and their audit events."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "workspace", "connection", "status", "trigger", "api_calls"]
+    list_filter = ["status", "trigger", "full"]
+    search_fields = ["workspace__name", "workspace__slug", "error"]
+    list_select_related = ["workspace", "connection"]
+    date_hierarchy = "started_at"
+
+
+@admin.register(SourceRecord)
+class SourceRecordAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "entity_type", "qbo_id", "state", "supplier_name", "total_amount"]
+    list_filter = ["entity_type", "state", "deleted", "errored"]
+    search_fields = ["qbo_id", "invoice_number", "supplier_name", "workspace__slug"]
+    list_select_related = ["workspace"]
+    exclude = ["payload"]
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "workspace", "action", "state", "qonto_id", "attempts"]
+    list_filter = ["state", "action"]
+    search_fields = ["qonto_id", "idempotency_key", "workspace__slug", "message"]
+    list_select_related = ["workspace"]
+
+
+@admin.register(QontoEntry)
+class QontoEntryAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "kind", "qonto_id", "amount", "currency", "status"]
+    list_filter = ["kind", "status"]
+    search_fields = ["qonto_id", "invoice_number", "workspace__slug"]
+    list_select_related = ["workspace"]
+    exclude = ["payload"]

@@ -114,6 +114,11 @@ def test_admin_pages_never_show_a_secret(client, make_user, make_workspace):
         "/admin/well/workspace/",
         "/admin/well/membership/",
         "/admin/auth/user/",
+        "/admin/connectors/syncrun/",
+        "/admin/connectors/sourcerecord/",
+        "/admin/connectors/posting/",
+        "/admin/connectors/qontoentry/",
+        "/admin/django_q/failure/",
     ]
     for url in pages:
         response = client.get(url)
