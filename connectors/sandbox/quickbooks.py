@@ -46,6 +46,7 @@ import threading
 import time
 from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -67,6 +68,13 @@ from connectors.sandbox.qbo_query import (
 )
 from connectors.sandbox.qbo_store import RecordStore, write_json
 from connectors.sandbox.qbo_xml import to_xml
+
+
+@lru_cache(maxsize=262_144)
+def _stamp(text: str) -> datetime:
+    """A record's LastUpdatedTime, parsed once: CDC compares every stored record on each poll."""
+    return parse_qbo_datetime(text)
+
 
 logger = logging.getLogger(__name__)
 
@@ -750,16 +758,17 @@ class QuickBooksSandbox:
         budget = CDC_CAP
         groups: list[dict] = []
         for entity in entities:
-            found = [
-                (
-                    parse_qbo_datetime(record["MetaData"]["LastUpdatedTime"]),
-                    self.present(request, entity, record),
-                )
+            stamped = (
+                (_stamp(record["MetaData"]["LastUpdatedTime"]), record)
                 for record in self.store.records(entity)
-                if parse_qbo_datetime(record["MetaData"]["LastUpdatedTime"]) >= since
+            )
+            found = [
+                (moment, self.present(request, entity, record))
+                for moment, record in stamped
+                if moment >= since
             ]
             for record_id, stamp in self.store.deleted_since(entity).items():
-                moment = parse_qbo_datetime(stamp)
+                moment = _stamp(stamp)
                 if moment >= since:
                     found.append(
                         (
