@@ -159,7 +159,6 @@ def main(argv: list[str] | None = None) -> None:
         if not args.with_matching:
             from connectors import handoff
 
-            handoff.record_changed = lambda record: None
             handoff.records_changed = lambda records: None
         try:
             held = _control(base, "state")["records"]

@@ -1,27 +1,26 @@
-"""The one door from the sync to matching: every new, changed or deleted record passes here.
+"""The one door from the syncs to matching.
 
-Called after the record's transaction commits; matching proposes (matching.services).
+QuickBooks records that are new, changed or deleted are proposed at once (after their
+transaction commits); new Qonto entries may be the match an open record was waiting for.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+
+from django_q.tasks import async_task
 
 from connectors.models import SourceRecord
 
 logger = logging.getLogger("well.connectors.handoff")
 
 
-def record_changed(record: SourceRecord) -> None:
-    """A QuickBooks record is new, has a new SyncToken, or was deleted (`record.deleted`).
-
-    `record.errored` records (malformed payloads) are handed over too, with `error_reason`.
-    """
-    records_changed([record])
-
-
 def records_changed(records: list[SourceRecord]) -> None:
-    """A committed page of changes: one proposal batch (one Book) for all of them."""
+    """A committed page of QuickBooks changes: one proposal batch (one Book) for all of them.
+
+    `record.deleted` and `record.errored` (with `error_reason`) records come through too.
+    """
     from matching.services import records_propose
 
     try:
@@ -30,3 +29,8 @@ def records_changed(records: list[SourceRecord]) -> None:
         # The sync's data is committed; a record left `pulled` is proposed later by
         # matching.tasks.records_propose_pending_task, so one bad batch never fails a sync.
         logger.exception("proposing %d handed-over records failed", len(records))
+
+
+def qonto_entries_changed(*, workspace_id: int, since: datetime) -> None:
+    """Qonto entries were added or changed since `since`: re-propose the open records."""
+    async_task("matching.tasks.proposals_refresh_task", workspace_id, since.isoformat())

@@ -25,4 +25,10 @@ SCHEDULES: list[ScheduleSpec] = [
     ScheduleSpec(
         name="qonto-postings-send", func="connectors.qonto.tasks.postings_send_task", minutes=1
     ),
+    # Records whose hand-over to matching failed stay `pulled`; this sweep proposes them.
+    ScheduleSpec(
+        name="matching-propose-pending",
+        func="matching.tasks.records_propose_pending_task",
+        minutes=10,
+    ),
 ]

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from connectors import handoff
 from connectors.http import AuthRevoked, ProviderError
 from connectors.models import Connection, ConnectionStatus, SyncRun, SyncStatus
 from connectors.qonto import client
@@ -368,7 +369,10 @@ def qonto_sync(connection: Connection, *, trigger: str = "schedule", **api_optio
             logger.exception("qonto read of connection %s failed", connection.pk)
             _finish(reader, SyncStatus.FAILED, error=f"Unexpected error ({type(exc).__name__}).")
             raise
-        return _finish(reader, SyncStatus.SUCCEEDED)
+        run = _finish(reader, SyncStatus.SUCCEEDED)
+    if any(c.get("new") or c.get("updated") for c in run.counts.values()):
+        handoff.qonto_entries_changed(workspace_id=run.workspace_id, since=run.started_at)
+    return run
 
 
 def _finish(reader: _Reader, status: str, *, error: str = "") -> SyncRun:

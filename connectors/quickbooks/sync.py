@@ -656,17 +656,8 @@ def _hand_over(rows: list[SourceRecord]) -> None:
 
     A record whose hand-over failed stays `pulled`, where matching's own sweep finds it.
     """
-    if not rows:
-        return
-    try:
-        batch = getattr(handoff, "records_changed", None)
-        if batch is not None:
-            batch(rows)
-        else:
-            for row in rows:
-                handoff.record_changed(row)
-    except Exception:
-        logger.exception("hand-over of %d records to matching failed", len(rows))
+    if rows:
+        handoff.records_changed(rows)
 
 
 # --- Entry point -----------------------------------------------------------------------------

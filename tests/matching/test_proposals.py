@@ -212,7 +212,7 @@ def test_a_record_changed_after_it_was_posted_is_flagged_and_never_posted_twice(
     bill.sync_token = "1"
     bill.payload = {**bill.payload, "SyncToken": "1", "TotalAmt": "130.00"}
     bill.save(update_fields=["sync_token", "payload"])
-    handoff.record_changed(bill)
+    handoff.records_changed([bill])
 
     proposal = current(bill)
     assert proposal.changed_after_posting and proposal.band == Band.REVIEW
@@ -229,7 +229,7 @@ def test_a_deleted_record_that_was_never_posted_leaves_the_queue(books):
     SourceRecord.objects.filter(pk=bill.pk).update(deleted=True)
     bill.refresh_from_db()
 
-    handoff.record_changed(bill)
+    handoff.records_changed([bill])
 
     assert state_of(bill) == RecordState.REJECTED
     assert not Proposal.objects.filter(record=bill, is_current=True).exists()
@@ -239,7 +239,7 @@ def test_a_deleted_record_that_was_never_posted_leaves_the_queue(books):
 def test_kinds_the_engine_does_not_match_stay_pulled(books):
     vendor = SourceRecord.objects.get(workspace=books.workspace, entity_type="Vendor")
 
-    handoff.record_changed(vendor)
+    handoff.records_changed([vendor])
 
     assert state_of(vendor) == RecordState.PULLED
     assert not Proposal.objects.exists()
