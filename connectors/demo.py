@@ -137,10 +137,16 @@ def demo_counts(*, workspace: Workspace, qonto_url: str) -> dict:
         .annotate(n=Count("id"))
         .values_list("state", "n")
     )
+    from matching.models import Band, Proposal
+
+    auto_approved = Proposal.objects.for_workspace(workspace).filter(
+        is_current=True, band=Band.AUTO
+    )
     qonto_state = requests.get(f"{qonto_url}/_sandbox/state", timeout=30).json()
     return {
         "pulled": sum(states.values()),
-        "auto_approved": states.get(RecordState.AUTO_APPROVED, 0),
+        # Decided by Well alone, whether already posted or still on its way.
+        "auto_approved": auto_approved.count(),
         "in_review": states.get(RecordState.IN_REVIEW, 0),
         "refused": states.get(RecordState.REFUSED, 0),
         "posting": states.get(RecordState.POSTING, 0),
