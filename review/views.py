@@ -1,17 +1,554 @@
+"""The accountant pages: parse the request, call one service or selector, render.
+
+Every action is a plain POST form that redirects with a message; htmx (when present) swaps
+the queue row in place instead. Object IDs are always looked up inside the URL's workspace
+first, so another tenant's ID is a 404 whatever the method.
+"""
+
 from __future__ import annotations
 
-from django.shortcuts import render
+import csv
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Q
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
-from connectors.selectors import connections_for_workspace
+from review import charts, selectors, services
+from review.forms import (
+    AuditFilterForm,
+    BulkApproveForm,
+    EditForm,
+    MemberRoleForm,
+    NoteForm,
+    OverrideForm,
+    PinForm,
+    QueueFilterForm,
+    ThresholdForm,
+    WhatIfForm,
+)
+from well.audit import Actor
 from well.decorators import workspace_view
+from well.models import Role
+from well.services import ThresholdError, membership_add, workspace_thresholds_update
+
+PAGE_SIZE = 25
+WHATIF_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(11)]
+
+
+# --- helpers: parsing only -----------------------------------------------------------------
+
+
+def _record_or_404(request, record_id: int):
+    record = selectors.record_detail_get(workspace=request.workspace, pk=record_id)
+    if record is None:
+        raise Http404("No such record.")
+    return record
+
+
+def _back(request, record):
+    """Where to go after an action: a same-site `next`, else the record page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return redirect(target)
+    return redirect("review:record", workspace_slug=request.workspace.slug, record_id=record.pk)
+
+
+def _errors_text(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return " ".join(f"{m}" for msgs in exc.message_dict.values() for m in msgs)
+    return " ".join(exc.messages)
+
+
+def _decide(request, record, call, done: str):
+    """Run one decision service; every outcome becomes a message. Returns True on success."""
+    try:
+        call()
+    except PermissionDenied:
+        raise
+    except services.DecisionError as exc:
+        messages.error(request, str(exc))
+        return False
+    except ValidationError as exc:
+        messages.error(request, _errors_text(exc))
+        return False
+    messages.success(request, done)
+    return True
+
+
+def _answer(request, record, ok: bool):
+    """htmx from the queue: the row, updated in place; otherwise redirect after POST."""
+    if request.htmx and request.POST.get("from") == "queue":
+        record.refresh_from_db(fields=["state"])
+        return render(request, "review/_queue_row_done.html", {"record": record, "ok": ok})
+    return _back(request, record)
+
+
+def _actor(request):
+    return {"actor": Actor.user(request.user), "membership": request.membership}
+
+
+def _label(record) -> str:
+    return f"{record.entity_type} {record.invoice_number or record.qbo_id}"
+
+
+# --- dashboard -----------------------------------------------------------------------------
 
 
 @workspace_view()
 @require_GET
 def dashboard(request):
+    data = selectors.dashboard_get(workspace=request.workspace)
+    workspace = request.workspace
     return render(
         request,
         "review/dashboard.html",
-        {"connections": connections_for_workspace(workspace=request.workspace)},
+        {
+            "data": data,
+            "histogram_svg": charts.confidence_histogram_chart(
+                data.histogram, auto=workspace.auto_threshold, review=workspace.review_threshold
+            ),
+            "volume_svg": charts.volume_chart(data.volume),
+            "reviewers_svg": charts.horizontal_bars(data.reviewers, title="Decisions per reviewer"),
+        },
     )
+
+
+# --- queue and refused ---------------------------------------------------------------------
+
+
+def _list_page(request, query, template: str, extra: dict):
+    page = Paginator(query, PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {"page": page, "params": params.urlencode(), **extra}
+    context["can_act"] = request.membership.allows(Role.ACCOUNTANT)
+    return render(request, template, context)
+
+
+@workspace_view()
+@require_GET
+def queue(request):
+    form = QueueFilterForm(request.GET or None)
+    filters = form.filters() if request.GET else selectors.QueueFilters()
+    return _list_page(
+        request,
+        selectors.review_queue(workspace=request.workspace, filters=filters),
+        "review/queue.html",
+        {"form": form, "reasons": selectors.queue_reasons(workspace=request.workspace)},
+    )
+
+
+@workspace_view()
+@require_GET
+def refused(request):
+    form = QueueFilterForm(request.GET or None)
+    filters = form.filters() if request.GET else selectors.QueueFilters()
+    return _list_page(
+        request,
+        selectors.refused_list(workspace=request.workspace, filters=filters),
+        "review/refused.html",
+        {"form": form},
+    )
+
+
+@workspace_view(Role.ACCOUNTANT)
+def bulk_approve(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = BulkApproveForm(request.POST)
+    back = reverse("review:queue", kwargs={"workspace_slug": request.workspace.slug})
+    if not form.is_valid():
+        messages.error(request, "Select the records to approve first.")
+        return redirect(back)
+    records = selectors.records_for_bulk(
+        workspace=request.workspace, pks=form.cleaned_data["records"]
+    )
+    if not records:
+        messages.warning(request, "None of the selected records is still in review.")
+        return redirect(back)
+    if not form.cleaned_data["confirm"]:
+        return render(request, "review/bulk_confirm.html", {"records": records, "form": form})
+    result = services.records_bulk_approve(
+        records=records, note=form.cleaned_data["note"], **_actor(request)
+    )
+    if result.decided:
+        messages.success(
+            request, f"{len(result.decided)} records approved; they are being posted to Qonto."
+        )
+    for pk, why in result.skipped.items():
+        messages.warning(request, f"Record {pk} was not approved: {why}.")
+    return redirect(back)
+
+
+# --- one record ----------------------------------------------------------------------------
+
+
+def _record_page(request, record_id: int, *, edit_form=None, override_form=None, status=200):
+    page = selectors.record_page(workspace=request.workspace, pk=record_id)
+    if page is None:
+        raise Http404("No such record.")
+    initial = {
+        "invoice_number": page.record.invoice_number,
+        "due_date": page.record.due_date.isoformat() if page.record.due_date else "",
+    }
+    return render(
+        request,
+        "review/record.html",
+        {
+            "p": page,
+            "record": page.record,
+            "edit_form": edit_form or EditForm(initial=initial, accounts=page.accounts),
+            "override_form": override_form or OverrideForm(),
+            "can_act": request.membership.allows(Role.ACCOUNTANT),
+            "open_states": services.OPEN,
+            "reopenable": services.REOPENABLE,
+        },
+        status=status,
+    )
+
+
+@workspace_view()
+@require_GET
+def record(request, record_id: int):
+    return _record_page(request, record_id)
+
+
+@workspace_view(Role.ACCOUNTANT)
+def record_approve(request, record_id: int):
+    record = _record_or_404(request, record_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    page_accounts = selectors.record_ledger_accounts(workspace=request.workspace)
+    initial = {
+        "invoice_number": record.invoice_number,
+        "due_date": record.due_date.isoformat() if record.due_date else "",
+    }
+    form = EditForm(request.POST, initial=initial, accounts=page_accounts)
+    if not form.is_valid():
+        return _record_page(request, record_id, edit_form=form, status=400)
+    try:
+        services.record_approve(
+            record=record, note=form.cleaned_data["note"], edits=form.edits(), **_actor(request)
+        )
+    except ValidationError as exc:
+        # Keep what the person typed; show each field's error next to it.
+        for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+            form.add_error(None if field not in form.fields else field, errors)
+        messages.error(request, "Nothing was approved: correct the highlighted fields.")
+        return _record_page(request, record_id, edit_form=form, status=400)
+    except services.DecisionError as exc:
+        messages.error(request, str(exc))
+        return _answer(request, record, False)
+    messages.success(request, f"{_label(record)} approved; it is being posted to Qonto.")
+    return _answer(request, record, True)
+
+
+@workspace_view(Role.ACCOUNTANT)
+def record_reject(request, record_id: int):
+    record = _record_or_404(request, record_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    ok = _decide(
+        request,
+        record,
+        lambda: services.record_reject(record=record, note=note, **_actor(request)),
+        f"{_label(record)} rejected; nothing is posted.",
+    )
+    return _answer(request, record, ok)
+
+
+@workspace_view(Role.ACCOUNTANT)
+def record_pin(request, record_id: int):
+    record = _record_or_404(request, record_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = PinForm(request.POST)
+    entry = None
+    if form.is_valid():
+        entry = selectors.qonto_entry_find(
+            workspace=request.workspace, key=form.cleaned_data["entry"]
+        )
+    if entry is None:
+        messages.error(request, "Choose a Qonto entry of this workspace to pin.")
+        return _back(request, record)
+    ok = _decide(
+        request,
+        record,
+        lambda: services.record_pin(
+            record=record, entry=entry, note=form.cleaned_data["note"], **_actor(request)
+        ),
+        f"{_label(record)} pinned to Qonto {entry.get_kind_display().lower()} "
+        f"{entry.qonto_id}; it is being posted.",
+    )
+    return _answer(request, record, ok)
+
+
+@workspace_view(Role.ACCOUNTANT)
+def record_upload_as_new(request, record_id: int):
+    record = _record_or_404(request, record_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    ok = _decide(
+        request,
+        record,
+        lambda: services.record_upload_as_new(record=record, note=note, **_actor(request)),
+        f"{_label(record)} will be uploaded to Qonto as a new supplier invoice.",
+    )
+    return _answer(request, record, ok)
+
+
+@workspace_view(Role.ACCOUNTANT)
+def record_override(request, record_id: int):
+    record = _record_or_404(request, record_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = OverrideForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nothing was overridden: a note is required.")
+        return _record_page(request, record_id, override_form=form, status=400)
+    entry = None
+    if form.cleaned_data["outcome"] == "link":
+        entry = selectors.qonto_entry_find(
+            workspace=request.workspace, key=form.cleaned_data["entry"]
+        )
+        if entry is None:
+            form.add_error("entry", "Choose a Qonto entry of this workspace.")
+            return _record_page(request, record_id, override_form=form, status=400)
+    try:
+        services.record_override(
+            record=record,
+            note=form.cleaned_data["note"],
+            outcome=form.cleaned_data["outcome"],
+            entry=entry,
+            **_actor(request),
+        )
+    except ValidationError as exc:
+        form.add_error(None, _errors_text(exc))
+        return _record_page(request, record_id, override_form=form, status=400)
+    except services.DecisionError as exc:
+        messages.error(request, str(exc))
+        return _back(request, record)
+    messages.success(request, f"{_label(record)}: your override is recorded.")
+    return _back(request, record)
+
+
+@workspace_view()
+@xframe_options_sameorigin
+def record_file(request, record_id: int, file_id: int):
+    """The QuickBooks attachment, inline, under a CSP that lets it run nothing."""
+    found = selectors.record_file_get(
+        workspace=request.workspace, record_pk=record_id, file_pk=file_id
+    )
+    if found is None:
+        raise Http404("No such file.")
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
+    response = FileResponse(
+        found.file.open("rb"),
+        content_type=found.content_type or "application/pdf",
+        as_attachment=False,
+        filename=found.file_name or "document.pdf",
+    )
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; object-src 'self'; plugin-types application/pdf; "
+        "style-src 'unsafe-inline'; frame-ancestors 'self'"
+    )
+    response["Cache-Control"] = "private, max-age=300"
+    response._csp_exempt = True  # our header above, not the site's
+    return response
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+@workspace_view()
+@require_GET
+def record_audit_pack(request, record_id: int):
+    record = _record_or_404(request, record_id)
+    pack = selectors.record_audit_pack(record=record)
+    response = HttpResponse(
+        json.dumps(pack, cls=DjangoJSONEncoder, indent=2), content_type="application/json"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{record.entity_type.lower()}-{record.qbo_id}.json"'
+    )
+    return response
+
+
+@workspace_view()
+@require_GET
+def audit(request):
+    form = AuditFilterForm(request.GET or None)
+    query = selectors.audit_log(
+        workspace=request.workspace,
+        filters=form.filters() if request.GET else selectors.AuditFilters(),
+    )
+    page = Paginator(query, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "review/audit.html",
+        {
+            "form": form,
+            "page": page,
+            "params": params.urlencode(),
+            "verbs": selectors.audit_verbs(workspace=request.workspace),
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@workspace_view()
+@require_GET
+def audit_csv(request):
+    form = AuditFilterForm(request.GET or None)
+    query = selectors.audit_log(
+        workspace=request.workspace,
+        filters=form.filters() if request.GET else selectors.AuditFilters(),
+    )
+    writer = csv.writer(_Echo())
+    header = ["at", "actor_type", "actor", "verb", "object_type", "object_id", "before", "after"]
+    header += ["reason", "request_id"]
+
+    def rows():
+        yield writer.writerow(header)
+        for e in query.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    e.created_at.isoformat(),
+                    e.actor_type,
+                    e.actor_label,
+                    e.verb,
+                    e.object_type,
+                    e.object_id,
+                    json.dumps(e.before, cls=DjangoJSONEncoder) if e.before is not None else "",
+                    json.dumps(e.after, cls=DjangoJSONEncoder) if e.after is not None else "",
+                    e.reason,
+                    e.request_id,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-{request.workspace.slug}.csv"'
+    return response
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def _settings_page(request, *, threshold_form=None, status=200):
+    workspace = request.workspace
+    whatif = WhatIfForm(request.GET or None)
+    tried = whatif.cleaned_data.get("threshold") if whatif.is_valid() else None
+    thresholds = sorted({*WHATIF_THRESHOLDS, workspace.auto_threshold, *([tried] if tried else [])})
+    points = selectors.whatif_replay(
+        cases=selectors.decided_history(workspace=workspace), thresholds=thresholds
+    )
+    return render(
+        request,
+        "review/settings.html",
+        {
+            "threshold_form": threshold_form
+            or ThresholdForm(
+                initial={
+                    "review_threshold": workspace.review_threshold,
+                    "auto_threshold": workspace.auto_threshold,
+                }
+            ),
+            "whatif_form": whatif,
+            "points": points,
+            "tried": tried,
+            "whatif_svg": charts.whatif_chart(
+                points, current=workspace.auto_threshold, chosen=tried
+            ),
+            "rules": selectors.vendor_rules(workspace=workspace),
+            "members": selectors.workspace_members(workspace=workspace),
+            "roles": Role.choices,
+            "is_owner": request.membership.allows(Role.OWNER),
+        },
+        status=status,
+    )
+
+
+@workspace_view()
+@require_GET
+def settings(request):
+    return _settings_page(request)
+
+
+@workspace_view(Role.OWNER)
+def thresholds_update(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = ThresholdForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The thresholds were not changed: see below.")
+        return _settings_page(request, threshold_form=form, status=400)
+    try:
+        workspace_thresholds_update(
+            workspace=request.workspace,
+            auto_threshold=form.cleaned_data["auto_threshold"],
+            review_threshold=form.cleaned_data["review_threshold"],
+            actor=Actor.user(request.user),
+        )
+    except ThresholdError as exc:
+        form.add_error(None, str(exc))
+        return _settings_page(request, threshold_form=form, status=400)
+    messages.success(
+        request,
+        f"Thresholds saved: review from {form.cleaned_data['review_threshold']:.2f}, "
+        f"auto-post from {form.cleaned_data['auto_threshold']:.2f}. "
+        "They apply to the next proposals.",
+    )
+    return redirect("review:settings", workspace_slug=request.workspace.slug)
+
+
+@workspace_view(Role.OWNER)
+def member_role(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = MemberRoleForm(request.POST)
+    member = None
+    if form.is_valid():
+        member = (
+            selectors.workspace_members(workspace=request.workspace)
+            .filter(Q(pk=form.cleaned_data["member"]))
+            .first()
+        )
+    if member is None:
+        messages.error(request, "Choose a member of this workspace.")
+    elif member.user_id == request.user.pk:
+        messages.error(request, "You cannot change your own role.")
+    else:
+        membership_add(
+            workspace=request.workspace,
+            user=member.user,
+            role=form.cleaned_data["role"],
+            actor=Actor.user(request.user),
+        )
+        messages.success(request, f"{member.user.email} is now {form.cleaned_data['role']}.")
+    return redirect("review:settings", workspace_slug=request.workspace.slug)

@@ -1,0 +1,158 @@
+"""Forms of the review pages: they parse and validate input; services decide."""
+
+from __future__ import annotations
+
+from django import forms
+
+from review.selectors import SORTS, AuditFilters, QueueFilters
+from well.models import Role
+
+KIND_CHOICES = [("", "All kinds"), ("Bill", "Bill"), ("Purchase", "Purchase")]
+KIND_CHOICES.append(("VendorCredit", "Vendor credit"))
+SORT_CHOICES = [
+    ("-confidence", "Confidence, highest first"),
+    ("confidence", "Confidence, lowest first"),
+    ("-amount", "Amount, largest first"),
+    ("amount", "Amount, smallest first"),
+    ("-date", "Date, newest first"),
+    ("date", "Date, oldest first"),
+    ("vendor", "Vendor A to Z"),
+    ("-vendor", "Vendor Z to A"),
+    ("newest", "Proposed most recently"),
+    ("oldest", "Proposed longest ago"),
+]
+assert {value for value, _ in SORT_CHOICES} == set(SORTS)
+
+
+class QueueFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    vendor = forms.CharField(required=False)
+    kind = forms.ChoiceField(required=False, choices=KIND_CHOICES)
+    amount_min = forms.DecimalField(required=False, min_value=0, label="Amount from")
+    amount_max = forms.DecimalField(required=False, min_value=0, label="Amount to")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    confidence_min = forms.FloatField(required=False, min_value=0, max_value=1)
+    confidence_max = forms.FloatField(required=False, min_value=0, max_value=1)
+    reason = forms.CharField(required=False)
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    def filters(self) -> QueueFilters:
+        """The filters asked for (invalid fields are ignored, and shown as errors)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return QueueFilters(
+            vendor=data.get("vendor") or "",
+            amount_min=data.get("amount_min"),
+            amount_max=data.get("amount_max"),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            kind=data.get("kind") or "",
+            confidence_min=data.get("confidence_min"),
+            confidence_max=data.get("confidence_max"),
+            reason=data.get("reason") or "",
+            search=data.get("q") or "",
+            sort=data.get("sort") or "-confidence",
+        )
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(required=False, max_length=2000, widget=forms.TextInput())
+
+
+class EditForm(forms.Form):
+    """Mapped fields an accountant may correct before approving."""
+
+    ledger_account = forms.ChoiceField(required=False, label="Ledger account")
+    invoice_number = forms.CharField(required=False, max_length=200, label="Invoice number")
+    due_date = forms.CharField(
+        required=False,
+        label="Due date",
+        widget=forms.TextInput(attrs={"placeholder": "YYYY-MM-DD"}),
+    )
+    note = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args, accounts: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ledger_account"].choices = [("", "— keep —"), *accounts]
+
+    def edits(self) -> dict:
+        """Only the fields the person changed from their initial values."""
+        data = self.cleaned_data
+        return {
+            name: data[name]
+            for name in ("ledger_account", "invoice_number", "due_date")
+            if name in self.changed_data and not (name == "ledger_account" and not data[name])
+        }
+
+
+class PinForm(forms.Form):
+    entry = forms.CharField(label="Qonto entry (ID)")
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class OverrideForm(forms.Form):
+    OUTCOMES = [
+        ("reject", "Reject: nothing should be posted"),
+        ("link", "Link to another Qonto entry"),
+        ("create", "Upload as a new supplier invoice"),
+    ]
+    outcome = forms.ChoiceField(choices=OUTCOMES)
+    entry = forms.CharField(required=False, label="Qonto entry (for link)")
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why you override this decision."},
+    )
+
+
+class BulkApproveForm(forms.Form):
+    records = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=True)
+    confirm = forms.BooleanField(required=False)
+    note = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any integer; the selector keeps only this workspace's records still in review.
+        values = self.data.getlist("records") if hasattr(self.data, "getlist") else []
+        self.fields["records"].choices = [(v, v) for v in values if str(v).isdigit()]
+
+
+class AuditFilterForm(forms.Form):
+    verb = forms.CharField(required=False)
+    actor = forms.CharField(required=False)
+    object_id = forms.CharField(required=False, label="Object ID")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(required=False, label="Search")
+
+    def filters(self) -> AuditFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        return AuditFilters(
+            verb=data.get("verb") or "",
+            actor=data.get("actor") or "",
+            object_id=data.get("object_id") or "",
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            search=data.get("q") or "",
+        )
+
+
+class ThresholdForm(forms.Form):
+    review_threshold = forms.FloatField(min_value=0, max_value=1, label="Review from")
+    auto_threshold = forms.FloatField(min_value=0, max_value=1, label="Auto-post from")
+
+    def clean(self):
+        data = super().clean()
+        review, auto = data.get("review_threshold"), data.get("auto_threshold")
+        if review is not None and auto is not None and review > auto:
+            raise forms.ValidationError("The review threshold cannot be above the auto threshold.")
+        return data
+
+
+class WhatIfForm(forms.Form):
+    threshold = forms.FloatField(required=False, min_value=0, max_value=1)
+
+
+class MemberRoleForm(forms.Form):
+    member = forms.IntegerField(widget=forms.HiddenInput)
+    role = forms.ChoiceField(choices=Role.choices)
