@@ -510,3 +510,71 @@ def records_bulk_approve(
     if labels:
         matching.workspace_model_learn(workspace=records[0].workspace_id, labels=labels)
     return result
+
+
+# --- vendor rules (the threshold settings page and the partner API) -------------------------
+
+
+def _rule_public(rule) -> dict:
+    return {
+        "vendor_qbo_id": rule.vendor_qbo_id,
+        "vendor_name": rule.vendor_name,
+        "auto_threshold": rule.auto_threshold,
+        "never_auto": rule.never_auto,
+        "note": rule.note,
+    }
+
+
+@transaction.atomic
+def vendor_rule_set(
+    *,
+    workspace,
+    vendor_qbo_id: str,
+    actor: Actor,
+    vendor_name: str = "",
+    auto_threshold: float | None = None,
+    never_auto: bool = False,
+    note: str = "",
+):
+    """Create or replace the workspace's rule for one vendor, with its audit event."""
+    from matching.models import VendorRule
+
+    if auto_threshold is not None and not 0 <= auto_threshold <= 1:
+        raise ValidationError({"auto_threshold": ["Give a threshold between 0 and 1."]})
+    rule = (
+        VendorRule.objects.for_workspace(workspace)
+        .select_for_update()
+        .filter(vendor_qbo_id=vendor_qbo_id)
+        .first()
+    )
+    before = _rule_public(rule) if rule else None
+    if rule is None:
+        rule = VendorRule(
+            workspace_id=getattr(workspace, "pk", workspace), vendor_qbo_id=vendor_qbo_id
+        )
+    rule.vendor_name = vendor_name[:500]
+    rule.auto_threshold = auto_threshold
+    rule.never_auto = never_auto
+    rule.note = note
+    rule.save()
+    audit_event_record(
+        workspace=rule.workspace_id,
+        actor=actor,
+        verb="vendor_rule.set",
+        obj=rule,
+        before=before,
+        after=_rule_public(rule),
+    )
+    return rule
+
+
+@transaction.atomic
+def vendor_rule_delete(*, rule, actor: Actor) -> None:
+    audit_event_record(
+        workspace=rule.workspace_id,
+        actor=actor,
+        verb="vendor_rule.deleted",
+        obj=rule,
+        before=_rule_public(rule),
+    )
+    rule.delete()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -152,3 +154,137 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.verb}"
+
+
+# --- Partner API: keys, idempotent replays, outgoing webhooks -------------------------------
+
+
+class ApiScope(models.TextChoices):
+    READ = "read", "Read"
+    DECIDE = "decide", "Decide"
+    ADMIN = "admin", "Administer"
+
+
+# What a key may do, as the role a person would need for the same thing.
+SCOPE_ROLE = {
+    ApiScope.READ: Role.VIEWER,
+    ApiScope.DECIDE: Role.ACCOUNTANT,
+    ApiScope.ADMIN: Role.OWNER,
+}
+
+
+class ApiKey(TenantModel):
+    """A partner's key to one workspace. Only the SHA-256 of the secret is kept."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(
+        max_length=16, help_text="the start of the key, shown to recognise it"
+    )
+    hashed = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "created_at"], name="api_key_workspace_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def role(self) -> str:
+        """The strongest role the key's scopes amount to."""
+        roles = [SCOPE_ROLE[ApiScope(s)] for s in self.scopes if s in ApiScope.values]
+        return max(roles, key=lambda r: ROLE_RANK[r], default=Role.VIEWER)
+
+    def allows(self, role: str) -> bool:
+        return bool(self.scopes) and ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+class ApiIdempotency(TenantModel):
+    """The answer given to one (API key, Idempotency-Key): a retry gets it again, unchanged."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="api_idempotency_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.status_code}"
+
+
+class WebhookEvent(models.TextChoices):
+    RECORD_NEEDS_REVIEW = "record.needs_review", "A record needs review"
+    RECORD_POSTED = "record.posted", "A record was posted to Qonto"
+    RECORD_FAILED = "record.failed", "Qonto refused a record"
+    SYNC_FAILED = "sync.failed", "A sync failed"
+    CONNECTION_NEEDS_RECONNECT = "connection.needs_reconnect", "A connection needs reconnecting"
+
+
+class WebhookEndpoint(TenantModel):
+    """Where a partner wants events; the signing secret is sealed with the workspace's key."""
+
+    url = models.URLField(max_length=500)
+    secret = models.TextField(blank=True, editable=False)
+    events = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    RETRYING = "retrying", "Retrying"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(TenantModel):
+    """One event sent (or being sent) to one endpoint: the delivery log."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.endpoint_id} ({self.state})"

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 from well import views
+from well.api import SCHEMA_SETTINGS, DocsView
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,4 +14,11 @@ urlpatterns = [
     path("w/<slug:workspace_slug>/connections/", include("connectors.urls")),
     path("oauth/quickbooks/", include("connectors.quickbooks.urls")),
     path("oauth/qonto/", include("connectors.qonto.oauth_urls")),
+    path("api/v1/", include("review.api_urls")),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(custom_settings=SCHEMA_SETTINGS),
+        name="api-schema",
+    ),
+    path("api/docs/", DocsView.as_view(), name="api-docs"),
 ]

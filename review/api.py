@@ -1,0 +1,434 @@
+"""Partner API over the review workflow: records, proposals, decisions, vendor rules.
+
+Thin views: they parse, call review's selectors and services (the same the pages call), and
+render. Each endpoint has its own small serializers.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef, Prefetch
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from connectors.models import RecordState, SourceRecord
+from connectors.qonto.models import Posting, QontoEntry
+from matching.models import Action, Band, Decision, DecisionKind, Proposal, VendorRule
+from matching.selectors import MATCHED_KINDS
+from review import selectors, services
+from review.services import DecisionError
+from well.api import ERRORS, AuditEventOut, Conflict, WorkspaceViewSet
+from well.models import AuditEvent, Role
+
+# --- serializers ---------------------------------------------------------------------------
+
+
+class EntryOut(serializers.Serializer):
+    """A Qonto entry as a candidate target."""
+
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    qonto_id = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=19, decimal_places=4, allow_null=True)
+    currency = serializers.CharField()
+    date = serializers.DateField(allow_null=True)
+    counterparty = serializers.CharField()
+    invoice_number = serializers.CharField()
+
+
+class ReasonOut(serializers.Serializer):
+    signal = serializers.CharField()
+    detail = serializers.CharField()
+    weight = serializers.FloatField(required=False)
+
+
+class SignalOut(serializers.Serializer):
+    level = serializers.CharField(allow_null=True)
+    weight = serializers.FloatField(allow_null=True)
+
+
+class ProposalBriefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.ChoiceField(Action.choices)
+    confidence = serializers.FloatField()
+    band = serializers.ChoiceField(Band.choices)
+
+
+class RecordOut(serializers.Serializer):
+    """One line of the records list."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField(source="entity_type")
+    qbo_id = serializers.CharField()
+    state = serializers.ChoiceField(RecordState.choices)
+    supplier_name = serializers.CharField()
+    vendor_qbo_id = serializers.CharField()
+    invoice_number = serializers.CharField()
+    total_amount = serializers.DecimalField(max_digits=19, decimal_places=4, allow_null=True)
+    currency = serializers.CharField()
+    issue_date = serializers.DateField(allow_null=True)
+    due_date = serializers.DateField(allow_null=True)
+    deleted = serializers.BooleanField()
+    pulled_at = serializers.DateTimeField()
+    proposal = serializers.SerializerMethodField()
+
+    @extend_schema_field(ProposalBriefOut(allow_null=True))
+    def get_proposal(self, record) -> dict | None:
+        current = getattr(record, "current", None)
+        return ProposalBriefOut(current[0]).data if current else None
+
+
+class MappedOut(serializers.Serializer):
+    """The mapping table's typed fields, as Well will post them."""
+
+    total_amount = serializers.DecimalField(max_digits=19, decimal_places=4, allow_null=True)
+    tax_amount = serializers.DecimalField(max_digits=19, decimal_places=4, allow_null=True)
+    currency = serializers.CharField()
+    issue_date = serializers.DateField(allow_null=True)
+    due_date = serializers.DateField(allow_null=True)
+    invoice_number = serializers.CharField()
+    label = serializers.CharField()
+    supplier_name = serializers.CharField()
+    supplier_website = serializers.CharField()
+    supplier_tax_id = serializers.CharField()
+    vendor_qbo_id = serializers.CharField()
+
+
+class CandidateOut(serializers.Serializer):
+    rank = serializers.IntegerField()
+    action = serializers.ChoiceField(Action.choices)
+    target = EntryOut(allow_null=True)
+    confidence = serializers.FloatField()
+    signals = serializers.DictField(child=SignalOut(), help_text="per-signal level and weight")
+    reasons = ReasonOut(many=True)
+
+
+class ProposalOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    record_version = serializers.CharField()
+    action = serializers.ChoiceField(Action.choices)
+    target = EntryOut(allow_null=True)
+    confidence = serializers.FloatField()
+    band = serializers.ChoiceField(Band.choices)
+    auto_threshold = serializers.FloatField()
+    review_threshold = serializers.FloatField()
+    rule = serializers.JSONField()
+    gates_failed = serializers.ListField(child=serializers.CharField())
+    reasons = ReasonOut(many=True)
+    model_version = serializers.CharField()
+    changed_after_posting = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    candidates = CandidateOut(many=True, source="candidates.all")
+
+
+class PostingBriefOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    action = serializers.CharField()
+    state = serializers.CharField()
+    qonto_id = serializers.CharField()
+    qonto_url = serializers.CharField()
+
+
+class RecordDetailOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(source="entity_type")
+    qbo_id = serializers.CharField()
+    sync_token = serializers.CharField()
+    state = serializers.ChoiceField(RecordState.choices)
+    deleted = serializers.BooleanField()
+    errored = serializers.BooleanField()
+    error_reason = serializers.CharField()
+    last_updated_at = serializers.DateTimeField(allow_null=True)
+    pulled_at = serializers.DateTimeField()
+    quickbooks = serializers.JSONField(source="payload", help_text="the QuickBooks object")
+    mapped = MappedOut(source="*")
+    enrichment = serializers.JSONField(
+        allow_null=True, help_text="counterparty enrichment with the provenance of each field"
+    )
+    proposal = ProposalOut(allow_null=True)
+    postings = PostingBriefOut(many=True, source="postings_list")
+
+
+class DecisionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    record = serializers.IntegerField(source="record_id")
+    proposal = serializers.IntegerField(source="proposal_id", allow_null=True)
+    kind = serializers.ChoiceField(DecisionKind.choices)
+    note = serializers.CharField()
+    actor_type = serializers.CharField()
+    actor_label = serializers.CharField()
+    right_action = serializers.CharField()
+    right_target = serializers.UUIDField(source="right_target_id", allow_null=True)
+    edits = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    state_before = serializers.CharField()
+    state_after = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class DecidedOut(serializers.Serializer):
+    decision = DecisionOut()
+    record = RecordOut()
+
+
+class EditsIn(serializers.Serializer):
+    ledger_account = serializers.CharField(required=False, allow_blank=True)
+    invoice_number = serializers.CharField(required=False, allow_blank=True)
+    due_date = serializers.DateField(required=False, allow_null=True)
+
+
+class NoteIn(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+
+
+class ApproveIn(NoteIn):
+    edits = EditsIn(required=False)
+
+
+class PinIn(ApproveIn):
+    entry = serializers.UUIDField(help_text="the Qonto entry to link (a candidate's target.id)")
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+class RecordFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=RecordState.choices)
+    kind = django_filters.ChoiceFilter(
+        field_name="entity_type", choices=[(k, k) for k in sorted(MATCHED_KINDS)]
+    )
+    vendor = django_filters.CharFilter(
+        method="filter_vendor", help_text="QuickBooks vendor ID or part of the supplier's name"
+    )
+    date_from = django_filters.DateFilter(field_name="issue_date", lookup_expr="gte")
+    date_to = django_filters.DateFilter(field_name="issue_date", lookup_expr="lte")
+    confidence_min = django_filters.NumberFilter(method="filter_confidence")
+    confidence_max = django_filters.NumberFilter(method="filter_confidence")
+
+    class Meta:
+        model = SourceRecord
+        fields: list[str] = []
+
+    def filter_vendor(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(Q(vendor_qbo_id=value) | Q(supplier_name__icontains=value))
+
+    def filter_confidence(self, queryset, name, value):
+        lookup = "confidence__gte" if name == "confidence_min" else "confidence__lte"
+        current = Proposal.objects.filter(
+            record=OuterRef("pk"), is_current=True, **{lookup: float(value)}
+        )
+        return queryset.filter(Exists(current))
+
+
+def _decided(decision: Decision, record: SourceRecord) -> dict:
+    return {"decision": DecisionOut(decision).data, "record": RecordOut(record).data}
+
+
+class RecordViewSet(WorkspaceViewSet):
+    """QuickBooks transactions (bills, purchases, vendor credits) and the decisions on them."""
+
+    lookup_url_kwarg = "record_id"
+    lookup_value_converter = "int"
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RecordFilter
+    action_roles = {
+        "approve": Role.ACCOUNTANT,
+        "reject": Role.ACCOUNTANT,
+        "pin": Role.ACCOUNTANT,
+        "upload_as_new": Role.ACCOUNTANT,
+    }
+
+    def get_queryset(self):
+        return (
+            SourceRecord.objects.for_workspace(self.workspace)
+            .filter(entity_type__in=MATCHED_KINDS)
+            .order_by("-pk")
+        )
+
+    @extend_schema(responses={200: RecordOut(many=True), **ERRORS})
+    def list(self, request):
+        query = self.filter_queryset(self.get_queryset()).prefetch_related(
+            Prefetch(
+                "proposals",
+                queryset=Proposal.objects.filter(is_current=True).only(
+                    "id", "record_id", "action", "confidence", "band"
+                ),
+                to_attr="current",
+            )
+        )
+        page = self.paginate_queryset(query)
+        return self.get_paginated_response(RecordOut(page, many=True).data)
+
+    @extend_schema(responses={200: RecordDetailOut, **ERRORS})
+    def retrieve(self, request, record_id: int):
+        record = self.get_object()
+        proposal = selectors.record_current_proposal(record=record)
+        record.proposal = proposal
+        record.enrichment = proposal.counterparty if proposal else None
+        record.postings_list = list(
+            Posting.objects.for_workspace(self.workspace)
+            .filter(record=record)
+            .order_by("-created_at")
+        )
+        return Response(RecordDetailOut(record).data)
+
+    def _decide(self, service, serializer_class, **extra):
+        data = serializer_class(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        record = self.get_object()
+        kwargs = {"note": values.get("note", "")}
+        if "edits" in values:
+            kwargs["edits"] = values["edits"] or None
+        if "entry" in values:
+            entry = QontoEntry.objects.for_workspace(self.workspace).filter(pk=values["entry"])
+            kwargs["entry"] = entry.first()
+            if kwargs["entry"] is None:
+                from rest_framework.exceptions import ValidationError
+
+                raise ValidationError({"entry": ["No such Qonto entry in this workspace."]})
+        caller = self.caller
+        try:
+            decision = service(
+                record=record, actor=caller.actor, membership=caller.membership, **kwargs
+            )
+        except DecisionError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(_decided(decision, record), status=201)
+
+    def _once(self, service, serializer_class):
+        return self.check_idempotent(lambda: self._decide(service, serializer_class))
+
+    @extend_schema(request=ApproveIn, responses={201: DecidedOut, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, record_id: int):
+        """Approve the current proposal (after optional edits of mapped fields): it is posted."""
+        return self._once(services.record_approve, ApproveIn)
+
+    @extend_schema(request=NoteIn, responses={201: DecidedOut, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, record_id: int):
+        """The proposal is wrong: nothing is posted."""
+        return self._once(services.record_reject, NoteIn)
+
+    @extend_schema(request=PinIn, responses={201: DecidedOut, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def pin(self, request, record_id: int):
+        """Link the record to another Qonto entry (a candidate) and post it."""
+        return self._once(services.record_pin, PinIn)
+
+    @extend_schema(request=ApproveIn, responses={201: DecidedOut, **ERRORS})
+    @action(detail=True, methods=["post"], url_path="upload-as-new")
+    def upload_as_new(self, request, record_id: int):
+        """No Qonto entry is this record: upload it as a new supplier invoice."""
+        return self._once(services.record_upload_as_new, ApproveIn)
+
+    @extend_schema(responses={200: DecisionOut(many=True), **ERRORS})
+    @action(detail=True, methods=["get"])
+    def decisions(self, request, record_id: int):
+        page = self.paginate_queryset(selectors.record_decisions(record=self.get_object()))
+        return self.get_paginated_response(DecisionOut(page, many=True).data)
+
+    @extend_schema(responses={200: AuditEventOut(many=True), **ERRORS})
+    @action(detail=True, methods=["get"], url_path="audit-events")
+    def audit_events(self, request, record_id: int):
+        record = self.get_object()
+        events = AuditEvent.objects.for_workspace(self.workspace).filter(
+            object_id=str(record.pk),
+            object_type__in=[
+                "quickbooks." + record.entity_type.lower(),
+                SourceRecord._meta.label_lower,
+            ],
+        )
+        page = self.paginate_queryset(events.order_by("-pk"))
+        return self.get_paginated_response(AuditEventOut(page, many=True).data)
+
+
+class DecisionViewSet(WorkspaceViewSet):
+    """Every decision taken in the workspace, people's, keys' and Well's, newest first."""
+
+    lookup_url_kwarg = "decision_id"
+    lookup_value_converter = "int"
+
+    def get_queryset(self):
+        return selectors.decisions_for_workspace(workspace=self.workspace).order_by("-pk")
+
+    @extend_schema(responses={200: DecisionOut(many=True), **ERRORS})
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(DecisionOut(page, many=True).data)
+
+    @extend_schema(responses={200: DecisionOut, **ERRORS})
+    def retrieve(self, request, decision_id: int):
+        return Response(DecisionOut(self.get_object()).data)
+
+
+# --- vendor rules --------------------------------------------------------------------------
+
+
+class VendorRuleOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    vendor_qbo_id = serializers.CharField()
+    vendor_name = serializers.CharField()
+    auto_threshold = serializers.FloatField(allow_null=True)
+    never_auto = serializers.BooleanField()
+    note = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+class VendorRuleIn(serializers.Serializer):
+    vendor_qbo_id = serializers.CharField(max_length=64)
+    vendor_name = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    auto_threshold = serializers.FloatField(
+        min_value=0, max_value=1, required=False, allow_null=True
+    )
+    never_auto = serializers.BooleanField(required=False, default=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+
+
+class VendorRuleViewSet(WorkspaceViewSet):
+    """Per-vendor auto thresholds or never-auto (writes need the admin scope)."""
+
+    lookup_url_kwarg = "vendor_rule_id"
+    lookup_value_converter = "int"
+    write_role = Role.OWNER
+
+    def get_queryset(self):
+        return VendorRule.objects.for_workspace(self.workspace).order_by("-pk")
+
+    @extend_schema(responses={200: VendorRuleOut(many=True), **ERRORS})
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(VendorRuleOut(page, many=True).data)
+
+    @extend_schema(responses={200: VendorRuleOut, **ERRORS})
+    def retrieve(self, request, vendor_rule_id: int):
+        return Response(VendorRuleOut(self.get_object()).data)
+
+    def _set(self, data: dict, status: int = 200):
+        rule = services.vendor_rule_set(workspace=self.workspace, actor=self.caller.actor, **data)
+        return Response(VendorRuleOut(rule).data, status=status)
+
+    @extend_schema(request=VendorRuleIn, responses={201: VendorRuleOut, **ERRORS})
+    def create(self, request):
+        data = VendorRuleIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._set(data.validated_data, status=201)
+
+    @extend_schema(request=VendorRuleIn, responses={200: VendorRuleOut, **ERRORS})
+    def update(self, request, vendor_rule_id: int):
+        rule = self.get_object()
+        data = VendorRuleIn(
+            data={**dict(request.data.items()), "vendor_qbo_id": rule.vendor_qbo_id}
+        )
+        data.is_valid(raise_exception=True)
+        return self._set(data.validated_data)
+
+    @extend_schema(responses={204: None, **ERRORS})
+    def destroy(self, request, vendor_rule_id: int):
+        services.vendor_rule_delete(rule=self.get_object(), actor=self.caller.actor)
+        return Response(status=204)

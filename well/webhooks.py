@@ -1,0 +1,305 @@
+"""Outgoing webhooks: events to partners' endpoints, signed, retried with backoff, logged.
+
+Signature (docs/api.md): header `Well-Signature: t=<unix seconds>,v1=<hex>` where
+hex = HMAC-SHA256(endpoint secret, f"{t}.{raw body}"). Receivers recompute it over the raw
+body, compare in constant time, and refuse a timestamp older than five minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from well.audit import Actor, audit_event_record
+from well.encryption import secret_open, secret_seal
+from well.models import (
+    DeliveryState,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    Workspace,
+)
+
+logger = logging.getLogger("well.webhooks")
+
+MAX_ATTEMPTS = 6
+BACKOFF = [timedelta(seconds=30 * 4**n) for n in range(MAX_ATTEMPTS)]  # 30 s, 2 min … 8.5 h
+TIMEOUT_SECONDS = 10
+SIGNATURE_HEADER = "Well-Signature"
+CACHE_SECONDS = 10  # how long "this workspace has no endpoint" is believed
+
+
+def _cache_key(workspace_id: int) -> str:
+    return f"webhooks:endpoints:{workspace_id}"
+
+
+def signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def signature_verify(*, secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
+    """What a receiver does (and what the tests do): recompute, compare, check freshness."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(time.time() - timestamp) > tolerance:
+        return False
+    expected = signature(secret=secret, timestamp=timestamp, body=body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def url_check(url: str) -> None:
+    """HTTPS to a public host (loopback allowed only where the sandboxes are allowed)."""
+    parts = urlsplit(url)
+    loopback_ok = getattr(settings, "WELL_ALLOW_LOOPBACK_DOWNLOADS", False)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" and not (loopback_ok and parts.scheme == "http"):
+        raise ValidationError({"url": ["Webhook URLs must use https."]})
+    if not host:
+        raise ValidationError({"url": ["Give a full URL."]})
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    internal = host == "localhost" or host.endswith(".localhost") or host.endswith(".internal")
+    if address is not None:
+        internal = not address.is_global
+    if internal and not loopback_ok:
+        raise ValidationError({"url": ["Webhook URLs cannot point at internal addresses."]})
+
+
+def _events_clean(events) -> list[str]:
+    wanted = set(events or WebhookEvent.values)
+    unknown = wanted - set(WebhookEvent.values)
+    if unknown:
+        raise ValidationError({"events": [f"Unknown events: {', '.join(sorted(unknown))}."]})
+    return [e for e in WebhookEvent.values if e in wanted]
+
+
+def _public(endpoint: WebhookEndpoint) -> dict:
+    return {"url": endpoint.url, "events": endpoint.events, "active": endpoint.active}
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *, workspace: Workspace, url: str, events, actor: Actor
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its signing secret (returned once; stored sealed)."""
+    url_check(url)
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url=url, events=_events_clean(events)
+    )
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint.secret = secret_seal(endpoint, "secret", secret)
+    endpoint.save(update_fields=["secret"])
+    audit_event_record(
+        workspace=workspace,
+        actor=actor,
+        verb="webhook.created",
+        obj=endpoint,
+        after=_public(endpoint),
+    )
+    transaction.on_commit(lambda: cache.delete(_cache_key(workspace.pk)))
+    return endpoint, secret
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *, endpoint: WebhookEndpoint, actor: Actor, url=None, events=None, active=None
+) -> WebhookEndpoint:
+    before = _public(endpoint)
+    if url is not None:
+        url_check(url)
+        endpoint.url = url
+    if events is not None:
+        endpoint.events = _events_clean(events)
+    if active is not None:
+        endpoint.active = active
+    endpoint.save(update_fields=["url", "events", "active", "updated_at"])
+    audit_event_record(
+        workspace=endpoint.workspace_id,
+        actor=actor,
+        verb="webhook.updated",
+        obj=endpoint,
+        before=before,
+        after=_public(endpoint),
+    )
+    transaction.on_commit(lambda: cache.delete(_cache_key(endpoint.workspace_id)))
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
+    audit_event_record(
+        workspace=endpoint.workspace_id,
+        actor=actor,
+        verb="webhook.deleted",
+        obj=endpoint,
+        before=_public(endpoint),
+    )
+    workspace_id = endpoint.workspace_id
+    endpoint.delete()
+    transaction.on_commit(lambda: cache.delete(_cache_key(workspace_id)))
+
+
+# --- emitting ------------------------------------------------------------------------------
+
+
+def webhooks_emit(*, workspace: Workspace | int, event: str, payload: dict) -> None:
+    """Send `event` to the workspace's subscribed endpoints once the current transaction commits.
+
+    Nothing is sent for a change that rolls back. Cheap when the workspace has no endpoint.
+    """
+    workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
+    body = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    occurred = timezone.now()
+    transaction.on_commit(lambda: _deliveries_create(workspace_id, event, body, occurred))
+
+
+def _endpoint_ids(workspace_id: int, event: str) -> list[int]:
+    subscribed = cache.get(_cache_key(workspace_id))
+    if subscribed is None:
+        subscribed = list(
+            WebhookEndpoint.objects.filter(workspace_id=workspace_id, active=True).values_list(
+                "pk", "events"
+            )
+        )
+        cache.set(_cache_key(workspace_id), subscribed, CACHE_SECONDS)
+    return [pk for pk, events in subscribed if event in events]
+
+
+def _deliveries_create(workspace_id: int, event: str, data: dict, occurred) -> None:
+    endpoint_ids = _endpoint_ids(workspace_id, event)
+    if not endpoint_ids:
+        return
+    from django_q.tasks import async_task
+
+    with transaction.atomic():
+        for endpoint_id in endpoint_ids:
+            delivery = WebhookDelivery.objects.create(
+                workspace_id=workspace_id, endpoint_id=endpoint_id, event=event, payload={}
+            )
+            delivery.payload = {
+                "id": str(delivery.event_id),
+                "type": event,
+                "created_at": occurred.isoformat(),
+                "data": data,
+            }
+            delivery.save(update_fields=["payload"])
+            async_task(
+                "well.webhooks.webhook_deliver",
+                delivery.pk,
+                task_name=f"webhook {delivery.pk}",
+                group="webhooks",
+            )
+
+
+# --- delivering (django-q2 task) -----------------------------------------------------------
+
+
+def _retry_later(delivery: WebhookDelivery) -> None:
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    schedule(
+        "well.webhooks.webhook_deliver",
+        delivery.pk,
+        name=f"webhook {delivery.pk} attempt {delivery.attempts + 1}",
+        schedule_type=Schedule.ONCE,
+        next_run=delivery.next_attempt_at,
+        repeats=1,
+    )
+
+
+def webhook_deliver(delivery_id: int) -> str:
+    """Send one delivery; on failure schedule the next one (BACKOFF), up to MAX_ATTEMPTS."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("endpoint")
+            .filter(pk=delivery_id, state__in=[DeliveryState.PENDING, DeliveryState.RETRYING])
+            .first()
+        )
+        if delivery is None:
+            return "nothing to do"
+        endpoint = delivery.endpoint
+        body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Well-Webhooks/1",
+            "Well-Event": delivery.event,
+            "Well-Delivery": str(delivery.event_id),
+            SIGNATURE_HEADER: signature(
+                secret=secret_open(endpoint, "secret"), timestamp=int(time.time()), body=body
+            ),
+        }
+        delivery.attempts += 1
+        status, error = None, ""
+        try:
+            url_check(endpoint.url)
+            if not endpoint.active:
+                raise ValidationError("The endpoint was turned off.")
+            response = requests.post(
+                endpoint.url,
+                data=body,
+                headers=headers,
+                timeout=TIMEOUT_SECONDS,
+                allow_redirects=False,
+            )
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except (requests.RequestException, ValidationError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        delivery.response_status = status
+        delivery.last_error = error
+        if not error:
+            delivery.state = DeliveryState.DELIVERED
+            delivery.delivered_at = timezone.now()
+            delivery.next_attempt_at = None
+        elif delivery.attempts >= MAX_ATTEMPTS or not endpoint.active:
+            delivery.state = DeliveryState.FAILED
+            delivery.next_attempt_at = None
+        else:
+            delivery.state = DeliveryState.RETRYING
+            delivery.next_attempt_at = timezone.now() + BACKOFF[delivery.attempts - 1]
+            _retry_later(delivery)
+        delivery.save(
+            update_fields=[
+                "attempts",
+                "state",
+                "response_status",
+                "last_error",
+                "next_attempt_at",
+                "delivered_at",
+            ]
+        )
+    if error:
+        logger.info("webhook %s to endpoint %s failed: %s", delivery.pk, endpoint.pk, error)
+    return delivery.state
+
+
+def webhook_deliveries_for_endpoint(*, endpoint: WebhookEndpoint):
+    return WebhookDelivery.objects.for_workspace(endpoint.workspace_id).filter(endpoint=endpoint)
+
+
+def webhook_endpoints_for_workspace(*, workspace: Workspace | int):
+    return WebhookEndpoint.objects.for_workspace(workspace)
