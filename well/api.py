@@ -321,6 +321,12 @@ class WorkspaceAPIMixin:
     def get_exception_handler(self):
         return api_exception_handler
 
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # Another workspace's object is a 404 whatever the method: a 405 would confirm it exists.
+        if getattr(self, "lookup_url_kwarg", None) in kwargs:
+            self.get_object()
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
     @property
     def caller(self) -> ApiCaller:
         return caller_for(self.request)
