@@ -223,8 +223,10 @@ def _record_page(request, record_id: int, *, edit_form=None, override_form=None,
 
 
 @workspace_view()
-@require_GET
 def record(request, record_id: int):
+    if request.method not in ("GET", "HEAD"):
+        _record_or_404(request, record_id)  # another tenant's ID is a 404 whatever the method
+        return HttpResponseNotAllowed(["GET"])
     return _record_page(request, record_id)
 
 
@@ -381,9 +383,10 @@ def record_file(request, record_id: int, file_id: int):
 
 
 @workspace_view()
-@require_GET
 def record_audit_pack(request, record_id: int):
     record = _record_or_404(request, record_id)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET"])
     pack = selectors.record_audit_pack(record=record)
     response = HttpResponse(
         json.dumps(pack, cls=DjangoJSONEncoder, indent=2), content_type="application/json"
