@@ -25,6 +25,7 @@ from connectors.quickbooks import oauth
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open, secret_seal
 from well.models import Workspace
+from well.webhooks import connection_summary, webhooks_emit
 
 logger = logging.getLogger("well.connectors")
 
@@ -350,6 +351,11 @@ def _needs_reconnect(connection: Connection, *, reason: str, actor: Actor) -> No
     connection.last_error = reason[:2000]
     connection.last_error_at = timezone.now()
     connection.save(update_fields=["status", "last_error", "last_error_at", "updated_at"])
+    webhooks_emit(
+        workspace=connection.workspace_id,
+        event="connection.needs_reconnect",
+        payload=connection_summary(connection),
+    )
     audit_event_record(
         workspace=connection.workspace_id,
         actor=actor,

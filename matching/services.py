@@ -34,6 +34,7 @@ from matching.core.reasons import signal_reasons
 from matching.models import Band, Candidate, Proposal, VendorRule, WorkspaceModel
 from well.audit import Actor, audit_event_record
 from well.models import Workspace
+from well.webhooks import record_summary, webhooks_emit
 
 SYSTEM = Actor.system("matching")
 
@@ -417,6 +418,10 @@ def _set_state(row: SourceRecord, state: str) -> None:
     if row.state != state:
         SourceRecord.objects.filter(pk=row.pk).update(state=state)
         row.state = state
+        if state == RecordState.IN_REVIEW:
+            webhooks_emit(
+                workspace=row.workspace_id, event="record.needs_review", payload=record_summary(row)
+            )
 
 
 def _audit_proposal(row: SourceRecord, proposal: Proposal, before: str, actor: Actor) -> None:

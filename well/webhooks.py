@@ -303,3 +303,39 @@ def webhook_deliveries_for_endpoint(*, endpoint: WebhookEndpoint):
 
 def webhook_endpoints_for_workspace(*, workspace: Workspace | int):
     return WebhookEndpoint.objects.for_workspace(workspace)
+
+
+# --- payloads (read attributes only: `well` imports no app) --------------------------------
+
+
+def record_summary(record) -> dict:
+    return {
+        "record": {
+            "id": record.pk,
+            "kind": record.entity_type,
+            "qbo_id": record.qbo_id,
+            "state": record.state,
+        }
+    }
+
+
+def sync_run_summary(run) -> dict:
+    return {
+        "sync_run": {
+            "id": run.pk,
+            "connection": str(run.connection_id),
+            "status": run.status,
+            "error": (run.error or "")[:1000],
+        }
+    }
+
+
+def connection_summary(connection) -> dict:
+    return {
+        "connection": {
+            "id": str(connection.pk),
+            "provider": connection.provider,
+            "status": connection.status,
+            "reason": (connection.last_error or "")[:1000],
+        }
+    }

@@ -33,6 +33,7 @@ from connectors.services import connection_mark_needs_reconnect
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open, secret_seal
 from well.models import Membership, Role, Workspace
+from well.webhooks import record_summary, webhooks_emit
 
 logger = logging.getLogger("well.connectors.qonto")
 
@@ -507,6 +508,10 @@ def _record_state(*, record: SourceRecord, state: str, actor: Actor, reason: str
         return
     SourceRecord.objects.filter(pk=record.pk).update(state=state)
     record.state = state
+    if state in (RecordState.POSTED, RecordState.FAILED):
+        webhooks_emit(
+            workspace=record.workspace_id, event=f"record.{state}", payload=record_summary(record)
+        )
     audit_event_record(
         workspace=record.workspace_id,
         actor=actor,

@@ -33,6 +33,7 @@ from connectors.services import (
     sync_run_skip,
 )
 from well.locks import advisory_lock, lock_key
+from well.webhooks import sync_run_summary, webhooks_emit
 
 logger = logging.getLogger("well.connectors.qonto.sync")
 
@@ -405,5 +406,9 @@ def _finish(reader: _Reader, status: str, *, error: str = "") -> SyncRun:
         if status == SyncStatus.SUCCEEDED:
             Connection.objects.filter(pk=run.connection_id).update(
                 last_good_sync_at=now, last_error="", last_error_at=None
+            )
+        else:
+            webhooks_emit(
+                workspace=run.workspace_id, event="sync.failed", payload=sync_run_summary(run)
             )
     return run

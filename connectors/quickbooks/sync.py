@@ -49,6 +49,7 @@ from connectors.services import (
 )
 from well.audit import Actor, audit_event_record
 from well.locks import advisory_lock, lock_key
+from well.webhooks import sync_run_summary, webhooks_emit
 
 logger = logging.getLogger("well.connectors.quickbooks.sync")
 
@@ -745,6 +746,9 @@ def _finish(engine: _Engine, status: str, *, marker: str = "", error: str = "") 
             )
         else:
             run.marker_after = run.marker_before
+            webhooks_emit(
+                workspace=run.workspace_id, event="sync.failed", payload=sync_run_summary(run)
+            )
         run.save(
             update_fields=[
                 "status",

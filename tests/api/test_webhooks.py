@@ -1,0 +1,153 @@
+"""Outgoing webhooks: signed, sent after commit, retried with backoff, logged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import responses
+from django.db import transaction
+from django_q.models import OrmQ, Schedule
+
+from connectors.services import connection_mark_needs_reconnect
+from matching.services import record_propose
+from well.audit import Actor
+from well.encryption import secret_open
+from well.models import DeliveryState, WebhookDelivery, WebhookEndpoint
+from well.webhooks import (
+    BACKOFF,
+    MAX_ATTEMPTS,
+    signature_verify,
+    webhook_deliver,
+    webhook_endpoint_create,
+    webhooks_emit,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HOOK = "https://partner.example/hooks/well"
+
+
+@pytest.fixture
+def endpoint(books):
+    endpoint, secret = webhook_endpoint_create(
+        workspace=books.workspace, url=HOOK, events=[], actor=Actor.system("tests")
+    )
+    return endpoint, secret
+
+
+def _emit(books, event="sync.failed", payload=None):
+    with transaction.atomic():
+        webhooks_emit(workspace=books.workspace, event=event, payload=payload or {"n": 1})
+    return WebhookDelivery.objects.get(workspace=books.workspace, event=event)
+
+
+@responses.activate
+def test_a_delivery_is_signed_with_the_endpoint_s_secret_over_timestamp_and_body(books, endpoint):
+    _, secret = endpoint
+    responses.post(HOOK, status=204)
+    delivery = _emit(books)
+    assert webhook_deliver(delivery.pk) == DeliveryState.DELIVERED
+
+    sent = responses.calls[0].request
+    assert sent.headers["Well-Event"] == "sync.failed"
+    assert signature_verify(secret=secret, header=sent.headers["Well-Signature"], body=sent.body)
+    assert not signature_verify(
+        secret="whsec_wrong", header=sent.headers["Well-Signature"], body=sent.body
+    )
+    assert not signature_verify(
+        secret=secret, header=sent.headers["Well-Signature"], body=sent.body + b" "
+    )
+    body = json.loads(sent.body)
+    assert body["type"] == "sync.failed" and body["data"] == {"n": 1}
+    assert body["id"] == str(delivery.event_id)
+    row = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert row.attempts == 1 and row.response_status == 204 and row.delivered_at
+
+
+def test_the_secret_is_stored_sealed(books, endpoint):
+    row, secret = endpoint
+    stored = WebhookEndpoint.objects.get(pk=row.pk)
+    assert secret not in stored.secret
+    assert secret_open(stored, "secret") == secret
+
+
+@responses.activate
+def test_a_failed_delivery_is_retried_with_backoff_until_it_succeeds(books, endpoint):
+    responses.post(HOOK, status=503)
+    delivery = _emit(books)
+
+    assert webhook_deliver(delivery.pk) == DeliveryState.RETRYING
+    row = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert row.attempts == 1 and row.response_status == 503 and "503" in row.last_error
+    retry = Schedule.objects.get(func="well.webhooks.webhook_deliver")
+    assert retry.schedule_type == Schedule.ONCE
+    assert abs((retry.next_run - row.next_attempt_at).total_seconds()) < 1
+    assert BACKOFF[0].total_seconds() - 5 <= (retry.next_run - row.created_at).total_seconds()
+
+    responses.replace(responses.POST, HOOK, status=200)
+    assert webhook_deliver(delivery.pk) == DeliveryState.DELIVERED
+    assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 2
+    assert BACKOFF[1] > BACKOFF[0]
+
+
+@responses.activate
+def test_a_delivery_gives_up_after_the_last_attempt_and_a_delivered_one_is_not_resent(
+    books, endpoint
+):
+    responses.post(HOOK, body=requests.ConnectionError("refused"))
+    delivery = _emit(books)
+    for _ in range(MAX_ATTEMPTS):
+        webhook_deliver(delivery.pk)
+    row = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert row.state == DeliveryState.FAILED and row.attempts == MAX_ATTEMPTS
+    assert webhook_deliver(delivery.pk) == "nothing to do"
+    assert len(responses.calls) == MAX_ATTEMPTS
+
+
+def test_nothing_is_emitted_for_a_change_that_rolls_back(books, endpoint):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        webhooks_emit(workspace=books.workspace, event="sync.failed", payload={})
+        raise RuntimeError("rolled back")
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_an_endpoint_only_gets_the_events_it_subscribed_to(books):
+    webhook_endpoint_create(
+        workspace=books.workspace,
+        url=HOOK,
+        events=["record.posted"],
+        actor=Actor.system("tests"),
+    )
+    with transaction.atomic():
+        webhooks_emit(workspace=books.workspace, event="sync.failed", payload={})
+        webhooks_emit(workspace=books.workspace, event="record.posted", payload={})
+    assert list(WebhookDelivery.objects.values_list("event", flat=True)) == ["record.posted"]
+    assert OrmQ.objects.count() == 1  # one django-q2 task queued for the one delivery
+
+
+def test_a_record_sent_to_review_and_a_connection_needing_reconnect_emit_their_events(
+    books, endpoint
+):
+    books.invoice()
+    bill = books.bill(amount="121.00", day="2025-01-05")
+    record_propose(record=bill)
+    connection_mark_needs_reconnect(
+        connection=books.qbo, reason="grant revoked", actor=Actor.system("tests")
+    )
+    events = {d.event: d.payload["data"] for d in WebhookDelivery.objects.all()}
+    assert events["record.needs_review"]["record"]["id"] == bill.pk
+    assert events["connection.needs_reconnect"]["connection"]["id"] == str(books.qbo.pk)
+
+
+def test_webhook_urls_must_be_https_and_not_internal(books, client_for):
+    client = client_for(books.workspace, scopes=["admin"])
+    for url in ("http://partner.example/h", "https://127.0.0.1/h", "https://10.0.0.5/h"):
+        response = client.post("/api/v1/webhooks/", {"url": url}, format="json")
+        assert response.status_code == 400, url
+        assert "url" in response.json()["error"]["fields"]
+    response = client.post("/api/v1/webhooks/", {"url": HOOK}, format="json")
+    assert response.status_code == 201
+    assert response.json()["secret"].startswith("whsec_")
+    assert "secret" not in client.get("/api/v1/webhooks/").json()["results"][0]
