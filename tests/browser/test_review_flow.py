@@ -1,0 +1,172 @@
+"""The review workflow in a real browser, against the live site and both sandboxes over HTTP:
+sign in, dashboard, queue by keyboard, pin an alternative, approve, watch it post to Qonto,
+find every step in the timeline; a refused record pinned by hand; thresholds and what-if."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import requests
+
+from connectors.demo import DemoUrls, demo_connect, demo_settings_apply
+from connectors.models import Connection, Provider, RecordState, SourceRecord
+from connectors.qonto.posting import postings_send
+from connectors.qonto.sync import qonto_sync
+from connectors.quickbooks.sync import connection_sync
+from connectors.sandbox.runner import start_sandboxes
+from matching.models import Decision, DecisionKind
+from well.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_tenant_ensure
+from well.models import AuditEvent, Workspace
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def world(live_server, tmp_path, settings):
+    """The demo workspace connected to fresh sandboxes, synced once (nothing decided yet)."""
+    os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    settings.MEDIA_ROOT = tmp_path / "media"
+    workspace = demo_tenant_ensure()
+    qbo, qonto = start_sandboxes(bills=200, data_dir=tmp_path / "sandbox")
+    urls = DemoUrls(site=live_server.url, quickbooks=qbo.base_url, qonto=qonto.base_url)
+    saved = {name: getattr(settings, name, None) for name in ("SITE_URL",)}
+    demo_settings_apply(urls)
+    try:
+        demo_connect(workspace=workspace, site=urls.site)
+        connections = {c.provider: c for c in Connection.objects.for_workspace(workspace)}
+        qonto_sync(connections[Provider.QONTO], trigger="test")
+        connection_sync(connection_id=connections[Provider.QUICKBOOKS].pk, trigger="test")
+        yield workspace, urls
+    finally:
+        for name, value in saved.items():
+            setattr(settings, name, value)
+        qbo.stop()
+        qonto.stop()
+
+
+def sign_in(page, site):
+    page.goto(f"{site}/")
+    page.fill("input[name=login]", DEMO_EMAIL)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site}/w/demo/")
+
+
+def qonto_invoices(urls) -> int:
+    return requests.get(f"{urls.qonto}/_sandbox/state", timeout=30).json()["supplier_invoices"]
+
+
+def test_an_accountant_reviews_pins_approves_and_follows_it_to_qonto(world, page, screenshot):
+    workspace, urls = world
+    site = urls.site
+    postings_send()  # what auto-approved posts first, so Qonto's count below is ours
+    before = qonto_invoices(urls)
+    in_review = SourceRecord.objects.filter(workspace=workspace, state=RecordState.IN_REVIEW)
+    assert in_review.count() >= 2
+
+    sign_in(page, site)
+    assert page.locator("h1").inner_text() == "Demo company"
+    assert page.locator(".stat").count() == 6 and page.locator("svg.chart").count() == 3
+    screenshot("review-dashboard")
+
+    # The queue, by keyboard: j selects, a approves in place (htmx), j/o open the next one.
+    page.click("nav.mainnav >> text=Review")
+    page.wait_for_url(f"{site}/w/demo/queue/")
+    rows = page.locator("table.queue tbody tr[data-record]")
+    assert rows.count() == in_review.count()
+    screenshot("review-queue")
+    first = rows.nth(0).get_attribute("data-record")
+    page.keyboard.press("k")  # the first row is selected on load; k stays on it
+    assert page.locator("tr.selected").get_attribute("data-record") == first
+    page.keyboard.press("a")
+    page.wait_for_selector(f"tr#row-{first}.done")
+    assert "approved" in page.locator(f"tr#row-{first}").inner_text()
+    approved = SourceRecord.objects.get(pk=first)
+    assert Decision.objects.get(record=approved).kind == DecisionKind.APPROVE
+
+    page.keyboard.press("j")
+    second = page.locator("tr.selected").get_attribute("data-record")
+    assert second != first
+    page.keyboard.press("o")
+    page.wait_for_url(f"{site}/w/demo/records/{second}/")
+    screenshot("review-record")
+
+    # Pin the runner-up instead of the proposal (key 2 presses its button).
+    alternative = page.locator('[data-candidate="2"] button[data-action="pin-2"]')
+    assert alternative.count() == 1
+    page.keyboard.press("2")
+    page.wait_for_selector(".messages li.success")
+    assert "pinned to Qonto" in page.locator(".messages").inner_text()
+    pinned = SourceRecord.objects.get(pk=second)
+    assert Decision.objects.get(record=pinned).kind == DecisionKind.PIN
+
+    # The worker posts; the page shows what Qonto answered.
+    postings_send()
+    qonto_sync(Connection.objects.get(workspace=workspace, provider=Provider.QONTO), trigger="t")
+    for pk in (first, second):
+        assert SourceRecord.objects.get(pk=pk).state == RecordState.POSTED
+    assert qonto_invoices(urls) >= before
+    page.goto(f"{site}/w/demo/records/{first}/")
+    assert page.locator("#record-state").inner_text() == "Posted"
+    assert page.locator("a", has_text="open in Qonto").count() >= 1
+    timeline = page.locator("#timeline").inner_text()
+    for step in ("pulled from QuickBooks", "proposed:", "approve", "posting", "done"):
+        assert step in timeline, step
+    screenshot("review-record-posted")
+    page.goto(f"{site}/w/demo/records/{second}/")
+    timeline = page.locator("#timeline").inner_text()
+    for step in ("proposed:", "pin", "posting", "done"):
+        assert step in timeline, step
+    for pk in (first, second):
+        verbs = set(AuditEvent.objects.filter(object_id=str(pk)).values_list("verb", flat=True))
+        assert {"record.proposed", "record.posting", "record.posted"} <= verbs
+
+    # The audit log and its export.
+    page.goto(f"{site}/w/demo/audit/?verb=record.")
+    assert page.locator("table.audit tbody tr").count() > 3
+    screenshot("review-audit")
+
+
+def test_a_refused_record_is_pinned_by_hand_and_posted(world, page, screenshot):
+    workspace, urls = world
+    site = urls.site
+    refused = SourceRecord.objects.filter(workspace=workspace, state=RecordState.REFUSED)
+    assert refused.exists()
+    sign_in(page, site)
+    page.goto(f"{site}/w/demo/refused/")
+    screenshot("review-refused")
+    row = page.locator("tbody tr[data-record]").first
+    pk = row.get_attribute("data-record")
+    assert row.locator("select[name=entry] option").count() >= 1
+    row.locator("button", has_text="Pin and post").click()
+    page.wait_for_selector(".messages li.success")
+    assert Decision.objects.get(record_id=pk).kind == DecisionKind.PIN
+    postings_send()
+    assert SourceRecord.objects.get(pk=pk).state == RecordState.POSTED
+    page.goto(f"{site}/w/demo/records/{pk}/")
+    assert "pin" in page.locator("#timeline").inner_text()
+
+
+def test_a_threshold_change_and_its_whatif_chart(world, page, screenshot):
+    workspace, urls = world
+    site = urls.site
+    sign_in(page, site)
+    page.goto(f"{site}/w/demo/settings/")
+    page.fill("#id_review_threshold", "0.5")
+    page.fill("#id_auto_threshold", "0.8")
+    page.click("#thresholds button[type=submit]")
+    page.wait_for_selector(".messages li.success")
+    assert "Thresholds saved" in page.locator(".messages").inner_text()
+    workspace = Workspace.objects.get(pk=workspace.pk)
+    assert (workspace.review_threshold, workspace.auto_threshold) == (0.5, 0.8)
+
+    page.fill("#id_threshold", "0.7")
+    page.click("#whatif button[type=submit]")
+    page.wait_for_url(re.compile(r".*threshold=0\.7.*"))
+    chart = page.locator("#whatif svg.chart")
+    assert chart.count() == 1
+    assert "0.70 (tried)" in page.locator("#whatif table").inner_text()
+    assert "0.80 (now)" in page.locator("#whatif table").inner_text()
+    screenshot("review-settings-whatif")
