@@ -97,6 +97,8 @@ def _syncs_in_last_day(connection: Connection) -> tuple[int, SyncRun | None]:
 class ConnectionViewSet(WorkspaceViewSet):
     """The workspace's QuickBooks and Qonto connections: status and health, never a token."""
 
+    queryset = Connection.objects.none()  # the schema reads parameter types from it
+
     lookup_url_kwarg = "connection_id"
     pagination_class = CursorByCreated
     lookup_value_converter = "uuid"
@@ -151,6 +153,7 @@ class SyncRunFilter(django_filters.FilterSet):
 
 
 class SyncRunViewSet(WorkspaceViewSet):
+    queryset = SyncRun.objects.none()  # the schema reads parameter types from it
     lookup_url_kwarg = "sync_run_id"
     lookup_value_converter = "int"
     filter_backends = [DjangoFilterBackend]
@@ -180,6 +183,8 @@ class PostingFilter(django_filters.FilterSet):
 
 class PostingViewSet(WorkspaceViewSet):
     """The outbox toward Qonto: each posting's state, Qonto ID and link."""
+
+    queryset = Posting.objects.none()  # the schema reads parameter types from it
 
     lookup_url_kwarg = "posting_id"
     pagination_class = CursorByCreated

@@ -231,6 +231,8 @@ def _decided(decision: Decision, record: SourceRecord) -> dict:
 class RecordViewSet(WorkspaceViewSet):
     """QuickBooks transactions (bills, purchases, vendor credits) and the decisions on them."""
 
+    queryset = SourceRecord.objects.none()  # the schema reads parameter types from it
+
     lookup_url_kwarg = "record_id"
     lookup_value_converter = "int"
     filter_backends = [DjangoFilterBackend]
@@ -351,6 +353,8 @@ class RecordViewSet(WorkspaceViewSet):
 class DecisionViewSet(WorkspaceViewSet):
     """Every decision taken in the workspace, people's, keys' and Well's, newest first."""
 
+    queryset = Decision.objects.none()  # the schema reads parameter types from it
+
     lookup_url_kwarg = "decision_id"
     lookup_value_converter = "int"
 
@@ -392,6 +396,8 @@ class VendorRuleIn(serializers.Serializer):
 
 class VendorRuleViewSet(WorkspaceViewSet):
     """Per-vendor auto thresholds or never-auto (writes need the admin scope)."""
+
+    queryset = VendorRule.objects.none()  # the schema reads parameter types from it
 
     lookup_url_kwarg = "vendor_rule_id"
     lookup_value_converter = "int"

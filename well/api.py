@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
@@ -40,6 +41,7 @@ from well.models import (
     DeliveryState,
     Membership,
     Role,
+    WebhookEndpoint,
     WebhookEvent,
     Workspace,
 )
@@ -390,6 +392,7 @@ class WorkspaceViewSet(WorkspaceAPIMixin, GenericViewSet):
     pass
 
 
+@csrf_exempt
 def not_found_view(request, *args, **kwargs):
     """Unknown paths under /api/v1/ answer in the API's error shape, not as an HTML page."""
     return _NotFound.as_view()(request, *args, **kwargs)
@@ -464,6 +467,8 @@ class ApiKeyIn(serializers.Serializer):
 class ApiKeyViewSet(WorkspaceViewSet):
     """The workspace's API keys (the admin scope): list, create (secret shown once), revoke."""
 
+    queryset = ApiKey.objects.none()  # the schema reads parameter types from it
+
     lookup_url_kwarg = "api_key_id"
     lookup_value_converter = "int"
     roles = {"GET": Role.OWNER, "HEAD": Role.OWNER, "OPTIONS": Role.VIEWER}
@@ -522,9 +527,15 @@ class DocsView(SpectacularSwaggerSplitView):
 
 SCHEMA_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SECURITY": [{"apiKey": []}],
+    "ENUM_NAME_OVERRIDES": {
+        "RecordStateEnum": "connectors.models.RecordState",
+        "PostingStateEnum": "connectors.qonto.models.PostingState",
+        "PostingActionEnum": "connectors.qonto.models.PostingAction",
+        "ProposalActionEnum": "matching.models.Action",
+        "DeliveryStateEnum": "well.models.DeliveryState",
+    },
     "DESCRIPTION": (
         "Partner API of Well: everything an accountant does in the review pages. "
         "Send `Authorization: Bearer <key>`. Errors are always "
@@ -562,6 +573,8 @@ class AuditEventFilter(django_filters.FilterSet):
 
 class AuditEventViewSet(WorkspaceViewSet):
     """The workspace's audit trail, newest first (append-only: read only here too)."""
+
+    queryset = AuditEvent.objects.none()  # the schema reads parameter types from it
 
     lookup_url_kwarg = "audit_event_id"
     lookup_value_converter = "int"
@@ -626,6 +639,8 @@ class DeliveryOut(serializers.Serializer):
 
 class WebhookViewSet(WorkspaceViewSet):
     """Endpoints that receive the workspace's events (the admin scope), and their delivery log."""
+
+    queryset = WebhookEndpoint.objects.none()  # the schema reads parameter types from it
 
     lookup_url_kwarg = "webhook_id"
     lookup_value_converter = "int"
