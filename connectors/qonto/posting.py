@@ -229,6 +229,7 @@ def postings_send(
         if not claimed:
             break
         report.claimed += len(claimed)
+        settled_before = report.done + report.failed
         by_workspace: dict[int, list[Posting]] = defaultdict(list)
         records = SourceRecord.objects.in_bulk([p.record_id for p in claimed])
         for posting in claimed:
@@ -238,9 +239,14 @@ def postings_send(
             connection = connections[workspace_id]
             if workspace_id not in apis:
                 apis[workspace_id] = api_for(connection, on_attempt=report.count_request)
-            _Sender(connection, apis[workspace_id], documents, report, key_window, after_send).run(
-                postings
+            sender = _Sender(
+                connection, apis[workspace_id], documents, report, key_window, after_send
             )
+            sender.run(postings)
+        if report.done + report.failed == settled_before:
+            # Nothing settled this round (Qonto down, 401, 429): stop instead of spinning on
+            # the same postings; the next scheduled run tries again.
+            break
     return report
 
 

@@ -391,3 +391,17 @@ def test_a_revoked_grant_releases_postings_and_marks_the_connection(connected, b
     assert refreshed(posting).state == PostingState.READY
     assert qonto.uploads() == []
     assert services.qonto_connection_get(workspace=connected.workspace_id) is not None
+
+
+def test_a_qonto_that_keeps_failing_stops_the_run_instead_of_spinning(connected, bill, qonto):
+    posting = record_post(record=bill, actor=REVIEWER)
+    qonto.control("faults", {"rate_5xx": 1.0})
+
+    report = send()
+
+    assert report.claimed == 1
+    assert refreshed(posting).state == PostingState.UNKNOWN
+    qonto.control("faults", {"clear": True})
+    send()
+    assert refreshed(posting).state == PostingState.DONE
+    assert len(qonto.uploads()) == 1
