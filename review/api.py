@@ -7,7 +7,7 @@ render. Each endpoint has its own small serializers.
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Q
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -77,8 +77,41 @@ class RecordOut(serializers.Serializer):
 
     @extend_schema_field(ProposalBriefOut(allow_null=True))
     def get_proposal(self, record) -> dict | None:
-        current = getattr(record, "current", None)
-        return ProposalBriefOut(current[0]).data if current else None
+        if getattr(record, "p_id", None) is None:
+            return None
+        return {
+            "id": record.p_id,
+            "action": record.p_action,
+            "confidence": record.p_confidence,
+            "band": record.p_band,
+        }
+
+    def to_representation(self, record) -> dict:
+        """The declared fields' output, built directly: the list's hot path.
+
+        tests/api/test_records.py checks it against DRF's generic rendering of the same fields.
+        """
+        amount = record.total_amount
+        return {
+            "id": record.pk,
+            "kind": record.entity_type,
+            "qbo_id": record.qbo_id,
+            "state": record.state,
+            "supplier_name": record.supplier_name,
+            "vendor_qbo_id": record.vendor_qbo_id,
+            "invoice_number": record.invoice_number,
+            "total_amount": None if amount is None else _AMOUNT.to_representation(amount),
+            "currency": record.currency,
+            "issue_date": record.issue_date.isoformat() if record.issue_date else None,
+            "due_date": record.due_date.isoformat() if record.due_date else None,
+            "deleted": record.deleted,
+            "pulled_at": _TIME.to_representation(record.pulled_at),
+            "proposal": self.get_proposal(record),
+        }
+
+
+_AMOUNT = serializers.DecimalField(max_digits=19, decimal_places=4)
+_TIME = serializers.DateTimeField()
 
 
 class MappedOut(serializers.Serializer):
@@ -212,8 +245,6 @@ class RecordFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_vendor(self, queryset, name, value):
-        from django.db.models import Q
-
         return queryset.filter(Q(vendor_qbo_id=value) | Q(supplier_name__icontains=value))
 
     def filter_confidence(self, queryset, name, value):
@@ -226,6 +257,24 @@ class RecordFilter(django_filters.FilterSet):
 
 def _decided(decision: Decision, record: SourceRecord) -> dict:
     return {"decision": DecisionOut(decision).data, "record": RecordOut(record).data}
+
+
+LIST_FIELDS = (
+    "id",
+    "workspace_id",
+    "entity_type",
+    "qbo_id",
+    "state",
+    "supplier_name",
+    "vendor_qbo_id",
+    "invoice_number",
+    "total_amount",
+    "currency",
+    "issue_date",
+    "due_date",
+    "deleted",
+    "pulled_at",
+)
 
 
 class RecordViewSet(WorkspaceViewSet):
@@ -253,13 +302,15 @@ class RecordViewSet(WorkspaceViewSet):
 
     @extend_schema(responses={200: RecordOut(many=True), **ERRORS})
     def list(self, request):
-        query = self.filter_queryset(self.get_queryset()).prefetch_related(
-            Prefetch(
-                "proposals",
-                queryset=Proposal.objects.filter(is_current=True).only(
-                    "id", "record_id", "action", "confidence", "band"
-                ),
-                to_attr="current",
+        query = (
+            self.filter_queryset(self.get_queryset())
+            .only(*LIST_FIELDS)
+            .annotate(
+                current=FilteredRelation("proposals", condition=Q(proposals__is_current=True)),
+                p_id=F("current__id"),
+                p_action=F("current__action"),
+                p_confidence=F("current__confidence"),
+                p_band=F("current__band"),
             )
         )
         page = self.paginate_queryset(query)

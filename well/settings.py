@@ -234,6 +234,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Requests per partner API key (well.api.PerKeyThrottle); 429 with Retry-After beyond it.
+    "DEFAULT_THROTTLE_RATES": {"api_key": env_str("WELL_API_RATE", "600/min")},
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Well partner API", "VERSION": "1.0.0"}
 

@@ -125,3 +125,30 @@ def test_invalid_edits_come_back_per_field(books, client_for, in_review):
     assert response.status_code == 400, response.content
     assert "ledger_account" in response.json()["error"]["fields"]
     assert SourceRecord.objects.get(pk=bill.pk).state == RecordState.IN_REVIEW
+
+
+def test_the_list_s_fast_rendering_equals_the_generic_rendering_of_its_fields(
+    books, client_for, in_review
+):
+    from rest_framework import serializers
+
+    from review.api import RecordOut
+
+    in_review(books)
+    books.bill(amount="10.00", day="2024-06-01")
+    rows = client_for(books.workspace).get("/api/v1/records/").json()["results"]
+    for row in rows:
+        record = SourceRecord.objects.get(pk=row["id"])
+        generic = serializers.Serializer.to_representation(RecordOut(), record)
+        proposal = record.proposals.filter(is_current=True).first()
+        generic["proposal"] = (
+            {
+                "id": proposal.pk,
+                "action": proposal.action,
+                "confidence": proposal.confidence,
+                "band": proposal.band,
+            }
+            if proposal
+            else None
+        )
+        assert row == dict(generic)
