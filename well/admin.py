@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from allauth.mfa.models import Authenticator
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from well.models import AuditEvent, Membership, Workspace
+from well.api_auth import api_key_create, api_key_revoke
+from well.audit import Actor
+from well.models import (
+    ApiKey,
+    ApiScope,
+    AuditEvent,
+    Membership,
+    WebhookDelivery,
+    WebhookEndpoint,
+    Workspace,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -80,4 +91,89 @@ class WellAuthenticatorAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "type", "created_at", "last_used_at"]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+# --- partner API keys and webhooks ---------------------------------------------------------
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    scope_choices = forms.MultipleChoiceField(
+        choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple, label="Scopes"
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["workspace", "name"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created here through the service (the secret is shown once) and revoked."""
+
+    list_display = ["name", "workspace", "prefix", "scopes", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "workspace__slug"]
+    list_select_related = ["workspace"]
+    readonly_fields = ["prefix", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
+    exclude = ["hashed"]
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["workspace", "name", "scope_choices"]
+        return ["workspace", "name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["workspace", "name", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        key, secret = api_key_create(
+            workspace=form.cleaned_data["workspace"],
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scope_choices"],
+            actor=Actor.user(request.user),
+            created_by=request.user,
+        )
+        obj.pk = key.pk
+        messages.warning(request, f"The new key, shown only this once: {secret}")
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        done = sum(api_key_revoke(key=key, actor=Actor.user(request.user)) for key in queryset)
+        messages.info(request, f"{done} key(s) revoked.")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: the audit trail keeps naming the key
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "workspace", "events", "active", "created_at"]
+    list_filter = ["active"]
+    list_select_related = ["workspace"]
+    exclude = ["secret"]
+    readonly_fields = ["workspace", "url", "events", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "event", "endpoint", "state", "attempts", "response_status"]
+    list_filter = ["state", "event"]
+    list_select_related = ["endpoint"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -15,6 +15,12 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("w/<slug:workspace_slug>/", include("review.urls")),
     path("w/<slug:workspace_slug>/connections/", include("connectors.urls")),
+    path("w/<slug:workspace_slug>/settings/api-keys/", views.api_keys, name="api_keys"),
+    path(
+        "w/<slug:workspace_slug>/settings/api-keys/<int:api_key_id>/revoke/",
+        views.api_key_revoke,
+        name="api_key_revoke",
+    ),
     path("oauth/quickbooks/", include("connectors.quickbooks.urls")),
     path("oauth/qonto/", include("connectors.qonto.oauth_urls")),
     *API_V1,
