@@ -31,8 +31,6 @@ CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
 
 SANDBOX = """
 import sys, time
-from connectors.sandbox import qonto_multipart
-qonto_multipart.CHUNK_SIZE = 16 * 1024  # work around the sandbox's 64 KiB buffer check
 from connectors.sandbox.qonto import QontoSandbox
 from connectors.sandbox.server import serve_in_thread
 app = QontoSandbox(client_id=sys.argv[1], client_secret=sys.argv[2], analysis_delay_seconds=0)

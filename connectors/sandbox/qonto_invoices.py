@@ -311,7 +311,12 @@ class SupplierInvoices:
         prop, descending = parse_sort(args, SORTABLE, "created_at:desc")
         matches = self._filters(args)
         with self.store.lock:
-            invoices = [self._render(i) for i in self.store.state["supplier_invoices"].values()]
+            # Rendered once per request and only shallow-copied: the list only serialises them.
+            counts = self._sha_counts()
+            invoices = [
+                self._render(i, counts, deep=False)
+                for i in self.store.state["supplier_invoices"].values()
+            ]
         selected = [invoice for invoice in invoices if all(test(invoice) for test in matches)]
         ordered = sort_records(selected, lambda inv: sort_value(inv, prop), descending)
         page_items, meta = paginate(ordered, page, per_page)
@@ -376,12 +381,13 @@ class SupplierInvoices:
             raise ApiError(404, "not_found", "Supplier invoice not found.")
         return invoice
 
-    def _render(self, invoice: dict) -> dict:
+    def _render(self, invoice: dict, sha_counts: Counter | None = None, *, deep=True) -> dict:
         """The public object: a copy, with duplicate flags Qonto adds after analysis (§4.4)."""
-        rendered = copy.deepcopy(invoice)
+        rendered = copy.deepcopy(invoice) if deep else dict(invoice)
         private = self.store.state["invoice_private"].get(invoice["id"], {})
         if private.get("analysed") and private.get("sha256"):
-            rendered["has_duplicates"] = self._sha_counts()[private["sha256"]] > 1
+            counts = sha_counts if sha_counts is not None else self._sha_counts()
+            rendered["has_duplicates"] = counts[private["sha256"]] > 1
         return rendered
 
     def _sha_counts(self) -> Counter:

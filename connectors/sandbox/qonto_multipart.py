@@ -42,8 +42,10 @@ def parse_parts(
     stream, boundary: bytes, *, max_form_memory_size: int, max_parts: int
 ) -> list[Part]:
     """Decode every part in order with Werkzeug's multipart decoder."""
+    # Werkzeug applies this limit to its whole undecoded buffer, which may already hold most of
+    # a chunk; fields are held to `max_form_memory_size` one by one in _drain_events.
     decoder = MultipartDecoder(
-        boundary, max_form_memory_size=max_form_memory_size, max_parts=max_parts
+        boundary, max_form_memory_size=max_form_memory_size + CHUNK_SIZE, max_parts=max_parts
     )
     parts: list[Part] = []
     finished = False

@@ -58,17 +58,10 @@ class QontoBox:
 @pytest.fixture(scope="module")
 def qonto_server():
     """One server for the module; each test resets it."""
-    from connectors.sandbox import qonto_multipart
-
     app = QontoSandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, analysis_delay_seconds=0)
-    # Sandbox bug (reported): it feeds Werkzeug's decoder 64 KiB chunks while capping the
-    # decoder's buffer at 64 KiB, so a bulk of a few hundred KB is refused 413 at random.
-    # Smaller chunks keep the buffer under the cap; remove once parse_parts is fixed.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(qonto_multipart, "CHUNK_SIZE", 16 * 1024)
-        server = serve_in_thread(app)
-        yield QontoBox(app, server.base_url)
-        server.stop()
+    server = serve_in_thread(app)
+    yield QontoBox(app, server.base_url)
+    server.stop()
 
 
 @pytest.fixture
