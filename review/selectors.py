@@ -414,7 +414,10 @@ def record_audit_events(*, record: SourceRecord) -> list:
     from well.models import AuditEvent
 
     events = AuditEvent.objects.for_workspace(record.workspace_id)
-    own = list(events.filter(object_type__startswith="quickbooks.", object_id=str(record.pk)))
+    # Exact object types, so that the (workspace, object_type, object_id, created_at) index
+    # answers each of these reads without scanning the workspace's trail.
+    record_type = "quickbooks." + record.entity_type.lower()
+    own = list(events.filter(object_type=record_type, object_id=str(record.pk)))
     posting_ids = [
         str(pk)
         for pk in Posting.objects.for_workspace(record.workspace_id)
@@ -433,14 +436,13 @@ def record_audit_events(*, record: SourceRecord) -> list:
     pulled = [
         e
         for e in events.filter(
-            verb="records.pulled",
-            object_type="quickbooks." + record.entity_type.lower(),
-            created_at__range=window,
+            object_type=record_type, object_id="", created_at__range=window, verb="records.pulled"
         )
         if record.qbo_id in ((e.after or {}).get("qbo_ids") or [])
     ]
     connection = list(
         events.filter(
+            object_type="connectors.connection",
             verb__in=[
                 "connection.disconnected",
                 "connection.needs_reconnect",

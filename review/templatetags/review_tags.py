@@ -68,3 +68,22 @@ def gate_reasons(reasons) -> list:
 @register.filter
 def get(mapping, key):
     return (mapping or {}).get(key)
+
+
+@register.filter
+def supplier(record) -> str:
+    """The record's supplier: the typed column, else the name QuickBooks refers to."""
+    if record.supplier_name:
+        return record.supplier_name
+    payload = record.payload or {}
+    for key in ("VendorRef", "EntityRef"):
+        ref = payload.get(key)
+        if isinstance(ref, dict) and ref.get("name"):
+            return ref["name"]
+    return ""
+
+
+@register.filter
+def payload_value(record, key: str) -> str:
+    value = (record.payload or {}).get(key)
+    return "" if value is None else str(value)
