@@ -8,7 +8,8 @@ import json
 import os
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from werkzeug.http import parse_options_header
 from werkzeug.wrappers import Request, Response
@@ -347,7 +348,13 @@ class SupplierInvoices:
             ("duplicates", "non_financial_documents"),
         )
         issue_from = time_param(args, "filter[issue_date_from]")
-        today = datetime.fromtimestamp(self.store.now(), tz=UTC).date().isoformat()
+        today_date = datetime.fromtimestamp(self.store.now(), tz=UTC).date()
+        today = today_date.isoformat()
+        paid_on = _friendly_ranges(args, "filter[payment_date]", today_date)
+        issued_on = _friendly_ranges(args, "filter[issue_date]", today_date)
+        payable = _amount_conditions(args)
+        approvers = set(list_param(args, "filter[approver_id][]", "filter[approver_id]"))
+        missing_data = bool_param(args, "filter[missing_data]")
         query = (args.get("query") or "").strip().lower()
         fields = list_param(args, "query_fields[]", "query_fields") or [
             "supplier_name",
@@ -364,6 +371,11 @@ class SupplierInvoices:
             lambda i: not no_credit_notes or not i.get("is_credit_note"),
             lambda i: "duplicates" not in document_types or bool(i.get("has_duplicates")),
             lambda i: issue_from is None or in_range(i.get("issue_date"), issue_from, None),
+            lambda i: _on_any(i.get("payment_date"), paid_on),
+            lambda i: _on_any(i.get("issue_date"), issued_on),
+            lambda i: all(_amount_holds(i, condition) for condition in payable),
+            lambda i: not approvers or bool(approvers & _approver_ids(i)),
+            lambda i: missing_data is None or _missing_data(i) == missing_data,
             lambda i: not query or any(query in str(i.get(f) or "").lower() for f in fields),
         ]
         return tests
@@ -657,3 +669,88 @@ def _due_bucket(invoice: dict, today: str) -> str:
     if not due:
         return "missing_date"
     return "past_and_today" if due <= today else "future"
+
+
+_FRIENDLY_RANGES = ("today", "yesterday", "this_week", "past_week", "this_month", "past_month")
+_REQUIRED_DATA = ("supplier_name", "invoice_number", "total_amount", "issue_date")
+
+
+def _friendly_ranges(args, name: str, today: date) -> list[tuple[date, date]]:
+    """`filter[payment_date]=this_week` and friends (§4.6) as inclusive date ranges."""
+    ranges = []
+    for value in choice_params(args, (name, f"{name}[]"), _FRIENDLY_RANGES):
+        monday = today - timedelta(days=today.weekday())
+        first = today.replace(day=1)
+        last_month_end = first - timedelta(days=1)
+        ranges.append(
+            {
+                "today": (today, today),
+                "yesterday": (today - timedelta(days=1), today - timedelta(days=1)),
+                "this_week": (monday, today),
+                "past_week": (monday - timedelta(days=7), monday - timedelta(days=1)),
+                "this_month": (first, today),
+                "past_month": (last_month_end.replace(day=1), last_month_end),
+            }[value]
+        )
+    return ranges
+
+
+def _on_any(value, ranges: list[tuple[date, date]]) -> bool:
+    if not ranges:
+        return True
+    try:
+        day = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return False
+    return any(start <= day <= end for start, end in ranges)
+
+
+def _amount_conditions(args) -> list[tuple[str, Decimal, str]]:
+    """`filter[payable_amount]=lte:100.00:EUR` (repeatable); anything else is a 422."""
+    conditions = []
+    for raw in list_param(args, "filter[payable_amount]", "filter[payable_amount][]"):
+        op, _, rest = raw.partition(":")
+        amount, _, currency = rest.partition(":")
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            value = None
+        if op not in ("lt", "lte", "gt", "gte", "eq") or value is None or len(currency) != 3:
+            raise ApiError(
+                422,
+                "invalid",
+                "filter[payable_amount] looks like lte:100.00:EUR.",
+                parameter="filter[payable_amount]",
+            )
+        conditions.append((op, value, currency.upper()))
+    return conditions
+
+
+def _amount_holds(invoice: dict, condition: tuple[str, Decimal, str]) -> bool:
+    op, limit, currency = condition
+    money = invoice.get("payable_amount") or invoice.get("total_amount") or {}
+    try:
+        value = Decimal(str(money.get("value")))
+    except (InvalidOperation, AttributeError):
+        return False
+    if money.get("currency") != currency:
+        return False
+    return {
+        "lt": value < limit,
+        "lte": value <= limit,
+        "gt": value > limit,
+        "gte": value >= limit,
+        "eq": value == limit,
+    }[op]
+
+
+def _approver_ids(invoice: dict) -> set[str]:
+    # The approval workflow's shape is undocumented (§4.5); approvers as a list of IDs.
+    workflow = invoice.get("approval_workflow") or {}
+    return (
+        {str(a) for a in workflow.get("approver_ids", [])} if isinstance(workflow, dict) else set()
+    )
+
+
+def _missing_data(invoice: dict) -> bool:
+    return any(not invoice.get(name) for name in _REQUIRED_DATA)

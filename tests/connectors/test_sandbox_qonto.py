@@ -8,6 +8,8 @@ import io
 import re
 import socket
 import uuid
+from datetime import date, timedelta
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -1076,3 +1078,62 @@ def test_control_writes_need_post(sandbox):
     response = requests.get(sandbox.url("/_sandbox/reset"), timeout=5)
     assert response.status_code == 405
     assert response.json()["errors"][0]["code"] == "method_not_allowed"
+
+
+def _all_invoices(box) -> list[dict]:
+    return box.get("/v2/supplier_invoices", params={"per_page": 100}).json()["supplier_invoices"]
+
+
+def test_payable_amount_filter_compares_amount_and_currency(connected):
+    invoices = _all_invoices(connected)
+    limit = sorted(Decimal(i["total_amount"]["value"]) for i in invoices)[2]
+    expected = {
+        i["id"]
+        for i in invoices
+        if i["total_amount"]["currency"] == "EUR" and Decimal(i["total_amount"]["value"]) <= limit
+    }
+
+    found = connected.get(
+        "/v2/supplier_invoices", params={"filter[payable_amount]": f"lte:{limit}:EUR"}
+    ).json()["supplier_invoices"]
+
+    assert {i["id"] for i in found} == expected and expected
+    bad = connected.get("/v2/supplier_invoices", params={"filter[payable_amount]": "about:5"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["code"] == "invalid"
+
+
+def test_missing_data_filter_finds_uploads_not_yet_analysed(connected):
+    upload = connected.upload(item(pdf("NEW-9"), "k9")).json()["supplier_invoices"][0]
+
+    missing = connected.get("/v2/supplier_invoices", params={"filter[missing_data]": "true"})
+
+    assert upload["id"] in {i["id"] for i in missing.json()["supplier_invoices"]}
+
+
+def test_friendly_date_ranges_select_by_the_sandbox_today(connected):
+    today = date.fromisoformat(connected.control("clock", {"advance_seconds": 0})["now"][:10])
+    first = today.replace(day=1)
+    previous = (first - timedelta(days=1)).replace(day=1)
+    issued = [date.fromisoformat(i["issue_date"]) for i in _all_invoices(connected)]
+    expected = {
+        "today": sum(d == today for d in issued),
+        "this_month": sum(first <= d <= today for d in issued),
+        "past_month": sum(previous <= d < first for d in issued),
+    }
+
+    counts = {
+        period: connected.get(
+            "/v2/supplier_invoices", params={"filter[issue_date]": period}
+        ).json()["meta"]["total_count"]
+        for period in expected
+    }
+
+    assert counts == expected
+    unknown = connected.get("/v2/supplier_invoices", params={"filter[issue_date]": "someday"})
+    assert unknown.status_code == 422
+
+
+def test_approver_filter_matches_nothing_without_approval_workflows(connected):
+    found = connected.get("/v2/supplier_invoices", params={"filter[approver_id][]": "someone"})
+
+    assert found.json()["meta"]["total_count"] == 0
