@@ -156,3 +156,21 @@ class WhatIfForm(forms.Form):
 class MemberRoleForm(forms.Form):
     member = forms.IntegerField(widget=forms.HiddenInput)
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class VendorRuleForm(forms.Form):
+    vendor = forms.ChoiceField(label="Vendor")
+    auto_threshold = forms.FloatField(
+        label="Auto-post from",
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="Leave empty to keep the workspace's threshold.",
+    )
+    never_auto = forms.BooleanField(label="Never auto-post this vendor", required=False)
+    note = forms.CharField(label="Why", required=False, max_length=500)
+
+    def __init__(self, *args, vendors: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["vendor"].choices = vendors
+        self.vendor_names = dict(vendors)

@@ -22,4 +22,5 @@ urlpatterns = [
     path("settings/", views.settings, name="settings"),
     path("settings/thresholds/", views.thresholds_update, name="thresholds"),
     path("settings/members/", views.member_role, name="member_role"),
+    path("settings/vendor-rules/", views.vendor_rule_save, name="vendor_rule"),
 ]

@@ -39,6 +39,7 @@ from review.forms import (
     PinForm,
     QueueFilterForm,
     ThresholdForm,
+    VendorRuleForm,
     WhatIfForm,
 )
 from well.audit import Actor
@@ -463,7 +464,7 @@ def audit_csv(request):
 # --- settings ------------------------------------------------------------------------------
 
 
-def _settings_page(request, *, threshold_form=None, status=200):
+def _settings_page(request, *, threshold_form=None, rule_form=None, status=200):
     workspace = request.workspace
     whatif = WhatIfForm(request.GET or None)
     tried = whatif.cleaned_data.get("threshold") if whatif.is_valid() else None
@@ -489,6 +490,8 @@ def _settings_page(request, *, threshold_form=None, status=200):
                 points, current=workspace.auto_threshold, chosen=tried
             ),
             "rules": selectors.vendor_rules(workspace=workspace),
+            "rule_form": rule_form
+            or VendorRuleForm(vendors=selectors.vendors_for_rules(workspace=workspace)),
             "members": selectors.workspace_members(workspace=workspace),
             "roles": Role.choices,
             "is_owner": request.membership.allows(Role.OWNER),
@@ -527,6 +530,30 @@ def thresholds_update(request):
         f"auto-post from {form.cleaned_data['auto_threshold']:.2f}. "
         "They apply to the next proposals.",
     )
+    return redirect("review:settings", workspace_slug=request.workspace.slug)
+
+
+@workspace_view(Role.OWNER)
+def vendor_rule_save(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = VendorRuleForm(
+        request.POST, vendors=selectors.vendors_for_rules(workspace=request.workspace)
+    )
+    if not form.is_valid():
+        messages.error(request, "The vendor rule was not saved: see below.")
+        return _settings_page(request, rule_form=form, status=400)
+    vendor = form.cleaned_data["vendor"]
+    services.vendor_rule_set(
+        workspace=request.workspace,
+        vendor_qbo_id=vendor,
+        vendor_name=form.vendor_names[vendor],
+        auto_threshold=form.cleaned_data["auto_threshold"],
+        never_auto=form.cleaned_data["never_auto"],
+        note=form.cleaned_data["note"],
+        actor=Actor.user(request.user),
+    )
+    messages.success(request, f"Rule saved for {form.vendor_names[vendor]}.")
     return redirect("review:settings", workspace_slug=request.workspace.slug)
 
 

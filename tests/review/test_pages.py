@@ -462,6 +462,50 @@ def test_an_accountant_cannot_change_the_thresholds(books, people):
     assert response.status_code == 403
 
 
+def _vendor(books, qbo_id: str = "41", name: str = "Algolia SAS") -> SourceRecord:
+    return RecordFactory(
+        workspace=books.workspace,
+        connection=books.qbo,
+        entity_type="Vendor",
+        qbo_id=qbo_id,
+        payload={"Id": qbo_id, "DisplayName": name},
+    )
+
+
+def test_an_owner_sets_a_vendor_rule_and_it_is_audited(books, people):
+    from matching.models import VendorRule
+
+    _vendor(books)
+    response = people["owner"].post(
+        url(books, "vendor_rule"),
+        {"vendor": "41", "auto_threshold": "0.75", "note": "fixed monthly plan"},
+    )
+
+    assert response.status_code == 302 and "Rule saved for Algolia SAS" in texts(response)[0]
+    rule = VendorRule.objects.get(workspace=books.workspace, vendor_qbo_id="41")
+    assert (rule.auto_threshold, rule.never_auto, rule.note) == (0.75, False, "fixed monthly plan")
+    assert AuditEvent.objects.filter(verb="vendor_rule.set").exists()
+    assert "Algolia SAS" in people["owner"].get(url(books, "settings")).content.decode()
+
+
+def test_a_wrong_vendor_rule_is_refused_and_the_input_kept(books, people):
+    _vendor(books)
+    response = people["owner"].post(
+        url(books, "vendor_rule"), {"vendor": "41", "auto_threshold": "1.7", "note": "kept"}
+    )
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'value="1.7"' in page and 'value="kept"' in page
+
+
+def test_an_accountant_cannot_set_a_vendor_rule(books, people):
+    _vendor(books)
+    response = people["accountant"].post(url(books, "vendor_rule"), {"vendor": "41"})
+
+    assert response.status_code == 403
+
+
 def test_an_owner_changes_a_members_role(books, people):
     from well.models import Membership
 
