@@ -56,6 +56,9 @@ bench-sync: install
 bench-post: install
 	$(BENCH_DB) $(PY) -m benchmarks.bench_post
 
+bench-review: install
+	$(BENCH_DB) $(PY) -m benchmarks.bench_review
+
 bench-match: install
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(PY) -m benchmarks.bench_match
