@@ -24,7 +24,7 @@ from connectors.models import (
 )
 from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.selectors import connections_for_workspace
-from well.api import ERRORS, Conflict, CursorByCreated, WorkspaceViewSet
+from well.api import ERRORS, Conflict, CursorByCreated, WorkspaceViewSet, enum_field
 from well.models import Role
 
 SYNCS_PER_DAY = 24
@@ -72,8 +72,8 @@ class PostingOut(serializers.Serializer):
     id = serializers.UUIDField()
     record = serializers.IntegerField(source="record_id")
     source_version = serializers.CharField()
-    action = serializers.ChoiceField(PostingAction.choices)
-    state = serializers.ChoiceField(PostingState.choices)
+    action = enum_field(PostingAction.choices)
+    state = enum_field(PostingState.choices)
     qonto_id = serializers.CharField()
     qonto_url = serializers.CharField(help_text="link to the object in Qonto")
     target_kind = serializers.CharField()

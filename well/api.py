@@ -20,7 +20,7 @@ from django.http import Http404
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
@@ -242,6 +242,18 @@ def api_exception_handler(exc, context):
         body = error_body(code=code, detail=str(exc.detail))
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
+
+
+def enum_field(choices, **kwargs) -> serializers.ChoiceField:
+    """A choice field whose enum is inlined in the schema (no clash of component names
+    between, say, a record's state and a posting's state)."""
+
+    # Wrapped in anyOf: drf-spectacular's enum hook only lifts top-level enums into components.
+    @extend_schema_field({"anyOf": [{"type": "string", "enum": [v for v, _ in choices]}]})
+    class InlineEnum(serializers.ChoiceField):
+        pass
+
+    return InlineEnum(choices, **kwargs)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -538,13 +550,6 @@ SCHEMA_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SECURITY": [{"apiKey": []}],
-    "ENUM_NAME_OVERRIDES": {
-        "RecordStateEnum": "connectors.models.RecordState",
-        "PostingStateEnum": "connectors.qonto.models.PostingState",
-        "PostingActionEnum": "connectors.qonto.models.PostingAction",
-        "ProposalActionEnum": "matching.models.Action",
-        "DeliveryStateEnum": "well.models.DeliveryState",
-    },
     "DESCRIPTION": (
         "Partner API of Well: everything an accountant does in the review pages. "
         "Send `Authorization: Bearer <key>`. Errors are always "
@@ -637,7 +642,7 @@ class DeliveryOut(serializers.Serializer):
     id = serializers.IntegerField()
     event = serializers.CharField()
     event_id = serializers.UUIDField()
-    state = serializers.ChoiceField(DeliveryState.choices)
+    state = enum_field(DeliveryState.choices)
     attempts = serializers.IntegerField()
     response_status = serializers.IntegerField(allow_null=True)
     last_error = serializers.CharField()
