@@ -59,6 +59,10 @@ bench-post: install
 bench-review: install
 	$(BENCH_DB) $(PY) -m benchmarks.bench_review
 
+# Needs Debian's wrk (apt-get install wrk) as the load tool.
+bench-api: install
+	$(BENCH_DB) $(PY) -m benchmarks.bench_api
+
 bench-match: install
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(PY) -m benchmarks.bench_match

@@ -27,6 +27,14 @@ def pytest_sessionstart(session):
         pytest.exit(f"PostgreSQL is not reachable for the tests: {exc}", returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache; one test's sign-ins never throttle the next's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(email: str, password: str = "correct horse battery", **extra):

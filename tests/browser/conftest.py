@@ -22,7 +22,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Per module, so Playwright's event loop is gone before tests that run their own asyncio loop.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is required for browser tests: apt-get install chromium")
