@@ -181,7 +181,14 @@ class Posting(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "record", "source_version", "action"],
+                condition=~models.Q(action="mark_paid"),
                 name="posting_once_per_version",
+            ),
+            # A payment of several bills marks each bill's Qonto invoice paid once per version.
+            models.UniqueConstraint(
+                fields=["workspace", "record", "source_version", "qonto_id"],
+                condition=models.Q(action="mark_paid"),
+                name="posting_paid_once_per_invoice",
             ),
             models.CheckConstraint(
                 name="posting_state_valid", condition=models.Q(state__in=PostingState.values)

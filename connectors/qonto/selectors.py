@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.db.models import Q, QuerySet
 
-from connectors.models import SourceFile, SourceRecord
+from connectors.models import RecordState, SourceFile, SourceRecord
 from connectors.qonto.models import (
     Posting,
     PostingAction,
@@ -18,6 +18,12 @@ from connectors.qonto.models import (
 )
 
 POSTED_INVOICE_ACTIONS = (PostingAction.UPLOAD, PostingAction.CREDIT_NOTE, PostingAction.LINK)
+APPROVED_STATES = (
+    RecordState.AUTO_APPROVED,
+    RecordState.APPROVED,
+    RecordState.POSTING,
+    RecordState.POSTED,
+)
 
 
 def _number(text: str) -> str:
@@ -80,15 +86,31 @@ def qonto_invoice_existing(*, record: SourceRecord) -> QontoEntry | None:
     return None
 
 
-def paid_bill_postings(*, record: SourceRecord) -> list[Posting]:
-    """The done postings of the bills this payment pays (Line[].LinkedTxn[] of type Bill)."""
+def payment_bill_ids(*, record: SourceRecord) -> list[str]:
+    """QuickBooks IDs of the bills a payment pays (its Line[].LinkedTxn[] of type Bill)."""
     bill_ids: list[str] = []
     for line in record.payload.get("Line") or []:
         for linked in (line or {}).get("LinkedTxn") or []:
-            if isinstance(linked, dict) and linked.get("TxnType") == "Bill" and linked.get("TxnId"):
-                bill_ids.append(str(linked["TxnId"]))
+            if not isinstance(linked, dict) or linked.get("TxnType") != "Bill":
+                continue
+            bill_id = str(linked.get("TxnId") or "")
+            if bill_id and bill_id not in bill_ids:
+                bill_ids.append(bill_id)
+    return bill_ids
+
+
+def paid_bill_invoices(*, record: SourceRecord) -> dict[str, str]:
+    """The Qonto supplier invoice of each bill this payment pays that is in Qonto through Well.
+
+    By bill QuickBooks ID: the newest done upload or link of the bill (an invoice, not a
+    transaction), else an approved proposal linking the bill to a Qonto supplier invoice.
+    """
+    from matching.models import Action, Proposal
+
+    bill_ids = payment_bill_ids(record=record)
     if not bill_ids:
-        return []
+        return {}
+    found: dict[str, str] = {}
     postings = (
         Posting.objects.for_workspace(record.workspace_id)
         .filter(
@@ -98,12 +120,37 @@ def paid_bill_postings(*, record: SourceRecord) -> list[Posting]:
             state=PostingState.DONE,
         )
         .exclude(target_kind="transaction")
-        .order_by("record_id", "-done_at")
+        .exclude(qonto_id="")
+        .order_by("-done_at")
+        .values_list("record__qbo_id", "qonto_id")
     )
-    newest: dict[int, Posting] = {}
-    for posting in postings:
-        newest.setdefault(posting.record_id, posting)
-    return list(newest.values())
+    for bill_id, qonto_id in postings:
+        found.setdefault(bill_id, qonto_id)
+    linked = (
+        Proposal.objects.for_workspace(record.workspace_id)
+        .filter(
+            is_current=True,
+            record__entity_type="Bill",
+            record__qbo_id__in=[b for b in bill_ids if b not in found],
+            record__state__in=APPROVED_STATES,
+            action=Action.LINK,
+            target__kind=QontoEntryKind.SUPPLIER_INVOICE,
+        )
+        .values_list("record__qbo_id", "target__qonto_id")
+    )
+    for bill_id, qonto_id in linked:
+        found.setdefault(bill_id, qonto_id)
+    return {bill_id: found[bill_id] for bill_id in bill_ids if bill_id in found}
+
+
+def payments_of_bill(*, bill: SourceRecord) -> QuerySet[SourceRecord]:
+    """The BillPayments whose lines pay this bill (JSON containment on the payload)."""
+    pays = {"Line": [{"LinkedTxn": [{"TxnId": bill.qbo_id, "TxnType": "Bill"}]}]}
+    return (
+        SourceRecord.objects.for_workspace(bill.workspace_id)
+        .filter(entity_type="BillPayment", deleted=False, payload__contains=pays)
+        .order_by("pk")
+    )
 
 
 def record_has_file(*, record: SourceRecord) -> bool:

@@ -403,9 +403,16 @@ def qonto_sync_request(*, connection: Connection, actor: Actor) -> bool:
 # --- Outbox ----------------------------------------------------------------------------------
 
 
-def idempotency_key(*, workspace_id: int, entity_type: str, qbo_id: str, version: str, action: str):
-    """Stable per (workspace, QuickBooks entity and ID, version posted, action): a UUID (§7.4)."""
+def idempotency_key(
+    *, workspace_id: int, entity_type: str, qbo_id: str, version: str, action: str, target: str = ""
+):
+    """Stable per (workspace, QuickBooks entity and ID, version posted, action): a UUID (§7.4).
+
+    A mark_paid adds its target (the Qonto invoice): a payment of several bills has one each.
+    """
     name = f"{workspace_id}:{entity_type}:{qbo_id}:{version}:{action}"
+    if target:
+        name += f":{target}"
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, name))
 
 
@@ -454,18 +461,25 @@ def posting_enqueue(
     if record.deleted or record.errored:
         raise NotPostable("A deleted or malformed QuickBooks record is not posted.")
     version = record.sync_token or "0"
+    paying = action == PostingAction.MARK_PAID
+    if paying and not target_qonto_id:
+        raise ValueError("a mark_paid posting needs the Qonto invoice it marks paid")
     key = idempotency_key(
         workspace_id=record.workspace_id,
         entity_type=record.entity_type,
         qbo_id=record.qbo_id,
         version=version,
         action=action,
+        target=target_qonto_id if paying else "",
     )
+    # One row per version and action; a payment has one per Qonto invoice it marks paid.
+    lookup = {"qonto_id": target_qonto_id} if paying else {}
     posting, created = Posting.objects.get_or_create(
         workspace_id=record.workspace_id,
         record=record,
         source_version=version,
         action=action,
+        **lookup,
         defaults={
             "idempotency_key": key,
             "qonto_id": target_qonto_id if action in (PostingAction.LINK, "mark_paid") else "",
@@ -544,23 +558,10 @@ def record_post(*, record: SourceRecord, actor: Actor) -> Posting:
             )
         return posting_enqueue(record=record, action=UPLOAD_KINDS[kind], actor=actor)
     if kind in PAYMENT_KINDS:
-        bill_postings = selectors.paid_bill_postings(record=record)
-        if not bill_postings:
-            raise NotPostable(
-                "This payment is not against a bill Well has posted; nothing to mark paid."
-            )
-        payment_day = record.issue_date or timezone.localdate()
-        last = None
-        for bill_posting in bill_postings:
-            last = posting_enqueue(
-                record=record,
-                action=PostingAction.MARK_PAID,
-                actor=actor,
-                target_qonto_id=bill_posting.qonto_id,
-                target_kind="invoice",
-                payment_date=payment_day,
-            )
-        return last
+        settled = payment_settle(record=record, actor=actor)
+        if not settled.postings:
+            raise NotPostable(settled.reason)
+        return settled.postings[-1]
     if kind == "Purchase":
         if selectors.record_has_file(record=record):
             return posting_enqueue(record=record, action=PostingAction.UPLOAD, actor=actor)
@@ -575,6 +576,142 @@ def record_post(*, record: SourceRecord, actor: Actor) -> Posting:
             target_kind="transaction",
         )
     raise NotPostable(f"Well posts nothing to Qonto for a QuickBooks {kind}.")
+
+
+# --- Payments ---------------------------------------------------------------------------------
+
+CUSTOMER_PAYMENT = (
+    "A customer payment settles sales invoices, which are context for reconciliation only and "
+    "never uploaded to Qonto; nothing to mark paid."
+)
+NO_POSTED_BILL = "This payment is not against a bill Well has posted; nothing to mark paid."
+
+
+@dataclass(frozen=True)
+class PaymentSettled:
+    """What one version of a QuickBooks payment means in Qonto."""
+
+    postings: list[Posting]  # one mark_paid per Qonto invoice paid (new or already queued)
+    waiting: list[str]  # QuickBooks IDs of paid bills not in Qonto yet
+    reason: str = ""  # why nothing (more) is posted
+
+
+def _payment_date(record: SourceRecord) -> date:
+    if record.issue_date:
+        return record.issue_date
+    try:
+        return date.fromisoformat(str(record.payload.get("TxnDate") or "")[:10])
+    except ValueError:
+        return timezone.localdate()
+
+
+def payment_settle(*, record: SourceRecord, actor: Actor = SYSTEM) -> PaymentSettled:
+    """The one place that decides what a QuickBooks payment does in Qonto (docs/triggers.md).
+
+    A BillPayment marks paid, with its TxnDate, the Qonto supplier invoice of each bill it pays
+    that Well posted or linked: one mark_paid posting per (payment version, invoice), so running
+    it again changes nothing. A paid bill not in Qonto yet is waited for: when its posting is
+    done, `bill_payments_settle` runs this again. A customer Payment pays sales invoices, which
+    are never uploaded: recorded as context, nothing posted. One audit event per decision.
+    """
+    from connectors.qonto import selectors
+
+    version = record.sync_token or "0"
+    if record.entity_type == "Payment" or record.deleted or record.errored:
+        reason = (
+            CUSTOMER_PAYMENT
+            if record.entity_type == "Payment"
+            else "A deleted or malformed QuickBooks payment marks nothing paid."
+        )
+        _payment_audit(record, actor, "payment.context", {"version": version}, reason, once=True)
+        return PaymentSettled(postings=[], waiting=[], reason=reason)
+    bills = selectors.payment_bill_ids(record=record)
+    invoices = selectors.paid_bill_invoices(record=record)
+    waiting = [bill for bill in bills if bill not in invoices]
+    queued = set(
+        Posting.objects.for_workspace(record.workspace_id)
+        .filter(record=record, source_version=version, action=PostingAction.MARK_PAID)
+        .values_list("qonto_id", flat=True)
+    )
+    day = _payment_date(record)
+    postings: list[Posting] = []
+    with transaction.atomic():
+        for bill, invoice in invoices.items():
+            postings.append(
+                posting_enqueue(
+                    record=record,
+                    action=PostingAction.MARK_PAID,
+                    actor=actor,
+                    target_qonto_id=invoice,
+                    target_kind="invoice",
+                    payment_date=day,
+                    reason=f"pays QuickBooks bill {bill}",
+                )
+            )
+        new = {bill: invoice for bill, invoice in invoices.items() if invoice not in queued}
+        reason = ""
+        if waiting:
+            reason = f"Waiting for bill(s) {', '.join(waiting)} to be in Qonto to mark them paid."
+        elif not invoices:
+            reason = NO_POSTED_BILL
+        after = {
+            "version": version,
+            "payment_date": day,
+            "bills": bills,
+            "marked_paid": new,
+            "waiting": waiting,
+        }
+        _payment_audit(record, actor, "payment.settled", after, reason, once=not new)
+    return PaymentSettled(postings=postings, waiting=waiting, reason=reason)
+
+
+def _payment_audit(
+    record: SourceRecord, actor: Actor, verb: str, after: dict, reason: str, *, once: bool
+) -> None:
+    """The decision's audit event; with `once`, only the first for this version."""
+    from well.models import AuditEvent
+
+    object_type = "quickbooks." + record.entity_type.lower()
+    if (
+        once
+        and AuditEvent.objects.filter(
+            workspace_id=record.workspace_id,
+            object_type=object_type,
+            object_id=str(record.pk),
+            verb=verb,
+            after__version=after["version"],
+        ).exists()
+    ):
+        return
+    audit_event_record(
+        workspace=record.workspace_id,
+        actor=actor,
+        verb=verb,
+        obj=record,
+        object_type=object_type,
+        after=after,
+        reason=reason,
+    )
+
+
+def payments_settle(*, records: list[SourceRecord], actor: Actor = SYSTEM) -> int:
+    """`payment_settle` for each payment of a synced batch; one failure never stops the rest."""
+    made = 0
+    for record in records:
+        if record.entity_type not in PAYMENT_KINDS:
+            continue
+        try:
+            made += len(payment_settle(record=record, actor=actor).postings)
+        except Exception:
+            logger.exception("settling QuickBooks payment %s failed", record.pk)
+    return made
+
+
+def bill_payments_settle(*, bill: SourceRecord, actor: Actor = SYSTEM) -> int:
+    """A bill is now in Qonto: the payments that arrived before it mark its invoice paid."""
+    from connectors.qonto import selectors
+
+    return payments_settle(records=list(selectors.payments_of_bill(bill=bill)), actor=actor)
 
 
 # --- Outbox transitions (used by the worker; fenced by attempt_id) ----------------------------
@@ -677,6 +814,13 @@ def posting_finish(
             _record_state(record=record, state=RecordState.FAILED, actor=SYSTEM, reason=message)
     for name, value in values.items():
         setattr(posting, name, value)
+    if (
+        state == PostingState.DONE
+        and record.entity_type == "Bill"
+        and posting.action != PostingAction.MARK_PAID
+        and values["target_kind"] == "invoice"
+    ):
+        bill_payments_settle(bill=record)
     return True
 
 

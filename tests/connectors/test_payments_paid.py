@@ -1,0 +1,213 @@
+"""A QuickBooks BillPayment of a bill Well posted marks its Qonto invoice paid, over the real path:
+sync → handoff → `payment_settle` → outbox → Qonto sandbox (docs/triggers.md)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.wsgi import get_wsgi_application
+
+from connectors.demo import DemoUrls, demo_connect, demo_settings_apply, demo_sync_and_post
+from connectors.models import Connection, Provider, RecordState, SourceRecord
+from connectors.qonto import client
+from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.qonto.posting import postings_send
+from connectors.qonto.services import payment_settle, qonto_api_for, record_post
+from connectors.sandbox.runner import start_sandboxes
+from connectors.sandbox.server import serve_in_thread
+from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
+from well.audit import Actor
+from well.demo import demo_tenant_ensure
+from well.models import AuditEvent
+
+MARK_PAID = "POST /v2/supplier_invoices/<invoice_id>/mark_as_paid"
+REVIEWER = Actor.system("tests")
+
+_PROVIDER_SETTINGS = [
+    name
+    for name in dir(django_settings)
+    if name.startswith(("QUICKBOOKS_", "QONTO_")) or name in {"SITE_URL"}
+] + ["WELL_ALLOW_LOOPBACK_DOWNLOADS"]
+
+
+@pytest.fixture
+def sandboxes(settings, tmp_path):
+    """Both sandboxes and the site in-process, the demo workspace connected through OAuth."""
+    saved = {name: getattr(django_settings, name) for name in _PROVIDER_SETTINGS}
+    insecure = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # the sandboxes speak plain http
+    settings.DATA_DIR = tmp_path
+    qbo, qonto = start_sandboxes(qbo_port=0, qonto_port=0, bills=40, data_dir=None)
+    site = serve_in_thread(StaticFilesHandler(get_wsgi_application()), port=0)
+    try:
+        urls = DemoUrls(site=site.base_url, quickbooks=qbo.base_url, qonto=qonto.base_url)
+        demo_settings_apply(urls)
+        workspace = demo_tenant_ensure()
+        demo_connect(workspace=workspace, site=urls.site)
+        yield workspace, urls
+    finally:
+        site.stop()
+        qbo.stop()
+        qonto.stop()
+        for name, value in saved.items():
+            setattr(django_settings, name, value)
+        if insecure is None:
+            os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
+
+
+def _mark_paid_calls(qonto_url: str) -> int:
+    calls = requests.get(f"{qonto_url}/_sandbox/stats", timeout=30).json()["calls"]
+    return calls.get(MARK_PAID, 0)
+
+
+def _bill_invoices(workspace) -> dict[str, tuple[str, str]]:
+    """QuickBooks bill ID → (Qonto invoice, upload or link) Well posted for it."""
+    rows = (
+        Posting.objects.for_workspace(workspace)
+        .filter(
+            record__entity_type="Bill",
+            state=PostingState.DONE,
+            action__in=[PostingAction.UPLOAD, PostingAction.LINK],
+            target_kind="invoice",
+        )
+        .values_list("record__qbo_id", "qonto_id", "action")
+    )
+    return {bill: (invoice, action) for bill, invoice, action in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_synced_bill_payment_marks_the_posted_bill_paid_in_qonto_once(sandboxes):
+    workspace, urls = sandboxes
+
+    demo_sync_and_post(workspace=workspace)
+
+    posted = _bill_invoices(workspace)
+    payments = SourceRecord.objects.for_workspace(workspace).filter(
+        entity_type="BillPayment", deleted=False
+    )
+    expected: dict[str, tuple[str, str]] = {}  # Qonto invoice → (TxnDate, upload or link)
+    for payment in payments:
+        for line in payment.payload.get("Line") or []:
+            for linked in line.get("LinkedTxn") or []:
+                if linked.get("TxnType") == "Bill" and str(linked["TxnId"]) in posted:
+                    invoice_id, action = posted[str(linked["TxnId"])]
+                    expected[invoice_id] = (payment.payload["TxnDate"], action)
+    uploaded = [i for i, (_, action) in expected.items() if action == PostingAction.UPLOAD]
+    assert uploaded, "the sandbox world pays some of the bills Well uploaded"
+
+    connection = Connection.objects.get(workspace=workspace, provider=Provider.QONTO)
+    api = qonto_api_for(connection)
+    for invoice_id, (paid_on, action) in expected.items():
+        invoice = client.supplier_invoice(api, invoice_id)
+        assert invoice["status"] == "paid", invoice_id
+        if action == PostingAction.UPLOAD:
+            # A linked invoice Qonto already held as paid keeps its own date (idempotent).
+            assert invoice["payment_date"][:10] == paid_on
+    paid = Posting.objects.for_workspace(workspace).filter(action=PostingAction.MARK_PAID)
+    assert paid.count() == len(expected)
+    assert set(paid.values_list("state", flat=True)) == {PostingState.DONE}
+    calls = _mark_paid_calls(urls.qonto)
+    assert calls == len(expected)
+
+    # A customer Payment is context: no posting, no error, an audit event saying so.
+    customer = SourceRecord.objects.for_workspace(workspace).filter(entity_type="Payment").first()
+    if customer is not None:
+        assert not Posting.objects.filter(record=customer).exists()
+        assert customer.state == RecordState.PULLED
+        assert AuditEvent.objects.filter(
+            object_id=str(customer.pk), verb="payment.context"
+        ).exists()
+
+    demo_sync_and_post(workspace=workspace)
+
+    assert _mark_paid_calls(urls.qonto) == calls
+    assert paid.count() == len(expected)
+
+
+def _payment(make_record, bill, *, qbo_id="950", paid_on=date(2026, 3, 20)):
+    return make_record(
+        "BillPayment",
+        qbo_id=qbo_id,
+        issue_date=paid_on,
+        payload={
+            "Id": qbo_id,
+            "SyncToken": "0",
+            "TxnDate": paid_on.isoformat(),
+            "Line": [{"Amount": 240, "LinkedTxn": [{"TxnId": bill.qbo_id, "TxnType": "Bill"}]}],
+        },
+    )
+
+
+def _send():
+    return postings_send(api_for=lambda c, **o: qonto_api_for(c, sleep=lambda s: None, **o))
+
+
+@pytest.mark.django_db
+def test_a_payment_synced_before_its_bill_is_posted_marks_it_paid_once_posted(
+    connected, bill, make_record, qonto
+):
+    payment = _payment(make_record, bill)
+
+    settled = payment_settle(record=payment)
+
+    assert settled.postings == [] and settled.waiting == [bill.qbo_id]
+    assert AuditEvent.objects.filter(object_id=str(payment.pk), verb="payment.settled").exists()
+
+    record_post(record=bill, actor=REVIEWER)
+    _send()  # the bill is uploaded; its finish enqueues the payment's mark_paid, sent next
+
+    bill_posting = Posting.objects.get(record=bill, action=PostingAction.UPLOAD)
+    paid = Posting.objects.get(record=payment, action=PostingAction.MARK_PAID)
+    assert paid.state == PostingState.DONE and paid.qonto_id == bill_posting.qonto_id
+    invoice = qonto.app.store.state["supplier_invoices"][bill_posting.qonto_id]
+    assert invoice["status"] == "paid" and invoice["payment_date"] == "2026-03-20"
+    assert qonto.calls(MARK_PAID) == 1
+
+    again = payment_settle(record=payment)  # a re-sync of the same version
+    _send()
+
+    assert again.postings == [paid]
+    assert Posting.objects.filter(record=payment).count() == 1
+    assert qonto.calls(MARK_PAID) == 1
+
+
+@pytest.mark.django_db
+def test_one_payment_of_two_posted_bills_marks_each_paid(connected, bill, make_record, qonto):
+    other = make_record("Bill", invoice_number="F-2", total_amount=bill.total_amount)
+    for each in (bill, other):
+        record_post(record=each, actor=REVIEWER)
+    _send()
+    payment = _payment(make_record, bill)
+    payment.payload["Line"].append(
+        {"Amount": 1, "LinkedTxn": [{"TxnId": other.qbo_id, "TxnType": "Bill"}]}
+    )
+    payment.save(update_fields=["payload"])
+
+    settled = payment_settle(record=payment)
+    _send()
+
+    assert len(settled.postings) == 2 and settled.waiting == []
+    assert qonto.calls(MARK_PAID) == 2
+    assert payment_settle(record=payment).postings == settled.postings
+
+
+@pytest.mark.django_db
+def test_a_customer_payment_is_context_never_posted(connected, make_record, qonto):
+    payment = make_record(
+        "Payment",
+        payload={"Id": "960", "Line": [{"LinkedTxn": [{"TxnId": "12", "TxnType": "Invoice"}]}]},
+    )
+
+    settled = payment_settle(record=payment)
+    payment_settle(record=payment)
+
+    assert settled.postings == [] and "never uploaded" in settled.reason
+    assert not Posting.objects.filter(record=payment).exists()
+    events = AuditEvent.objects.filter(object_id=str(payment.pk), verb="payment.context")
+    assert events.count() == 1
