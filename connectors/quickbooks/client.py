@@ -523,6 +523,28 @@ def attachables_for(
     )
 
 
+def records_by_id(
+    api: QuickBooksApi, entity: str, entity_ids: Sequence[str], *, page_size: int = PAGE_SIZE
+) -> Iterator[QueryPage]:
+    """Pages of the objects of one kind that still exist among `entity_ids` (POST form).
+
+    A deleted transaction is no longer returned; an inactive list entity still is (§3.5).
+
+    # Reference: https://developer.intuit.com/app/developer/qbo/docs/learn/explore-the-quickbooks-online-api/data-queries
+    """
+    if not entity_ids:
+        return
+    ids = ", ".join(quote(i) for i in entity_ids)
+    yield from query_pages(
+        api,
+        entity,
+        conditions=[f"Id IN ({ids})"],
+        page_size=page_size,
+        order_by="Id",
+        post=True,
+    )
+
+
 def download_url(api: QuickBooksApi, attachable_id: str) -> str:
     """A fresh temporary (15 minutes) link to an Attachable's file; the body is the URL.
 

@@ -76,6 +76,11 @@ KINDS_WITH_FILES = frozenset({"Bill", "Purchase", "VendorCredit"})
 CDC_KINDS = [*LIST_KINDS, *TRANSACTION_KINDS, "Attachable"]
 QUERY_ONLY_KINDS = ["TaxCode", "TaxRate"]  # not in CDC (§3.6)
 OUTCOMES = ("new", "updated", "unchanged", "deleted", "errored")
+SWEPT_BY_RESYNC = "QuickBooks no longer returns it: not in a full re-read, nor when asked by Id."
+SWEPT_WHEN_CAPPED = (
+    "QuickBooks no longer returns it: change data capture was capped at 1000 objects and the "
+    "record was neither in the re-read of its changes nor found by Id."
+)
 
 SYSTEM = Actor.system("QuickBooks sync")
 
@@ -101,6 +106,15 @@ def _last_updated(payload: dict) -> datetime | None:
         return client.parse_qbo_time(value)
     except ValueError:
         return None
+
+
+def _ids(raw_records: list) -> list[str]:
+    """The QuickBooks Ids of a page, as `_items` keys them."""
+    return [
+        str(raw["Id"])[:64]
+        for raw in raw_records
+        if isinstance(raw, dict) and raw.get("Id") not in (None, "")
+    ]
 
 
 def _typed(record: SourceRecord) -> dict:
@@ -234,10 +248,17 @@ class _Engine:
         Connection.objects.filter(pk=self.connection.pk).update(**updates)
 
     def query_window(self, *, list_since: datetime | None, txn_since: datetime | None) -> str:
-        """Every kind by paged query (first sync, --full, or a marker older than CDC allows)."""
+        """Every kind by paged query (first sync, --full, or a marker older than CDC allows).
+
+        A query never returns a deleted object (CDC alone reports deletes), so once every kind
+        has been re-read to its end, the list and transaction records it did not return are
+        checked by Id and the ones QuickBooks no longer has are marked deleted. A run that
+        fails before that point marks nothing.
+        """
         started = timezone.now()
         window_time = ""
         self.attachments_per_batch = False
+        seen: dict[str, set[str]] = {entity: set() for entity in [*LIST_KINDS, *TRANSACTION_KINDS]}
         for entity in [*LIST_KINDS, *TRANSACTION_KINDS, "Attachable"]:
             # Attachables follow the lists: an old file may belong to a recent bill.
             since = list_since if entity in (*LIST_KINDS, "Attachable") else txn_since
@@ -248,7 +269,11 @@ class _Engine:
             for page in client.query_pages(self.api, entity, conditions=conditions):
                 window_time = window_time or page.time
                 self.commit(entity, page.records)
+                if entity in seen:
+                    seen[entity].update(_ids(page.records))
                 self.progress("query", entity)
+        for entity, ids in seen.items():
+            self.sweep(entity, ids, reason=SWEPT_BY_RESYNC)
         return window_time or client.qbo_time(started)
 
     def cdc_window(self, since: datetime) -> str:
@@ -268,11 +293,46 @@ class _Engine:
                 # Deletes are only in CDC, so they are taken from the per-kind answer.
                 self.commit(entity, records)
                 continue
-            self.commit(entity, [r for r in records if r.get("status") == "Deleted"])
+            # The capped answer may leave out deletes that no query can show: the records of
+            # this kind the query did not return are checked by Id, as after a full resync.
+            deletes = [r for r in records if r.get("status") == "Deleted"]
+            self.commit(entity, deletes)
+            seen = set(_ids(deletes))
             conditions = [f"MetaData.LastUpdatedTime >= '{client.qbo_time(since)}'"]
             for page in client.query_pages(self.api, entity, conditions=conditions):
                 self.commit(entity, page.records)
+                seen.update(_ids(page.records))
+            self.sweep(entity, seen, reason=SWEPT_WHEN_CAPPED)
         return result.time or client.qbo_time(since + OVERLAP)
+
+    def sweep(self, entity: str, seen: set[str], *, reason: str) -> None:
+        """Mark deleted the live records of `entity` not in `seen` that QuickBooks no longer has.
+
+        Each one is asked for by Id first: a record an offset page skipped (another record moved
+        while paging) is found and kept; only a record QuickBooks does not return goes through
+        the same path as a CDC delete (audit event, hand-over to matching).
+        """
+        unseen = sorted(
+            qbo_id
+            for qbo_id in SourceRecord.objects.for_workspace(self.connection.workspace_id)
+            .filter(entity_type=entity, deleted=False)
+            .values_list("qbo_id", flat=True)
+            .iterator()
+            if qbo_id not in seen
+        )
+        if not unseen:
+            return
+        self.progress("sweep", entity)
+        for start in range(0, len(unseen), client.PAGE_SIZE):
+            chunk = unseen[start : start + client.PAGE_SIZE]
+            found: set[str] = set()
+            for page in client.records_by_id(self.api, entity, chunk):
+                self.commit(entity, page.records)
+                found.update(_ids(page.records))
+            gone = [
+                {"domain": "QBO", "status": "Deleted", "Id": i} for i in chunk if i not in found
+            ]
+            self.commit(entity, gone, reason=reason)
 
     # --- upsert ----------------------------------------------------------------------------
 
@@ -311,8 +371,11 @@ class _Engine:
             "pulled_at": timezone.now(),
         }
 
-    def commit(self, entity: str, raw_records: list) -> None:
-        """Upsert one batch in one transaction; hand every change over after the commit."""
+    def commit(self, entity: str, raw_records: list, *, reason: str = "") -> None:
+        """Upsert one batch in one transaction; hand every change over after the commit.
+
+        `reason` goes on the audit events of the batch (why a sweep marked records deleted).
+        """
         items = self._items(entity, raw_records)
         if not items:
             return
@@ -423,6 +486,7 @@ class _Engine:
                         obj=row,
                         object_type="quickbooks." + entity.lower(),
                         after={"qbo_id": row.qbo_id, "deleted": True},
+                        reason=reason,
                     )
             for row, before, verb in updated_rows:
                 audit_event_record(
@@ -438,7 +502,7 @@ class _Engine:
                         "errored": row.errored,
                         **_typed(row),
                     },
-                    reason=row.error_reason,
+                    reason=reason or row.error_reason,
                 )
             changed = new_rows + [row for row, _, _ in updated_rows]
             transaction.on_commit(lambda rows=changed: _hand_over(rows))

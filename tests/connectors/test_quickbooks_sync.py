@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection as db_connection
+from django.utils import timezone
 
+from connectors import handoff
+from connectors.http import ProviderError
 from connectors.models import (
     Connection,
     ConnectionStatus,
@@ -18,6 +23,7 @@ from connectors.models import (
     SyncStatus,
 )
 from connectors.quickbooks import sync as sync_module
+from connectors.quickbooks.client import parse_qbo_time, qbo_time
 from connectors.quickbooks.sync import connection_sync
 from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
 from well.models import AuditEvent
@@ -304,3 +310,129 @@ def test_a_marker_older_than_thirty_days_falls_back_to_a_query_resync(connected,
     assert "GET cdc" not in qbo.stats()["calls"]
     assert rows(connected).count() == before  # no duplicates
     assert run.total("new") == 0
+
+
+def pulled_ids(connection, entity) -> Counter:
+    """Every first arrival of one kind in the audit trail, by QuickBooks Id."""
+    events = AuditEvent.objects.filter(
+        workspace_id=connection.workspace_id,
+        verb="records.pulled",
+        object_type="quickbooks." + entity.lower(),
+    ).values_list("after", flat=True)
+    return Counter(qbo_id for after in events for qbo_id in after["qbo_ids"])
+
+
+def test_a_window_of_more_than_1000_changes_brings_each_once_with_its_deletes(connected, qbo):
+    sync(connected)
+    connected.refresh_from_db()
+    marker_before = parse_qbo_time(connected.sync_marker)
+    live = list(rows(connected, "Bill").values_list("qbo_id", flat=True))
+    added = qbo.mutate(action="add", entity="Bill", count=1200)["ids"]
+    # Changed after the 1200 new bills: past the 1000 objects a capped CDC answer holds.
+    qbo.mutate(action="delete", entity="Bill", id=live[0])
+    qbo.mutate(action="edit", entity="Bill", id=live[1], set={"DocNumber": "LATE-1"})
+    qbo.control("stats", {"reset": True})
+
+    run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    calls = qbo.stats()["calls"]
+    assert sum(n for name, n in calls.items() if "cdc" in name) >= 2, calls  # capped, per kind
+    assert run.counts["Bill"]["new"] == 1200
+    assert run.counts["Bill"]["updated"] == 1
+    assert run.counts["Bill"]["deleted"] == 1
+    bills = rows(connected, "Bill")
+    assert bills.count() == len(live) + 1200
+    assert set(added) <= set(bills.values_list("qbo_id", flat=True))
+    arrivals = pulled_ids(connected, "Bill")
+    assert all(arrivals[qbo_id] == 1 for qbo_id in added)
+    assert max(arrivals.values()) == 1  # nothing doubled, first sync included
+    assert bills.get(qbo_id=live[0]).deleted
+    assert bills.get(qbo_id=live[1]).invoice_number == "LATE-1"
+    assert bills.filter(deleted=True).count() == 1
+
+    connected.refresh_from_db()
+    marker = parse_qbo_time(connected.sync_marker)
+    assert connected.sync_marker == run.marker_after
+    newest = max(bills.values_list("last_updated_at", flat=True))
+    # Stamps have whole seconds: the burst may share the old marker's second (the overlap
+    # absorbs that); the new marker covers the newest committed change and no more than now.
+    assert marker_before < marker
+    assert newest <= marker <= parse_qbo_time(qbo.control("state")["now"])
+
+    events = AuditEvent.objects.filter(workspace_id=connected.workspace_id).count()
+    again = sync(connected)
+    assert again.status == SyncStatus.SUCCEEDED
+    assert again.total("new") == again.total("updated") == again.total("deleted") == 0
+    assert again.total("errored") == 0
+    assert AuditEvent.objects.filter(workspace_id=connected.workspace_id).count() == events
+    assert rows(connected, "Bill").count() == len(live) + 1200
+    # Within the 5-minute overlap the window is still capped (re-read, nothing written); once
+    # the marker has passed the burst, a poll is back to its single CDC call.
+    qbo.control("clock", {"advance": 10 * 60})
+    sync(connected)
+    assert sync(connected).api_calls <= 2
+
+
+@pytest.mark.parametrize("how", ["past_the_cdc_window", "full"])
+def test_a_query_resync_marks_bills_deleted_in_quickbooks_meanwhile(
+    connected, qbo, monkeypatch, django_capture_on_commit_callbacks, how
+):
+    sync(connected)
+    bill, edited = rows(connected, "Bill")[:2]
+    qbo.mutate(action="delete", entity="Bill", id=bill.qbo_id)
+    qbo.mutate(action="edit", entity="Bill", id=edited.qbo_id, set={"DocNumber": "KEPT-1"})
+    before = {r.pk: r.sync_token for r in rows(connected).exclude(pk__in=[bill.pk, edited.pk])}
+    handed: list = []
+    monkeypatch.setattr(handoff, "records_changed", handed.extend)
+    if how == "full":
+        qbo.control("stats", {"reset": True})
+        with django_capture_on_commit_callbacks(execute=True):
+            run = sync(connected, full=True)
+    else:
+        # The engine judges CDC's 30-day reach by its own clock: the marker is made 31 days old.
+        stale = qbo_time(timezone.now() - timedelta(days=31))
+        Connection.objects.filter(pk=connected.pk).update(sync_marker=stale)
+        qbo.control("stats", {"reset": True})
+        with django_capture_on_commit_callbacks(execute=True):
+            run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert not any("cdc" in name for name in qbo.stats()["calls"])  # a query resync
+    assert run.counts["Bill"]["deleted"] == 1
+    assert run.total("deleted") == 1
+    bill.refresh_from_db()
+    edited.refresh_from_db()
+    assert bill.deleted and not edited.deleted
+    assert edited.invoice_number == "KEPT-1"
+    event = AuditEvent.objects.get(verb="record.deleted", object_id=str(bill.pk))
+    assert event.before == {"deleted": False} and event.after["deleted"] is True
+    assert "full re-read" in event.reason
+    assert bill.pk in [r.pk for r in handed if r.deleted]
+    untouched = rows(connected).filter(pk__in=before)
+    assert not untouched.filter(deleted=True).exists()
+    assert {r.pk: r.sync_token for r in untouched} == before
+
+
+def test_a_failed_full_resync_marks_nothing_deleted(connected, qbo, monkeypatch):
+    sync(connected)
+    bill = rows(connected, "Bill").first()
+    qbo.mutate(action="delete", entity="Bill", id=bill.qbo_id)
+    original = sync_module.client.query_pages
+
+    def failing(api, entity, **kwargs):
+        if entity == "Attachable" and not kwargs.get("post"):
+            raise ProviderError("QuickBooks is unavailable")
+        return original(api, entity, **kwargs)
+
+    monkeypatch.setattr(sync_module.client, "query_pages", failing)
+    run = sync(connected, full=True)
+    assert run.status == SyncStatus.FAILED
+    bill.refresh_from_db()
+    assert not bill.deleted
+    assert not rows(connected).filter(deleted=True).exists()
+
+    monkeypatch.undo()
+    run = sync(connected, full=True)
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    bill.refresh_from_db()
+    assert bill.deleted
+    assert rows(connected).filter(deleted=True).count() == 1
