@@ -42,15 +42,47 @@ class DifferentCompany(ConnectError):
     """The workspace already holds another QuickBooks company's records."""
 
 
-def _public(connection: Connection) -> dict:
+def connection_public(connection: Connection) -> dict:
     """What the audit trail keeps about a connection (never a token)."""
     return {
         "provider": connection.provider,
         "status": connection.status,
         "external_id": connection.external_id,
         "external_name": connection.external_name,
+        "scopes": connection.scopes,
         "sync_marker": connection.sync_marker,
     }
+
+
+@transaction.atomic
+def connection_tokens_forget(*, connection: Connection, actor: Actor, reason: str) -> None:
+    """Delete a connection's tokens and mark it disconnected; every record stays."""
+    locked = Connection.objects.select_for_update().get(pk=connection.pk)
+    before = connection_public(locked)
+    locked.access_token = ""
+    locked.refresh_token = ""
+    locked.access_expires_at = None
+    locked.refresh_expires_at = None
+    locked.status = ConnectionStatus.DISCONNECTED
+    locked.save(
+        update_fields=[
+            "access_token",
+            "refresh_token",
+            "access_expires_at",
+            "refresh_expires_at",
+            "status",
+            "updated_at",
+        ]
+    )
+    audit_event_record(
+        workspace=locked.workspace_id,
+        actor=actor,
+        verb="connection.disconnected",
+        obj=locked,
+        before=before,
+        after=connection_public(locked),
+        reason=reason,
+    )
 
 
 def quickbooks_redirect_uri() -> str:
@@ -121,7 +153,7 @@ def quickbooks_connection_complete(
     if connection is None:
         connection = Connection(workspace=workspace, provider=Provider.QUICKBOOKS)
         connection.sync_minute = _sync_minute(connection)
-    before = None if created else _public(connection)
+    before = None if created else connection_public(connection)
     if connection.external_id and connection.external_id != realm_id:
         if not start_over:
             raise DifferentCompany(
@@ -156,7 +188,7 @@ def quickbooks_connection_complete(
         else "connection.reconnected",
         obj=connection,
         before=before,
-        after=_public(connection),
+        after=connection_public(connection),
         reason="resumes from the last sync marker" if connection.sync_marker else "",
     )
     sync_enqueue(connection=connection, trigger="connect")
@@ -346,7 +378,7 @@ def access_token_get(*, connection_id, rejected: str | None = None) -> str:
 
 
 def _needs_reconnect(connection: Connection, *, reason: str, actor: Actor) -> None:
-    before = _public(connection)
+    before = connection_public(connection)
     connection.status = ConnectionStatus.NEEDS_RECONNECT
     connection.last_error = reason[:2000]
     connection.last_error_at = timezone.now()
@@ -362,7 +394,7 @@ def _needs_reconnect(connection: Connection, *, reason: str, actor: Actor) -> No
         verb="connection.needs_reconnect",
         obj=connection,
         before=before,
-        after=_public(connection),
+        after=connection_public(connection),
         reason=reason,
     )
 
@@ -402,33 +434,11 @@ def quickbooks_disconnect(*, connection: Connection, actor: Actor) -> Disconnect
             revoked = True
         except ProviderError as exc:
             note = f"QuickBooks did not confirm the revocation ({exc.message[:200]})."
-    with transaction.atomic():
-        locked = Connection.objects.select_for_update().get(pk=connection.pk)
-        before = _public(locked)
-        locked.access_token = ""
-        locked.refresh_token = ""
-        locked.access_expires_at = None
-        locked.refresh_expires_at = None
-        locked.status = ConnectionStatus.DISCONNECTED
-        locked.save(
-            update_fields=[
-                "access_token",
-                "refresh_token",
-                "access_expires_at",
-                "refresh_expires_at",
-                "status",
-                "updated_at",
-            ]
-        )
-        audit_event_record(
-            workspace=locked.workspace_id,
-            actor=actor,
-            verb="connection.disconnected",
-            obj=locked,
-            before=before,
-            after=_public(locked),
-            reason=note or "grant revoked; records and review queue kept",
-        )
+    connection_tokens_forget(
+        connection=connection,
+        actor=actor,
+        reason=note or "grant revoked; records and review queue kept",
+    )
     message = "QuickBooks is disconnected. Every record and the review queue are kept."
     return DisconnectResult(revoked=revoked, message=f"{message} {note}".strip())
 

@@ -29,7 +29,11 @@ from connectors.qonto.models import (
     QontoBankAccount,
     QontoEntry,
 )
-from connectors.services import connection_mark_needs_reconnect
+from connectors.services import (
+    connection_mark_needs_reconnect,
+    connection_public,
+    connection_tokens_forget,
+)
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open, secret_seal
 from well.models import Membership, Role, Workspace
@@ -50,17 +54,6 @@ class ConnectError(Exception):
 
 class NotPostable(ValueError):
     """This record means nothing to post in Qonto (or not yet); the message says why."""
-
-
-def _public(connection: Connection) -> dict:
-    """What the audit trail keeps about a connection (never a token)."""
-    return {
-        "provider": connection.provider,
-        "status": connection.status,
-        "external_id": connection.external_id,
-        "external_name": connection.external_name,
-        "scopes": connection.scopes,
-    }
 
 
 def qonto_redirect_uri() -> str:
@@ -182,7 +175,7 @@ def qonto_connection_complete(
     if connection is None:
         connection = Connection(workspace=workspace, provider=Provider.QONTO)
         connection.sync_minute = _sync_minute(connection)
-    before = None if created else _public(connection)
+    before = None if created else connection_public(connection)
     if connection.external_id and connection.external_id != org_id:
         # Candidates are a cache of the old organization; postings (what Well did) stay.
         removed, _ = QontoEntry.objects.filter(connection=connection).delete()
@@ -213,7 +206,7 @@ def qonto_connection_complete(
         verb="connection.connected" if created else "connection.reconnected",
         obj=connection,
         before=before,
-        after=_public(connection),
+        after=connection_public(connection),
     )
     qonto_sync_enqueue(connection=connection, trigger="connect")
     return connection
@@ -354,33 +347,11 @@ def qonto_disconnect(*, connection: Connection, actor: Actor) -> DisconnectResul
             revoked = True
         except ProviderError as exc:
             notes.append(f"Qonto did not confirm the token revocation ({exc.message[:160]}).")
-    with transaction.atomic():
-        locked = Connection.objects.select_for_update().get(pk=connection.pk)
-        before = _public(locked)
-        locked.access_token = ""
-        locked.refresh_token = ""
-        locked.access_expires_at = None
-        locked.refresh_expires_at = None
-        locked.status = ConnectionStatus.DISCONNECTED
-        locked.save(
-            update_fields=[
-                "access_token",
-                "refresh_token",
-                "access_expires_at",
-                "refresh_expires_at",
-                "status",
-                "updated_at",
-            ]
-        )
-        audit_event_record(
-            workspace=locked.workspace_id,
-            actor=actor,
-            verb="connection.disconnected",
-            obj=locked,
-            before=before,
-            after=_public(locked),
-            reason=" ".join(notes) or "grant revoked; postings and review queue kept",
-        )
+    connection_tokens_forget(
+        connection=connection,
+        actor=actor,
+        reason=" ".join(notes) or "grant revoked; postings and review queue kept",
+    )
     message = "Qonto is disconnected. Everything already posted and the review queue are kept."
     return DisconnectResult(revoked=revoked, message=" ".join([message, *notes]))
 
