@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.db import connection as db_connection
 from django.db.models import Q, QuerySet
 
 from connectors.models import RecordState, SourceFile, SourceRecord
@@ -145,12 +146,25 @@ def paid_bill_invoices(*, record: SourceRecord) -> dict[str, str]:
 
 def payments_of_bill(*, bill: SourceRecord) -> QuerySet[SourceRecord]:
     """The BillPayments whose lines pay this bill (JSON containment on the payload)."""
-    pays = {"Line": [{"LinkedTxn": [{"TxnId": bill.qbo_id, "TxnType": "Bill"}]}]}
-    return (
-        SourceRecord.objects.for_workspace(bill.workspace_id)
-        .filter(entity_type="BillPayment", deleted=False, payload__contains=pays)
-        .order_by("pk")
+    payments = SourceRecord.objects.for_workspace(bill.workspace_id).filter(
+        entity_type="BillPayment", deleted=False
     )
+    if db_connection.vendor == "postgresql":
+        pays = {"Line": [{"LinkedTxn": [{"TxnId": bill.qbo_id, "TxnType": "Bill"}]}]}
+        return payments.filter(payload__contains=pays).order_by("pk")
+    # SQLite (the demo) has no JSON containment: look through the payments in Python.
+    paying = [
+        pk
+        for pk, payload in payments.values_list("pk", "payload")
+        if any(
+            link.get("TxnId") == bill.qbo_id and link.get("TxnType") == "Bill"
+            for line in (payload or {}).get("Line") or []
+            if isinstance(line, dict)
+            for link in line.get("LinkedTxn") or []
+            if isinstance(link, dict)
+        )
+    ]
+    return payments.filter(pk__in=paying).order_by("pk")
 
 
 def record_has_file(*, record: SourceRecord) -> bool:

@@ -57,3 +57,32 @@ def test_demo_settings_point_every_provider_url_at_the_sandboxes(provider_settin
         value = getattr(django_settings, name)
         if name.endswith("_URL") and name != "QONTO_APP_URL":
             assert value.startswith(("http://q", "http://o", "http://s")), name
+
+
+def test_make_demo_runs_on_sqlite_as_a_newcomer_would_start_it(tmp_path):
+    """The demo's own database is SQLite (no configuration); this guards that path."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "well.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'well.sqlite3'}",
+        "WELL_DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
+    ports = ["--port", "0", "--quickbooks-port", "0", "--qonto-port", "0"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--once", *ports, "--bills", "30"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert counts["posted"] > 0 and counts["failed"] == 0 and counts["qonto_duplicates"] == 0
