@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -235,6 +236,34 @@ def _pending_workspace(*, pending, user) -> Workspace | None:
     return membership.workspace
 
 
+def oauth_callback_workspace(
+    *, pending, user, state: str, error: str, provider_name: str, lifetime: timedelta
+) -> Workspace:
+    """The workspace an OAuth callback belongs to, once state, user and age check out."""
+    expected = pending.get("state") if isinstance(pending, dict) else None
+    if not expected or not state or not secrets.compare_digest(str(expected), str(state)):
+        raise ConnectError(
+            f"This {provider_name} answer does not match a connection started here "
+            "(state mismatch); nothing was stored."
+        )
+    workspace = _pending_workspace(pending=pending, user=user)
+    if workspace is None:
+        raise ConnectError(f"You can no longer connect {provider_name} for that workspace.")
+    try:
+        started = datetime.fromisoformat(pending.get("started_at", ""))
+    except (TypeError, ValueError):
+        started = None
+    if started is None or started < timezone.now() - lifetime:
+        raise ConnectError(f"The {provider_name} connection took too long; please start again.")
+    if error:
+        if error == "access_denied":
+            raise ConnectError(
+                f"You cancelled the {provider_name} connection; nothing was changed."
+            )
+        raise ConnectError(f"{provider_name} did not connect ({error[:60]}); nothing was changed.")
+    return workspace
+
+
 def pending_workspace_slug(*, pending, user) -> str | None:
     workspace = _pending_workspace(pending=pending, user=user)
     return workspace.slug if workspace else None
@@ -244,27 +273,14 @@ def quickbooks_authorization_complete(
     *, pending, user, state: str, code: str, realm_id: str, error: str = ""
 ) -> ConnectOutcome:
     """Check the callback against the session's state, then store the grant (or nothing)."""
-    import secrets as _secrets
-
-    expected = pending.get("state") if isinstance(pending, dict) else None
-    if not expected or not state or not _secrets.compare_digest(str(expected), str(state)):
-        raise ConnectError(
-            "This QuickBooks answer does not match a connection started here "
-            "(state mismatch); nothing was stored."
-        )
-    workspace = _pending_workspace(pending=pending, user=user)
-    if workspace is None:
-        raise ConnectError("You can no longer connect QuickBooks for that workspace.")
-    try:
-        started = datetime.fromisoformat(pending.get("started_at", ""))
-    except (TypeError, ValueError):
-        started = None
-    if started is None or started < timezone.now() - PENDING_LIFETIME:
-        raise ConnectError("The QuickBooks connection took too long; please start again.")
-    if error:
-        if error == "access_denied":
-            raise ConnectError("You cancelled the QuickBooks connection; nothing was changed.")
-        raise ConnectError(f"QuickBooks did not connect ({error[:60]}); nothing was changed.")
+    workspace = oauth_callback_workspace(
+        pending=pending,
+        user=user,
+        state=state,
+        error=error,
+        provider_name="QuickBooks",
+        lifetime=PENDING_LIFETIME,
+    )
     if not code or not realm_id:
         raise ConnectError("QuickBooks answered without a company; nothing was stored.")
     start_over = bool(pending.get("start_over"))

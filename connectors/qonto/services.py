@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets as _secrets
 import threading
 import uuid
 from dataclasses import dataclass
@@ -30,13 +29,15 @@ from connectors.qonto.models import (
     QontoEntry,
 )
 from connectors.services import (
+    ConnectError,
     connection_mark_needs_reconnect,
     connection_public,
     connection_tokens_forget,
+    oauth_callback_workspace,
 )
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open, secret_seal
-from well.models import Membership, Role, Workspace
+from well.models import Workspace
 from well.webhooks import record_summary, webhooks_emit
 
 logger = logging.getLogger("well.connectors.qonto")
@@ -46,10 +47,6 @@ PENDING_LIFETIME = timedelta(minutes=10)  # §2.2: the code itself lives 10 minu
 REFRESH_MARGIN = timedelta(minutes=5)
 SYSTEM = Actor.system("Qonto connector")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("8a3c4a52-64a4-4f83-8b3e-6f1f2f6f7b10")
-
-
-class ConnectError(Exception):
-    """The connection could not be made; the message is safe to show."""
 
 
 class NotPostable(ValueError):
@@ -79,25 +76,6 @@ def qonto_authorization_begin(*, workspace: Workspace, user) -> tuple[str, dict]
     return oauth.authorization_url(state=state, redirect_uri=qonto_redirect_uri()), pending
 
 
-def _pending_workspace(*, pending, user) -> Workspace | None:
-    """The workspace that started the flow, if this user may still connect it."""
-    if not isinstance(pending, dict) or pending.get("user_id") != user.pk:
-        return None
-    membership = (
-        Membership.objects.filter(user=user, workspace_id=pending.get("workspace_id"))
-        .select_related("workspace")
-        .first()
-    )
-    if membership is None or not membership.allows(Role.OWNER):
-        return None
-    return membership.workspace
-
-
-def qonto_pending_workspace_slug(*, pending, user) -> str | None:
-    workspace = _pending_workspace(pending=pending, user=user)
-    return workspace.slug if workspace else None
-
-
 @dataclass(frozen=True)
 class ConnectOutcome:
     workspace: Workspace
@@ -109,25 +87,14 @@ def qonto_authorization_complete(
     *, pending, user, state: str, code: str, error: str = ""
 ) -> ConnectOutcome:
     """Check the callback against the session's state, then store the grant (or nothing)."""
-    expected = pending.get("state") if isinstance(pending, dict) else None
-    if not expected or not state or not _secrets.compare_digest(str(expected), str(state)):
-        raise ConnectError(
-            "This Qonto answer does not match a connection started here (state mismatch); "
-            "nothing was stored."
-        )
-    workspace = _pending_workspace(pending=pending, user=user)
-    if workspace is None:
-        raise ConnectError("You can no longer connect Qonto for that workspace.")
-    try:
-        started = datetime.fromisoformat(pending.get("started_at", ""))
-    except (TypeError, ValueError):
-        started = None
-    if started is None or started < timezone.now() - PENDING_LIFETIME:
-        raise ConnectError("The Qonto connection took too long; please start again.")
-    if error:
-        if error == "access_denied":
-            raise ConnectError("You cancelled the Qonto connection; nothing was changed.")
-        raise ConnectError(f"Qonto did not connect ({error[:60]}); nothing was changed.")
+    workspace = oauth_callback_workspace(
+        pending=pending,
+        user=user,
+        state=state,
+        error=error,
+        provider_name="Qonto",
+        lifetime=PENDING_LIFETIME,
+    )
     if not code:
         raise ConnectError("Qonto answered without an authorization code; nothing was stored.")
     tokens = oauth.code_exchange(code=code, redirect_uri=qonto_redirect_uri())

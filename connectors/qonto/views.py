@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from connectors.http import ProviderError
 from connectors.qonto import selectors, services
+from connectors.services import pending_workspace_slug
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
@@ -74,7 +75,7 @@ def sync_now(request):
 def callback(request):
     """Global route: the workspace comes from the state bound to this session, never the URL."""
     pending = request.session.pop(services.OAUTH_SESSION_KEY, None)
-    slug = services.qonto_pending_workspace_slug(pending=pending, user=request.user)
+    slug = pending_workspace_slug(pending=pending, user=request.user)
     try:
         outcome = services.qonto_authorization_complete(
             pending=pending,
