@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from connectors.http import AuthRevoked, ProviderError
 from connectors.models import (
@@ -262,6 +263,27 @@ def oauth_callback_workspace(
             )
         raise ConnectError(f"{provider_name} did not connect ({error[:60]}); nothing was changed.")
     return workspace
+
+
+def oauth_next_clean(*, next_url: str | None, host: str, secure: bool) -> str:
+    """A same-host path to return to after an OAuth callback, or "" for anything else.
+
+    Only a path ("/..."): never a scheme, another host, or a protocol-relative "//host".
+    """
+    if not next_url or len(next_url) > 500 or not next_url.startswith("/"):
+        return ""
+    if next_url.startswith(("//", "/\\")):
+        return ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={host}, require_https=secure):
+        return ""
+    return next_url
+
+
+def oauth_callback_next(*, pending, user, host: str, secure: bool) -> str:
+    """The `next` remembered with this user's own OAuth state, checked again; "" if none."""
+    if _pending_workspace(pending=pending, user=user) is None:
+        return ""
+    return oauth_next_clean(next_url=pending.get("next"), host=host, secure=secure)
 
 
 def pending_workspace_slug(*, pending, user) -> str | None:

@@ -50,6 +50,7 @@ def quickbooks_connect(request):
         user=request.user,
         start_over=request.POST.get("start_over") == "1",
     )
+    pending["next"] = oauth_next_from_request(request)
     request.session[services.OAUTH_SESSION_KEY] = pending
     return HttpResponseRedirect(url)
 
@@ -79,11 +80,27 @@ def quickbooks_sync_now(request):
     return redirect("connectors:list", workspace_slug=request.workspace.slug)
 
 
+def oauth_next_from_request(request) -> str:
+    """The safe `next` a connect form (or link) asked to return to; "" when absent or unsafe."""
+    return services.oauth_next_clean(
+        next_url=request.POST.get("next") or request.GET.get("next"),
+        host=request.get_host(),
+        secure=request.is_secure(),
+    )
+
+
+def oauth_callback_next(request, pending) -> str:
+    return services.oauth_callback_next(
+        pending=pending, user=request.user, host=request.get_host(), secure=request.is_secure()
+    )
+
+
 @login_required
 @require_GET
 def quickbooks_callback(request):
     """Global route: the workspace comes from the state bound to this session, never the URL."""
     pending = request.session.pop(services.OAUTH_SESSION_KEY, None)
+    next_url = oauth_callback_next(request, pending)
     try:
         outcome = services.quickbooks_authorization_complete(
             pending=pending,
@@ -95,6 +112,8 @@ def quickbooks_callback(request):
         )
     except services.ConnectError as exc:
         messages.error(request, str(exc))
+        if next_url:
+            return HttpResponseRedirect(next_url)
         slug = services.pending_workspace_slug(pending=pending, user=request.user)
         return redirect("connectors:list", workspace_slug=slug) if slug else redirect("home")
     except (ProviderError, oauth.InvalidGrant):
@@ -102,4 +121,6 @@ def quickbooks_callback(request):
         slug = services.pending_workspace_slug(pending=pending, user=request.user)
         return redirect("connectors:list", workspace_slug=slug) if slug else redirect("home")
     messages.success(request, outcome.message)
+    if next_url:
+        return HttpResponseRedirect(next_url)
     return redirect("connectors:list", workspace_slug=outcome.workspace.slug)

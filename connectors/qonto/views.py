@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from connectors.http import ProviderError
 from connectors.qonto import selectors, services
 from connectors.services import pending_workspace_slug
+from connectors.views import oauth_callback_next, oauth_next_from_request
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
@@ -43,6 +44,7 @@ def connect(request):
     url, pending = services.qonto_authorization_begin(
         workspace=request.workspace, user=request.user
     )
+    pending["next"] = oauth_next_from_request(request)
     request.session[services.OAUTH_SESSION_KEY] = pending
     return HttpResponseRedirect(url)
 
@@ -76,6 +78,7 @@ def callback(request):
     """Global route: the workspace comes from the state bound to this session, never the URL."""
     pending = request.session.pop(services.OAUTH_SESSION_KEY, None)
     slug = pending_workspace_slug(pending=pending, user=request.user)
+    next_url = oauth_callback_next(request, pending)
     try:
         outcome = services.qonto_authorization_complete(
             pending=pending,
@@ -86,9 +89,13 @@ def callback(request):
         )
     except services.ConnectError as exc:
         messages.error(request, str(exc))
+        if next_url:
+            return HttpResponseRedirect(next_url)
         return redirect("connectors:qonto:panel", workspace_slug=slug) if slug else redirect("home")
     except ProviderError:
         messages.error(request, "Qonto did not complete the connection; please try again.")
         return redirect("connectors:qonto:panel", workspace_slug=slug) if slug else redirect("home")
     messages.success(request, outcome.message)
+    if next_url:
+        return HttpResponseRedirect(next_url)
     return redirect("connectors:qonto:panel", workspace_slug=outcome.workspace.slug)

@@ -174,3 +174,45 @@ def test_tokens_never_reach_the_logs(connected, qonto, caplog, bill):
     connected.refresh_from_db()
     for name in ("access_token", "refresh_token"):
         assert secret_open(connected, name) not in caplog.text
+
+
+def test_a_same_host_next_is_where_a_successful_connection_returns(
+    qonto_settings, qonto, client, make_user, make_workspace
+):
+    owner = make_user("ann@alpha.example")
+    workspace = make_workspace("Alpha", owner=owner)
+    client.force_login(owner)
+    wizard = f"/w/{workspace.slug}/onboarding/?step=3"
+    connect_url = reverse("connectors:qonto:connect", args=[workspace.slug])
+    start = client.post(connect_url, {"next": wizard})
+    done = client.get(reverse("qonto_oauth:callback"), consent(start["Location"]))
+    assert done.status_code == 302
+    assert done["Location"] == wizard
+    assert Connection.objects.filter(workspace=workspace, provider=Provider.QONTO).exists()
+
+
+def test_a_cancelled_qonto_connection_returns_to_next(
+    qonto_settings, qonto, client, make_user, make_workspace
+):
+    owner = make_user("ann@alpha.example")
+    workspace = make_workspace("Alpha", owner=owner)
+    client.force_login(owner)
+    wizard = f"/w/{workspace.slug}/onboarding/"
+    connect_url = reverse("connectors:qonto:connect", args=[workspace.slug])
+    start = client.post(connect_url, {"next": wizard})
+    done = client.get(reverse("qonto_oauth:callback"), consent(start["Location"], decision="deny"))
+    assert done["Location"] == wizard
+    assert not Connection.objects.filter(provider=Provider.QONTO).exists()
+
+
+@pytest.mark.parametrize("unsafe", ["https://evil.example/", "//evil.example/", "/\\evil.example"])
+def test_an_unsafe_next_for_qonto_is_ignored(
+    qonto_settings, qonto, client, make_user, make_workspace, unsafe
+):
+    owner = make_user("ann@alpha.example")
+    workspace = make_workspace("Alpha", owner=owner)
+    client.force_login(owner)
+    connect_url = reverse("connectors:qonto:connect", args=[workspace.slug])
+    start = client.post(connect_url, {"next": unsafe})
+    done = client.get(reverse("qonto_oauth:callback"), consent(start["Location"]))
+    assert done["Location"] == reverse("connectors:qonto:panel", args=[workspace.slug])

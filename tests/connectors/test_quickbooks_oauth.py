@@ -268,3 +268,77 @@ def test_tokens_never_reach_the_logs(connected, qbo, caplog):
     for secret in (secret_open(connected, "access_token"), secret_open(connected, "refresh_token")):
         assert secret not in caplog.text
     assert Connection.objects.filter(provider=Provider.QUICKBOOKS).count() == 1
+
+
+def _connect_with_next(client, workspace, next_url: str, *, decision: str = "allow"):
+    """The real flow with a `next` posted by the connect form (as the onboarding wizard does)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    start = client.post(
+        reverse("connectors:quickbooks_connect", args=[workspace.slug]), {"next": next_url}
+    )
+    authorize = urlsplit(start["Location"])
+    params = {k: v[0] for k, v in parse_qs(authorize.query).items()}
+    consent = requests.post(
+        f"{authorize.scheme}://{authorize.netloc}{authorize.path}",
+        data={**params, "decision": decision},
+        allow_redirects=False,
+        timeout=10,
+    )
+    callback = urlsplit(consent.headers["Location"])
+    return client.get(f"{callback.path}?{callback.query}")
+
+
+def test_a_same_host_next_is_where_a_successful_connection_returns(qbo, client, owner, workspace):
+    client.force_login(owner)
+    wizard = f"/w/{workspace.slug}/onboarding/?step=2"
+    response = _connect_with_next(client, workspace, wizard)
+    assert response.status_code == 302
+    assert response["Location"] == wizard
+    assert Connection.objects.filter(workspace=workspace, provider=Provider.QUICKBOOKS).exists()
+
+
+def test_a_cancelled_connection_also_returns_to_next(qbo, client, owner, workspace):
+    client.force_login(owner)
+    wizard = f"/w/{workspace.slug}/onboarding/"
+    response = _connect_with_next(client, workspace, wizard, decision="deny")
+    assert response["Location"] == wizard
+    assert not Connection.objects.filter(workspace=workspace).exists()
+
+
+@pytest.mark.parametrize(
+    "unsafe",
+    [
+        "https://evil.example/steal",
+        "//evil.example/steal",
+        "/\\evil.example/steal",
+        "http://testserver/absolute-url-is-not-a-path",
+        "javascript:alert(1)",
+        "relative/path",
+    ],
+)
+def test_an_unsafe_next_is_ignored_and_the_connections_page_is_used(
+    qbo, client, owner, workspace, unsafe
+):
+    client.force_login(owner)
+    client.post(reverse("connectors:quickbooks_connect", args=[workspace.slug]), {"next": unsafe})
+    assert client.session[services.OAUTH_SESSION_KEY]["next"] == ""
+    response = _connect_with_next(client, workspace, unsafe)
+    assert response["Location"] == reverse("connectors:list", args=[workspace.slug])
+
+
+def test_a_next_edited_into_the_session_is_checked_again_at_the_callback(
+    qbo, client, owner, workspace
+):
+    pending = {"state": "s", "workspace_id": workspace.pk, "user_id": owner.pk, "next": "//evil"}
+    assert (
+        services.oauth_callback_next(pending=pending, user=owner, host="testserver", secure=False)
+        == ""
+    )
+    pending["next"] = "/w/books-co/onboarding/"
+    assert (
+        services.oauth_callback_next(pending=pending, user=owner, host="testserver", secure=False)
+        == "/w/books-co/onboarding/"
+    )
