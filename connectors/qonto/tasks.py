@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
-from django.db import transaction
-from django.utils import timezone
-
-from connectors.models import Connection, ConnectionStatus, Provider
+from connectors.dispatch import connections_dispatch
+from connectors.models import Connection, Provider
 
 
 def qonto_sync_task(connection_id: str, trigger: str = "schedule") -> dict:
@@ -21,26 +18,8 @@ def qonto_sync_task(connection_id: str, trigger: str = "schedule") -> dict:
 
 
 def qonto_sync_dispatch() -> int:
-    """Queue each connected Qonto connection once an hour, at its own minute."""
-    from connectors.qonto.services import qonto_sync_enqueue
-
-    now = timezone.now()
-    queued = 0
-    with transaction.atomic():
-        candidates = Connection.objects.select_for_update(skip_locked=True).filter(
-            provider=Provider.QONTO, status=ConnectionStatus.CONNECTED
-        )
-        for connection in candidates:
-            slot = now.replace(minute=connection.sync_minute, second=0, microsecond=0)
-            if slot > now:
-                slot -= timedelta(hours=1)
-            if connection.sync_enqueued_at is not None and connection.sync_enqueued_at >= slot:
-                continue
-            connection.sync_enqueued_at = now
-            connection.save(update_fields=["sync_enqueued_at"])
-            qonto_sync_enqueue(connection=connection, trigger="schedule")
-            queued += 1
-    return queued
+    """Queue the Qonto connections whose minute of the hour has come (connectors.dispatch)."""
+    return connections_dispatch(provider=Provider.QONTO)
 
 
 def postings_send_task() -> dict:

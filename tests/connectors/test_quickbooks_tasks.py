@@ -36,6 +36,14 @@ def queued() -> int:
     return OrmQ.objects.count()
 
 
+def worker_picks_up(connection: Connection) -> None:
+    """What a worker does first with a queued sync: start a run (the sync itself is not needed)."""
+    OrmQ.objects.all().delete()
+    SyncRun.objects.create(
+        workspace_id=connection.workspace_id, connection=connection, status=SyncStatus.SUCCEEDED
+    )
+
+
 def test_the_dispatcher_is_scheduled_every_minute():
     spec = next(s for s in SCHEDULES if s.func == "connectors.tasks.sync_dispatch")
     assert spec.minutes == 1
@@ -49,6 +57,7 @@ def test_a_connection_is_queued_once_per_hour_at_its_own_minute(live):
     with time_machine.travel(datetime(2026, 3, 1, 10, 17, 30, tzinfo=UTC), tick=False):
         assert tasks.sync_dispatch() == 1
         assert tasks.sync_dispatch() == 0
+        worker_picks_up(live)
     with time_machine.travel(datetime(2026, 3, 1, 10, 59, tzinfo=UTC), tick=False):
         assert tasks.sync_dispatch() == 0
     with time_machine.travel(datetime(2026, 3, 1, 11, 17, tzinfo=UTC), tick=False):
@@ -61,9 +70,62 @@ def test_at_most_24_scheduled_syncs_a_day(live):
     total = 0
     for minute in range(0, 24 * 60, 1):
         with time_machine.travel(start + timedelta(minutes=minute), tick=False):
-            total += tasks.sync_dispatch()
+            queued_now = tasks.sync_dispatch()
+            total += queued_now
+            if queued_now:
+                worker_picks_up(live)
     assert total == 24
-    assert queued() == 24
+
+
+def test_a_sync_still_queued_an_hour_later_is_not_queued_again(live):
+    OrmQ.objects.all().delete()
+    with time_machine.travel(datetime(2026, 3, 1, 10, 17, tzinfo=UTC), tick=False):
+        assert tasks.sync_dispatch() == 1
+    with time_machine.travel(datetime(2026, 3, 1, 11, 17, tzinfo=UTC), tick=False):
+        # No worker started it (a backlog): the queue keeps one task for this connection.
+        assert tasks.sync_dispatch() == 0
+    assert queued() == 1
+    with time_machine.travel(datetime(2026, 3, 1, 12, 17, tzinfo=UTC), tick=False):
+        # Two hours without a run: the task is presumed lost and the connection queued again.
+        assert tasks.sync_dispatch() == 1
+
+
+def test_a_connection_whose_sync_is_running_is_not_queued(live):
+    OrmQ.objects.all().delete()
+    with time_machine.travel(datetime(2026, 3, 1, 11, 17, tzinfo=UTC), tick=False):
+        SyncRun.objects.create(
+            workspace_id=live.workspace_id, connection=live, trigger="manual"
+        )  # started now, still running
+        assert tasks.sync_dispatch() == 0
+    with time_machine.travel(datetime(2026, 3, 1, 12, 17, tzinfo=UTC), tick=False):
+        # An hour later that run is past the task timeout: its worker died, it holds nothing.
+        assert tasks.sync_dispatch() == 1
+
+
+def test_a_missed_minute_is_caught_up_within_the_late_window(live):
+    OrmQ.objects.all().delete()
+    with time_machine.travel(datetime(2026, 3, 1, 10, 17, tzinfo=UTC), tick=False):
+        assert tasks.sync_dispatch() == 1
+        worker_picks_up(live)
+    # The dispatcher was down from 11:10 to 11:30: the 11:17 slot is caught up at 11:30 ...
+    with time_machine.travel(datetime(2026, 3, 1, 11, 30, tzinfo=UTC), tick=False):
+        assert tasks.sync_dispatch() == 1
+        worker_picks_up(live)
+    # ... but a slot missed by more than 15 minutes waits for the next hour.
+    with time_machine.travel(datetime(2026, 3, 1, 13, 33, tzinfo=UTC), tick=False):
+        assert tasks.sync_dispatch() == 0
+    with time_machine.travel(datetime(2026, 3, 1, 14, 17, tzinfo=UTC), tick=False):
+        assert tasks.sync_dispatch() == 1
+
+
+def test_the_queued_task_runs_the_sync_of_that_connection(live):
+    OrmQ.objects.all().delete()
+    with time_machine.travel(datetime(2026, 3, 1, 10, 17, tzinfo=UTC), tick=False):
+        assert tasks.sync_dispatch() == 1
+    task = OrmQ.objects.get().task
+    assert task["func"] == "connectors.tasks.sync_connection"
+    assert task["args"] == (str(live.pk), False, "schedule")
+    assert task["group"] == "sync"
 
 
 def test_disconnected_and_needs_reconnect_connections_are_not_queued(live):
