@@ -15,7 +15,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,10 @@ LIMITER = http.quickbooks_limiter()
 
 # Name-list entities are soft-deleted; a plain query hides the inactive ones (§3.5).
 LIST_ENTITIES = frozenset({"Vendor", "Customer", "Account", "TaxCode", "TaxRate"})
+
+
+class CdcWindowExpired(PermanentError):
+    """`changedSince` is older than CDC's 30-day look-back: read the changes by query instead."""
 
 
 TokenProvider = Callable[[str | None], str]
@@ -438,14 +442,24 @@ def cdc(api: QuickBooksApi, *, entities: Sequence[str], changed_since: datetime)
 
     # Reference: https://developer.intuit.com/app/developer/qbo/docs/learn/explore-the-quickbooks-online-api/change-data-capture
     """
-    response = _send(
-        api,
-        "GET",
-        "cdc",
-        what="change data capture",
-        params={"entities": ",".join(entities), "changedSince": qbo_time(changed_since)},
-    )
-    body = _json(response, "change data capture")
+    try:
+        response = _send(
+            api,
+            "GET",
+            "cdc",
+            what="change data capture",
+            params={"entities": ",".join(entities), "changedSince": qbo_time(changed_since)},
+        )
+        body = _json(response, "change data capture")
+    except PermanentError as exc:
+        if _beyond_lookback(exc, changed_since):
+            raise CdcWindowExpired(
+                f"{exc.message} (changedSince {qbo_time(changed_since)} is beyond CDC's "
+                f"{CDC_MAX_DAYS}-day look-back)",
+                status=exc.status,
+                provider_request_id=exc.provider_request_id,
+            ) from None
+        raise
     groups = body.get("CDCResponse")
     if not isinstance(groups, list):
         raise PermanentError("QuickBooks change data capture answered without a CDCResponse")
@@ -459,6 +473,23 @@ def cdc(api: QuickBooksApi, *, entities: Sequence[str], changed_since: datetime)
                 if isinstance(value, list):
                     by_entity.setdefault(key, []).extend(value)
     return CdcResult(time=_time_of(body), by_entity=by_entity)
+
+
+def _beyond_lookback(exc: PermanentError, changed_since: datetime) -> bool:
+    """A validation fault that refuses `changedSince` for its age (§3.6: look-back ≤ 30 days).
+
+    The wording is not documented, so a 400 on a date older than 25 days by our clock counts too:
+    QuickBooks' clock, not ours, decides, and the two can disagree by more than a day.
+    """
+    if isinstance(exc, AuthRevoked) or exc.status not in (400, None):
+        return False
+    fault = getattr(exc, "fault", None)
+    text = f"{fault.message} {fault.detail}".lower() if fault else ""
+    if "30 days" in text or "look-back" in text or "lookback" in text:
+        return True
+    if "not a valid" in text:
+        return False
+    return exc.status == 400 and changed_since < datetime.now(UTC) - timedelta(days=25)
 
 
 def read(api: QuickBooksApi, entity: str, entity_id: str) -> dict:

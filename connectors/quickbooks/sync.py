@@ -39,7 +39,7 @@ from connectors.models import (
     SyncStatus,
 )
 from connectors.quickbooks import client
-from connectors.quickbooks.extract import EMPTY, Malformed, extract
+from connectors.quickbooks.extract import EMPTY, Malformed, extract, storable
 from connectors.safe_fetch import MAX_BYTES, FileTooLarge, UnsafeURL, fetch_file
 from connectors.services import (
     access_token_get,
@@ -181,6 +181,8 @@ class _Engine:
         # Incremental windows ask for the Attachables of each changed transaction batch; a
         # query window reads every Attachable itself, which covers them at a fraction of the cost.
         self.attachments_per_batch = True
+        # "cdc", "query" (first or full sync) or "query_resync" (a marker CDC cannot reach).
+        self.mode = ""
 
     @property
     def calls(self) -> int:
@@ -189,7 +191,12 @@ class _Engine:
     # progress, visible while the run goes on
     def progress(self, phase: str, entity: str = "") -> None:
         SyncRun.objects.filter(pk=self.run.pk).update(
-            progress={"phase": phase, "entity": entity, "records": self.records_done},
+            progress={
+                "phase": phase,
+                "entity": entity,
+                "records": self.records_done,
+                "mode": self.mode,
+            },
             counts=self.counts,
             api_calls=self.calls,
         )
@@ -222,13 +229,23 @@ class _Engine:
         if reference_due:
             self.reference()
         if full or marker is None:
+            self.mode = "query"
             horizon = now - timedelta(days=settings.SYNC_BACKFILL_DAYS)
             return self.query_window(list_since=None, txn_since=horizon)
         since = marker - OVERLAP
         if marker < now - CDC_HORIZON:
             # Too old for CDC: a query resync from the marker; dedup keeps it exact (rel. #14).
+            self.mode = "query_resync"
             return self.query_window(list_since=since, txn_since=since)
-        return self.cdc_window(since)
+        self.mode = "cdc"
+        try:
+            return self.cdc_window(since)
+        except client.CdcWindowExpired as exc:
+            # QuickBooks' clock put the marker past the look-back although ours did not: the
+            # same query resync, now. What the CDC part already committed is deduped by SyncToken.
+            logger.info("connection %s: %s; query resync instead", self.connection.pk, exc)
+            self.mode = "query_resync"
+            return self.query_window(list_since=since, txn_since=since)
 
     def reference(self) -> None:
         """Company info, preferences (home currency), tax codes and rates: query, not CDC."""
@@ -339,6 +356,7 @@ class _Engine:
     def _items(self, entity: str, raw_records: list) -> list[_Item]:
         items: dict[str, _Item] = {}
         for raw in raw_records:
+            raw = storable(raw)  # no NUL or NaN reaches PostgreSQL (extract.storable)
             if not isinstance(raw, dict) or raw.get("Id") in (None, ""):
                 self.counts[entity]["errored"] += 1
                 self.errors.append(f"{entity}: an object without an Id was skipped")
@@ -800,7 +818,7 @@ def _finish(engine: _Engine, status: str, *, marker: str = "", error: str = "") 
         run.finished_at = now
         run.counts = {k: dict(v) for k, v in engine.counts.items()}
         run.api_calls = engine.calls
-        run.progress = {"phase": "done", "records": engine.records_done}
+        run.progress = {"phase": "done", "records": engine.records_done, "mode": engine.mode}
         notes = "; ".join(engine.errors[:20])
         run.error = "\n".join(part for part in (error, notes) if part)[:10000]
         if status == SyncStatus.SUCCEEDED:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import responses
 from django.db import connection as db_connection
 from django.utils import timezone
 
@@ -309,6 +310,138 @@ def test_a_marker_older_than_thirty_days_falls_back_to_a_query_resync(connected,
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert "GET cdc" not in qbo.stats()["calls"]
     assert rows(connected).count() == before  # no duplicates
+    assert run.total("new") == 0
+
+
+def test_a_marker_quickbooks_finds_too_old_for_cdc_falls_back_to_a_query_resync(connected, qbo):
+    """Our clock says 28 days, QuickBooks' says 31: its 400 turns the window into a query."""
+    sync(connected)
+    bill = rows(connected, "Bill").first()
+    qbo.mutate(action="edit", entity="Bill", id=bill.qbo_id, set={"DocNumber": "AFTER-GAP"})
+    before = rows(connected).count()
+    Connection.objects.filter(pk=connected.pk).update(
+        sync_marker=qbo_time(timezone.now() - timedelta(days=28))
+    )
+    qbo.control("clock", {"advance": 3 * 24 * 3600})
+    qbo.control("stats", {"reset": True})
+
+    run = sync(connected)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    calls = qbo.stats()["calls"]
+    # A 401 (the clock jump expired the access token), then the refusal, never retried.
+    assert calls.get("GET cdc") == 2 and calls.get("POST token") == 1, calls
+    assert any("query" in name for name in calls), calls
+    assert run.progress["mode"] == "query_resync"
+    bill.refresh_from_db()
+    assert bill.invoice_number == "AFTER-GAP"
+    assert run.counts["Bill"]["updated"] == 1
+    assert rows(connected).count() == before and run.total("new") == 0
+    connected.refresh_from_db()
+    assert connected.sync_marker == run.marker_after
+    assert parse_qbo_time(run.marker_after) > timezone.now() + timedelta(days=2)  # QBO's time
+    qbo.control("stats", {"reset": True})
+    assert sync(connected).progress["mode"] == "cdc"  # the next poll is back to CDC
+    assert qbo.stats()["calls"].get("GET cdc") == 1
+
+
+def test_a_marker_just_inside_the_window_still_uses_cdc(connected, qbo):
+    sync(connected)
+    Connection.objects.filter(pk=connected.pk).update(
+        sync_marker=qbo_time(timezone.now() - timedelta(days=20))
+    )
+    qbo.control("stats", {"reset": True})
+    run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.progress["mode"] == "cdc"
+    assert qbo.api_calls() == {"GET cdc": 1}
+
+
+CDC_URL = "https://qbo.test/v3/company/123/cdc"
+
+
+def _fault_400(detail: str) -> dict:
+    return {
+        "Fault": {
+            "Error": [{"Message": "Invalid date", "Detail": detail, "code": "2000"}],
+            "type": "ValidationFault",
+        },
+        "time": "2026-03-01T10:00:00.000-08:00",
+    }
+
+
+@pytest.fixture
+def offline_api():
+    from connectors.quickbooks import client
+
+    return client.QuickBooksApi(
+        base_url="https://qbo.test",
+        realm_id="123",
+        token=lambda rejected: "token",
+        sleep=lambda s: None,
+        limiter=None,
+    )
+
+
+@responses.activate
+def test_cdc_names_a_changed_since_beyond_the_look_back(offline_api):
+    from connectors.quickbooks import client
+
+    responses.get(
+        CDC_URL, json=_fault_400("changedSince must be within the last 30 days"), status=400
+    )
+    with pytest.raises(client.CdcWindowExpired) as caught:
+        client.cdc(offline_api, entities=["Bill"], changed_since=timezone.now() - timedelta(days=2))
+    assert caught.value.permanent
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_cdc_treats_an_unworded_400_on_an_old_date_as_beyond_the_look_back(offline_api):
+    from connectors.quickbooks import client
+
+    responses.get(
+        CDC_URL, json=_fault_400("Request has invalid or unsupported property"), status=400
+    )
+    with pytest.raises(client.CdcWindowExpired):
+        client.cdc(
+            offline_api, entities=["Bill"], changed_since=timezone.now() - timedelta(days=29)
+        )
+
+
+@responses.activate
+def test_other_cdc_validation_faults_stay_ordinary_errors(offline_api):
+    from connectors.http import PermanentError
+    from connectors.quickbooks import client
+
+    responses.get(CDC_URL, json=_fault_400("changedSince is not a valid date/time: x"), status=400)
+    with pytest.raises(PermanentError) as caught:
+        client.cdc(
+            offline_api, entities=["Bill"], changed_since=timezone.now() - timedelta(days=29)
+        )
+    assert not isinstance(caught.value, client.CdcWindowExpired)
+    responses.get(CDC_URL, json=_fault_400("Unsupported entity"), status=400)
+    with pytest.raises(PermanentError) as caught:
+        client.cdc(offline_api, entities=["Bill"], changed_since=timezone.now() - timedelta(days=1))
+    assert not isinstance(caught.value, client.CdcWindowExpired)
+
+
+def test_the_engine_resyncs_by_query_when_cdc_refuses_the_window(connected, qbo):
+    """The engine's side of the same answer, with the CDC refusal served by `responses`."""
+
+    sync(connected)
+    Connection.objects.filter(pk=connected.pk).update(
+        sync_marker=qbo_time(timezone.now() - timedelta(days=10))
+    )
+    cdc_url = f"{qbo.base_url}/v3/company/{connected.external_id}/cdc"
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mocked:
+        mocked.add_passthru(qbo.base_url)
+        mocked.get(
+            cdc_url, json=_fault_400("changedSince must be within the last 30 days"), status=400
+        )
+        run = sync(connected)
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.progress["mode"] == "query_resync"
     assert run.total("new") == 0
 
 
