@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-reset test lint fmt migrate worker bench-sync bench-match bench-post bench-review bench-api bench-scale
+.PHONY: install demo demo-reset test audit lint fmt migrate worker bench-sync bench-match bench-post bench-review bench-api bench-scale
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -34,6 +34,14 @@ test: install
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/well} $(PY) manage.py makemigrations --check --dry-run
 	$(BIN)/pytest --ds=tests.settings $(PYTEST_ARGS)
+
+# Known vulnerabilities in the locked dependencies, and Django's deployment check run on production
+# settings (throwaway secrets: the check reads the configuration, it serves nothing).
+audit: install
+	$(PY) .ci/dependency_audit.py
+	DEBUG=false ALLOWED_HOSTS=well.example SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	WELL_MASTER_KEYS=mkaudit:$$($(PY) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())') \
+	$(PY) manage.py check --deploy --fail-level WARNING
 
 # The demo keeps its database and sandbox state in var/demo until `make demo-reset`.
 DEMO_ENV := DATABASE_URL=sqlite:///$(CURDIR)/var/demo/well.sqlite3 WELL_DATA_DIR=$(CURDIR)/var/demo
