@@ -52,8 +52,10 @@ def locked_versions() -> dict[str, str]:
 
 def pip_audit() -> list[dict]:
     """pip-audit's verdict per locked package; packages it could not audit carry a skip_reason."""
+    # The lock pins every package, so there is nothing to resolve or install.
+    command = ["pip_audit", "--requirement", str(LOCK), "--no-deps", "--disable-pip"]
     result = subprocess.run(
-        [sys.executable, "-m", "pip_audit", "--requirement", str(LOCK), "--format", "json"],
+        [sys.executable, "-m", *command, "--format", "json"],
         capture_output=True,
         text=True,
     )
