@@ -33,6 +33,8 @@ class Faults:
     rate_partial_bulk: float = 0.0
     seed: int = 0
     queue: list[str] = field(default_factory=list)
+    # How many of each fault this sandbox injected (queued or drawn), for soak reports.
+    injected: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -42,19 +44,26 @@ class Faults:
     def decide(self, *, bulk: bool = False) -> str | None:
         """Return the fault this request suffers, or None; "partial_bulk" only when `bulk`."""
         with self._lock:
-            while self.queue:
-                name = self.queue.pop(0)
-                if name != "partial_bulk" or bulk:
-                    return name
-            draws = [
-                ("timeout", self.rate_timeout),
-                ("429", self.rate_429),
-                ("5xx", self.rate_5xx),
-                ("partial_bulk", self.rate_partial_bulk if bulk else 0.0),
-            ]
-            for name, rate in draws:
-                if rate > 0 and self.rng.random() < rate:
-                    return name
+            fault = self._draw(bulk)
+            if fault is not None:
+                self.injected[fault] = self.injected.get(fault, 0) + 1
+            return fault
+
+    def _draw(self, bulk: bool) -> str | None:
+        """The next queued fault, else a random draw (caller holds the lock)."""
+        while self.queue:
+            name = self.queue.pop(0)
+            if name != "partial_bulk" or bulk:
+                return name
+        draws = [
+            ("timeout", self.rate_timeout),
+            ("429", self.rate_429),
+            ("5xx", self.rate_5xx),
+            ("partial_bulk", self.rate_partial_bulk if bulk else 0.0),
+        ]
+        for name, rate in draws:
+            if rate > 0 and self.rng.random() < rate:
+                return name
         return None
 
     def sleep_latency(self) -> None:
@@ -83,6 +92,10 @@ class Faults:
                 elif key == "seed":
                     self.seed = int(value)
                     self.rng.seed(self.seed)
+                elif key == "injected":
+                    if value:
+                        raise ValueError("injected can only be reset (set it to 0 or {})")
+                    self.injected = {}
                 elif key == "queue":
                     names = [str(name) for name in value]
                     if any(name not in FAULT_NAMES for name in names):
@@ -116,4 +129,5 @@ class Faults:
             "rate_partial_bulk": self.rate_partial_bulk,
             "seed": self.seed,
             "queue": list(self.queue),
+            "injected": dict(self.injected),
         }

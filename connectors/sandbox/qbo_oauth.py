@@ -155,6 +155,14 @@ class OAuthState:
             return "expired", grant
         return "ok", grant
 
+    def expire_access(self) -> int:
+        """Expire every live access token now (a soak's forced refresh); how many expired."""
+        moment = self.now()
+        live = [entry for entry in self.access.values() if entry["expires_at"] > moment]
+        for entry in live:
+            entry["expires_at"] = moment
+        return len(live)
+
     def live_grants(self) -> list[Grant]:
         return [grant for grant in self.grants.values() if not grant.revoked]
 

@@ -15,7 +15,8 @@ Choices where the reference leaves room (each also noted at its code):
 Control API (JSON, no auth, not rate limited):
 - `GET|POST /_sandbox/faults`: Faults fields (latency_ms, rate_429, retry_after_seconds,
   rate_5xx, rate_timeout, timeout_seconds, rate_partial_bulk, seed, queue) plus
-  `timeout_phase` ("after": apply then stall, the default; "before": stall only) and `clear`;
+  `timeout_phase` ("after": apply then stall, the default; "before": stall only), `clear` and
+  `expire_access` (every access token expires now: the client must refresh and rotate);
 - `GET /_sandbox/stats` → {"calls": {"POST /v2/supplier_invoices/bulk": n, ...}};
 - `GET /_sandbox/state` → counts (supplier_invoices, created_by_upload, duplicates, ...);
 - `POST /_sandbox/reset` {"auth": false} → back to the seed; grants kept unless auth is true;
@@ -708,6 +709,8 @@ class QontoSandbox:
             try:
                 if changes.pop("clear", False):
                     self.faults.clear()
+                if changes.pop("expire_access", False):
+                    self.oauth.expire_access()
                 self.faults.update(changes)
             except (TypeError, ValueError) as exc:
                 raise ApiError(400, "invalid", str(exc)) from exc

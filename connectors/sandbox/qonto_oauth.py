@@ -376,6 +376,20 @@ class OAuthServer:
             return self._api_key(authorization.strip())
         return None
 
+    def expire_access(self) -> int:
+        """Expire every live access token now (a soak's forced refresh); how many expired."""
+        with self.store.lock:
+            now = self.store.now()
+            live = [
+                record
+                for record in self.store.state["access_tokens"].values()
+                if record["expires_at"] > now
+            ]
+            for record in live:
+                record["expires_at"] = now
+            self.store.save()
+        return len(live)
+
     def _bearer(self, token: str) -> Principal | None:
         """A live access token of a live grant."""
         with self.store.lock:

@@ -19,6 +19,8 @@ Control API payloads (POST, JSON body):
 - faults: any `Faults` field (latency_ms, rate_429, retry_after_seconds, rate_5xx, rate_timeout,
   timeout_seconds, queue, seed), `"clear": true`, `"revoke": true` (all grants) or a token,
   `"rotate": true` (rotate every live refresh token now; the answer lists the new values),
+  `"expire_access": true` (every access token expires now: the next call gets a 401 and the
+  client must refresh, rotating its refresh token),
   `"access_token_ttl": seconds`, `"refresh_rotation": "always"|"daily"|"never"`.
 - stats: GET → {"total", "calls": {"GET query": n, ...}, "requests": [{method, path, status}]};
   POST {"reset": true} clears them.
@@ -898,6 +900,8 @@ class QuickBooksSandbox:
                 answer["revoked"] = len(grants)
             elif isinstance(revoke, str):
                 answer["revoked"] = int(self.oauth.revoke(revoke))
+            if body.pop("expire_access", False):
+                answer["expired"] = self.oauth.expire_access()
             if body.pop("rotate", False):
                 answer["rotated"] = [
                     {"realm_id": grant.realm_id, "refresh_token": self.oauth.rotate(grant)}
