@@ -276,3 +276,57 @@ class SyncRun(TenantModel):
 
 
 from connectors.qonto.models import *  # noqa: E402, F403
+
+
+# --- Onboarding (issue 10) -------------------------------------------------------------------
+
+
+class Onboarding(TenantModel):
+    """A workspace's way through the setup wizard: what its owner confirmed, and when.
+
+    The wizard's current step is derived from the connections and these dates, never stored.
+    """
+
+    started_at = models.DateTimeField(default=timezone.now, editable=False)
+    mapping_confirmed_at = models.DateTimeField(null=True, blank=True)
+    default_expense_account_qbo_id = models.CharField(
+        max_length=64, blank=True, help_text="QuickBooks Account Id of the default ledger account"
+    )
+    first_sync_started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="onboarding_one_per_workspace"),
+        ]
+
+    def __str__(self) -> str:
+        return f"onboarding of workspace {self.workspace_id}"
+
+
+class BankAccountMapping(TenantModel):
+    """The user's pairing of one QuickBooks bank Account with a Qonto bank account.
+
+    It wins over the automatic pairing by IBAN or account number; no Qonto account means the
+    user said this QuickBooks account is not a Qonto account.
+    """
+
+    qbo_account_id = models.CharField(max_length=64, help_text="QuickBooks Account Id")
+    qonto_bank_account = models.ForeignKey(
+        "connectors.QontoBankAccount",
+        null=True,
+        blank=True,
+        # Another Qonto organization drops its accounts: the pairing falls back to automatic.
+        on_delete=models.CASCADE,
+        related_name="mappings",
+    )
+    confirmed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "qbo_account_id"], name="bank_account_mapping_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"QuickBooks account {self.qbo_account_id} -> {self.qonto_bank_account_id}"

@@ -113,6 +113,10 @@ def _label(record) -> str:
 @workspace_view()
 @require_GET
 def dashboard(request):
+    from connectors.onboarding import onboarding_redirect_due
+
+    if onboarding_redirect_due(workspace=request.workspace):  # a wizard left unfinished
+        return redirect("onboarding:wizard", workspace_slug=request.workspace.slug)
     data = selectors.dashboard_get(workspace=request.workspace)
     workspace = request.workspace
     return render(

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("w/<slug:workspace_slug>/", include("review.urls")),
     path("w/<slug:workspace_slug>/connections/", include("connectors.urls")),
+    path("", include("connectors.onboarding_urls")),  # onboarding/new/, w/<slug>/onboarding/
     path("w/<slug:workspace_slug>/settings/api-keys/", views.api_keys, name="api_keys"),
     path(
         "w/<slug:workspace_slug>/settings/api-keys/<int:api_key_id>/revoke/",

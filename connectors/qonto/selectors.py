@@ -187,13 +187,16 @@ def record_file(*, record: SourceRecord) -> SourceFile | None:
     )
 
 
-def qonto_transaction_for(*, record: SourceRecord) -> QontoEntry | None:
-    """The Qonto debit of this purchase: same amount, within three days of its date."""
+def qonto_transaction_for(*, record: SourceRecord, bank_account_id: str = "") -> QontoEntry | None:
+    """The Qonto debit of this purchase: same amount, within three days of its date, and from
+    `bank_account_id` (the Qonto ID of the account its QuickBooks account pairs with) if given."""
     if record.total_amount is None or record.issue_date is None:
         return None
+    entries = QontoEntry.objects.for_workspace(record.workspace_id)
+    if bank_account_id:
+        entries = entries.filter(bank_account_id=bank_account_id)
     return (
-        QontoEntry.objects.for_workspace(record.workspace_id)
-        .filter(
+        entries.filter(
             kind=QontoEntryKind.TRANSACTION,
             amount=-abs(record.total_amount),
             date__gte=record.issue_date - timedelta(days=3),
@@ -209,13 +212,32 @@ def _compact(text: str) -> str:
     return re.sub(r"\s", "", text or "").upper()
 
 
-def qonto_bank_account_for(*, account: SourceRecord) -> QontoBankAccount | None:
-    """The Qonto account a QuickBooks bank Account is, by IBAN or account number."""
-    number = _compact(str(account.payload.get("AcctNum") or account.payload.get("BankNum") or ""))
+def qonto_bank_account_match(
+    *, account_payload: dict, banks: list[QontoBankAccount]
+) -> QontoBankAccount | None:
+    """The automatic pairing: the Qonto account with the QuickBooks Account's IBAN or number."""
+    number = _compact(str(account_payload.get("AcctNum") or account_payload.get("BankNum") or ""))
     if not number or len(number) < 4:
         return None
-    for bank in QontoBankAccount.objects.for_workspace(account.workspace_id):
+    for bank in banks:
         iban, acct = _compact(bank.iban), _compact(bank.account_number)
         if number in (iban, acct) or (len(number) >= 8 and iban.endswith(number)):
             return bank
     return None
+
+
+def qonto_bank_account_for(*, account: SourceRecord) -> QontoBankAccount | None:
+    """The Qonto account a QuickBooks bank Account is: the user's pairing (connectors/
+    onboarding.py) wins over the automatic one by IBAN or account number."""
+    from connectors.models import BankAccountMapping
+
+    chosen = (
+        BankAccountMapping.objects.for_workspace(account.workspace_id)
+        .filter(qbo_account_id=account.qbo_id)
+        .select_related("qonto_bank_account")
+        .first()
+    )
+    if chosen is not None:
+        return chosen.qonto_bank_account
+    banks = list(QontoBankAccount.objects.for_workspace(account.workspace_id).order_by("-main"))
+    return qonto_bank_account_match(account_payload=account.payload, banks=banks)

@@ -503,7 +503,12 @@ def record_post(*, record: SourceRecord, actor: Actor) -> Posting:
     if kind == "Purchase":
         if selectors.record_has_file(record=record):
             return posting_enqueue(record=record, action=PostingAction.UPLOAD, actor=actor)
-        transaction_entry = selectors.qonto_transaction_for(record=record)
+        from connectors.onboarding import purchase_qonto_bank_account
+
+        paid_from = purchase_qonto_bank_account(record=record)  # the user's pairing wins
+        transaction_entry = selectors.qonto_transaction_for(
+            record=record, bank_account_id=paid_from.qonto_id if paid_from else ""
+        )
         if transaction_entry is None:
             raise NotPostable("No Qonto transaction matches this purchase yet.")
         return posting_enqueue(
