@@ -71,6 +71,10 @@ bench-review: install
 bench-api: install
 	$(BENCH_DB) $(PY) -m benchmarks.bench_api
 
+# The dispatcher with 1,000 and 10,000 workspaces (simulated hours, no real syncs).
+bench-scale: install
+	$(BENCH_DB) $(PY) -m benchmarks.bench_scale
+
 bench-match: install
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(PY) -m benchmarks.bench_match
