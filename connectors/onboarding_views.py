@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -164,8 +164,9 @@ def step_mapping(request):
 
 
 @workspace_view(Role.OWNER)
-@require_POST
 def bank_mapping_reset(request, record_id: int):
+    # The account is looked up before the method is checked: another workspace's ID is a 404
+    # whatever the method.
     account = (
         SourceRecord.objects.for_workspace(request.workspace)
         .filter(pk=record_id, entity_type="Account")
@@ -173,6 +174,8 @@ def bank_mapping_reset(request, record_id: int):
     )
     if account is None:
         raise Http404
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     if onboarding.bank_mapping_reset(
         workspace=request.workspace, account=account, actor=Actor.user(request.user)
     ):

@@ -41,6 +41,7 @@ GLOBAL_ROUTES = {
         "OAuth redirect registered with Intuit; the workspace comes from the state bound to "
         "the session that started the flow (tests/connectors/test_quickbooks_oauth.py)"
     ),
+    "onboarding/new/": "creates a new workspace owned by the signed-in user; reads no tenant",
     "oauth/qonto/callback": (
         "OAuth redirect registered with Qonto; the workspace comes from the state bound to "
         "the session that started the flow (tests/connectors/test_qonto_oauth.py)"
