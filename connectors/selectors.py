@@ -38,3 +38,14 @@ def source_record_counts(*, workspace: Workspace) -> dict[str, int]:
         .order_by("entity_type")
     )
     return {row["entity_type"]: row["n"] for row in rows}
+
+
+def connections_needing_reconnect(*, workspace: Workspace) -> list[Connection]:
+    """The workspace's connections whose grant was revoked or refused: no call until reconnected."""
+    from connectors.models import ConnectionStatus
+
+    return list(
+        Connection.objects.for_workspace(workspace)
+        .filter(status=ConnectionStatus.NEEDS_RECONNECT)
+        .order_by("provider")
+    )

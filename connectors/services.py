@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -337,6 +337,70 @@ def sync_request(*, connection: Connection, actor: Actor, full: bool = False) ->
     return True
 
 
+class ReimportRefused(ConnectError):
+    """A re-import that cannot start; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReimportOutcome:
+    marker_before: str
+    marker_after: str
+    everything: bool
+    message: str
+
+
+@transaction.atomic
+def quickbooks_reimport(
+    *, connection: Connection, actor: Actor, since: date | None = None, everything: bool = False
+) -> ReimportOutcome:
+    """Read QuickBooks again from `since` (the marker moves back) or in full, and queue it.
+
+    Nothing stored is removed: a record comes back at the SyncToken Well holds and is a no-op,
+    so what was posted is never posted again; a record QuickBooks changed since is handed to
+    matching, which puts a posted one in review, flagged, instead of posting it twice.
+    """
+    from connectors.quickbooks.client import parse_qbo_time, qbo_time
+
+    locked = Connection.objects.select_for_update().get(pk=connection.pk)
+    if locked.provider != Provider.QUICKBOOKS or locked.status != ConnectionStatus.CONNECTED:
+        raise ReimportRefused("QuickBooks is not connected: reconnect it first; nothing changed.")
+    if not everything and since is None:
+        raise ReimportRefused("Choose a date to re-import from, or everything.")
+    before = locked.sync_marker
+    after = before
+    if not everything:
+        if since > timezone.localdate():
+            raise ReimportRefused("The re-import date is in the future; nothing changed.")
+        start = datetime(since.year, since.month, since.day, tzinfo=UTC)
+        # The marker only ever moves back here: a later date would skip changes not yet read.
+        if not before or start < parse_qbo_time(before):
+            after = qbo_time(start)
+    if after != before:
+        locked.sync_marker = after
+        locked.save(update_fields=["sync_marker", "updated_at"])
+    audit_event_record(
+        workspace=locked.workspace_id,
+        actor=actor,
+        verb="connection.reimport_requested",
+        obj=locked,
+        before={"sync_marker": before},
+        after={
+            "sync_marker": after,
+            "since": since.isoformat() if since and not everything else None,
+            "everything": everything,
+        },
+        reason="re-import requested: records already posted are recognised by QuickBooks ID",
+    )
+    sync_enqueue(connection=locked, trigger="reimport", full=everything)
+    what = "everything" if everything else f"changes since {since.isoformat()}"
+    return ReimportOutcome(
+        marker_before=before,
+        marker_after=after,
+        everything=everything,
+        message=f"A re-import of {what} was queued; this page shows its progress.",
+    )
+
+
 # --- Tokens ----------------------------------------------------------------------------------
 
 
@@ -357,13 +421,20 @@ def _fresh(connection: Connection, rejected: str | None, now) -> str | None:
     return token
 
 
-def access_token_get(*, connection_id, rejected: str | None = None) -> str:
+def access_token_get(
+    *, connection_id, rejected: str | None = None, loaded: Connection | None = None
+) -> str:
     """A valid access token; refreshes at most once across every worker (row lock).
 
     `rejected` is a token QuickBooks just answered 401 to: it is refreshed even if not expired.
+    `loaded` is the row the caller has just read (a sync, under its lock): its token is used
+    when still good, saving a read; any refresh re-reads the row under the row lock anyway.
     """
     now = timezone.now()
-    connection = Connection.objects.get(pk=connection_id)
+    if loaded is not None and str(loaded.pk) == str(connection_id):
+        connection = loaded
+    else:
+        connection = Connection.objects.get(pk=connection_id)
     _usable(connection)
     token = _fresh(connection, rejected, now)
     if token:

@@ -4,9 +4,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import services
+from connectors.forms import ReimportForm
 from connectors.http import ProviderError
 from connectors.quickbooks import oauth
 from connectors.selectors import (
@@ -92,6 +93,35 @@ def oauth_next_from_request(request) -> str:
 def oauth_callback_next(request, pending) -> str:
     return services.oauth_callback_next(
         pending=pending, user=request.user, host=request.get_host(), secure=request.is_secure()
+    )
+
+
+@workspace_view(Role.ACCOUNTANT)
+@require_http_methods(["GET", "POST"])
+def quickbooks_reimport(request):
+    """GET: the re-import form and what it will do; POST with `confirm`: queue it."""
+    connection = quickbooks_connection_get(workspace=request.workspace)
+    form = ReimportForm(request.POST or request.GET or None)
+    confirming = form.is_bound and form.is_valid()
+    if request.method == "POST" and confirming and request.POST.get("confirm") == "1":
+        data = form.cleaned_data
+        everything = data["scope"] == ReimportForm.EVERYTHING
+        try:
+            outcome = services.quickbooks_reimport(
+                connection=connection,
+                actor=Actor.user(request.user),
+                since=None if everything else data["since"],
+                everything=everything,
+            )
+        except services.ConnectError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.info(request, outcome.message)
+            return redirect("connectors:list", workspace_slug=request.workspace.slug)
+    return render(
+        request,
+        "connectors/reimport.html",
+        {"quickbooks": connection, "form": form, "confirming": confirming},
     )
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import mimetypes
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from connectors import handoff
@@ -38,8 +39,9 @@ from connectors.models import (
     SyncRun,
     SyncStatus,
 )
+from connectors.payloads import storable
 from connectors.quickbooks import client
-from connectors.quickbooks.extract import EMPTY, Malformed, extract, storable
+from connectors.quickbooks.extract import EMPTY, Malformed, extract
 from connectors.safe_fetch import MAX_BYTES, FileTooLarge, UnsafeURL, fetch_file
 from connectors.services import (
     access_token_get,
@@ -129,8 +131,10 @@ def _advisory_lock(connection_id):
 class _Tokens:
     """The token provider for the client: cached in memory, refreshed through the service."""
 
-    def __init__(self, connection_id) -> None:
+    def __init__(self, connection_id, *, loaded: Connection | None = None) -> None:
         self.connection_id = connection_id
+        # The row the sync just read under its lock: the first token comes from it, no re-read.
+        self.loaded = loaded
         self.token: str | None = None
         self.until: datetime | None = None
         self.lock = threading.Lock()
@@ -140,7 +144,10 @@ class _Tokens:
             now = timezone.now()
             if self.token and rejected is None and self.until and now < self.until:
                 return self.token
-            self.token = access_token_get(connection_id=self.connection_id, rejected=rejected)
+            loaded, self.loaded = self.loaded, None
+            self.token = access_token_get(
+                connection_id=self.connection_id, rejected=rejected, loaded=loaded
+            )
             self.until = now + TOKEN_CACHE
             return self.token
 
@@ -177,7 +184,7 @@ class _Engine:
         self.calls_counter: _CallCounter | None = None
         self.records_done = 0
         self.errors: list[str] = []
-        self.home_currency = self._home_currency()
+        self._home: str | None = None  # read when a record is first extracted (not on a no-op)
         # Incremental windows ask for the Attachables of each changed transaction batch; a
         # query window reads every Attachable itself, which covers them at a fraction of the cost.
         self.attachments_per_batch = True
@@ -200,6 +207,12 @@ class _Engine:
             counts=self.counts,
             api_calls=self.calls,
         )
+
+    @property
+    def home_currency(self) -> str:
+        if self._home is None:
+            self._home = self._home_currency()
+        return self._home
 
     def _home_currency(self) -> str:
         prefs = (
@@ -252,7 +265,7 @@ class _Engine:
         self.progress("reference")
         prefs, _ = client.preferences(self.api)
         self.commit("Preferences", [{**prefs, "Id": str(prefs.get("Id") or "1")}])
-        self.home_currency = self._home_currency()
+        self._home = None  # preferences were just stored: read them again when needed
         info, _ = client.company_info(self.api)
         self.commit("CompanyInfo", [{**info, "Id": str(info.get("Id") or self.api.realm_id)}])
         for entity in QUERY_ONLY_KINDS:
@@ -295,7 +308,8 @@ class _Engine:
 
     def cdc_window(self, since: datetime) -> str:
         """One CDC call; when capped at 1000, per kind, and a kind still capped by paged query."""
-        self.progress("cdc")
+        # No progress write before the single call: the run row already says it is running,
+        # and an hourly poll with nothing new should cost one CDC call and few commits.
         result = client.cdc(self.api, entities=CDC_KINDS, changed_since=since)
         if result.total < client.CDC_MAX_OBJECTS:
             for entity in CDC_KINDS:
@@ -356,7 +370,7 @@ class _Engine:
     def _items(self, entity: str, raw_records: list) -> list[_Item]:
         items: dict[str, _Item] = {}
         for raw in raw_records:
-            raw = storable(raw)  # no NUL or NaN reaches PostgreSQL (extract.storable)
+            raw = storable(raw)  # no NUL or NaN reaches PostgreSQL
             if not isinstance(raw, dict) or raw.get("Id") in (None, ""):
                 self.counts[entity]["errored"] += 1
                 self.errors.append(f"{entity}: an object without an Id was skipped")
@@ -389,6 +403,35 @@ class _Engine:
             "pulled_at": timezone.now(),
         }
 
+    def _drop_unchanged(self, entity: str, items: list[_Item]) -> list[_Item]:
+        """Count and drop the items already stored at their SyncToken, reading 3 columns only.
+
+        Most of a poll's overlap and of a resync is unchanged: loading full rows (payloads) and
+        opening a transaction for them is what made a no-change poll slow. Attachables stay:
+        an unchanged one may still have a file to fetch for a transaction that arrived later.
+        """
+        if entity == "Attachable":
+            return items
+        known = {
+            qbo_id: (sync_token, deleted)
+            for qbo_id, sync_token, deleted in SourceRecord.objects.for_workspace(
+                self.connection.workspace_id
+            )
+            .filter(entity_type=entity, qbo_id__in=[i.qbo_id for i in items])
+            .values_list("qbo_id", "sync_token", "deleted")
+        }
+        todo: list[_Item] = []
+        for item in items:
+            have = known.get(item.qbo_id)
+            if have is not None and (
+                have[1] if item.deleted else (have[0] == item.sync_token and not have[1])
+            ):
+                self.counts[entity]["unchanged"] += 1
+                self.records_done += 1
+                continue
+            todo.append(item)
+        return todo
+
     def commit(self, entity: str, raw_records: list, *, reason: str = "") -> None:
         """Upsert one batch in one transaction; hand every change over after the commit.
 
@@ -398,6 +441,9 @@ class _Engine:
         if not items:
             return
         workspace_id = self.connection.workspace_id
+        items = self._drop_unchanged(entity, items)
+        if not items:
+            return
         changed: list[SourceRecord] = []
         attachables: list[SourceRecord] = []
         with transaction.atomic():
@@ -544,7 +590,8 @@ class _Engine:
         workspace_id = self.connection.workspace_id
         wanted: dict[tuple[str, str], list[SourceRecord]] = defaultdict(list)
         for attachable in attachables:
-            for ref in attachable.payload.get("AttachableRef") or []:
+            refs = attachable.payload.get("AttachableRef")
+            for ref in refs if isinstance(refs, list) else []:  # a fuzzed payload may hold anything
                 entity_ref = ref.get("EntityRef") if isinstance(ref, dict) else None
                 if isinstance(entity_ref, dict) and entity_ref.get("value"):
                     key = (str(entity_ref.get("type", "")), str(entity_ref["value"]))
@@ -726,10 +773,14 @@ class _Engine:
 
     def files_retry(self) -> None:
         """Downloads that failed for a passing reason are tried again on the next sync."""
+        workspace_id = self.connection.workspace_id
+        retryable = SourceFile.objects.for_workspace(workspace_id).filter(retryable=True)
+        if not retryable.exists():  # the usual case: no join over every record
+            return
         pending = list(
-            SourceRecord.objects.for_workspace(self.connection.workspace_id)
-            .filter(attached_files__retryable=True, deleted=False)
-            .distinct()[:500]
+            SourceRecord.objects.for_workspace(workspace_id)
+            .filter(pk__in=retryable.values("attachable_id"), deleted=False)
+            .order_by("pk")[:500]
         )
         self.files_ensure(pending)
 
@@ -750,13 +801,17 @@ def api_for(
     connection: Connection,
     *,
     on_attempt: Callable | None = None,
+    loaded: Connection | None = None,
     **options: Any,
 ) -> client.QuickBooksApi:
-    """The client configuration of one connection (tests pass `sleep`, `policy`, ...)."""
+    """The client configuration of one connection (tests pass `sleep`, `policy`, ...).
+
+    `loaded`: the row just read under the sync's lock, whose token is used without a re-read.
+    """
     return client.QuickBooksApi(
         base_url=settings.QUICKBOOKS_API_URL,
         realm_id=connection.external_id,
-        token=_Tokens(connection.pk),
+        token=_Tokens(connection.pk, loaded=loaded),
         on_attempt=on_attempt,
         **options,
     )
@@ -766,15 +821,17 @@ def connection_sync(
     *, connection_id, full: bool = False, trigger: str = "schedule", **api_options: Any
 ) -> SyncRun:
     """Run one sync of a QuickBooks connection now; the loser of a race is recorded as skipped."""
-    connection = Connection.objects.select_related("workspace").get(pk=connection_id)
-    if connection.status != ConnectionStatus.CONNECTED:
-        return sync_run_skip(
-            connection=connection,
-            trigger=trigger,
-            full=full,
-            reason=f"QuickBooks is {connection.get_status_display().lower()}; no call was made.",
-        )
-    with _advisory_lock(connection.pk) as got:
+    # The lock first, then one read of the row: what it says is what this run works from.
+    with _advisory_lock(uuid.UUID(str(connection_id))) as got:
+        connection = Connection.objects.get(pk=connection_id)
+        if connection.status != ConnectionStatus.CONNECTED:
+            return sync_run_skip(
+                connection=connection,
+                trigger=trigger,
+                full=full,
+                reason=f"QuickBooks is {connection.get_status_display().lower()}; "
+                "no call was made.",
+            )
         if not got:
             return sync_run_skip(
                 connection=connection,
@@ -782,7 +839,6 @@ def connection_sync(
                 full=full,
                 reason="Another sync of this connection was running; this one did nothing.",
             )
-        connection.refresh_from_db()
         run = SyncRun.objects.create(
             workspace_id=connection.workspace_id,
             connection=connection,
@@ -791,7 +847,8 @@ def connection_sync(
             marker_before=connection.sync_marker,
         )
         calls = _CallCounter()
-        engine = _Engine(connection, run, api_for(connection, on_attempt=calls, **api_options))
+        api = api_for(connection, on_attempt=calls, loaded=connection, **api_options)
+        engine = _Engine(connection, run, api)
         engine.calls_counter = calls
         try:
             marker = engine.sync(full=full)
@@ -823,8 +880,15 @@ def _finish(engine: _Engine, status: str, *, marker: str = "", error: str = "") 
         run.error = "\n".join(part for part in (error, notes) if part)[:10000]
         if status == SyncStatus.SUCCEEDED:
             run.marker_after = marker
+            # A re-import may have moved the marker back while this run went on: keep that.
             Connection.objects.filter(pk=run.connection_id).update(
-                sync_marker=marker, last_good_sync_at=now, last_error="", last_error_at=None
+                sync_marker=Case(
+                    When(sync_marker=run.marker_before, then=Value(marker)),
+                    default=F("sync_marker"),
+                ),
+                last_good_sync_at=now,
+                last_error="",
+                last_error_at=None,
             )
         else:
             run.marker_after = run.marker_before

@@ -115,6 +115,36 @@ def test_a_no_change_poll_makes_one_call_and_moves_nothing(connected, qbo):
     assert elapsed < 2.0  # generous for CI; the benchmark measures the real figure
 
 
+def _poll_queries(connected) -> tuple[SyncRun, list[str]]:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(db_connection) as captured:
+        run = sync(connected)
+    return run, [q["sql"] for q in captured.captured_queries]
+
+
+def test_a_no_change_poll_reads_little_and_does_not_grow_with_the_overlap(connected, qbo):
+    """Unchanged records in the CDC overlap cost one narrow read per kind, no transaction."""
+    sync(connected)
+    few_run, few = _poll_queries(connected)
+    qbo.mutate(action="add", entity="Vendor", count=40)
+    qbo.mutate(action="add", entity="Customer", count=40)
+    sync(connected)
+    many_run, many = _poll_queries(connected)
+
+    assert many_run.status == SyncStatus.SUCCEEDED, many_run.error
+    before = few_run.counts.get("Vendor", {}).get("unchanged", 0)
+    assert many_run.counts["Vendor"]["unchanged"] >= before + 40
+    assert many_run.total("new") == many_run.total("updated") == 0
+    kinds = [k for k, c in many_run.counts.items() if k != "Attachable" and sum(c.values())]
+    assert len(many) <= len(few) + len(kinds)  # at most one narrow read per kind, never per row
+    assert not any('"payload"' in sql for sql in many if "connectors_sourcerecord" in sql)
+    writes = [sql for sql in many if sql.startswith(("INSERT", "UPDATE", "DELETE"))]
+    # The run row, then the marker and the run's result in one transaction: nothing else.
+    assert len(writes) == 3, writes
+    assert not any("auditevent" in sql.lower() for sql in writes)
+
+
 def test_an_edited_bill_updates_its_one_row_with_an_audit_event(connected, qbo):
     sync(connected)
     bill = rows(connected, "Bill").first()
