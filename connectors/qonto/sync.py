@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from connectors import handoff
 from connectors.http import AuthRevoked, ProviderError
 from connectors.models import Connection, ConnectionStatus, SyncRun, SyncStatus
+from connectors.payloads import storable
 from connectors.qonto import client
 from connectors.qonto.models import QontoBankAccount, QontoEntry, QontoEntryKind
 from connectors.qonto.services import SYSTEM, qonto_api_for
@@ -38,6 +39,9 @@ from well.webhooks import sync_run_summary, webhooks_emit
 logger = logging.getLogger("well.connectors.qonto.sync")
 
 OVERLAP = timedelta(minutes=5)
+# QontoEntry amounts are numeric(19, 4): 15 integer digits at most.
+AMOUNT_LIMIT = Decimal("1e15")
+CENT = Decimal("0.0001")
 TYPED = (
     "amount",
     "currency",
@@ -70,19 +74,37 @@ def _hash(payload: dict) -> str:
 def _decimal(value: Any) -> Decimal | None:
     if value in (None, ""):
         return None
+    if isinstance(value, (bool, dict, list)):
+        return None
     try:
         result = Decimal(str(value).replace(",", "."))
     except (InvalidOperation, ValueError):
         return None
-    if not result.is_finite() or abs(result) >= Decimal("1e15"):
+    return _bounded(result)
+
+
+def _bounded(amount: Decimal) -> Decimal | None:
+    """The amount rounded to the column's 4 decimals, or None when it cannot be money."""
+    if not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
         return None
-    return result
+    rounded = amount.quantize(CENT)
+    # 999999999999999.99999 rounds up past the column.
+    return rounded if abs(rounded) < AMOUNT_LIMIT else None
 
 
 def _cents(value: Any) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return Decimal(value) / 100
+    return _bounded(Decimal(value) / 100)
+
+
+def _ids(value: Any) -> list[str]:
+    """A list of ids as text; anything else (a number, an object) holds none."""
+    if not isinstance(value, list):
+        return []
+    return [
+        str(i)[:64] for i in value if isinstance(i, (str, int)) and not isinstance(i, bool) and i
+    ]
 
 
 def _date(value: Any) -> date | None:
@@ -115,15 +137,13 @@ def _currency(value: Any) -> str:
 def matched_transaction_ids(invoice: dict) -> list[str]:
     """Both shapes of §4.5: ids in `matched_transactions_ids`, or `matched_transactions` as a
     list of ids (older) or of {transaction_id, ...} objects (newer)."""
-    ids = invoice.get("matched_transactions_ids")
-    if isinstance(ids, list) and ids:
-        return [str(i) for i in ids if i]
-    found = []
-    for item in invoice.get("matched_transactions") or []:
-        value = item.get("transaction_id") if isinstance(item, dict) else item
-        if value:
-            found.append(str(value))
-    return found
+    ids = _ids(invoice.get("matched_transactions_ids"))
+    if ids:
+        return ids
+    items = invoice.get("matched_transactions")
+    if not isinstance(items, list):
+        return []
+    return _ids([i.get("transaction_id") if isinstance(i, dict) else i for i in items])
 
 
 def invoice_fields(invoice: dict) -> dict:
@@ -149,7 +169,7 @@ def invoice_fields(invoice: dict) -> dict:
         "status": _text(invoice.get("status"), 24),
         "is_credit_note": credit,
         "bank_account_id": "",
-        "attachment_ids": [str(invoice["attachment_id"])] if invoice.get("attachment_id") else [],
+        "attachment_ids": _ids([invoice.get("attachment_id")]),
         "matched_ids": matched_transaction_ids(invoice),
         "file_name": _text(invoice.get("file_name"), 300),
         "provider_updated_at": _moment(invoice.get("updated_at")),
@@ -169,9 +189,9 @@ def transaction_fields(row: dict) -> dict:
         amount = -abs(amount) if amount is not None else None
         local = -abs(local) if local is not None else None
     moment = row.get("settled_at") or row.get("emitted_at")
-    attachments = row.get("attachment_ids") or [
-        a.get("id") for a in row.get("attachments") or [] if isinstance(a, dict)
-    ]
+    attachments = _ids(row.get("attachment_ids"))
+    if not attachments and isinstance(row.get("attachments"), list):
+        attachments = _ids([a.get("id") for a in row["attachments"] if isinstance(a, dict)])
     return {
         "amount": amount,
         "currency": _currency(row.get("currency")),
@@ -191,7 +211,7 @@ def transaction_fields(row: dict) -> dict:
         "status": _text(row.get("status"), 24),
         "is_credit_note": False,
         "bank_account_id": _text(row.get("bank_account_id"), 64),
-        "attachment_ids": [str(a) for a in attachments if a],
+        "attachment_ids": attachments,
         "matched_ids": [],
         "file_name": "",
         "provider_updated_at": _moment(row.get("updated_at")),
@@ -212,6 +232,12 @@ class _Reader:
         self.counts: dict[str, dict[str, int]] = defaultdict(
             lambda: {"new": 0, "updated": 0, "unchanged": 0, "errored": 0}
         )
+        # Why rows were skipped, for the run's error notes (as the QuickBooks sync keeps them).
+        self.errors: list[str] = []
+
+    def skip(self, kind: str, reason: str) -> None:
+        self.counts[kind]["errored"] += 1
+        self.errors.append(f"{kind}: {reason}")
 
     def count_call(self, attempt) -> None:
         self.calls += 1
@@ -222,10 +248,12 @@ class _Reader:
         fields_of = invoice_fields if invoices else transaction_fields
         items: dict[str, dict] = {}
         for row in rows:
-            if not row.get("id"):
-                self.counts[kind]["errored"] += 1
+            row = storable(row)
+            qonto_id = row.get("id") if isinstance(row, dict) else None
+            if isinstance(qonto_id, bool) or not isinstance(qonto_id, (str, int)) or not qonto_id:
+                self.skip(kind, f"a row without a usable id was skipped ({str(qonto_id)[:40]!r})")
                 continue
-            items[str(row["id"])[:64]] = row
+            items[str(qonto_id)[:64]] = row
         workspace_id = self.connection.workspace_id
         with transaction.atomic():
             existing = {
@@ -277,7 +305,8 @@ class _Reader:
         workspace_id = self.connection.workspace_id
         kept = []
         with transaction.atomic():
-            for raw in org.get("bank_accounts") or []:
+            accounts = org.get("bank_accounts")
+            for raw in storable(accounts) if isinstance(accounts, list) else []:
                 if not isinstance(raw, dict) or not raw.get("id"):
                     continue
                 account, _ = QontoBankAccount.objects.update_or_create(
@@ -384,7 +413,8 @@ def _finish(reader: _Reader, status: str, *, error: str = "") -> SyncRun:
     run.counts = {k: dict(v) for k, v in reader.counts.items()}
     run.api_calls = reader.calls
     run.progress = {"phase": "done"}
-    run.error = error[:10000]
+    notes = "; ".join(reader.errors[:20])
+    run.error = "\n".join(part for part in (error, notes) if part)[:10000]
     run.marker_after = (
         Connection.objects.filter(pk=run.connection_id)
         .values_list("sync_marker", flat=True)
