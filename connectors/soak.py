@@ -463,7 +463,8 @@ class _Day:
         for record in records.order_by("id"):
             key = (record.entity_type, record.qbo_id)
             sim.well_records[key] = (record.state, record.deleted, record.sync_token)
-            done = []
+            # What the record points at in Qonto, however many postings it took to get there.
+            in_qonto = set()
             for posting in postings_by_record.get(record.pk, []):
                 if posting.state != PostingState.DONE:
                     continue
@@ -473,8 +474,8 @@ class _Day:
                     if kind == "invoice"
                     else (posting.qonto_id,)
                 )
-                done.append((posting.action, posting.source_version, kind, target))
-            sim.records[key] = (record.state, record.deleted, record.sync_token, sorted(done))
+                in_qonto.add((kind, target))
+            sim.records[key] = (record.state, record.deleted, record.sync_token, sorted(in_qonto))
         sim.uploads = self.sandboxes.control(self.sandboxes.qonto, "invoices")["invoices"]
         for upload in sim.uploads:
             upload["posting"] = next(
@@ -522,9 +523,9 @@ def soak_counts(faulted: Simulation, replay: Simulation) -> SoakCounts:
       does not hold, holds as deleted, or holds at an older SyncToken; plus records Well decided
       to post (auto-approved, approved, posting) that are not posted at the end.
     - postings_stuck: postings neither done nor failed with a reason after the final drain.
-    - final_state_differs: records whose (state, deleted, SyncToken, what each done posting
-      points at in Qonto: action, version, kind, and the invoice's status, amount and number)
-      differ from the fault-free replay, over the records of either run.
+    - final_state_differs: records whose (state, deleted, SyncToken, and what their done
+      postings point at in Qonto: the kind, and an invoice's status, amount and number, or a
+      transaction's ID) differ from the fault-free replay, over the records of either run.
     """
     by_prefix = {p["key"][:8]: p for p in faulted.postings}
     per_record: Counter = Counter()
@@ -606,6 +607,14 @@ def soak_run(
     replay = _Day(label="replay", config=config, faulty=False, world_now=world_now).run()
     counts = soak_counts(faulted, replay)
     posting_states = Counter(p["state"] for p in faulted.postings)
+    failures = Counter(
+        p["message"][:120] for p in faulted.postings if p["state"] == PostingState.FAILED
+    )
+    differing = sorted(
+        key
+        for key in faulted.records.keys() | replay.records.keys()
+        if faulted.records.get(key) != replay.records.get(key)
+    )
     return {
         "duplicates_in_qonto": counts.duplicates_in_qonto,
         "records_lost": counts.records_lost,
@@ -622,5 +631,14 @@ def soak_run(
         "records": len(faulted.records),
         "postings": dict(sorted(posting_states.items())),
         "qonto_uploads": len(faulted.uploads),
+        "failed_postings": dict(failures.most_common(5)),
+        # A few differing records, as (faults, replay), to start an investigation from.
+        "differing_examples": {
+            f"{entity} {qbo_id}": [
+                repr(faulted.records.get((entity, qbo_id))),
+                repr(replay.records.get((entity, qbo_id))),
+            ]
+            for entity, qbo_id in differing[:3]
+        },
         "seconds": round(time.monotonic() - started, 1),
     }

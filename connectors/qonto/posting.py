@@ -53,6 +53,11 @@ KEY_WINDOW = timedelta(minutes=25)  # Qonto forgets keys after 30 minutes; keep 
 RECONCILE_LOOKBACK = timedelta(hours=2)
 CLAIM_SIZE = 100
 UPLOADS = (PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
+# Per-item bulk errors that say Qonto failed on its side, not that the document is wrong
+# (qonto-api.md §4.3): the item is sent again with its key instead of failing the record.
+TRANSIENT_ITEM_CODES = frozenset({"internal_server_error"})
+# After this many attempts a transient item error is reported as a failure a person can retry.
+MAX_TRANSIENT_ATTEMPTS = 5
 _POINTER = re.compile(r"^/supplier_invoices/(\d+)")
 
 
@@ -499,6 +504,14 @@ class _Sender:
                     qonto_id=invoice["id"],
                     target_kind="invoice",
                 )
+            elif key in refused and self.transient(posting, refused[key]):
+                # Qonto's own failure: maybe created, maybe not; the same key decides next time.
+                self.finish(
+                    posting,
+                    PostingState.UNKNOWN,
+                    message=f"Qonto could not process it this time: {refused[key].detail}",
+                    error_code=refused[key].code,
+                )
             elif key in refused:
                 error = refused[key]
                 # Nothing was created for this item; a person may retry it (posting_retry).
@@ -514,6 +527,11 @@ class _Sender:
                     PostingState.UNKNOWN,
                     message="Qonto's answer held no result for this item.",
                 )
+
+    @staticmethod
+    def transient(posting: Posting, error: client.ApiErrorItem) -> bool:
+        """An item error worth sending again (Qonto's side failed), until attempts run out."""
+        return error.code in TRANSIENT_ITEM_CODES and posting.attempts < MAX_TRANSIENT_ATTEMPTS
 
     def read_back(self, invoices: list[dict]) -> set[str]:
         """The ids Qonto shows again when asked for the invoices of these attachments."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
@@ -15,7 +16,12 @@ from connectors.http import RetryPolicy
 from connectors.models import RecordState, SourceFile, SourceRecord
 from connectors.qonto import services
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
-from connectors.qonto.posting import postings_send
+from connectors.qonto.posting import (
+    MAX_TRANSIENT_ATTEMPTS,
+    Document,
+    document_for,
+    postings_send,
+)
 from connectors.qonto.services import (
     NotPostable,
     posting_claim,
@@ -143,21 +149,69 @@ def test_an_unknown_posting_older_than_qonto_key_memory_is_reconciled_not_resent
     assert len(qonto.uploads()) == 1
 
 
-def test_a_partial_bulk_failure_fails_exactly_the_named_item(connected, make_record, qonto):
+def test_a_qonto_side_item_error_leaves_the_item_to_be_sent_again_with_its_key(
+    connected, make_record, qonto
+):
     first = record_post(record=make_record("Bill"), actor=REVIEWER)
     second = record_post(record=make_record("Bill"), actor=REVIEWER)
     qonto.control("faults", {"queue": ["partial_bulk"]})
 
-    report = send()
+    report = send(max_claims=1)
 
     first, second = refreshed(first), refreshed(second)
     assert first.state == PostingState.DONE
-    assert second.state == PostingState.FAILED
-    assert second.message.startswith("Qonto refused it: ")
+    assert second.state == PostingState.UNKNOWN
     assert "could not be processed" in second.message
     assert second.error_code == "internal_server_error"
-    assert SourceRecord.objects.get(pk=second.record_id).state == RecordState.FAILED
+    assert SourceRecord.objects.get(pk=second.record_id).state == RecordState.POSTING
     assert report.bulk_requests == 1
+
+    send()
+
+    second = refreshed(second)
+    assert second.state == PostingState.DONE
+    assert SourceRecord.objects.get(pk=second.record_id).state == RecordState.POSTED
+    assert sorted(u["idempotency_key"] for u in qonto.uploads()) == sorted(
+        [first.idempotency_key, second.idempotency_key]
+    )
+
+
+def test_a_qonto_side_item_error_that_never_clears_fails_after_the_last_attempt(
+    connected, bill, qonto
+):
+    posting = record_post(record=bill, actor=REVIEWER)
+    qonto.control("faults", {"queue": ["partial_bulk"] * MAX_TRANSIENT_ATTEMPTS})
+
+    for _ in range(MAX_TRANSIENT_ATTEMPTS):
+        send()
+
+    posting = refreshed(posting)
+    assert posting.attempts == MAX_TRANSIENT_ATTEMPTS
+    assert posting.state == PostingState.FAILED
+    assert posting.message.startswith("Qonto refused it: ")
+    assert SourceRecord.objects.get(pk=posting.record_id).state == RecordState.FAILED
+    assert qonto.uploads() == []
+
+
+def test_an_item_qonto_refuses_for_its_content_fails_with_the_reason(connected, make_record, qonto):
+    good = record_post(record=make_record("Bill"), actor=REVIEWER)
+    bad = record_post(record=make_record("Bill"), actor=REVIEWER)
+
+    def documents(posting):
+        if posting.pk != bad.pk:
+            return document_for(posting)
+        content = b"plain text, not a PDF"
+        name = f"note--well-{posting.idempotency_key[:8]}.pdf"
+        return Document(name, content, "application/pdf", hashlib.sha256(content).hexdigest())
+
+    send(documents=documents)
+
+    good, bad = refreshed(good), refreshed(bad)
+    assert good.state == PostingState.DONE
+    assert bad.state == PostingState.FAILED
+    assert bad.message.startswith("Qonto refused it: ")
+    assert bad.error_code == "invalid"
+    assert SourceRecord.objects.get(pk=bad.record_id).state == RecordState.FAILED
 
 
 def test_bulk_requests_hold_at_most_twenty_items(connected, make_record, qonto):
