@@ -153,11 +153,24 @@ def wizard_state_get(*, workspace: Workspace) -> WizardState:
 def onboarding_redirect_due(*, workspace: Workspace) -> bool:
     """Whether the dashboard should open the wizard: it was started and a step is left to do.
 
-    Workspaces set up before the wizard existed (no Onboarding row) are never redirected.
+    Workspaces set up before the wizard existed (no Onboarding row) are never redirected, nor
+    is one whose first sync has started: a grant revoked later is the connections page's
+    business (needs reconnect), not the wizard's.
     """
-    if onboarding_get(workspace=workspace) is None:
+    onboarding = onboarding_get(workspace=workspace)
+    if onboarding is None or onboarding.first_sync_started_at is not None:
         return False
     return wizard_state_get(workspace=workspace).current_step in SETUP_STEPS
+
+
+def discovery_run_get(*, workspace: Workspace) -> SyncRun | None:
+    """The newest QuickBooks sync run, to say why the mapping step is still waiting."""
+    return (
+        SyncRun.objects.for_workspace(workspace)
+        .filter(connection__provider=Provider.QUICKBOOKS)
+        .order_by("-started_at")
+        .first()
+    )
 
 
 # --- Step 2: what Well discovered ---------------------------------------------------------------

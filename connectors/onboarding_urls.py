@@ -13,6 +13,7 @@ urlpatterns = [
     path(STEPS, views.wizard, name="wizard"),
     path(f"{STEPS}quickbooks/", views.step_quickbooks, name="quickbooks"),
     path(f"{STEPS}mapping/", views.step_mapping, name="mapping"),
+    path(f"{STEPS}mapping/discover/", views.discovery_request, name="discover"),
     path(
         f"{STEPS}mapping/accounts/<int:record_id>/automatic/",
         views.bank_mapping_reset,

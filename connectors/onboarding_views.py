@@ -135,12 +135,16 @@ def step_mapping(request):
                 return redirect(_step_url(workspace, state.current_step))
     state = onboarding.wizard_state_get(workspace=workspace)
     discovery = onboarding.discovery_get(workspace=workspace)
+    discovery_run = None
+    if state.quickbooks_connected and not discovery.discovered:
+        discovery_run = onboarding.discovery_run_get(workspace=workspace)
     response = _render(
         request,
         "onboarding/mapping.html",
         "mapping",
         state,
         discovery=discovery,
+        discovery_run=discovery_run,
         bank_rows=[
             {"pairing": p, "selected": _bank_selected(p, request.POST if errors else None)}
             for p in discovery.bank_pairings
@@ -180,6 +184,23 @@ def bank_mapping_reset(request, record_id: int):
         workspace=request.workspace, account=account, actor=Actor.user(request.user)
     ):
         messages.info(request, "That account is paired automatically again (by IBAN or number).")
+    return redirect("onboarding:mapping", workspace_slug=request.workspace.slug)
+
+
+@workspace_view(Role.ACCOUNTANT)
+@require_POST
+def discovery_request(request):
+    """Read QuickBooks now, when the sync queued on connecting did not run or failed."""
+    from connectors.selectors import quickbooks_connection_get
+    from connectors.services import sync_request
+
+    connection = quickbooks_connection_get(workspace=request.workspace)
+    if connection is None or not sync_request(
+        connection=connection, actor=Actor.user(request.user)
+    ):
+        messages.error(request, "QuickBooks is not connected.")
+    else:
+        messages.info(request, "Well is reading your QuickBooks company again.")
     return redirect("onboarding:mapping", workspace_slug=request.workspace.slug)
 
 

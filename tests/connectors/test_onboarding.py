@@ -416,3 +416,52 @@ def test_the_mapping_page_query_count_does_not_grow_with_accounts(mapped_workspa
         page = client.get(url)
     assert page.status_code == 200 and "Expense 13" in page.content.decode()
     assert len(many) == len(few), [q["sql"][:120] for q in many.captured_queries]
+
+
+# --- when the first read or the first sync fails ---------------------------------------------------
+
+
+def test_a_failed_discovery_says_why_and_reads_again_on_request(owner, client):
+    workspace = start(client)
+    qbo = connect(workspace, Provider.QUICKBOOKS)
+    now = timezone.now()
+    SyncRun.objects.create(
+        workspace=workspace,
+        connection=qbo,
+        status=SyncStatus.FAILED,
+        started_at=now,
+        finished_at=now,
+        error="QuickBooks answered 503 three times",
+    )
+    page = client.get(step_url(workspace, "mapping")).content.decode()
+    assert "QuickBooks answered 503 three times" in page and "Read QuickBooks now" in page
+
+    response = client.post(reverse("onboarding:discover", args=[workspace.slug]))
+
+    assert response.url == step_url(workspace, "mapping")
+    assert [task.func() for task in OrmQ.objects.all()] == ["connectors.tasks.sync_connection"]
+    assert AuditEvent.objects.filter(workspace=workspace, verb="connection.sync_requested")
+
+
+def test_a_failed_first_sync_is_shown_and_a_later_revoked_grant_does_not_reopen_the_wizard(
+    owner, client
+):
+    workspace = start(client)
+    qbo = connect(workspace, Provider.QUICKBOOKS)
+    connect(workspace, Provider.QONTO)
+    Onboarding.objects.filter(workspace=workspace).update(
+        mapping_confirmed_at=timezone.now(), first_sync_started_at=timezone.now()
+    )
+    SyncRun.objects.create(
+        workspace=workspace,
+        connection=qbo,
+        status=SyncStatus.FAILED,
+        finished_at=timezone.now() + timedelta(seconds=1),
+        error="invalid_grant: reconnect QuickBooks",
+    )
+    progress = client.get(reverse("onboarding:sync_progress", args=[workspace.slug]))
+    assert "The QuickBooks sync stopped: invalid_grant" in progress.content.decode()
+
+    Connection.objects.filter(pk=qbo.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
+    assert onboarding.wizard_state_get(workspace=workspace).current_step == "quickbooks"
+    assert dashboard_lands_on(client, workspace) == "dashboard"
