@@ -28,7 +28,8 @@ from connectors.models import (
 from connectors.qonto.models import Posting, PostingState, QontoBankAccount, QontoEntry
 from connectors.qonto.services import record_post
 from well.audit import Actor
-from well.models import AuditEvent, Workspace
+from well.models import AuditEvent, Role, Workspace
+from well.services import membership_add
 
 pytestmark = pytest.mark.django_db
 
@@ -314,7 +315,7 @@ def test_a_mapping_corrected_by_the_user_is_used_by_later_postings(mapped_worksp
     later = purchase_paid_from(workspace, account, "P2", "42.50", day)
     assert record_post(record=later, actor=Actor.system("tests")).qonto_id == "tx-reserve"
     page = client.get(step_url(workspace, "mapping")).content.decode()
-    assert f'<option value="{reserve.pk}" selected>' in page and "your choice" in page
+    assert f'<option value="{reserve.pk}" selected>' in page and "corrected by you" in page
 
     # Back to the automatic pairing: the IBAN decides again.
     reset = reverse("onboarding:bank_mapping_reset", args=[workspace.slug, account.pk])
@@ -418,7 +419,7 @@ def test_the_mapping_page_query_count_does_not_grow_with_accounts(mapped_workspa
     assert len(many) == len(few), [q["sql"][:120] for q in many.captured_queries]
 
 
-# --- when the first read or the first sync fails ---------------------------------------------------
+# --- when the first read or the first sync fails ------------------------------------------------
 
 
 def test_a_failed_discovery_says_why_and_reads_again_on_request(owner, client):
@@ -465,3 +466,17 @@ def test_a_failed_first_sync_is_shown_and_a_later_revoked_grant_does_not_reopen_
     Connection.objects.filter(pk=qbo.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
     assert onboarding.wizard_state_get(workspace=workspace).current_step == "quickbooks"
     assert dashboard_lands_on(client, workspace) == "dashboard"
+
+
+def test_a_viewer_sees_the_mapping_but_cannot_confirm_it(mapped_workspace, client, make_user):
+    workspace, _account, _main, reserve = mapped_workspace
+    viewer = make_user("viewer@onboarding.example")
+    membership_add(workspace=workspace, user=viewer, role=Role.VIEWER, actor=Actor.system("t"))
+    client.force_login(viewer)
+
+    page = client.get(step_url(workspace, "mapping")).content.decode()
+    assert "Only an owner confirms the mapping" in page and "confirm-mapping" not in page
+    assert confirm_mapping(client, workspace, bank_35=str(reserve.pk)).status_code == 403
+    assert client.post(reverse("onboarding:sync_start", args=[workspace.slug])).status_code == 403
+    assert not BankAccountMapping.objects.filter(workspace=workspace).exists()
+    assert not Onboarding.objects.get(workspace=workspace).mapping_confirmed_at
