@@ -16,7 +16,8 @@ class ScheduleSpec:
 
 
 SCHEDULES: list[ScheduleSpec] = [
-    # Every minute; each connection syncs at its own minute of the hour (at most 24 a day).
+    # Every minute; each connection syncs at its own minute of the hour (at most 24 a day), never
+    # queued again while its last sync is queued or running (connectors/dispatch.py).
     ScheduleSpec(name="quickbooks-sync-dispatch", func="connectors.tasks.sync_dispatch", minutes=1),
     ScheduleSpec(
         name="qonto-sync-dispatch", func="connectors.qonto.tasks.qonto_sync_dispatch", minutes=1
