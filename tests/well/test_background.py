@@ -59,3 +59,17 @@ def test_no_app_creates_schedules_when_it_starts():
     for config in apps.get_app_configs():
         if config.name.split(".")[0] in {"well", "connectors", "matching", "review"}:
             assert "Schedule" not in inspect.getsource(type(config))
+
+
+def test_the_operations_guide_documents_every_environment_variable_and_cluster_knob():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    guide = (root / "docs" / "operations.md").read_text()
+    source = (root / "well" / "settings.py").read_text()
+    variables = set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', source))
+
+    assert {"DATABASE_URL", "WELL_MASTER_KEYS", "WELL_TASK_RETRY"} <= variables
+    assert sorted(v for v in variables if f"`{v}`" not in guide) == []
+    assert sorted(k for k in settings.Q_CLUSTER if f"`{k}`" not in guide) == []
