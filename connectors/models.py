@@ -173,6 +173,19 @@ class SourceRecord(TenantModel):
                 fields=["workspace", "entity_type", "vendor_qbo_id"],
                 name="source_record_vendor_idx",
             ),
+            # The review queue's sorts (state, then the column, then id for a stable order) and
+            # the API's keyset pages (newest id first): each reads one index range, no sort.
+            models.Index(
+                fields=["workspace", "state", "total_amount", "id"], name="source_record_amount_idx"
+            ),
+            models.Index(
+                fields=["workspace", "state", "issue_date", "id"], name="source_record_date_idx"
+            ),
+            models.Index(
+                fields=["workspace", "state", "supplier_name", "id"],
+                name="source_record_supplier_idx",
+            ),
+            models.Index(fields=["workspace", "id"], name="source_record_keyset_idx"),
         ]
 
     def __str__(self) -> str:

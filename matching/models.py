@@ -78,6 +78,23 @@ class Proposal(TenantModel):
                 name="proposal_queue_idx",
             ),
             models.Index(fields=["workspace", "vendor_id"], name="proposal_vendor_idx"),
+            # The review queue sorted by confidence or age reads current proposals in order.
+            models.Index(
+                fields=["workspace", "confidence", "id"],
+                condition=Q(is_current=True),
+                name="proposal_current_conf_idx",
+            ),
+            models.Index(
+                fields=["workspace", "created_at", "id"],
+                condition=Q(is_current=True),
+                name="proposal_current_created_idx",
+            ),
+            # The queue's reason filter choices: only the few current proposals a gate stopped.
+            models.Index(
+                fields=["workspace"],
+                condition=Q(is_current=True) & ~Q(gates_failed=[]),
+                name="proposal_current_gated_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,7 @@ from matching.models import Action, Band, Decision, DecisionKind, Proposal, Vend
 from matching.selectors import MATCHED_KINDS
 from review import selectors, services
 from review.services import DecisionError
-from well.api import ERRORS, AuditEventOut, Conflict, WorkspaceViewSet
+from well.api import ERRORS, AuditEventOut, Conflict, Cursor, WorkspaceViewSet
 from well.models import AuditEvent, Role
 
 # --- serializers ---------------------------------------------------------------------------
@@ -87,26 +87,46 @@ class RecordOut(serializers.Serializer):
         }
 
     def to_representation(self, record) -> dict:
-        """The declared fields' output, built directly: the list's hot path.
+        """The declared fields' output, built directly (see `row`)."""
+        return self.row(
+            {
+                **{name: getattr(record, name) for name in LIST_FIELDS},
+                "p_id": getattr(record, "p_id", None),
+                "p_action": getattr(record, "p_action", None),
+                "p_confidence": getattr(record, "p_confidence", None),
+                "p_band": getattr(record, "p_band", None),
+            }
+        )
 
-        tests/api/test_records.py checks it against DRF's generic rendering of the same fields.
-        """
-        amount = record.total_amount
+    @staticmethod
+    def row(values: dict) -> dict:
+        """One list line from the list query's plain values: the list's hot path, no model
+        instances. tests/api/test_records.py checks it against DRF's generic rendering."""
+        amount = values["total_amount"]
+        issue_date = values["issue_date"]
+        due_date = values["due_date"]
         return {
-            "id": record.pk,
-            "kind": record.entity_type,
-            "qbo_id": record.qbo_id,
-            "state": record.state,
-            "supplier_name": record.supplier_name,
-            "vendor_qbo_id": record.vendor_qbo_id,
-            "invoice_number": record.invoice_number,
+            "id": values["id"],
+            "kind": values["entity_type"],
+            "qbo_id": values["qbo_id"],
+            "state": values["state"],
+            "supplier_name": values["supplier_name"],
+            "vendor_qbo_id": values["vendor_qbo_id"],
+            "invoice_number": values["invoice_number"],
             "total_amount": None if amount is None else _AMOUNT.to_representation(amount),
-            "currency": record.currency,
-            "issue_date": record.issue_date.isoformat() if record.issue_date else None,
-            "due_date": record.due_date.isoformat() if record.due_date else None,
-            "deleted": record.deleted,
-            "pulled_at": _TIME.to_representation(record.pulled_at),
-            "proposal": self.get_proposal(record),
+            "currency": values["currency"],
+            "issue_date": issue_date.isoformat() if issue_date else None,
+            "due_date": due_date.isoformat() if due_date else None,
+            "deleted": values["deleted"],
+            "pulled_at": _TIME.to_representation(values["pulled_at"]),
+            "proposal": None
+            if values["p_id"] is None
+            else {
+                "id": values["p_id"],
+                "action": values["p_action"],
+                "confidence": values["p_confidence"],
+                "band": values["p_band"],
+            },
         }
 
 
@@ -255,13 +275,18 @@ class RecordFilter(django_filters.FilterSet):
         return queryset.filter(Exists(current))
 
 
+class CursorById(Cursor):
+    """Newest first by ID, read from plain values rows (the same cursors as by pk)."""
+
+    ordering = "-id"
+
+
 def _decided(decision: Decision, record: SourceRecord) -> dict:
     return {"decision": DecisionOut(decision).data, "record": RecordOut(record).data}
 
 
 LIST_FIELDS = (
     "id",
-    "workspace_id",
     "entity_type",
     "qbo_id",
     "state",
@@ -282,6 +307,7 @@ class RecordViewSet(WorkspaceViewSet):
 
     queryset = SourceRecord.objects.none()  # the schema reads parameter types from it
 
+    pagination_class = CursorById
     lookup_url_kwarg = "record_id"
     lookup_value_converter = "int"
     filter_backends = [DjangoFilterBackend]
@@ -302,9 +328,9 @@ class RecordViewSet(WorkspaceViewSet):
 
     @extend_schema(responses={200: RecordOut(many=True), **ERRORS})
     def list(self, request):
+        # Plain values, not model instances: the partner list's hot path (docs/benchmarks.md).
         query = (
             self.filter_queryset(self.get_queryset())
-            .only(*LIST_FIELDS)
             .annotate(
                 current=FilteredRelation("proposals", condition=Q(proposals__is_current=True)),
                 p_id=F("current__id"),
@@ -312,9 +338,10 @@ class RecordViewSet(WorkspaceViewSet):
                 p_confidence=F("current__confidence"),
                 p_band=F("current__band"),
             )
+            .values(*LIST_FIELDS, "p_id", "p_action", "p_confidence", "p_band")
         )
         page = self.paginate_queryset(query)
-        return self.get_paginated_response(RecordOut(page, many=True).data)
+        return self.get_paginated_response([RecordOut.row(values) for values in page])
 
     @extend_schema(responses={200: RecordDetailOut, **ERRORS})
     def retrieve(self, request, record_id: int):

@@ -578,3 +578,35 @@ def vendor_rule_delete(*, rule, actor: Actor) -> None:
         before=_rule_public(rule),
     )
     rule.delete()
+
+
+# --- failed postings -----------------------------------------------------------------------
+
+
+def record_postings_retry(
+    *, record: SourceRecord, actor: Actor, membership: Membership | None
+) -> int:
+    """Send the record's failed postings to Qonto again; returns how many were queued.
+
+    Each keeps its idempotency key (same version, same action), so Qonto never gets it twice;
+    connectors.qonto.services.posting_retry writes each one's `posting.retried` audit event.
+    """
+    from django_q.tasks import async_task
+
+    from connectors.qonto.services import posting_retry
+
+    _check_role(actor=actor, membership=membership, record=record)
+    with transaction.atomic():
+        failed = list(
+            Posting.objects.for_workspace(record.workspace_id)
+            .select_for_update()
+            .filter(record=record, state=PostingState.FAILED)
+        )
+        if not failed:
+            raise DecisionError("Nothing to retry: no posting of this record has failed.")
+        retried = sum(posting_retry(posting=posting, actor=actor) for posting in failed)
+        # ORM broker on the main database: the task row commits with the postings' new state.
+        async_task(
+            "connectors.qonto.tasks.postings_send_task", task_name="qonto postings", group="post"
+        )
+    return retried

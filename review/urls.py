@@ -15,6 +15,7 @@ urlpatterns = [
     path("records/<int:record_id>/pin/", views.record_pin, name="pin"),
     path("records/<int:record_id>/new/", views.record_upload_as_new, name="upload_as_new"),
     path("records/<int:record_id>/override/", views.record_override, name="override"),
+    path("records/<int:record_id>/retry/", views.record_postings_retry, name="retry"),
     path("records/<int:record_id>/audit.json", views.record_audit_pack, name="audit_pack"),
     path("records/<int:record_id>/files/<int:file_id>/", views.record_file, name="file"),
     path("audit/", views.audit, name="audit"),

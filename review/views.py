@@ -12,7 +12,6 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import (
@@ -42,6 +41,7 @@ from review.forms import (
     VendorRuleForm,
     WhatIfForm,
 )
+from review.paging import page_number_parse, window_page
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
@@ -137,7 +137,7 @@ def dashboard(request):
 
 
 def _list_page(request, query, template: str, extra: dict):
-    page = Paginator(query, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = window_page(query, number=page_number_parse(request.GET.get("page")), per_page=PAGE_SIZE)
     params = request.GET.copy()
     params.pop("page", None)
     context = {"page": page, "params": params.urlencode(), **extra}
@@ -358,6 +358,24 @@ def record_override(request, record_id: int):
     return _back(request, record)
 
 
+@workspace_view(Role.ACCOUNTANT)
+def record_postings_retry(request, record_id: int):
+    record = _record_or_404(request, record_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        retried = services.record_postings_retry(record=record, **_actor(request))
+    except services.DecisionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"{_label(record)}: {retried} failed posting{'s' if retried != 1 else ''} sent to "
+            "Qonto again, under the same idempotency key (never twice).",
+        )
+    return _back(request, record)
+
+
 @workspace_view()
 @xframe_options_sameorigin
 def record_file(request, record_id: int, file_id: int):
@@ -410,7 +428,7 @@ def audit(request):
         workspace=request.workspace,
         filters=form.filters() if request.GET else selectors.AuditFilters(),
     )
-    page = Paginator(query, 50).get_page(request.GET.get("page"))
+    page = window_page(query, number=page_number_parse(request.GET.get("page")), per_page=50)
     params = request.GET.copy()
     params.pop("page", None)
     return render(
