@@ -230,6 +230,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Error mails and reports hide secrets held in local variables too (tests/security/).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "well.error_reports.SecretsHiddenReporterFilter"
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
