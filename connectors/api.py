@@ -3,10 +3,7 @@ postings toward Qonto. Thin views over connectors' selectors and services."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import django_filters
-from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 
-from connectors import services
+from connectors import sync_requests
 from connectors.models import (
     Connection,
     ConnectionStatus,
@@ -26,8 +23,6 @@ from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.selectors import connections_for_workspace
 from well.api import ERRORS, Conflict, CursorByCreated, WorkspaceViewSet, enum_field
 from well.models import Role
-
-SYNCS_PER_DAY = 24
 
 
 class ConnectionOut(serializers.Serializer):
@@ -86,14 +81,6 @@ class PostingOut(serializers.Serializer):
     done_at = serializers.DateTimeField(allow_null=True)
 
 
-def _syncs_in_last_day(connection: Connection) -> tuple[int, SyncRun | None]:
-    """Syncs started in the last 24 hours and the oldest of them (the cap's window)."""
-    runs = SyncRun.objects.filter(
-        connection=connection, started_at__gte=timezone.now() - timedelta(days=1)
-    ).exclude(status=SyncStatus.SKIPPED)
-    return runs.count(), runs.order_by("started_at").first()
-
-
 class ConnectionViewSet(WorkspaceViewSet):
     """The workspace's QuickBooks and Qonto connections: status and health, never a token."""
 
@@ -123,24 +110,15 @@ class ConnectionViewSet(WorkspaceViewSet):
         connection = self.get_object()
         data = SyncIn(data=request.data)
         data.is_valid(raise_exception=True)
-        done, oldest = _syncs_in_last_day(connection)
-        if done >= SYNCS_PER_DAY:
-            wait = (oldest.started_at + timedelta(days=1) - timezone.now()).total_seconds()
-            raise Throttled(
-                wait=max(wait, 1),
-                detail=f"This connection has synced {done} times in the last 24 hours.",
-            )
-        if connection.provider == Provider.QONTO:
-            from connectors.qonto.services import qonto_sync_request
-
-            queued = qonto_sync_request(connection=connection, actor=self.caller.actor)
-        else:
-            queued = services.sync_request(
+        try:
+            requested = sync_requests.connection_sync_request(
                 connection=connection, actor=self.caller.actor, **data.validated_data
             )
-        if not queued:
-            raise Conflict("This connection is not connected; reconnect it in Well first.")
-        return Response({"queued": True, "syncs_last_24h": done}, status=202)
+        except sync_requests.SyncCapReached as exc:
+            raise Throttled(wait=exc.retry_after.total_seconds(), detail=str(exc)) from exc
+        except sync_requests.NotConnected as exc:
+            raise Conflict(str(exc)) from exc
+        return Response({"queued": True, "syncs_last_24h": requested.syncs_last_24h}, status=202)
 
 
 class SyncRunFilter(django_filters.FilterSet):

@@ -18,6 +18,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -84,6 +85,68 @@ def url_check(url: str) -> None:
         internal = not address.is_global
     if internal and not loopback_ok:
         raise ValidationError({"url": ["Webhook URLs cannot point at internal addresses."]})
+
+
+def _address_vetted(url: str) -> str:
+    """Resolve the endpoint's host once and return the address to connect to.
+
+    Every address the name has must be public (connectors.safe_fetch's rules): a name that
+    answers a public address to the check and a private one to the connection (DNS
+    rebinding) cannot reach the inside, because the delivery connects to this address only.
+    """
+    from connectors import safe_fetch
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    loopback_ok = getattr(settings, "WELL_ALLOW_LOOPBACK_DOWNLOADS", False)
+    try:
+        addresses = list(dict.fromkeys(safe_fetch.resolve(host, port)))
+    except (OSError, UnicodeError) as exc:
+        raise requests.ConnectionError(f"{host} could not be resolved ({exc}).") from None
+    if not addresses:
+        raise requests.ConnectionError(f"{host} has no address.")
+    for address in addresses:
+        reason = safe_fetch.address_refusal(address, allow_loopback=loopback_ok)
+        if reason:
+            raise ValidationError(f"Not delivered: {host} is not a public address: {reason}.")
+    return addresses[0]
+
+
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    """Connects to one vetted address whatever DNS answers later; the host name still names
+    the server in the Host header, SNI and certificate check."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__(max_retries=0)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        address = self.address
+        base = pool.ConnectionCls
+
+        class PinnedConnection(base):
+            def _new_conn(self):
+                host, self._dns_host = self._dns_host, address
+                try:
+                    return super()._new_conn()
+                finally:
+                    self._dns_host = host
+
+        pool.ConnectionCls = PinnedConnection
+        return pool
+
+
+def _post_pinned(url: str, *, body: bytes, headers: dict) -> requests.Response:
+    address = _address_vetted(url)
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy from the environment: it would re-resolve the name
+        session.mount("https://", _PinnedAdapter(address))
+        session.mount("http://", _PinnedAdapter(address))
+        return session.post(
+            url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+        )
 
 
 def _events_clean(events) -> list[str]:
@@ -257,13 +320,7 @@ def webhook_deliver(delivery_id: int) -> str:
             url_check(endpoint.url)
             if not endpoint.active:
                 raise ValidationError("The endpoint was turned off.")
-            response = requests.post(
-                endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
+            response = _post_pinned(endpoint.url, body=body, headers=headers)
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import socket
+import threading
 
 import pytest
 import requests
@@ -27,6 +30,22 @@ from well.webhooks import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HOOK = "https://partner.example/hooks/well"
+PUBLIC_ADDRESS = "93.184.215.14"  # what partner.example resolves to in these tests
+
+
+@pytest.fixture(autouse=True)
+def _partner_resolves_to_a_public_address(monkeypatch):
+    """No DNS in tests: the partner's name resolves to a public address (calls counted)."""
+    from connectors import safe_fetch
+
+    lookups: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return [PUBLIC_ADDRESS]
+
+    monkeypatch.setattr(safe_fetch, "resolve", resolve)
+    return lookups
 
 
 @pytest.fixture
@@ -151,3 +170,79 @@ def test_webhook_urls_must_be_https_and_not_internal(books, client_for):
     assert response.status_code == 201
     assert response.json()["secret"].startswith("whsec_")
     assert "secret" not in client.get("/api/v1/webhooks/").json()["results"][0]
+
+
+# --- DNS rebinding: the address checked is the address connected to -------------------------
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    seen: list[dict] = []
+
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        _Hook.seen.append({"host": self.headers["Host"], "body": self.rfile.read(length)})
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_hook():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hook.seen = []
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_delivery_connects_to_the_address_it_checked_and_never_looks_the_name_up_again(
+    books, settings, monkeypatch, local_hook
+):
+    from connectors import safe_fetch
+
+    settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = True  # the local stand-in for the partner
+    url = f"http://hooks.partner.test:{local_hook}/well"
+    webhook_endpoint_create(
+        workspace=books.workspace, url=url, events=[], actor=Actor.system("tests")
+    )
+    lookups = []
+    monkeypatch.setattr(
+        safe_fetch, "resolve", lambda host, port: lookups.append(host) or ["127.0.0.1"]
+    )
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebound(host, *args, **kwargs):
+        # An IP address is parsed, not looked up; a name here would be a second DNS answer.
+        if host != "127.0.0.1":
+            raise AssertionError(f"{host} was looked up again at connection time")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebound)
+    delivery = _emit(books)
+    assert webhook_deliver(delivery.pk) == DeliveryState.DELIVERED
+    assert lookups == ["hooks.partner.test"]
+    assert _Hook.seen[0]["host"] == f"hooks.partner.test:{local_hook}"
+    assert json.loads(_Hook.seen[0]["body"])["id"] == str(delivery.event_id)
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "answers", [["10.1.2.3"], [PUBLIC_ADDRESS, "169.254.169.254"], ["127.0.0.1"]]
+)
+def test_a_name_resolving_to_any_internal_address_gets_nothing(
+    books, endpoint, monkeypatch, answers
+):
+    from connectors import safe_fetch
+
+    monkeypatch.setattr(safe_fetch, "resolve", lambda host, port: answers)
+    delivery = _emit(books)
+    assert webhook_deliver(delivery.pk) == DeliveryState.RETRYING
+    assert len(responses.calls) == 0  # no connection was even attempted
+    row = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert "partner.example is not a public address" in row.last_error
+    assert row.response_status is None
