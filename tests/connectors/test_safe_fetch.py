@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -51,6 +52,9 @@ def app(environ, start_response):
         return [b""]
     if path == "/to-elsewhere":
         start_response("302 Found", [("Location", "https://evil.example/steal")])
+        return [b""]
+    if path == "/to":  # a redirect to whatever the query says
+        start_response("302 Found", [("Location", unquote(query))])
         return [b""]
     if path == "/loop":
         n = int(query or "0")
@@ -293,3 +297,67 @@ def test_an_unknown_host_is_a_transient_failure(monkeypatch):
     with pytest.raises(DownloadFailed, match="could not be found") as caught:
         fetch_file("https://files.intuit.com/a.pdf", allowed_hosts=[".intuit.com"])
     assert caught.value.permanent is False
+
+
+# --- The security sweep (issue #9): loopback in disguise, redirects into private ranges ------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["2130706433", "0177.0.0.1", "0x7f.0.0.1", "127.1", "[::1]", "[::ffff:127.0.0.1]", "[0::1]"],
+)
+def test_loopback_written_as_decimal_octal_hex_short_or_ipv6_is_refused(host):
+    # Even were the allow-list to name it, the address behind it is this server.
+    name = host.strip("[]")
+    with pytest.raises(UnsafeURL, match="this server itself"):
+        fetch_file(f"http://{host}/a.pdf", allowed_hosts=[name])
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0177.0.0.1", "0x7f000001", "[::1]", "localhost"])
+def test_numeric_and_local_hosts_are_off_the_allow_list(host):
+    with pytest.raises(UnsafeURL, match="not a known QuickBooks download host"):
+        fetch_file(f"https://{host}/a.pdf", allowed_hosts=[".intuit.com", ".amazonaws.com"])
+
+
+@pytest.mark.parametrize(
+    ("target", "allowed", "reason"),
+    [
+        ("http://10.0.0.1/a.pdf", ["10.0.0.1"], "private network"),
+        ("http://192.168.0.10/a.pdf", ["192.168.0.10"], "private network"),
+        ("http://[fd00:ec2::254]/a.pdf", ["fd00:ec2::254"], "cloud metadata"),
+        ("http://[fe80::1]/a.pdf", ["fe80::1"], "link-local"),
+        ("http://2130706433/a.pdf", [], "not a known"),
+        ("http://0177.0.0.1/a.pdf", [], "not a known"),
+        ("file:///etc/passwd", [], "scheme"),
+        ("gopher://127.0.0.1:70/_GET%20/", [], "scheme"),
+        ("dict://127.0.0.1:11211/stat", [], "scheme"),
+    ],
+)
+def test_a_redirect_into_a_private_range_or_another_scheme_is_refused(
+    server, target, allowed, reason
+):
+    with pytest.raises(UnsafeURL, match=reason):
+        local_fetch(
+            f"{server.base_url}/to?{quote(target, safe='')}", allowed_hosts=[*LOCAL, *allowed]
+        )
+
+
+def test_a_redirect_to_a_name_that_resolves_to_a_private_address_is_refused(server):
+    port = int(server.base_url.rsplit(":", 1)[1])
+    addresses = {"files.intuit.test": ["127.0.0.1"], "rebind.intuit.test": ["10.1.2.3"]}
+    target = quote(f"http://rebind.intuit.test:{port}/ok.pdf", safe="")
+
+    with pytest.raises(UnsafeURL, match="private network"):
+        fetch_file(
+            f"http://files.intuit.test:{port}/to?{target}",
+            allowed_hosts=[".intuit.test"],
+            allow_loopback_for_tests=True,
+            resolver=lambda host, _port: addresses[host],
+            timeout=5,
+        )
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_without_the_test_permission(monkeypatch):
+    monkeypatch.setattr(safe_fetch, "resolve", lambda host, port: ["127.0.0.1", "::1"])
+    with pytest.raises(UnsafeURL, match="this server itself"):
+        fetch_file("https://localhost.intuit.com/a.pdf", allowed_hosts=[".intuit.com"])
