@@ -28,7 +28,16 @@ qonto_settings = qonto_fixtures.qonto_settings
 
 @pytest.fixture
 def qonto_connected(qonto_settings, make_user, make_workspace):
-    return qonto_fixtures.connected.__wrapped__(qonto_settings, make_user, make_workspace)
+    """A workspace whose owner connected Qonto through the real OAuth flow (sandbox)."""
+    from connectors.qonto import services as qonto_services
+
+    owner = make_user("owner@qonto.example")
+    workspace = make_workspace("Qonto Co", owner=owner)
+    url, pending = qonto_services.qonto_authorization_begin(workspace=workspace, user=owner)
+    answer = qonto_fixtures.consent(url)
+    return qonto_services.qonto_authorization_complete(
+        pending=pending, user=owner, state=answer["state"], code=answer["code"]
+    ).connection
 
 
 def _banner(client, workspace, page: str) -> str:
