@@ -203,3 +203,32 @@ def test_only_an_owner_gets_the_reconnect_button(connected, qbo, client, make_us
     assert "QuickBooks Online needs to be reconnected" in html
     assert "Ask an owner" in html
     assert 'name="next"' not in html
+
+
+def test_the_connections_page_and_banner_make_as_many_queries_for_many_runs_as_for_one(
+    connected, qbo, client, make_workspace
+):
+    from django.db import connection as db_connection
+    from django.test.utils import CaptureQueriesContext
+
+    from connectors.models import SyncRun
+
+    Connection.objects.filter(pk=connected.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
+    url = reverse("connectors:list", args=[connected.workspace.slug])
+
+    def queries() -> int:
+        with CaptureQueriesContext(db_connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured.captured_queries)
+
+    SyncRun.objects.create(workspace=connected.workspace, connection=connected)
+    one = queries()
+    for _ in range(9):
+        SyncRun.objects.create(workspace=connected.workspace, connection=connected)
+    Connection.objects.create(
+        workspace=connected.workspace,
+        provider=Provider.QONTO,
+        status=ConnectionStatus.NEEDS_RECONNECT,
+        external_id="org-1",
+    )
+    assert queries() == one
