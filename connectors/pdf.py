@@ -106,6 +106,20 @@ def _describe_unknown(content: bytes) -> str:
     return "a file of an unknown type"
 
 
+def _polyglot(content: bytes, content_type: str) -> str | None:
+    """What else the file is, when it is two formats at once (each program sees another file)."""
+    if content_type == PDF:
+        # Blank bytes or a byte-order mark before the header are harmless; markup or another
+        # format's header is a file a browser or viewer would open as something else.
+        before = content[: content.find(b"%PDF-")].removeprefix(b"\xef\xbb\xbf")
+        if before.strip():
+            return f"a PDF placed after other content ({_describe_unknown(before)})"
+        return None
+    if b"%PDF-" in content:
+        return f"{_NAMES[content_type]} with a PDF hidden inside"
+    return None
+
+
 def _mb(size: int) -> str:
     """Bytes as megabytes with one decimal."""
     return f"{size / (1024 * 1024):.1f} MB"
@@ -127,6 +141,13 @@ def validate_document(
         raise DocumentRejected(
             f"The file is not a PDF, JPEG or PNG: it looks like {_describe_unknown(content)}.",
             code="unsupported_type",
+        )
+    disguised = _polyglot(content, content_type)
+    if disguised is not None:
+        raise DocumentRejected(
+            f"The file is {disguised}; Well does not upload files that different programs "
+            "would read as different documents.",
+            code="polyglot",
         )
     claimed = _EXTENSIONS.get(Path(filename).suffix.lower())
     if claimed is not None and claimed != content_type:

@@ -472,3 +472,174 @@ def test_round_trip_holds_for_generated_invoices(vendor, descriptions, total, nu
         lines=[RenderLine(text, Decimal("1.00")) for text in descriptions],
     )
     assert_round_trip(fields)
+
+
+# --- The security sweep (issue #9): object streams, polyglots, encryption variants -----------
+
+
+def assemble_pdf_with_object_streams(
+    loose: dict[int, bytes], packed: dict[int, tuple[int, int]], streams: dict[int, bytes]
+) -> bytes:
+    """A PDF 1.5 whose objects may sit in object streams, found through an xref stream.
+
+    `loose`: object number -> body written as is; `packed`: object number -> (object stream
+    number, index in it); `streams`: object stream number -> its full body (dict and stream).
+    """
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets: dict[int, int] = {}
+    for number, body in sorted({**loose, **streams}.items()):
+        offsets[number] = len(out)
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    size = max([*offsets, *packed]) + 2
+    xref_number = size - 1
+    offsets[xref_number] = len(out)
+    rows = bytearray()
+    for number in range(size):
+        if number in packed:
+            stream, index = packed[number]
+            rows += struct.pack(">BIH", 2, stream, index)
+        elif number in offsets:
+            rows += struct.pack(">BIH", 1, offsets[number], 0)
+        else:
+            rows += struct.pack(">BIH", 0, 0, 65535)
+    out += (
+        f"{xref_number} 0 obj\n<< /Type /XRef /Size {size} /W [1 4 2] /Root 1 0 R "
+        f"/Length {len(rows)} >>\nstream\n"
+    ).encode()
+    out += bytes(rows) + b"\nendstream\nendobj\n"
+    out += f"startxref\n{offsets[xref_number]}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def object_stream(objects: list[tuple[int, bytes]], *, extra: bytes = b"", data=None) -> bytes:
+    header, body = b"", b""
+    for number, text in objects:
+        header += b"%d %d " % (number, len(body))
+        body += text + b" "
+    data = data if data is not None else header + body
+    return (
+        b"<< /Type /ObjStm /N %d /First %d /Length %d " % (len(objects), len(header), len(data))
+        + extra
+        + b">>\nstream\n"
+        + data
+        + b"\nendstream"
+    )
+
+
+CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
+PAGES = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"
+
+
+def test_a_pdf_with_an_object_stream_is_read():
+    content = assemble_pdf_with_object_streams(
+        loose={3: PAGE},
+        packed={1: (5, 0), 2: (5, 1)},
+        streams={5: object_stream([(1, CATALOG), (2, PAGES)])},
+    )
+    assert validate_document(content, filename="x.pdf").page_count == 1
+
+
+def test_object_streams_that_extend_each_other_in_a_loop_are_harmless():
+    content = assemble_pdf_with_object_streams(
+        loose={},
+        packed={1: (5, 0), 2: (5, 1), 3: (6, 0)},
+        streams={
+            5: object_stream([(1, CATALOG), (2, PAGES)], extra=b"/Extends 6 0 R "),
+            6: object_stream([(3, PAGE)], extra=b"/Extends 5 0 R "),
+        },
+    )
+    started = time.monotonic()
+    try:
+        assert validate_document(content, filename="x.pdf").page_count == 1
+    except DocumentRejected as error:
+        assert error.code in ("unreadable", "too_complex", "no_pages")
+    assert time.monotonic() - started < BOUNDED
+
+
+def test_an_object_stream_inside_an_object_stream_is_harmless():
+    # An object stream may not hold another stream (PDF 1.7 §7.5.7): the inner one is junk.
+    inner = object_stream([(3, PAGE)])
+    content = assemble_pdf_with_object_streams(
+        loose={},
+        packed={1: (5, 0), 2: (5, 1), 3: (6, 0), 6: (5, 2)},
+        streams={5: object_stream([(1, CATALOG), (2, PAGES), (6, inner)])},
+    )
+    started = time.monotonic()
+    try:
+        assert validate_document(content, filename="x.pdf").page_count == 1
+    except DocumentRejected as error:
+        assert error.code in ("unreadable", "too_complex", "no_pages")
+    assert time.monotonic() - started < BOUNDED
+
+
+def test_an_object_stream_that_claims_millions_of_objects_is_refused_in_bounded_time():
+    stream = object_stream([(1, CATALOG), (2, PAGES)]).replace(b"/N 2 ", b"/N 50000000 ")
+    content = assemble_pdf_with_object_streams(
+        loose={3: PAGE}, packed={1: (5, 0), 2: (5, 1)}, streams={5: stream}
+    )
+    started = time.monotonic()
+    try:
+        validate_document(content, filename="x.pdf")
+    except DocumentRejected as error:
+        assert error.code in ("unreadable", "too_complex", "no_pages")
+    assert time.monotonic() - started < BOUNDED
+
+
+def test_a_decompression_bomb_inside_an_object_stream_is_refused():
+    header = b"1 0 2 %d " % len(CATALOG + b" ")
+    prefix = header + CATALOG + b" " + PAGES + b" "
+    compressor = zlib.compressobj(9)
+    head = compressor.compress(prefix) + compressor.flush(zlib.Z_FULL_FLUSH)
+    chunk = bytes(1 << 24)
+    block = compressor.compress(chunk) + compressor.flush(zlib.Z_FULL_FLUSH)
+    count = 80
+    adler = zlib.adler32(prefix)
+    for _ in range(count):
+        adler = zlib.adler32(chunk, adler)
+    data = head + block * count + b"\x03\x00" + struct.pack(">I", adler)
+    stream = (
+        b"<< /Type /ObjStm /N 2 /First %d /Filter /FlateDecode /Length %d >>\nstream\n"
+        % (len(header), len(data))
+        + data
+        + b"\nendstream"
+    )
+    content = assemble_pdf_with_object_streams(
+        loose={3: PAGE}, packed={1: (5, 0), 2: (5, 1)}, streams={5: stream}
+    )
+    assert refused(content).code in ("too_complex", "unreadable")
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-40", "RC4-128", "AES-128", "AES-256"])
+def test_every_encryption_algorithm_is_refused_even_without_a_user_password(algorithm):
+    writer = PdfWriter()
+    writer.add_blank_page(width=100, height=100)
+    writer.encrypt(user_password="", owner_password="owner", algorithm=algorithm)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    assert refused(buffer.getvalue()).code == "encrypted"
+
+
+@pytest.mark.parametrize(("fmt", "named"), [("JPEG", "scan.jpg"), ("PNG", "scan.png")])
+def test_an_image_with_a_pdf_hidden_inside_is_refused_as_a_polyglot(fmt, named):
+    polyglot = image_bytes(fmt) + simple_pdf("hidden")
+    for filename in (named, "invoice.pdf"):
+        assert refused(polyglot, filename=filename).code in ("polyglot", "type_mismatch")
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b"<html><script>alert(1)</script>",
+        b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+        b"\x89PNG\r\n\x1a\n",
+        b"GIF89a;",
+    ],
+)
+def test_a_pdf_behind_other_content_is_refused_as_a_polyglot(prefix):
+    error = refused(prefix + simple_pdf("hidden"))
+    assert error.code in ("polyglot", "type_mismatch")
+
+
+def test_a_pdf_behind_a_few_blank_bytes_is_still_accepted():
+    assert validate_document(b"\r\n " + simple_pdf(), filename="x.pdf").page_count == 1
