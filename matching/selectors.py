@@ -50,11 +50,11 @@ def default_model() -> Model:
 
 
 def workspace_model_get(*, workspace: Workspace | int) -> Model:
-    """The workspace's learned model, else the shipped default."""
+    """The shipped model plus what the workspace's reviewers taught it, per vendor."""
     row = WorkspaceModel.objects.for_workspace(workspace).only("data").first()
     if row is None or not row.data:
         return default_model()
-    return Model.from_dict(row.data)
+    return default_model().with_learned(row.data)
 
 
 def _preferences(workspace_id: int) -> dict:

@@ -23,13 +23,13 @@ from matching.core import (
     LINK,
     SUPPLIER_INVOICE,
     LabelledDecision,
-    Model,
     Target,
     build_book,
     decide,
     update_from_feedback,
 )
 from matching.core import Decision as CoreDecision
+from matching.core.compare import weight_key
 from matching.core.reasons import signal_reasons
 from matching.models import Band, Candidate, Proposal, VendorRule, WorkspaceModel
 from well.audit import Actor, audit_event_record
@@ -196,7 +196,10 @@ def _reasons(decision: CoreDecision) -> list[dict]:
 
 def _signals(vector: dict[str, str] | None, weights: dict) -> dict[str, dict]:
     return {
-        signal: {"level": level, "weight": round(weights.get((signal, level), 0.0), 2)}
+        signal: {
+            "level": level,
+            "weight": round(weights.get(weight_key(signal, level, vector), 0.0), 2),
+        }
         for signal, level in (vector or {}).items()
     }
 
@@ -538,12 +541,14 @@ def workspace_model_learn(
             base = selectors.default_model()
             row, _ = WorkspaceModel.objects.get_or_create(
                 workspace_id=workspace_id,
-                defaults={"data": base.to_dict(), "version": base.version},
+                defaults={"data": base.learned_dict(), "version": base.version},
             )
             row = WorkspaceModel.objects.select_for_update().get(pk=row.pk)
-        model = Model.from_dict(row.data) if row.data else selectors.default_model()
+        # Only the per-vendor part is stored: the global tables stay the shipped ones, so a
+        # new release's model reaches every workspace without losing what it learnt.
+        model = selectors.default_model().with_learned(row.data or {})
         new = update_from_feedback(model, labels)
-        row.data = new.to_dict()
+        row.data = new.learned_dict()
         row.version = new.version
         row.feedback_count += len(labels)
         row.updated_at = timezone.now()

@@ -141,7 +141,9 @@ def candidates(index: Index, record: Record, party_keys: list[str]) -> list[int]
 
         def by_amount(day: int, i: int) -> float:
             theirs = index.entries[i].amount_cents
-            gap = abs(abs(theirs) - target) / max(target, 1) if theirs and target else 1.0
+            if theirs is None:
+                return NEAR_RATIO * 100 + abs(day - center) / 100  # unread total: still a contender
+            gap = abs(abs(theirs) - target) / max(target, 1) if target else 1.0
             return min(gap, 1.0) * 100 + abs(day - center) / 100
 
         for key in party_keys:

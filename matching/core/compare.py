@@ -54,6 +54,30 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "usage": ("unused", "paired_payment", "already_linked"),
 }
 
+# Counterparty levels that say "this entry is the record's vendor".
+STRONG_PARTY = ("same_tax_id", "same_counterparty", "name_same", "name_close")
+
+# Two signals are weighed conditionally, because they are not independent of the others: an
+# amount a little off is common among random candidates but rare among the vendor's own entries
+# (short payments, bank charges), and a bill's payment comes weeks after it while its invoice
+# carries its date. Their weights come from tables split by that condition.
+WEIGHT_LEVELS: dict[str, tuple[str, ...]] = {
+    **LEVELS,
+    "amount|party": LEVELS["amount"],
+}
+
+
+def weight_key(signal: str, level: str, vector: dict[str, str]) -> tuple[str, str]:
+    """The (table, level) whose weight applies to this signal of this comparison vector."""
+    if signal == "amount" and vector.get("counterparty") in STRONG_PARTY:
+        return ("amount|party", level)
+    return (signal, level)
+
+
+def weight_keys(vector: dict[str, str]) -> list[tuple[str, str]]:
+    """Every (table, level) a comparison vector is weighed with."""
+    return [weight_key(signal, level, vector) for signal, level in vector.items()]
+
 
 @dataclass(slots=True)
 class Context:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from . import blocking, calibration
 from .assign import greedy
-from .compare import MISSING, Context, compare
+from .compare import MISSING, STRONG_PARTY, Context, compare, weight_key, weight_keys
 from .counterparty import Directory, Profile, build_directory
 from .enrichment import enrich, usual_account
 from .gates import failed_gates
@@ -83,6 +83,7 @@ class Scored:
     profile: Profile
     party: str
     prior: float
+    recurring: bool = False
     positions: list[int] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
     vectors: list[dict[str, str]] = field(default_factory=list)
@@ -122,6 +123,7 @@ def score(book: Book, record: Record, model: Model) -> Scored:
     keys = [k for k in (record.name_key, profile.vendor.name_key if profile.vendor else "") if k]
     keys += [k for k, _ in profile.entry_keys.most_common(3)]
     recurring = profile.amounts.get(record.amount_cents or 0, 0) >= 2
+    scored.recurring = recurring
     ctx = Context(profile, names, book.directory, book.paired, recurring)
     weights = model.weights(record.vendor_id)
     found = blocking.candidates(book.index, record, list(dict.fromkeys(keys)))
@@ -129,7 +131,7 @@ def score(book: Book, record: Record, model: Model) -> Scored:
     for pos in found + [book.twins[p] for p in found if p in book.twins]:
         if pos not in evidence:
             vector = compare(record, book.entries[pos], ctx)
-            evidence[pos] = (sum(weights.get(item, 0.0) for item in vector.items()), vector)
+            evidence[pos] = (sum(weights.get(key, 0.0) for key in weight_keys(vector)), vector)
     twins = _implicit_twins(book, evidence)
     for pos, (weight, vector) in evidence.items():
         twin = book.twins.get(pos, twins.get(pos))
@@ -159,10 +161,11 @@ def _implicit_twins(
         inv = book.entries[i]
         for j in payments:
             pay = book.entries[j]
-            if j in twins or inv.amount_cents is None:
+            if j in twins:
                 continue
             paid = {abs(a) for a in (pay.amount_cents, pay.local_amount_cents) if a is not None}
-            if abs(inv.amount_cents) not in paid:
+            # An invoice whose total the scanner could not read is paired on its number alone.
+            if inv.amount_cents is not None and abs(inv.amount_cents) not in paid:
                 continue
             same_ref = len(inv.reference) >= 4 and (
                 inv.reference == pay.reference or inv.reference in pay.text
@@ -171,9 +174,11 @@ def _implicit_twins(
                 # A transfer quoting the invoice number and amount pays that invoice.
                 twins[i], twins[j] = j, i
                 break
+            if inv.amount_cents is None:
+                continue
             same_party = (
-                evidence[i][1]["counterparty"] in _STRONG_PARTY
-                and evidence[j][1]["counterparty"] in _STRONG_PARTY
+                evidence[i][1]["counterparty"] in STRONG_PARTY
+                and evidence[j][1]["counterparty"] in STRONG_PARTY
             )
             close = (
                 inv.entry_date
@@ -184,9 +189,6 @@ def _implicit_twins(
                 twins[i], twins[j] = j, i
                 break
     return twins
-
-
-_STRONG_PARTY = ("same_tax_id", "same_counterparty", "name_same", "name_close")
 
 
 def _prefers(record: Record, kind: str) -> bool:
@@ -220,6 +222,28 @@ def _party_strength(profile: Profile) -> float:
     return 0.0
 
 
+QUALITY_AUTO = 0.6  # below it a "create" is reviewed, however sure the search
+QUALITY_REVIEW = 0.35  # below it a "create" is refused (a person may still post it)
+
+
+def record_quality(record: Record, profile: Profile, fit: float) -> tuple[float, list[str]]:
+    """The record's own quality in [0, 1]: complete fields, a known counterparty, policy fit."""
+    fields = {
+        "no amount": record.amount_cents is not None,
+        "no date": record.txn_date is not None,
+        "no vendor": bool(record.vendor_id or record.vendor_name),
+        "no currency": bool(record.currency),
+    }
+    if record.type in ("Bill", "VendorCredit"):
+        fields["no invoice number"] = bool(record.reference)  # expenses rarely carry one
+    missing = [name for name, present in fields.items() if not present]
+    strength = _party_strength(profile)
+    quality = (1 - len(missing) / len(fields)) * (0.5 + 0.5 * strength) + 0.1 * min(fit, 1.0)
+    if strength < 0.7:
+        missing.append("vendor unknown to history" if strength else "vendor unknown")
+    return round(min(quality, 1.0), 4), missing
+
+
 def _policy_fit(record: Record, profile: Profile, policy: Policy) -> tuple[float, list[str]]:
     """Whether the record is ordinary for its vendor: a PO, the usual ledger, a known amount."""
     fit, why = 0.0, []
@@ -242,9 +266,38 @@ class _Choice:
     ranked: list[tuple[float, int | None]]
     chosen: int | None
     contested: bool
+    claimed: frozenset[int] = frozenset()  # entries the batch's assignment gave to a record
 
 
-def _features(s: Scored, choice: _Choice, gates: list[str], fit: float) -> dict[str, float]:
+_NEAR_AMOUNT = ("exact", "close", "within_3pct", "sign_flip")
+_PLAUSIBLE_DATE = ("same_day", "1_3_days", "4_10_days", "11_45_days", "near_due_date")
+
+
+def _rivals(s: Scored) -> list[int]:
+    """The vendor's own entries near the record's amount and date, not linked to anything."""
+    return [
+        pos
+        for pos, v in zip(s.positions, s.vectors, strict=True)
+        if v["counterparty"] in STRONG_PARTY
+        and v["amount"] in _NEAR_AMOUNT
+        and v["date"] in _PLAUSIBLE_DATE
+        and v["usage"] == "unused"
+    ]
+
+
+def _points(weights: dict[tuple[str, str], float], vector: dict[str, str], signal: str) -> float:
+    """One signal's points in a vector, scaled and bounded for the calibrator."""
+    value = weights.get(weight_key(signal, vector[signal], vector), 0.0)
+    return max(-2.0, min(2.0, value / 5))
+
+
+def _features(
+    s: Scored,
+    choice: _Choice,
+    gates: list[str],
+    fit: float,
+    weights: dict[tuple[str, str], float],
+) -> dict[str, float]:
     p_chosen = next(p for p, pos in choice.ranked if pos == choice.chosen)
     others = [p for p, pos in choice.ranked if pos != choice.chosen]
     runner = others[0] if others else 0.0
@@ -258,13 +311,20 @@ def _features(s: Scored, choice: _Choice, gates: list[str], fit: float) -> dict[
     create = 1.0 if choice.chosen is None else 0.0
     chosen_logit = calibration.logit(p_chosen)
     levels = vector or {}
+    # A "create" is doubtful when one of the vendor's own entries is near the amount: it may be
+    # this record paid with bank charges, or booked late.
+    expense = 1.0 if s.record.type == "Purchase" else 0.0
+    credit = 1.0 if s.record.type == "VendorCredit" else 0.0
+    rivals = _rivals(s)
+    # ... and more so when no other record of the batch claimed that entry.
+    free_rival = any(pos not in choice.claimed for pos in rivals)
     return {
         "bias": 1.0,
         "logit": max(-8.0, min(8.0, chosen_logit)),
         "p": p_chosen,
         "create": create,
         "create_logit": create * max(-8.0, min(8.0, chosen_logit)),
-        "strong_party": 1.0 if levels.get("counterparty") in _STRONG_PARTY else 0.0,
+        "strong_party": 1.0 if levels.get("counterparty") in STRONG_PARTY else 0.0,
         "other_party": 1.0
         if levels.get("counterparty") in ("other_counterparty", "tax_id_conflict", "different")
         else 0.0,
@@ -277,6 +337,20 @@ def _features(s: Scored, choice: _Choice, gates: list[str], fit: float) -> dict[
         "policy_fit": fit,
         "contested": 1.0 if choice.contested else 0.0,
         "gate_failed": 1.0 if gates else 0.0,
+        # Per-signal points of the chosen entry: the calibrator re-weighs what the naive sum
+        # over-trusts (an exact amount a month away from a subscription's bill).
+        "amount_points": _points(weights, levels, "amount") if vector else 0.0,
+        "date_points": _points(weights, levels, "date") if vector else 0.0,
+        "party_points": _points(weights, levels, "counterparty") if vector else 0.0,
+        "link_recurring": (1.0 - create) * (1.0 if s.recurring else 0.0),
+        "create_rival": create * (1.0 if rivals else 0.0),
+        "create_free_rival": create * (1.0 if free_rival else 0.0),
+        # The same evidence means different things per record type: an expense paid from the
+        # Qonto card has its transaction, a bill may be paid weeks later or from elsewhere.
+        "expense": expense,
+        "credit": credit,
+        "create_expense": create * expense,
+        "create_credit": create * credit,
     }
 
 
@@ -316,11 +390,18 @@ def _decision(book: Book, s: Scored, choice: _Choice, model: Model, policy: Poli
     used_by = book.directory.used.get((entry.kind, entry.id), "") if entry else ""
     gates = failed_gates(record, LINK if pos is not None else CREATE, vector, used_by, policy)
     fit, fit_why = _policy_fit(record, s.profile, policy)
-    features = _features(s, choice, gates, fit)
-    confidence = calibration.predict(model.calibrator, features)
+    features = _features(s, choice, gates, fit, model.weights(record.vendor_id))
+    confidence = model.confidence(features, record.vendor_id)
+    quality, thin = record_quality(record, s.profile, fit)
+    if pos is None and quality < QUALITY_AUTO:
+        # "No Qonto entry is this record" is only as sure as the search could be, and uploading
+        # a thin record of an unknown vendor is a person's call: never an automatic create.
+        gates.append(f"too thin to create alone (quality {quality:.2f}: {', '.join(thin)})")
     if gates:
         # A failed gate always means review, even when the evidence is strong.
         confidence = min(confidence, policy.auto_threshold - 0.001)
+    if pos is None and quality < QUALITY_REVIEW:
+        confidence = min(confidence, policy.review_threshold - 0.001)
     confidence = round(confidence, 4)
     reasons: list[Reason] = []
     if entry is not None and vector is not None:
@@ -434,13 +515,65 @@ def decide(
         return 1.0, None
 
     assigned = greedy(len(scored), best, book.twins)
+    claimed = frozenset(
+        p
+        for s, (pos, _) in zip(scored, assigned, strict=True)
+        if pos is not None
+        for p in (pos, book.twins.get(pos), s.twin_of.get(pos))
+        if p is not None
+    )
     if candidates_out is not None:
         for s in scored:
             found = {(book.entries[p].kind, book.entries[p].id) for p in s.positions}
             candidates_out[(s.record.type, s.record.id)] = found
     # A record that lost its first choice keeps the full competition in its features: the
     # entry another record took still counts against it, so it lands in review, not in auto.
-    return [
-        _decision(book, s, _Choice(ranked[i], pos, contested), model, policy)
-        for i, (s, (pos, contested)) in enumerate(zip(scored, assigned, strict=True))
-    ]
+    decisions = []
+    taken = set(claimed)
+    for i, (s, (pos, contested)) in enumerate(zip(scored, assigned, strict=True)):
+        decision = _decision(book, s, _Choice(ranked[i], pos, contested, claimed), model, policy)
+        if pos is None and decision.confidence < policy.review_threshold:
+            decision = _rival_instead(
+                book,
+                s,
+                _Choice(ranked[i], None, contested, claimed),
+                model,
+                policy,
+                decision,
+                taken,
+            )
+        decisions.append(decision)
+    return decisions
+
+
+def _rival_instead(
+    book: Book,
+    s: Scored,
+    choice: _Choice,
+    model: Model,
+    policy: Policy,
+    create: Decision,
+    taken: set[int],
+) -> Decision:
+    """A doubtful "create" gives way, for review, to the vendor's unclaimed entry near it."""
+    free = [p for p in _rivals(s) if p not in taken]
+    if not free:
+        return create
+    rival = max(free, key=lambda p: s.weights[s.positions.index(p)])
+    choice.chosen = rival
+    linked = _decision(book, s, choice, model, policy)
+    if linked.confidence <= create.confidence:
+        return create
+    taken.update(p for p in (rival, book.twins.get(rival)) if p is not None)
+    # Never auto-posted: the evidence ranked "create" first, a person decides.
+    linked.confidence = min(linked.confidence, round(policy.auto_threshold - 0.001, 4))
+    linked.auto = False
+    linked.reasons.append(
+        Reason(
+            "gate",
+            0.0,
+            f"not auto-posted: creating it instead is only {create.confidence:.0%} likely, "
+            "and this entry of the vendor is unclaimed",
+        )
+    )
+    return linked

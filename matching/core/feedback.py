@@ -1,15 +1,21 @@
-"""Learning from reviewers: accepted, rejected and pinned decisions update the model."""
+"""Learning from reviewers, per vendor: accepted, rejected and pinned decisions update the model.
+
+Scoped and bounded on purpose: a vendor's answers only change that vendor's level table and
+confidence offset (the shipped global table and calibrator never move), older answers decay,
+a table holds at most VENDOR_CAP pairs, and weights and offsets are clipped (see weights.py).
+"""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
 
-from . import calibration
+from .compare import weight_keys
 from .types import CREATE, LabelledDecision
-from .weights import CALIBRATOR_FEATURES, Model
+from .weights import NO_VENDOR, Model
 
-CALIBRATOR_PENALTY = 5.0  # how strongly reviewer labels are pulled toward the current calibrator
+DECAY = 0.97  # per new answer about the same vendor: an answer 23 answers old counts half
+VENDOR_CAP = 300.0  # labelled pairs a vendor's table holds at most (older ones scaled down)
 
 
 def _key(kind: str, target_id: str) -> str:
@@ -17,43 +23,51 @@ def _key(kind: str, target_id: str) -> str:
 
 
 def _add(table: dict[str, dict[str, list[float]]], vector: dict[str, str], column: int) -> None:
-    for signal, level in vector.items():
+    for signal, level in weight_keys(vector):
         row = table.setdefault(signal, {}).setdefault(level, [0.0, 0.0])
         row[column] += 1.0
 
 
+def _scale(table: dict[str, dict[str, list[float]]], factor: float) -> None:
+    for levels in table.values():
+        for row in levels.values():
+            row[0] *= factor
+            row[1] *= factor
+
+
+def _pairs(table: dict[str, dict[str, list[float]]]) -> float:
+    return sum(row[0] + row[1] for row in table.get("kind", {}).values())
+
+
 def update_from_feedback(model: Model, labelled: Iterable[LabelledDecision]) -> Model:
-    """A new model whose level counts and calibrator include the reviewers' answers."""
+    """A new model whose per-vendor tables and offsets include the reviewers' answers."""
     new = Model.from_dict(copy.deepcopy(model.to_dict()))
-    samples, outcomes = [], []
+    answers = 0
     for item in labelled:
         decision = item.decision
+        vendor = decision.vendor_id or NO_VENDOR
         right = None
         if item.right_action != CREATE and item.right_target is not None:
             right = _key(item.right_target.type, item.right_target.id)
-        vendor_table = (
-            new.vendor_counts.setdefault(decision.vendor_id, {}) if decision.vendor_id else None
-        )
+        table = new.vendor_counts.setdefault(vendor, {})
+        _scale(table, DECAY)
         for key, vector in decision.comparisons.items():
-            column = 0 if key == right else 1
-            _add(new.counts, vector, column)
-            if vendor_table is not None:
-                _add(vendor_table, vector, column)
+            _add(table, vector, 0 if key == right else 1)
+        if _pairs(table) > VENDOR_CAP:
+            _scale(table, VENDOR_CAP / _pairs(table))
         proposed = (
             None if decision.target is None else _key(decision.target.type, decision.target.id)
         )
         if decision.features:
-            samples.append(decision.features)
-            outcomes.append(proposed == right and decision.action == item.right_action)
-    if samples:
-        new.calibrator = calibration.fit(
-            samples,
-            outcomes,
-            CALIBRATOR_FEATURES,
-            start=model.calibrator,
-            penalty=CALIBRATOR_PENALTY,
-        )
-    new.version = f"{model.version.split('+')[0]}+fb{_feedback_count(model) + len(outcomes)}"
+            outcome = new.vendor_outcomes.setdefault(vendor, [0.0, 0.0, 0.0])
+            was_right = proposed == right and decision.action == item.right_action
+            outcome[:] = [
+                outcome[0] * DECAY + 1.0,
+                outcome[1] * DECAY + (1.0 if was_right else 0.0),
+                outcome[2] * DECAY + decision.confidence,
+            ]
+        answers += 1
+    new.version = f"{model.version.split('+')[0]}+fb{_feedback_count(model) + answers}"
     new.invalidate()
     return new
 

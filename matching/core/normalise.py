@@ -23,7 +23,7 @@ _TERMS = prepare_default_terms()
 _BANK_PREFIXES = re.compile(
     r"^(?:(?:prlv|prelevement|prel|vir|virement|sepa|inst|instantane|recu|emis|dd|sdd|"
     r"cb|carte|card|paiement|payment|pmt|achat|facture|fact|ach|pos|"
-    r"paypal|sumup|sq|stripe|zettle|izettle|amzn|mktp|gocardless|mollie|"
+    r"frais|commission|cotisation|paypal|sumup|sq|stripe|zettle|izettle|amzn|mktp|gocardless|mollie|"
     r"europe|eu|uk|de|fr|nl|www)\b[\s*:/.-]*)+"
 )
 # Noise inside labels: card dates (12/03), card numbers (x1234), long digit runs.
@@ -87,16 +87,25 @@ def name_key(cleaned: str) -> str:
     return cleaned.replace(" ", "")[:10]
 
 
+# Letters a scanner reads for digits and back (O/0, I/l/1, S/5, B/8, Z/2): references are
+# compared with both read as the digit, so "INV-2O24-0O57" and "INV-2024-0057" agree.
+_OCR_DIGITS = str.maketrans("oilsbz", "011582")
+
+
 def reference(raw: Any) -> str:
-    """Normalised reference: alphanumerics, lower case, no leading zeros."""
+    """Normalised reference: alphanumerics, lower case, OCR look-alikes as digits, no leading 0."""
     if raw is None or isinstance(raw, dict | list):
         return ""
-    return _NON_ALNUM.sub("", fold(str(raw))).lstrip("0")
+    return _NON_ALNUM.sub("", fold(str(raw))).translate(_OCR_DIGITS).lstrip("0")
 
 
 def squash(*texts: Any) -> str:
-    """Every text folded to alphanumerics only, for reference containment."""
-    return " ".join(_NON_ALNUM.sub("", fold(t)) for t in texts if isinstance(t, str) and t)
+    """Every text folded like a reference (alphanumerics only), for reference containment."""
+    return " ".join(
+        _NON_ALNUM.sub("", fold(t)).translate(_OCR_DIGITS)
+        for t in texts
+        if isinstance(t, str) and t
+    )
 
 
 def tax_id(raw: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .compare import MISSING
+from .compare import MISSING, weight_key
 from .types import Entry, Reason, Record
 
 
@@ -89,7 +89,7 @@ def signal_reasons(
     return [
         Reason(
             signal,
-            round(weights.get((signal, level), 0.0), 2),
+            round(weights.get(weight_key(signal, level, vector), 0.0), 2),
             _detail(signal, level, record, entry, party),
         )
         for signal, level in vector.items()

@@ -8,12 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compare import LEVELS, MISSING
+from . import calibration
+from .compare import MISSING, WEIGHT_LEVELS
 
 DEFAULT_PATH = Path(__file__).with_name("default_model.json")
-SHRINK = 20.0  # pseudo-pairs pulling a young workspace's or vendor's table toward the global one
+SHRINK = 20.0  # pseudo-pairs pulling a young vendor's table toward the global one
 VENDOR_MIN = 30  # labelled pairs before a vendor's own table counts
+MAX_SHIFT = 3.0  # a vendor's own weight stays within this many points of the global one
+CALIBRATION_PSEUDO = 20.0  # pseudo-decisions pulling a vendor's offset toward none
+MAX_OFFSET = 1.0  # a vendor's calibration offset, in log-odds (0.80 -> at most 0.92)
 SMOOTH = 0.5
+NO_VENDOR = "*"  # records without a QuickBooks vendor learn together, apart from all vendors
 
 # Hand-set priors (m, u) per level, used until a fitted default model exists.
 PRIOR_M_U: dict[str, dict[str, tuple[float, float]]] = {
@@ -86,14 +91,31 @@ CALIBRATOR_FEATURES = (
     "policy_fit",
     "contested",
     "gate_failed",
+    "amount_points",
+    "date_points",
+    "party_points",
+    "link_recurring",
+    "create_rival",
+    "create_free_rival",
+    "expense",
+    "credit",
+    "create_expense",
+    "create_credit",
 )
 
 
 def _prior_counts(scale: float = 200.0) -> dict[str, dict[str, list[float]]]:
     return {
-        signal: {level: [m * scale, u * scale] for level, (m, u) in levels.items()}
-        for signal, levels in PRIOR_M_U.items()
+        signal: {
+            level: [m * scale, u * scale] for level, (m, u) in PRIOR_M_U[_base(signal)].items()
+        }
+        for signal in WEIGHT_LEVELS
     }
+
+
+def _base(signal: str) -> str:
+    """The signal a conditional table belongs to ("date|invoice" -> "date")."""
+    return signal.partition("|")[0]
 
 
 @dataclass
@@ -105,6 +127,8 @@ class Model:
     vendor_counts: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     link_prior: dict[str, float] = field(default_factory=lambda: {"default": 0.7})
     calibrator: dict[str, float] = field(default_factory=lambda: {"bias": 0.0, "logit": 1.0})
+    # Reviewer outcomes per vendor: [decisions, right, sum of predicted confidence], decayed.
+    vendor_outcomes: dict[str, list[float]] = field(default_factory=dict)
     _cache: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,9 +137,47 @@ class Model:
             "version": self.version,
             "counts": self.counts,
             "vendor_counts": self.vendor_counts,
+            "vendor_outcomes": self.vendor_outcomes,
             "link_prior": self.link_prior,
             "calibrator": self.calibrator,
         }
+
+    def learned_dict(self) -> dict[str, Any]:
+        """Only what a workspace learnt from its reviewers (the rest is the shipped model)."""
+        return {
+            "version": self.version,
+            "vendor_counts": self.vendor_counts,
+            "vendor_outcomes": self.vendor_outcomes,
+        }
+
+    def with_learned(self, learned: dict[str, Any]) -> Model:
+        """This (shipped) model plus a workspace's learnt per-vendor tables and offsets."""
+        base = self.version.split("+")[0]
+        _, _, count = str(learned.get("version", "")).partition("+fb")
+        return Model(
+            version=f"{base}+fb{count}" if count.isdigit() else base,
+            counts=self.counts,
+            vendor_counts=learned.get("vendor_counts") or {},
+            vendor_outcomes=learned.get("vendor_outcomes") or {},
+            link_prior=self.link_prior,
+            calibrator=self.calibrator,
+        )
+
+    def confidence(self, features: dict[str, float], vendor_id: str = "") -> float:
+        """The calibrated confidence, shifted by what reviewers taught about this vendor."""
+        score = sum(self.calibrator.get(name, 0.0) * value for name, value in features.items())
+        return calibration.sigmoid(score + self.vendor_offset(vendor_id))
+
+    def vendor_offset(self, vendor_id: str) -> float:
+        """Log-odds shift of one vendor's confidence: its reviewed accuracy vs the predicted."""
+        outcome = self.vendor_outcomes.get(vendor_id or NO_VENDOR)
+        if not outcome or outcome[0] <= 0:
+            return 0.0
+        count, right, predicted = outcome
+        expected = predicted / count
+        observed = (right + CALIBRATION_PSEUDO * expected) / (count + CALIBRATION_PSEUDO)
+        shift = calibration.logit(observed) - calibration.logit(expected)
+        return max(-MAX_OFFSET, min(MAX_OFFSET, shift))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:
@@ -124,13 +186,17 @@ class Model:
             version=str(data.get("version", "unknown")),
             counts=_prior_counts(),
             vendor_counts=data.get("vendor_counts") or {},
+            vendor_outcomes=data.get("vendor_outcomes") or {},
             link_prior=dict(data.get("link_prior") or {"default": 0.7}),
             calibrator=dict(data.get("calibrator") or {"bias": 0.0, "logit": 1.0}),
         )
         for signal, levels in (data.get("counts") or {}).items():
-            for level, pair in levels.items():
-                if signal in model.counts and level in LEVELS.get(signal, ()):
-                    model.counts[signal][level] = [float(pair[0]), float(pair[1])]
+            # A model saved before the conditional tables fills both halves of its old table.
+            tables = [signal] if signal in WEIGHT_LEVELS else _conditional_tables(signal)
+            for table in tables:
+                for level, pair in levels.items():
+                    if level in WEIGHT_LEVELS[table]:
+                        model.counts[table][level] = [float(pair[0]), float(pair[1])]
         return model
 
     def to_json(self) -> str:
@@ -144,7 +210,8 @@ class Model:
 
     def weights(self, vendor_id: str = "") -> dict[tuple[str, str], float]:
         """log2(m/u) per (signal, level), the vendor's own table when it has enough history."""
-        own = self.vendor_counts.get(vendor_id) if vendor_id else None
+        vendor_id = vendor_id or NO_VENDOR
+        own = self.vendor_counts.get(vendor_id)
         # A vendor's own table only counts once it has seen enough labelled pairs.
         key = vendor_id if own and _size(own) >= VENDOR_MIN else ""
         cached = self._cache.get(key)
@@ -163,9 +230,13 @@ class Model:
         self._cache.clear()
 
 
+def _conditional_tables(signal: str) -> list[str]:
+    return [table for table in WEIGHT_LEVELS if _base(table) == signal and table != signal]
+
+
 def _size(table: dict[str, dict[str, list[float]]]) -> float:
     """Labelled pairs behind a table (each pair counts once per signal)."""
-    return sum(row[0] + row[1] for row in table.get("amount", {}).values())
+    return sum(row[0] + row[1] for row in table.get("kind", {}).values())
 
 
 def _table_weights(counts: dict[str, dict[str, list[float]]]) -> dict[tuple[str, str], float]:
@@ -197,7 +268,12 @@ def _weights(
             ]
             for level, (m, u) in levels.items()
         }
-    return _table_weights(blended)
+    # Bounded: a vendor's answers move its weights, never past MAX_SHIFT points either way.
+    base = _table_weights(counts)
+    return {
+        key: max(base[key] - MAX_SHIFT, min(base[key] + MAX_SHIFT, weight))
+        for key, weight in _table_weights(blended).items()
+    }
 
 
 def load_default() -> Model:

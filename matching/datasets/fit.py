@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from matching.core import calibration
+from matching.core.compare import WEIGHT_LEVELS, weight_keys
 from matching.core.engine import build_book, decide, score
 from matching.core.io import read_dataset, read_jsonl
 from matching.core.types import Policy
-from matching.core.weights import CALIBRATOR_FEATURES, DEFAULT_PATH, LEVELS, Model
+from matching.core.weights import CALIBRATOR_FEATURES, DEFAULT_PATH, Model
 
 from .generate import generate
 
@@ -37,7 +38,7 @@ def _truth(folder: Path) -> dict[tuple[str, str], tuple[str, str] | None]:
 
 def count_levels(folders: list[Path], model: Model) -> tuple[dict, dict[str, float]]:
     """m and u counts per level, and the share of records linked per record type."""
-    counts = {s: {lvl: [PSEUDO, PSEUDO] for lvl in levels} for s, levels in LEVELS.items()}
+    counts = {s: {lvl: [PSEUDO, PSEUDO] for lvl in levels} for s, levels in WEIGHT_LEVELS.items()}
     linked: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     for folder in folders:
@@ -52,7 +53,7 @@ def count_levels(folders: list[Path], model: Model) -> tuple[dict, dict[str, flo
             for pos, vector in zip(scored.positions, scored.vectors, strict=True):
                 entry = book.entries[pos]
                 column = 0 if right == (entry.kind, entry.id) else 1
-                for signal, level in vector.items():
+                for signal, level in weight_keys(vector):
                     if level != "missing":
                         counts[signal][level][column] += 1
     _neutralise_unseen(counts)
@@ -103,12 +104,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--incoming", type=int, default=4000)
     parser.add_argument("--entries", type=int, default=40000)
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    parser.add_argument(
+        "--books", type=Path, default=None, help="keep the training books here, reuse them"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        folders = [
-            generate(Path(tmp) / f"train-{seed}", seed, args.incoming, args.entries)
-            for seed in args.seeds
-        ]
+        root = args.books or Path(tmp)
+        folders = []
+        for seed in args.seeds:
+            folder = root / f"train-{seed}-{args.incoming}-{args.entries}"
+            if not (folder / "truth.jsonl").exists():
+                generate(folder, seed, args.incoming, args.entries)
+            folders.append(folder)
         version = "default-" + "-".join(str(s) for s in args.seeds)
         model = fit(folders, version)
     args.out.write_text(model.to_json() + "\n")

@@ -672,6 +672,8 @@ class Books:
         ):
             obj = wrapped["object"]
             broken = self.rng.choice(["TotalAmt", "TxnDate", "VendorRef"])
+            if broken == "VendorRef" and wrapped["type"] == "Purchase":
+                broken = "EntityRef"  # an expense names its payee there, not in VendorRef
             obj.pop(broken, None)
             if broken == "TotalAmt":
                 obj["Line"] = []

@@ -24,10 +24,22 @@ def test_names_are_cleaned_of_bank_prefixes_and_legal_forms(raw, name, key, form
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("INV-0042", "inv0042"), ("000123", "123"), (" f 2024/07 ", "f202407"), (None, ""), ({}, "")],
+    [("INV-0042", "1nv0042"), ("000123", "123"), (" f 2024/07 ", "f202407"), (None, ""), ({}, "")],
 )
 def test_references_keep_alphanumerics_without_leading_zeros(raw, expected):
     assert normalise.reference(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("printed", "scanned"),
+    [("INV-2024-0057", "INV-2O24-OO57"), ("LYS89531", "1YS8953I"), ("F2501-0012", "F25OI-OO1Z")],
+)
+def test_a_reference_read_by_ocr_normalises_like_the_printed_one(printed, scanned):
+    assert normalise.reference(printed) == normalise.reference(scanned)
+
+
+def test_bank_fee_labels_lose_their_fee_prefix():
+    assert normalise.clean_name("FRAIS KILOLOG")[0] == "kilolog"
 
 
 @pytest.mark.parametrize(

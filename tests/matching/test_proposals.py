@@ -65,7 +65,7 @@ def test_the_proposal_audit_event_carries_scores_and_thresholds_in_force(books):
 
 def test_a_middling_record_goes_to_review_with_its_candidates(books):
     invoice = books.invoice(number="")
-    bill = books.bill(amount="121.00", day="2025-01-05")
+    bill = books.bill(amount="118.00", day="2025-01-05")
 
     proposal = record_propose(record=bill)
 
@@ -83,7 +83,8 @@ def test_a_middling_record_goes_to_review_with_its_candidates(books):
 
 def test_refused_record_keeps_its_candidates(books):
     invoice = books.invoice()
-    bill = books.bill(day="2025-01-17")
+    # A vendor the books have never seen, billing the invoice's amount on its day.
+    bill = books.bill(day="2025-01-10", vendor_id="999", vendor_name="Zeta")
 
     proposal = record_propose(record=bill)
 
@@ -105,7 +106,7 @@ def test_a_vendor_rule_sets_its_own_auto_threshold(books, rule, band):
     books.invoice()
     if rule:
         VendorRule.objects.create(workspace=books.workspace, vendor_qbo_id="1", **rule)
-    bill = books.bill(amount="118.00", day="2025-01-08")
+    bill = books.bill(amount="118.00", day="2025-01-10")
 
     proposal = record_propose(record=bill)
 
@@ -158,11 +159,11 @@ def test_an_entry_already_linked_to_another_record_is_not_auto_posted_again(book
 
 def test_new_qonto_entries_re_propose_open_records(books):
     books.invoice()
-    bill = books.bill(amount="121.00", day="2025-01-05")
+    bill = books.bill(amount="118.00", day="2025-01-05")
     first = record_propose(record=bill)
     assert first.band == Band.REVIEW
 
-    arrived = books.invoice(amount_text="121.00", day="2025-01-05")
+    arrived = books.invoice(amount_text="118.00", day="2025-01-05")
     made = proposals_refresh_for_entries(workspace=books.workspace, entries=[arrived])
 
     assert [p.record_id for p in made] == [bill.pk]
