@@ -170,3 +170,52 @@ def test_a_threshold_change_and_its_whatif_chart(world, page, screenshot):
     assert "0.70 (tried)" in page.locator("#whatif table").inner_text()
     assert "0.80 (now)" in page.locator("#whatif table").inner_text()
     screenshot("review-settings-whatif")
+
+
+def test_a_failed_posting_is_retried_from_the_record_page_and_reaches_qonto(
+    world, page, screenshot
+):
+    from connectors.qonto.models import Posting, PostingState
+    from connectors.qonto.services import posting_claim, posting_finish
+    from review.services import record_approve
+    from well.audit import Actor
+
+    workspace, urls = world
+    site = urls.site
+    postings_send()  # what auto-approved posts first
+    record = SourceRecord.objects.filter(workspace=workspace, state=RecordState.IN_REVIEW).first()
+    record_approve(record=record, actor=Actor.system("tests"), membership=None, note="")
+    # Qonto refuses it, as the worker records a refusal (claim, then finish as failed).
+    [claimed] = posting_claim(limit=10, workspace_ids=[workspace.pk])
+    posting_finish(
+        posting=claimed,
+        state=PostingState.FAILED,
+        message="Qonto refused it: the invoice could not be read (test)",
+        error_code="invalid_attachment",
+    )
+    assert SourceRecord.objects.get(pk=record.pk).state == RecordState.FAILED
+    before = qonto_invoices(urls)
+
+    sign_in(page, site)
+    page.goto(f"{site}/w/demo/records/{record.pk}/")
+    assert "could not be read" in page.locator("aside.record-side").inner_text()
+    retry = page.locator('button[data-action="retry"]')
+    assert retry.count() == 1
+    screenshot("review-record-failed-posting")
+    retry.click()
+    page.wait_for_selector(".messages li.success")
+    assert "sent to Qonto again" in page.locator(".messages").inner_text()
+    assert page.locator('button[data-action="retry"]').count() == 0
+    assert Posting.objects.get(pk=claimed.pk).state == PostingState.READY
+
+    postings_send()  # the worker sends it again, under the same idempotency key
+    assert SourceRecord.objects.get(pk=record.pk).state == RecordState.POSTED
+    sent = Posting.objects.get(pk=claimed.pk)
+    assert sent.state == PostingState.DONE and sent.idempotency_key == claimed.idempotency_key
+    # An upload creates one supplier invoice in Qonto; a link creates none.
+    assert qonto_invoices(urls) == before + (1 if sent.action == "upload" else 0)
+    page.goto(f"{site}/w/demo/records/{record.pk}/")
+    assert page.locator("#record-state").inner_text() == "Posted"
+    timeline = page.locator("#timeline").inner_text()
+    for step in ("posting failed", "posting retried", "posting done"):
+        assert step in timeline, step
