@@ -64,7 +64,8 @@ def update_from_feedback(model: Model, labelled: Iterable[LabelledDecision]) -> 
             outcome[:] = [
                 outcome[0] * DECAY + 1.0,
                 outcome[1] * DECAY + (1.0 if was_right else 0.0),
-                outcome[2] * DECAY + decision.confidence,
+                # What the shipped calibrator says, before any vendor offset or gate cap.
+                outcome[2] * DECAY + new.confidence(decision.features),
             ]
         answers += 1
     new.version = f"{model.version.split('+')[0]}+fb{_feedback_count(model) + answers}"

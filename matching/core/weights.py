@@ -15,8 +15,12 @@ DEFAULT_PATH = Path(__file__).with_name("default_model.json")
 SHRINK = 20.0  # pseudo-pairs pulling a young vendor's table toward the global one
 VENDOR_MIN = 30  # labelled pairs before a vendor's own table counts
 MAX_SHIFT = 3.0  # a vendor's own weight stays within this many points of the global one
-CALIBRATION_PSEUDO = 20.0  # pseudo-decisions pulling a vendor's offset toward none
-MAX_OFFSET = 1.0  # a vendor's calibration offset, in log-odds (0.80 -> at most 0.92)
+CALIBRATION_PSEUDO = 5.0  # pseudo-decisions pulling a vendor's offset toward none
+# A vendor's calibration offset, in log-odds, asymmetric on purpose: reviewers who keep
+# rejecting a vendor's proposals send it to review quickly (0.99 -> 0.65 at most), while
+# agreement earns trust slowly (0.80 -> 0.92 at most).
+MAX_OFFSET_UP = 1.0
+MAX_OFFSET_DOWN = 4.0
 SMOOTH = 0.5
 NO_VENDOR = "*"  # records without a QuickBooks vendor learn together, apart from all vendors
 
@@ -177,7 +181,7 @@ class Model:
         expected = predicted / count
         observed = (right + CALIBRATION_PSEUDO * expected) / (count + CALIBRATION_PSEUDO)
         shift = calibration.logit(observed) - calibration.logit(expected)
-        return max(-MAX_OFFSET, min(MAX_OFFSET, shift))
+        return max(-MAX_OFFSET_DOWN, min(MAX_OFFSET_UP, shift))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:

@@ -16,7 +16,7 @@ from matching.core import (
 )
 from matching.core.feedback import VENDOR_CAP
 from matching.core.types import TRANSACTION
-from matching.core.weights import MAX_OFFSET, MAX_SHIFT
+from matching.core.weights import MAX_OFFSET_DOWN, MAX_OFFSET_UP, MAX_SHIFT
 
 from .builders import entry, record, vendor
 
@@ -114,7 +114,7 @@ def test_learning_is_bounded_however_many_answers_agree():
     assert max(abs(learnt[key] - shipped[key]) for key in shipped) > 1.0  # it did learn
     table = after_model.vendor_counts[ALGOLIA]
     assert sum(m + u for m, u in table["kind"].values()) <= VENDOR_CAP + 1e-6
-    assert abs(after_model.vendor_offset(ALGOLIA)) <= MAX_OFFSET
+    assert -MAX_OFFSET_DOWN <= after_model.vendor_offset(ALGOLIA) <= MAX_OFFSET_UP
 
 
 def test_a_vendors_confidence_follows_its_reviewed_accuracy_and_old_answers_fade():

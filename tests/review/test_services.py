@@ -38,9 +38,9 @@ def owner_of(books):
 
 
 def in_review(books, **kwargs):
-    """A bill the engine sends to review: 'upload as new' at about 0.73, the invoice runner-up."""
+    """A bill the engine sends to review: 'upload as new' (no number, no history), invoice runner-up."""
     books.invoice()
-    bill = books.bill(amount="121.00", day="2025-01-05", **kwargs)
+    bill = books.bill(amount="121.00", day="2025-01-17", **kwargs)
     proposal = record_propose(record=bill)
     assert proposal.band == Band.REVIEW
     return bill
@@ -48,7 +48,7 @@ def in_review(books, **kwargs):
 
 def refused(books):
     entry = books.invoice()
-    bill = books.bill(day="2025-01-17")
+    bill = books.bill(day="2025-01-10", vendor_id="999", vendor_name="Zeta")  # never seen
     assert record_propose(record=bill).band == Band.REFUSED
     return bill, entry
 
@@ -316,8 +316,7 @@ def test_overriding_a_posted_record_flags_it_and_posts_nothing_again(books):
 
 
 def test_bulk_approve_decides_each_open_record_and_skips_the_others(books):
-    books.invoice()
-    bills = [books.bill(amount="121.00", day="2025-01-05") for _ in range(3)]
+    bills = [books.bill(amount="121.00", day="2025-01-17") for _ in range(3)]
     for bill in bills:
         record_propose(record=bill)
     done, _ = auto_approved(books)
@@ -334,10 +333,10 @@ def test_bulk_approve_decides_each_open_record_and_skips_the_others(books):
 
 
 def pair(books, i: int):
-    """A bill one euro above a Qonto invoice two days later: a likely link, not a certain one."""
+    """A bill of a Qonto invoice's amount two days before it: a likely link, not a certain one."""
     day = date(2025, 1, 1) + timedelta(days=20 * i)
     entry = books.invoice(amount_text=f"{100 + 10 * i}.00", day=day.isoformat())
-    bill = books.bill(amount=f"{101 + 10 * i}.00", day=(day - timedelta(days=2)).isoformat())
+    bill = books.bill(amount=f"{100 + 10 * i}.00", day=(day - timedelta(days=2)).isoformat())
     return bill, entry
 
 
