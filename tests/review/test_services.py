@@ -38,7 +38,7 @@ def owner_of(books):
 
 
 def in_review(books, **kwargs):
-    """A bill the engine sends to review: 'upload as new' (no number, no history), invoice runner-up."""
+    """A bill sent to review: 'upload as new' (no number, no history), the invoice runner-up."""
     books.invoice()
     bill = books.bill(amount="121.00", day="2025-01-17", **kwargs)
     proposal = record_propose(record=bill)
