@@ -8,6 +8,7 @@ from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
 
 from well import schedules
+from well.management.commands import setup_schedules as setup_schedules_command
 
 
 def test_the_task_queue_is_configured_safely():
@@ -32,8 +33,10 @@ def test_a_task_enqueued_in_a_rolled_back_transaction_leaves_no_row():
 @pytest.mark.django_db
 def test_setup_schedules_upserts_by_name_and_removes_what_is_no_longer_declared(monkeypatch):
     spec = schedules.ScheduleSpec(name="sync-dispatch", func="math.floor", minutes=1)
+    # The command module is imported above, before any patch: importing it under the patch
+    # would make the patched list its "original" and leak it into later tests.
     monkeypatch.setattr(schedules, "SCHEDULES", [spec])
-    monkeypatch.setattr("well.management.commands.setup_schedules.SCHEDULES", schedules.SCHEDULES)
+    monkeypatch.setattr(setup_schedules_command, "SCHEDULES", [spec])
     Schedule.objects.create(name="old", func="connectors.tasks.gone", schedule_type="I")
 
     call_command("setup_schedules")
