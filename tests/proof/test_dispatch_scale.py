@@ -54,7 +54,13 @@ def queued_connection_ids() -> list[str]:
 def workers_pick_up_everything() -> None:
     """What workers do first with each queued sync: start a run; the queue empties."""
     runs = [
-        SyncRun(workspace_id=c.workspace_id, connection=c, status=SyncStatus.SUCCEEDED)
+        SyncRun(
+            workspace_id=c.workspace_id,
+            connection=c,
+            status=SyncStatus.SUCCEEDED,
+            started_at=c.sync_enqueued_at + timedelta(seconds=30),
+            finished_at=c.sync_enqueued_at + timedelta(minutes=2),
+        )
         for c in Connection.objects.filter(pk__in=queued_connection_ids())
     ]
     SyncRun.objects.bulk_create(runs)
