@@ -33,7 +33,7 @@ from matching.core.compare import weight_key
 from matching.core.reasons import signal_reasons
 from matching.models import Band, Candidate, Proposal, VendorRule, WorkspaceModel
 from well.audit import Actor, audit_event_record
-from well.models import Workspace
+from well.models import AuditEvent, Workspace
 from well.webhooks import record_summary, webhooks_emit
 
 SYSTEM = Actor.system("matching")
@@ -463,7 +463,14 @@ def _record_deleted(
     """A record deleted in QuickBooks leaves the queue; a posted one is flagged for a person."""
     before = row.state
     if posted:
-        if proposal is not None and proposal.changed_after_posting:
+        # Flag once per deletion: an earlier flag for a change after posting, since approved,
+        # does not cover the deletion.
+        if AuditEvent.objects.filter(
+            workspace_id=row.workspace_id,
+            object_id=str(row.pk),
+            verb="record.in_review",
+            after__deleted=True,
+        ).exists():
             return
         if proposal is not None:
             Proposal.objects.filter(pk=proposal.pk).update(changed_after_posting=True)
