@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import django_filters
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
@@ -45,6 +46,7 @@ from well.models import (
     WebhookEvent,
     Workspace,
 )
+from well.request_limits import RequestTooLarge
 from well.selectors import membership_get
 from well.services import ThresholdError, workspace_thresholds_update
 
@@ -168,6 +170,7 @@ CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    413: "too_large",
     415: "unsupported_media_type",
     422: "idempotency_mismatch",
     429: "throttled",
@@ -221,6 +224,9 @@ def api_exception_handler(exc, context):
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, ThresholdError):
         exc = exceptions.ValidationError({"__all__": [str(exc)]})
+    elif isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        exc = RequestTooLarge(f"The request body is over {limit:.1f} MB; nothing was changed.")
     if not isinstance(exc, exceptions.APIException):
         logger.exception("API error", exc_info=exc)
         set_rollback()

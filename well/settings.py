@@ -229,7 +229,12 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# Form and JSON bodies above 2.5 MB get a 413 (well.request_limits.bad_request, the API's
+# handler). No endpoint takes files: a file sent anyway is kept in memory up to 2.5 MB and
+# above that read and dropped, never written to a temporary file on disk.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 # Error mails and reports hide secrets held in local variables too (tests/security/).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "well.error_reports.SecretsHiddenReporterFilter"
 
@@ -237,6 +242,12 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "well.error_reports.SecretsHiddenReporterFil
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # DRF's three parsers; the JSON one refuses bodies nested too deeply with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "well.request_limits.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Requests per partner API key (well.api.PerKeyThrottle); 429 with Retry-After beyond it.
     "DEFAULT_THROTTLE_RATES": {"api_key": env_str("WELL_API_RATE", "600/min")},
 }

@@ -32,3 +32,6 @@ urlpatterns = [
     ),
     path("api/docs/", DocsView.as_view(), name="api-docs"),
 ]
+
+# A body too large or with too many fields gets a page that says so (and a 413 when too large).
+handler400 = "well.request_limits.bad_request"

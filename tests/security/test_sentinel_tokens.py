@@ -46,7 +46,6 @@ from well.models import ApiKey, AuditEvent, Role, WebhookEndpoint
 from well.services import membership_add
 from well.webhooks import webhook_endpoint_create
 
-
 MARKER = "ZZSENTINELZZ"
 CLIENT_SECRET = f"{MARKER}-oauth-client-secret"
 MASTER_KEY = b"ZZSENTINELZZ-master-key-32-bytes"
