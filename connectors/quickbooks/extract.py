@@ -5,6 +5,7 @@
 |   total_amount, currency, issue_date, due_date, invoice_number, tax_amount |
 | Purchase.TotalAmt, CurrencyRef, TxnDate, PrivateNote, Id |
 |   total_amount (amount), currency, issue_date (emitted_at), label, qbo_id (transaction_id) |
+| VendorCredit: as Bill (no DueDate) |
 | Vendor.DisplayName, WebAddr, TaxIdentifier | supplier_name, supplier_website, supplier_tax_id |
 
 A value QuickBooks should never send (wrong type, unknown currency, negative or huge amount,
@@ -152,7 +153,8 @@ def _vendor(payload: dict, home_currency: str) -> dict:
     }
 
 
-_EXTRACTORS = {"Bill": _bill, "Purchase": _purchase, "Vendor": _vendor}
+# A vendor credit has a bill's shape (no due date): its amount is what Qonto's credit note shows.
+_EXTRACTORS = {"Bill": _bill, "VendorCredit": _bill, "Purchase": _purchase, "Vendor": _vendor}
 
 # Every typed column, so a record that becomes malformed (or changes kind) loses stale values.
 EMPTY = {

@@ -79,3 +79,26 @@ def test_a_bill_deleted_after_its_approved_change_is_flagged_once_for_a_person(m
     bill.refresh_from_db()
     assert bill.state == RecordState.IN_REVIEW
     assert _deletion_flags(bill) == 1
+
+
+def test_a_vendor_credit_carries_its_amount_into_the_credit_note_qonto_receives():
+    from connectors.qonto.posting import render_fields
+    from connectors.quickbooks.extract import extract
+
+    payload = {
+        "Id": "265",
+        "SyncToken": "0",
+        "VendorRef": {"value": "56", "name": "Atelier Lumière"},
+        "TxnDate": "2026-03-02",
+        "DocNumber": "AV-F-77",
+        "TotalAmt": 305.04,
+        "CurrencyRef": {"value": "EUR"},
+        "Line": [{"Amount": 305.04, "DetailType": "AccountBasedExpenseLineDetail"}],
+    }
+
+    columns = extract("VendorCredit", payload, home_currency="EUR")
+    record = SourceRecord(entity_type="VendorCredit", qbo_id="265", payload=payload, **columns)
+
+    assert columns["total_amount"] == Decimal("305.04")
+    assert columns["vendor_qbo_id"] == "56" and columns["invoice_number"] == "AV-F-77"
+    assert render_fields(record, credit=True).total == Decimal("-305.04")
