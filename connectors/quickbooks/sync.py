@@ -403,15 +403,16 @@ class _Engine:
             "pulled_at": timezone.now(),
         }
 
-    def _drop_unchanged(self, entity: str, items: list[_Item]) -> list[_Item]:
+    def _drop_unchanged(self, entity: str, items: list[_Item]) -> tuple[list[_Item], bool]:
         """Count and drop the items already stored at their SyncToken, reading 3 columns only.
 
         Most of a poll's overlap and of a resync is unchanged: loading full rows (payloads) and
         opening a transaction for them is what made a no-change poll slow. Attachables stay:
         an unchanged one may still have a file to fetch for a transaction that arrived later.
+        Also says whether any remaining item is already stored (if none, all are new).
         """
         if entity == "Attachable":
-            return items
+            return items, True
         known = {
             qbo_id: (sync_token, deleted)
             for qbo_id, sync_token, deleted in SourceRecord.objects.for_workspace(
@@ -430,7 +431,7 @@ class _Engine:
                 self.records_done += 1
                 continue
             todo.append(item)
-        return todo
+        return todo, any(item.qbo_id in known for item in todo)
 
     def commit(self, entity: str, raw_records: list, *, reason: str = "") -> None:
         """Upsert one batch in one transaction; hand every change over after the commit.
@@ -441,18 +442,24 @@ class _Engine:
         if not items:
             return
         workspace_id = self.connection.workspace_id
-        items = self._drop_unchanged(entity, items)
+        items, any_stored = self._drop_unchanged(entity, items)
         if not items:
             return
         changed: list[SourceRecord] = []
         attachables: list[SourceRecord] = []
         with transaction.atomic():
-            existing = {
-                r.qbo_id: r
-                for r in SourceRecord.objects.for_workspace(workspace_id).filter(
-                    entity_type=entity, qbo_id__in=[i.qbo_id for i in items]
-                )
-            }
+            # A page of new records (a first sync) needs no second read; the sync's lock means
+            # no other writer adds them meanwhile, and the unique constraint would refuse it.
+            existing = (
+                {
+                    r.qbo_id: r
+                    for r in SourceRecord.objects.for_workspace(workspace_id).filter(
+                        entity_type=entity, qbo_id__in=[i.qbo_id for i in items]
+                    )
+                }
+                if any_stored
+                else {}
+            )
             new_rows: list[SourceRecord] = []
             updated_rows: list[tuple[SourceRecord, dict, str]] = []
             for item in items:
