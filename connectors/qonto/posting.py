@@ -471,7 +471,8 @@ class _Sender:
         created: dict[str, dict] = {}
         for invoice in result.invoices:
             entry = by_name.get(str(invoice.get("file_name") or ""))
-            if entry is not None and invoice.get("id"):
+            # Qonto ids are text; any other id is an answer we cannot store or verify.
+            if entry is not None and isinstance(invoice.get("id"), str) and invoice["id"]:
                 created[entry[0].idempotency_key] = invoice
         refused: dict[str, client.ApiErrorItem] = {}
         loose: list[client.ApiErrorItem] = []

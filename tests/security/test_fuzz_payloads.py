@@ -28,10 +28,12 @@ from connectors.models import (
     SourceRecord,
     SyncRun,
 )
-from connectors.qonto.models import QontoEntry, QontoEntryKind
+from connectors.qonto.models import Posting, QontoEntry, QontoEntryKind
 from connectors.qonto.sync import _Reader
 from connectors.quickbooks import client as qbo_client
 from connectors.quickbooks.sync import _Engine
+from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - connected, make_record
+from well.audit import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -463,3 +465,140 @@ def test_an_attachable_whose_references_are_not_a_list_is_stored_without_a_file(
     assert SourceRecord.objects.filter(qbo_id="att-2").exists()
     assert not SourceFile.objects.filter(attachable__qbo_id="att-2").exists()
     assert _snapshot(goods) == before
+
+
+# --- Qonto bulk-upload answers through the posting outbox ------------------------------------
+
+
+def _bulk_answer(file_name: str):
+    """What Qonto might answer a one-item bulk upload: well-formed, half-formed or garbage."""
+    invoice = st.fixed_dictionaries(
+        {"file_name": st.just(file_name) | texts},
+        optional={
+            "id": st.just("inv-1") | json_values,
+            "attachment_id": st.just("att-1") | json_values,
+        },
+    )
+    error = st.fixed_dictionaries(
+        {},
+        optional={
+            "code": json_values,
+            "detail": texts,
+            "source": st.fixed_dictionaries(
+                {"pointer": st.sampled_from(["/supplier_invoices/0", "/supplier_invoices/9"])}
+            )
+            | json_values,
+        },
+    )
+    envelope = st.fixed_dictionaries(
+        {},
+        optional={
+            "supplier_invoices": st.lists(invoice | json_values, max_size=3) | json_values,
+            "errors": st.lists(error | json_values, max_size=2) | json_values,
+        },
+    )
+    # Mostly the documented shape for our file, with odd ids: the path that stores an answer.
+    ours = st.fixed_dictionaries(
+        {
+            "file_name": st.just(file_name),
+            "id": st.just("inv-1") | json_values,
+            "attachment_id": st.just("att-1") | json_values,
+        }
+    )
+    created = st.fixed_dictionaries({"supplier_invoices": st.lists(ours, min_size=1, max_size=2)})
+    statuses = st.sampled_from([200, 200, 207, 400, 422, 500])
+    return st.tuples(statuses, created | created | envelope | json_values)
+
+
+@pytest.fixture
+def outbox(connected, make_record):
+    """A Qonto connection with one bill posted for good, and a factory of bills to post."""
+    from connectors.qonto.posting import document_name, postings_send
+    from connectors.qonto.services import record_post
+
+    actor = Actor.system("tests")
+    posted = make_record("Bill", total_amount=Decimal("10.00"), invoice_number="GOOD-1")
+    record_post(record=posted, actor=actor)
+    postings_send(api_for=_fast_api)
+    good = Posting.objects.filter(record=posted)
+    assert good.get().state == "done"
+
+    def post(number: str) -> tuple[Posting, str]:
+        record = make_record("Bill", total_amount=Decimal("20.00"), invoice_number=number)
+        posting = record_post(record=record, actor=actor)
+        return posting, document_name(posting, record)  # the name a rendered PDF gets
+
+    return good, post
+
+
+def _fast_api(connection, **options):
+    from connectors.http import RetryPolicy
+    from connectors.qonto.services import qonto_api_for
+
+    options.update(sleep=lambda seconds: None, timeout=2.0)
+    options.setdefault("policy", RetryPolicy(max_attempts=1, backoff_base=0.01))
+    return qonto_api_for(connection, **options)
+
+
+# Each example renders and sends a PDF: fewer examples keep the file within a minute.
+@settings(FUZZ, max_examples=25)
+@given(data=st.data())
+def test_fuzzed_qonto_bulk_answers_settle_every_posting_without_crashing(outbox, data):
+    import re
+
+    from connectors.qonto.posting import postings_send
+
+    good, post = outbox
+    before = _snapshot(good)
+    with transaction.atomic():
+        posting, file_name = post("FUZZ-1")
+        status, body = data.draw(_bulk_answer(file_name))
+        read_back = data.draw(
+            st.just({"supplier_invoices": [{"id": "inv-1"}]})
+            | st.fixed_dictionaries({"supplier_invoices": st.lists(json_values, max_size=2)})
+            | json_values
+        )
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+            mocked.add(
+                responses.POST,
+                re.compile(r".*/v2/supplier_invoices/bulk"),
+                status=status,
+                json=body,
+            )
+            mocked.add(responses.GET, re.compile(r".*/v2/supplier_invoices.*"), json=read_back)
+            postings_send(api_for=_fast_api, max_claims=1)
+        posting.refresh_from_db()
+        assert posting.state in {"ready", "done", "failed", "unknown"}, posting.state
+        if posting.state == "done":
+            assert isinstance(posting.qonto_id, str) and posting.qonto_id
+        if posting.state == "failed":
+            assert posting.message
+        event(f"posting {posting.state}")
+        assert _snapshot(good) == before
+        transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("odd_id", [[1], {"id": "inv-1"}, 12.5, True])
+def test_a_bulk_answer_with_an_odd_invoice_id_leaves_the_posting_unsettled_not_crashing(
+    outbox, odd_id
+):
+    import re
+
+    from connectors.qonto.posting import postings_send
+
+    good, post = outbox
+    before = _snapshot(good)
+    posting, file_name = post("ODD-1")
+    answer = {"supplier_invoices": [{"file_name": file_name, "id": odd_id, "attachment_id": "a"}]}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.add(responses.POST, re.compile(r".*/v2/supplier_invoices/bulk"), json=answer)
+        mocked.add(
+            responses.GET,
+            re.compile(r".*/v2/supplier_invoices.*"),
+            json={"supplier_invoices": [{"id": odd_id}]},
+        )
+        postings_send(api_for=_fast_api, max_claims=1)
+
+    posting.refresh_from_db()
+    assert posting.state in {"unknown", "failed"} and posting.message
+    assert _snapshot(good) == before
