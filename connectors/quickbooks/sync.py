@@ -40,6 +40,7 @@ from connectors.models import (
     SyncStatus,
 )
 from connectors.payloads import storable
+from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.quickbooks import client
 from connectors.quickbooks.extract import EMPTY, Malformed, extract
 from connectors.safe_fetch import MAX_BYTES, FileTooLarge, UnsafeURL, fetch_file
@@ -754,6 +755,7 @@ class _Engine:
                     refused.append({**entry, "reason": values["error"][:300]})
                 else:
                     stored.append({**entry, "sha256": values["sha256"], "size": values["size"]})
+        posted = self._posted_among({entry["record"] for entry in stored})
         with transaction.atomic():
             if creates:
                 SourceFile.objects.bulk_create(creates, batch_size=500)
@@ -767,6 +769,19 @@ class _Engine:
                     object_type="connectors.sourcefile",
                     after={"count": len(stored), "files": stored},
                 )
+            for entry in stored:
+                if entry["record"] in posted:
+                    # Qonto keeps the file it was sent: a person decides whether this one matters.
+                    audit_event_record(
+                        workspace=workspace_id,
+                        actor=SYSTEM,
+                        verb="record.attachment_after_posting",
+                        object_type="quickbooks." + entry["entity"].lower(),
+                        object_id=entry["record"],
+                        after=entry,
+                        reason="A new attachment arrived in QuickBooks after Well posted this "
+                        "record to Qonto; Qonto keeps the file it was sent.",
+                    )
             for entry in refused:
                 audit_event_record(
                     workspace=workspace_id,
@@ -777,6 +792,20 @@ class _Engine:
                     after=entry,
                     reason=entry["reason"],
                 )
+
+    def _posted_among(self, record_ids: set[int]) -> set[int]:
+        """The records among these that Well has already uploaded or linked in Qonto."""
+        if not record_ids:
+            return set()
+        return set(
+            Posting.objects.for_workspace(self.connection.workspace_id)
+            .filter(
+                record_id__in=record_ids,
+                state=PostingState.DONE,
+                action__in=[PostingAction.UPLOAD, PostingAction.CREDIT_NOTE, PostingAction.LINK],
+            )
+            .values_list("record_id", flat=True)
+        )
 
     def files_retry(self) -> None:
         """Downloads that failed for a passing reason are tried again on the next sync."""
