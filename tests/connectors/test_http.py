@@ -373,7 +373,7 @@ def test_rate_limiter_blocks_until_the_rolling_window_frees_a_slot():
         with limiter.slot("realm-1"):
             pass
     elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 2.0
+    assert elapsed >= 0.3  # the fourth call waited for the window to roll
 
 
 def test_rate_limiter_keys_are_independent():
