@@ -391,7 +391,17 @@ class _Day:
         postings_recover(lease=timedelta(0))
 
     def _hour(self) -> None:
+        self._round()
+
+    def _round(self) -> None:
+        from django.utils import timezone
+
+        from matching.tasks import proposals_refresh_task
+
+        qonto_read_from = timezone.now()
         self._step("qonto_sync", _qonto_sync_step(self.qonto_id))
+        # The task the Qonto sync queues for the cluster: open records meet the new entries.
+        proposals_refresh_task(self.sim.workspace_id, qonto_read_from.isoformat())
         self._step("quickbooks_sync", _quickbooks_sync_step(self.qbo_id))
         self._propose_and_review()
         self._step("posting", _posting_step, posting=True)
@@ -423,10 +433,7 @@ class _Day:
     def _drain(self) -> None:
         """No more faults or kills: rounds until the outbox is empty and nothing moves."""
         for round_number in range(DRAIN_ROUNDS):
-            self._step("qonto_sync", _qonto_sync_step(self.qonto_id))
-            self._step("quickbooks_sync", _quickbooks_sync_step(self.qbo_id))
-            self._propose_and_review()
-            self._step("posting", _posting_step, posting=True)
+            self._round()
             still_open = (
                 Posting.objects.for_workspace(self.sim.workspace_id)
                 .filter(state__in=OPEN_POSTINGS)
@@ -460,8 +467,15 @@ class _Day:
         records = SourceRecord.objects.for_workspace(sim.workspace_id).filter(
             entity_type__in=CHANGED_KINDS
         )
+        from matching.models import Proposal
+
+        proposed = set(
+            Proposal.objects.for_workspace(sim.workspace_id).values_list("record_id", flat=True)
+        )
         for record in records.order_by("id"):
             key = (record.entity_type, record.qbo_id)
+            if record.deleted and record.pk not in proposed:
+                continue  # first seen already deleted: never alive for Well, like never seen
             sim.well_records[key] = (record.state, record.deleted, record.sync_token)
             # What the record points at in Qonto, however many postings it took to get there.
             in_qonto = set()
@@ -516,8 +530,9 @@ class _Day:
 
 def unseen_deleted(faulted: Simulation, replay: Simulation) -> set[tuple[str, str]]:
     """Records QuickBooks created and deleted between two syncs of one run that did succeed:
-    that run never saw them, which loses nothing (they no longer exist), so they are not
-    compared. A sync failing for an hour under faults makes this happen."""
+    that run never saw them alive (no row, or a row first pulled as deleted and never proposed),
+    which loses nothing (they no longer exist), so they are not compared. A sync failing for an
+    hour under faults makes this happen."""
     unseen = set()
     for key in faulted.records.keys() ^ replay.records.keys():
         seen = faulted.records.get(key) or replay.records.get(key)
