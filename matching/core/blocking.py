@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable
@@ -96,10 +97,12 @@ def _window(
     if hi - lo <= CAP_PER_RULE:
         return bucket.items[lo:hi]  # all of them fit: no need to rank
     rank = rank or (lambda day, _: abs(day - center))
-    found = sorted(
-        zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True), key=lambda pair: rank(*pair)
+    found = heapq.nsmallest(
+        CAP_PER_RULE,
+        zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True),
+        key=lambda pair: rank(*pair),
     )
-    return [i for _, i in found[:CAP_PER_RULE]]
+    return [i for _, i in found]
 
 
 def _swapped(ordinal: int) -> int | None:

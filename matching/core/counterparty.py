@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from .types import SUPPLIER_INVOICE, Entry, HistoryLink, Vendor
 
@@ -20,22 +21,26 @@ class Profile:
     legal_names: Counter[str] = field(default_factory=Counter)
     accounts: Counter[str] = field(default_factory=Counter)
     amounts: Counter[int] = field(default_factory=Counter)
+    # Answers derived from the counts above, computed once: a book is read-only once built.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def tax_id(self) -> str:
         """The tax ID most linked invoices carry, if it agrees with the masked QuickBooks one."""
-        for candidate, _ in self.tax_ids.most_common():
+        if "tax_id" not in self.memo:
             tail = self.vendor.tax_tail if self.vendor else ""
-            if not tail or candidate.endswith(tail):
-                return candidate
-        return ""
+            found = (c for c, _ in self.tax_ids.most_common() if not tail or c.endswith(tail))
+            self.memo["tax_id"] = next(found, "")
+        return self.memo["tax_id"]
 
     def names(self) -> list[str]:
         """Every cleaned name this counterparty is known under, most frequent first."""
-        known = [name for name, _ in self.entry_names.most_common(4)]
-        if self.vendor and self.vendor.name:
-            known.insert(0, self.vendor.name)
-        return list(dict.fromkeys(n for n in known if n))
+        if "names" not in self.memo:
+            known = [name for name, _ in self.entry_names.most_common(4)]
+            if self.vendor and self.vendor.name:
+                known.insert(0, self.vendor.name)
+            self.memo["names"] = tuple(dict.fromkeys(n for n in known if n))
+        return list(self.memo["names"])
 
 
 @dataclass(slots=True)
@@ -48,6 +53,7 @@ class Directory:
     used: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) -> record
     # Tax IDs printed on any Qonto supplier invoice, by the issuer's name key.
     key_tax_ids: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    owners: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)  # memo
 
     def tax_id_by_name(self, key: str, tail: str = "") -> tuple[str, int]:
         """The tax ID Qonto invoices under this name carry, when they agree; and how many."""
@@ -65,11 +71,17 @@ class Directory:
 
     def key_owner(self, key: str) -> str:
         """The vendor a Qonto name key belongs to, when history is unambiguous."""
-        return _owner(self.key_owners.get(key))
+        found = self.owners.get(("key", key))
+        if found is None:
+            found = self.owners[("key", key)] = _owner(self.key_owners.get(key))
+        return found
 
     def tax_owner(self, tax_id: str) -> str:
         """The vendor a tax ID belongs to, when history is unambiguous."""
-        return _owner(self.tax_owners.get(tax_id))
+        found = self.owners.get(("tax", tax_id))
+        if found is None:
+            found = self.owners[("tax", tax_id)] = _owner(self.tax_owners.get(tax_id))
+        return found
 
 
 def _owner(counts: Counter[str] | None) -> str:

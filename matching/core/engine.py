@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 from dataclasses import dataclass, field
 
 from . import blocking, calibration
 from .assign import greedy
-from .compare import MISSING, STRONG_PARTY, Context, compare, weight_key, weight_keys
+from .compare import LEVELS, MISSING, STRONG_PARTY, Context, compare, weight_key
 from .counterparty import Directory, Profile, build_directory
 from .enrichment import enrich, usual_account
 from .gates import failed_gates
@@ -125,13 +126,12 @@ def score(book: Book, record: Record, model: Model) -> Scored:
     recurring = profile.amounts.get(record.amount_cents or 0, 0) >= 2
     scored.recurring = recurring
     ctx = Context(profile, names, book.directory, book.paired, recurring)
-    weights = model.weights(record.vendor_id)
     found = blocking.candidates(book.index, record, list(dict.fromkeys(keys)))
     evidence: dict[int, tuple[float, dict[str, str]]] = {}
     for pos in found + [book.twins[p] for p in found if p in book.twins]:
         if pos not in evidence:
             vector = compare(record, book.entries[pos], ctx)
-            evidence[pos] = (sum(weights.get(key, 0.0) for key in weight_keys(vector)), vector)
+            evidence[pos] = (model.vector_weight(record.vendor_id, vector), vector)
     twins = _implicit_twins(book, evidence)
     for pos, (weight, vector) in evidence.items():
         twin = book.twins.get(pos, twins.get(pos))
@@ -145,6 +145,58 @@ def score(book: Book, record: Record, model: Model) -> Scored:
         scored.positions.append(pos)
         scored.vectors.append(vector)
         scored.weights.append(weight)
+    return scored
+
+
+PARALLEL_MIN = 2000  # records: below it, forking a second process costs more than it saves
+_SHARED: tuple[Book, list[Record], Model] | None = None  # what a forked scorer inherits
+_SIGNALS = tuple(LEVELS)
+
+
+def score_all(book: Book, records: list[Record], model: Model, workers: int = 1) -> list[Scored]:
+    """Score every record; with workers=2, the second half in a forked process (large batches).
+
+    Scoring is independent per record and is most of the time, so a batch of an initial sync
+    or an evaluation uses both cores. The child inherits the book by fork (nothing copied in)
+    and sends back plain tuples.
+    """
+    global _SHARED
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers < 2 or len(records) < PARALLEL_MIN or not fork:
+        return [score(book, record, model) for record in records]
+    half = len(records) // 2
+    _SHARED = (book, records, model)
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            pending = pool.apply_async(_score_packed, (half, len(records)))
+            first = [score(book, record, model) for record in records[:half]]
+            packed = pending.get()
+    finally:
+        _SHARED = None
+    return first + [
+        _unpack(book, record, model, item)
+        for record, item in zip(records[half:], packed, strict=True)
+    ]
+
+
+def _score_packed(start: int, stop: int) -> list[tuple]:
+    assert _SHARED is not None
+    book, records, model = _SHARED
+    packed = []
+    for record in records[start:stop]:
+        s = score(book, record, model)
+        vectors = [tuple(v[name] for name in _SIGNALS) for v in s.vectors]
+        packed.append((s.positions, s.weights, vectors, s.twin_of, s.recurring))
+    return packed
+
+
+def _unpack(book: Book, record: Record, model: Model, item: tuple) -> Scored:
+    positions, weights, vectors, twin_of, recurring = item
+    profile = book.directory.profile(record.vendor_id)
+    scored = Scored(record, profile, _party_name(record, profile), model.prior(record.type))
+    scored.positions, scored.weights, scored.twin_of = positions, weights, twin_of
+    scored.vectors = [dict(zip(_SIGNALS, levels, strict=True)) for levels in vectors]
+    scored.recurring = recurring
     return scored
 
 
@@ -502,9 +554,10 @@ def decide(
     model: Model,
     policy: Policy,
     candidates_out: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+    workers: int = 1,
 ) -> list[Decision]:
     """Propose an action for every record: score, assign one-to-one, calibrate, explain."""
-    scored = [score(book, record, model) for record in records]
+    scored = score_all(book, records, model, workers)
     ranked = [s.posterior() for s in scored]
 
     def best(i: int, taken: set[int]) -> tuple[float, int | None]:

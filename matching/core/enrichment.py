@@ -22,8 +22,10 @@ def usual_account(profile: Profile) -> tuple[str, int, int]:
     """The vendor's most frequent ledger account, its count and the number of prior bills."""
     if not profile.accounts:
         return "", 0, profile.records
-    account_id, count = profile.accounts.most_common(1)[0]
-    return account_id, count, sum(profile.accounts.values())
+    if "usual_account" not in profile.memo:
+        account_id, count = profile.accounts.most_common(1)[0]
+        profile.memo["usual_account"] = (account_id, count, sum(profile.accounts.values()))
+    return profile.memo["usual_account"]
 
 
 def ledger(

@@ -69,6 +69,13 @@ def clean_name(raw: str) -> tuple[str, str, str]:
     folded = fold(raw).replace("*", " ")
     folded = _LABEL_NOISE.sub(" ", folded)
     spaced = " ".join(_NON_ALNUM.sub(" ", folded).split())
+    # Bank labels are nearly all distinct (card numbers, dates) until their noise is gone:
+    # the costly legal-form removal is cached on what remains.
+    return _clean_spaced(spaced)
+
+
+@lru_cache(maxsize=200_000)
+def _clean_spaced(spaced: str) -> tuple[str, str, str]:
     stripped = _BANK_PREFIXES.sub("", spaced).strip() or spaced
     try:
         base = custom_basename(stripped, _TERMS, prefix=False, middle=False, suffix=True)
@@ -112,6 +119,12 @@ def tax_id(raw: Any) -> str:
     """A validated, compact VAT number or SIREN; empty when absent or invalid."""
     if not isinstance(raw, str) or not raw.strip():
         return ""
+    return _tax_id(raw)
+
+
+@lru_cache(maxsize=100_000)
+def _tax_id(raw: str) -> str:
+    # A vendor's VAT number repeats on every invoice: validate each spelling once.
     if eu_vat.is_valid(raw):
         return eu_vat.compact(raw)
     if fr_siren.is_valid(raw):  # a bare SIREN: its VAT number follows from it

@@ -37,25 +37,31 @@ def _detail(signal: str, level: str, record: Record, entry: Entry, party: str) -
         return f"a {record.type} matched to a {what}"
     if signal in ("amount", "currency"):
         return _money_detail(signal, level, record, entry)
-    name, ref = entry.raw_name, record.raw_reference
-    texts = {
-        ("counterparty", "same_tax_id"): f"same tax ID {entry.tax_id}",
-        ("counterparty", "same_counterparty"): f"'{name}' is {party} in past links",
-        ("counterparty", "name_same"): f"same name: '{name}'",
-        ("counterparty", "name_close"): f"name close to {party}: '{name}'",
-        ("counterparty", "name_similar"): f"name similar to {party}: '{name}'",
-        ("counterparty", "other_counterparty"): f"'{name}' belongs to another vendor",
-        ("counterparty", "tax_id_conflict"): f"tax ID {entry.tax_id} is not {party}'s",
-        ("counterparty", "different"): f"different name: '{name}'",
-        ("reference", "exact"): f"same reference {ref}",
-        ("reference", "in_label"): f"reference {ref} appears in the bank label",
-        ("reference", "close"): f"reference {ref} differs by one or two characters",
-        ("reference", "different"): f"different reference ({ref})",
-        ("usage", "unused"): "not linked to any other record yet",
-        ("usage", "paired_payment"): "this payment already settles a supplier invoice in Qonto",
-        ("usage", "already_linked"): "already linked to another record",
-    }
-    return texts.get((signal, level), f"{signal} missing")
+    template = _TEXTS.get((signal, level))
+    if template is None:
+        return f"{signal} missing"
+    return template.format(
+        name=entry.raw_name, ref=record.raw_reference, party=party, tax=entry.tax_id
+    )
+
+
+_TEXTS = {
+    ("counterparty", "same_tax_id"): "same tax ID {tax}",
+    ("counterparty", "same_counterparty"): "'{name}' is {party} in past links",
+    ("counterparty", "name_same"): "same name: '{name}'",
+    ("counterparty", "name_close"): "name close to {party}: '{name}'",
+    ("counterparty", "name_similar"): "name similar to {party}: '{name}'",
+    ("counterparty", "other_counterparty"): "'{name}' belongs to another vendor",
+    ("counterparty", "tax_id_conflict"): "tax ID {tax} is not {party}'s",
+    ("counterparty", "different"): "different name: '{name}'",
+    ("reference", "exact"): "same reference {ref}",
+    ("reference", "in_label"): "reference {ref} appears in the bank label",
+    ("reference", "close"): "reference {ref} differs by one or two characters",
+    ("reference", "different"): "different reference ({ref})",
+    ("usage", "unused"): "not linked to any other record yet",
+    ("usage", "paired_payment"): "this payment already settles a supplier invoice in Qonto",
+    ("usage", "already_linked"): "already linked to another record",
+}
 
 
 def _money_detail(signal: str, level: str, record: Record, entry: Entry) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import calibration
-from .compare import MISSING, WEIGHT_LEVELS
+from .compare import MISSING, WEIGHT_LEVELS, weight_keys
 
 DEFAULT_PATH = Path(__file__).with_name("default_model.json")
 SHRINK = 20.0  # pseudo-pairs pulling a young vendor's table toward the global one
@@ -134,6 +134,7 @@ class Model:
     # Reviewer outcomes per vendor: [decisions, right, sum of predicted confidence], decayed.
     vendor_outcomes: dict[str, list[float]] = field(default_factory=dict)
     _cache: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict, repr=False)
+    _sums: dict[int, dict[tuple[str, ...], float]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy."""
@@ -224,6 +225,16 @@ class Model:
             self._cache[key] = cached
         return cached
 
+    def vector_weight(self, vendor_id: str, vector: dict[str, str]) -> float:
+        """The match weight of a comparison vector (few distinct vectors: memoised)."""
+        weights = self.weights(vendor_id)
+        memo = self._sums.setdefault(id(weights), {})
+        levels = tuple(vector.values())
+        found = memo.get(levels)
+        if found is None:
+            found = memo[levels] = sum(weights.get(key, 0.0) for key in weight_keys(vector))
+        return found
+
     def prior(self, record_type: str) -> float:
         """Share of records of this type that have an entry in Qonto."""
         value = self.link_prior.get(record_type, self.link_prior.get("default", 0.7))
@@ -232,6 +243,7 @@ class Model:
     def invalidate(self) -> None:
         """Forget cached weight tables after the counts changed."""
         self._cache.clear()
+        self._sums.clear()
 
 
 def _conditional_tables(signal: str) -> list[str]:

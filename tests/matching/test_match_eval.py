@@ -1,4 +1,9 @@
-"""match_eval on a generated held-out dataset meets the product's targets."""
+"""match_eval on generated held-out books meets the product's targets.
+
+The shipped model is fitted on seeds 101 and 102; the engine was tuned looking at seeds 7, 8,
+9, 21, 22, 23, 31, 32 and 33. Seeds 41, 42 and 43 were first evaluated after the last change to
+the engine and are used here only.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +15,36 @@ from django.core.management import call_command
 
 from matching.datasets.generate import generate
 
-HELD_OUT_SEED = 7  # the default model is fitted on seeds 101 and 102, never on this one
+HELD_OUT_SEEDS = (41, 42, 43)
+AUTO = 0.85
+
+
+def _right(decision: dict, truth: dict) -> bool:
+    return (decision["action"], decision["target"]) == (truth["action"], truth["target"])
 
 
 @pytest.fixture(scope="module")
-def summary(tmp_path_factory):
-    folder = generate(tmp_path_factory.mktemp("held-out"), HELD_OUT_SEED, 2000, 20000)
-    out = StringIO()
-    call_command(
-        "match_eval",
-        str(folder),
-        out=str(folder / "decisions.jsonl"),
-        truth=str(folder / "truth.jsonl"),
-        stdout=out,
-    )
-    result = json.loads(out.getvalue())
-    result["folder"] = folder
-    return result
+def runs(tmp_path_factory):
+    found = []
+    for seed in HELD_OUT_SEEDS:
+        folder = generate(tmp_path_factory.mktemp(f"held-out-{seed}"), seed, 2000, 20000)
+        out = StringIO()
+        call_command(
+            "match_eval",
+            str(folder),
+            out=str(folder / "decisions.jsonl"),
+            truth=str(folder / "truth.jsonl"),
+            stdout=out,
+        )
+        summary = json.loads(out.getvalue())
+        summary["folder"] = folder
+        found.append(summary)
+    return found
 
 
 @pytest.mark.slow
-def test_match_eval_writes_one_decision_per_record(summary):
+def test_match_eval_writes_one_decision_per_record(runs):
+    summary = runs[0]
     lines = (summary["folder"] / "decisions.jsonl").read_text().splitlines()
     assert len(lines) == summary["records"] == 2000
     first = json.loads(lines[0])
@@ -48,13 +62,31 @@ def test_match_eval_writes_one_decision_per_record(summary):
 
 
 @pytest.mark.slow
-def test_match_eval_meets_the_targets_on_held_out_books(summary):
-    figures = summary["figures"]
-    # The product target is 0.995; on this seed we measure 0.992 (see docs/matching.md), so the
-    # test guards against regressions at 0.99 instead of pretending the target is met.
-    assert figures["auto_precision"] >= 0.99
-    assert figures["auto_coverage"] >= 0.70
-    assert figures["ece"] <= 0.05
-    assert figures["review_recall_top4"] >= 0.95
-    assert figures["ledger_account_accuracy_with_history"] >= 0.90
-    assert figures["blocking_recall"] >= 0.99
+def test_auto_precision_meets_the_target_on_held_out_books(runs):
+    auto = right = 0
+    for summary in runs:
+        folder = summary["folder"]
+        truth = {
+            (row["type"], row["id"]): row
+            for row in map(json.loads, (folder / "truth.jsonl").read_text().splitlines())
+        }
+        for line in (folder / "decisions.jsonl").read_text().splitlines():
+            decision = json.loads(line)
+            if decision["confidence"] >= AUTO:
+                auto += 1
+                right += _right(decision, truth[(decision["type"], decision["id"])])
+        # The product target on every book (measured 0.9964, 0.9979, 0.9954).
+        assert summary["figures"]["auto_precision"] >= 0.995
+    # And over the three together (5,786 auto decisions, 0.9965).
+    assert right / auto >= 0.995
+
+
+@pytest.mark.slow
+def test_match_eval_meets_the_other_targets_on_held_out_books(runs):
+    for summary in runs:
+        figures = summary["figures"]
+        assert figures["auto_coverage"] >= 0.70
+        assert figures["ece"] <= 0.05
+        assert figures["review_recall_top4"] >= 0.95
+        assert figures["ledger_account_accuracy_with_history"] >= 0.90
+        assert figures["blocking_recall"] >= 0.99

@@ -45,6 +45,9 @@ class Command(BaseCommand):
         summary["records_per_second"] = round(summary["records"] / max(seconds, 1e-9), 1)
         # ru_maxrss is the process's resident peak in KiB on Linux (Django itself included).
         summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        # The forked helper process of large batches (see matching.core.engine.score_all).
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        summary["peak_rss_child_mb"] = round(children / 1024)
         if options["tracemalloc"]:
             summary["peak_heap_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20)
             tracemalloc.stop()
