@@ -44,7 +44,16 @@ def page_number_parse(raw) -> int:
 
 
 def window_page(query, *, number: int, per_page: int) -> WindowPage:
-    """Rows of page `number` (from 1) and whether more follow, in one query."""
+    """Rows of page `number` (from 1) and whether more follow.
+
+    Page 1 is one query. A later page first reads only the IDs of its rows (the rows it skips
+    are walked in the sort's index without joining what the page shows), then those rows.
+    """
     start = (number - 1) * per_page
-    rows = list(query[start : start + per_page + 1])
+    if start == 0:
+        rows = list(query[: per_page + 1])
+    else:
+        ids = list(query.values_list("pk", flat=True)[start : start + per_page + 1])
+        found = {row.pk: row for row in query.filter(pk__in=ids)} if ids else {}
+        rows = [found[pk] for pk in ids if pk in found]
     return WindowPage(rows[:per_page], number, per_page, has_next=len(rows) > per_page)

@@ -69,6 +69,9 @@ def proposals_in_state(
         # The record's own workspace too (always the same): the record-side indexes lead with it.
         .filter(is_current=True, record__workspace_id=workspace_id, record__state__in=list(states))
         .select_related("record", "target")
+        # Not shown in a list row: the engine's features and comparisons, the enrichment, and
+        # the Qonto entry's raw payload (the row shows its typed columns).
+        .defer("features", "comparisons", "counterparty", "target__payload")
     )
     if f.vendor:
         query = query.filter(
