@@ -116,16 +116,20 @@ def _swapped(ordinal: int) -> int | None:
 def _near(index: Index, amount: int, center: int) -> list[int]:
     """Entries within 3% of the amount and 10 days of the date, closest amount first."""
     lo_amount, hi_amount = amount * (1 - NEAR_RATIO), amount * (1 + NEAR_RATIO)
-    found: list[tuple[float, int]] = []
+    found: list[tuple[int, int]] = []
     for ordinal in range(center + NEAR_WINDOW[0], center + NEAR_WINDOW[1] + 1):
         pairs = index.by_day.get(ordinal)
-        if not pairs:
-            continue
-        lo = bisect_left(pairs, (int(lo_amount), -1))
-        hi = bisect_right(pairs, (int(hi_amount) + 1, -1))
-        found.extend((abs(a - amount) / max(amount, 1), i) for a, i in pairs[lo:hi])
-    found.sort()
-    return [i for _, i in found[:CAP_PER_RULE]]
+        if pairs:
+            lo = bisect_left(pairs, (int(lo_amount), -1))
+            hi = bisect_right(pairs, (int(hi_amount) + 1, -1))
+            found += pairs[lo:hi]
+    if len(found) > CAP_PER_RULE:
+        found = heapq.nsmallest(
+            CAP_PER_RULE, found, key=lambda pair: (abs(pair[0] - amount), pair[1])
+        )
+    else:
+        found.sort(key=lambda pair: (abs(pair[0] - amount), pair[1]))
+    return [i for _, i in found]
 
 
 def candidates(index: Index, record: Record, party_keys: list[str]) -> list[int]:
