@@ -130,9 +130,18 @@ def _search_condition(*, workspace: Workspace | int, words: str) -> Q:
     )
     record_ids = list(records[: SEARCH_IDS_MAX + 1])
     entry_ids = list(entries[: SEARCH_IDS_MAX + 1])
-    return Q(record__in=record_ids if len(record_ids) <= SEARCH_IDS_MAX else records) | Q(
-        target__in=entry_ids if len(entry_ids) <= SEARCH_IDS_MAX else entries
+    if len(record_ids) > SEARCH_IDS_MAX or len(entry_ids) > SEARCH_IDS_MAX:
+        return Q(record__in=records) | Q(target__in=entries)
+    # The current proposals they concern, found through the record and target indexes: given
+    # these few IDs, the page query sorts a handful of rows instead of walking its sort index
+    # past every row that does not match.
+    proposal_ids = list(
+        Proposal.objects.for_workspace(workspace)
+        .filter(Q(record__in=record_ids) | Q(target__in=entry_ids), is_current=True)
+        .order_by()
+        .values_list("pk", flat=True)
     )
+    return Q(pk__in=proposal_ids)
 
 
 def review_queue(
