@@ -31,16 +31,18 @@ pytestmark = pytest.mark.django_db
 
 
 def in_review(books, **kwargs):
-    """A bill the engine sends to review (upload as new at about 0.73, the invoice second)."""
+    """A bill sent to review: upload as new (a vendor never seen), the invoice second."""
     books.invoice()
-    bill = books.bill(amount="121.00", day="2025-01-05", **kwargs)
+    bill = books.bill(
+        amount="121.00", day="2025-01-17", vendor_id="999", vendor_name="Zeta", **kwargs
+    )
     assert record_propose(record=bill).band == Band.REVIEW
     return bill
 
 
 def refused(books):
     entry = books.invoice()
-    bill = books.bill(day="2025-01-17")
+    bill = books.bill(day="2025-01-10", vendor_id="999", vendor_name="Zeta")  # never seen
     assert record_propose(record=bill).band == Band.REFUSED
     return bill, entry
 
