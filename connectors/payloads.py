@@ -1,21 +1,24 @@
-"""Provider payloads made storable: PostgreSQL keeps no NUL character and no NaN in JSON.
+"""Provider payloads made storable: PostgreSQL keeps no NUL character, no lone surrogate and no
+NaN in JSON.
 
-A JSON parser hands both over (`requests`' `.json()` accepts NaN and Infinity), so the syncs
+A JSON parser hands all three over (`requests`' `.json()` accepts NaN and Infinity), so the syncs
 pass every object through `storable` before it reaches the database: replaced, never dropped.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-NUL_STANDIN = "\ufffd"
+REPLACEMENT_CHARACTER = "\ufffd"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def storable(value: Any) -> Any:
-    """`value` with NUL characters replaced and non-finite floats as text ("nan", "inf")."""
+    """`value` with NUL characters and lone surrogates replaced, non-finite floats as text."""
     if isinstance(value, str):
-        return value.replace("\x00", NUL_STANDIN) if "\x00" in value else value
+        return _storable_text(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, dict):
@@ -23,3 +26,10 @@ def storable(value: Any) -> Any:
     if isinstance(value, list):
         return [storable(item) for item in value]
     return value
+
+
+def _storable_text(text: str) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", REPLACEMENT_CHARACTER)
+    # A lone surrogate ("\ud800" in the JSON) has no UTF-8 bytes: one stand-in for each.
+    return _SURROGATE.sub(REPLACEMENT_CHARACTER, text)

@@ -90,8 +90,10 @@ def qonto_invoice_existing(*, record: SourceRecord) -> QontoEntry | None:
 def payment_bill_ids(*, record: SourceRecord) -> list[str]:
     """QuickBooks IDs of the bills a payment pays (its Line[].LinkedTxn[] of type Bill)."""
     bill_ids: list[str] = []
-    for line in record.payload.get("Line") or []:
-        for linked in (line or {}).get("LinkedTxn") or []:
+    lines = record.payload.get("Line")  # lists in QuickBooks' answers; anything in a bad one
+    for line in lines if isinstance(lines, list) else []:
+        links = line.get("LinkedTxn") if isinstance(line, dict) else None
+        for linked in links if isinstance(links, list) else []:
             if not isinstance(linked, dict) or linked.get("TxnType") != "Bill":
                 continue
             bill_id = str(linked.get("TxnId") or "")

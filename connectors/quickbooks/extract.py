@@ -35,6 +35,10 @@ ISO_CURRENCIES = frozenset(
 # a corrupt payload, not money.
 MAX_AMOUNT = Decimal("9999999999.99")
 
+# QuickBooks Online started in 2000; a record dated outside this range is a corrupt payload.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
 MAPPED_ENTITIES = frozenset({"Bill", "Purchase", "Vendor"})
 
 
@@ -88,9 +92,13 @@ def _date(value: Any, field: str, *, required: bool) -> date | None:
     if not isinstance(value, str):
         raise Malformed(f"{field} is not a date ({type(value).__name__}).")
     try:
-        return date.fromisoformat(value.strip()[:10])
+        day = date.fromisoformat(value.strip()[:10])
     except ValueError:
         raise Malformed(f"{field} is not a date ({value[:30]!r}).") from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        # Year 9999 is a valid date but no bill's: date arithmetic on it overflows downstream.
+        raise Malformed(f"{field} is not a plausible date ({day.isoformat()}).")
+    return day
 
 
 def _text(value: Any, field: str, *, limit: int) -> str:

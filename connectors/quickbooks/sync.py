@@ -603,7 +603,8 @@ class _Engine:
                 entity_ref = ref.get("EntityRef") if isinstance(ref, dict) else None
                 if isinstance(entity_ref, dict) and entity_ref.get("value"):
                     key = (str(entity_ref.get("type", "")), str(entity_ref["value"]))
-                    wanted[key].append(attachable)
+                    if attachable not in wanted[key]:  # one bill named twice: one file
+                        wanted[key].append(attachable)
         if not wanted:
             return
         by_type: dict[str, list[str]] = defaultdict(list)

@@ -182,9 +182,11 @@ def day(raw: Any) -> date | None:
     if not isinstance(raw, str) or len(raw) < 10:
         return None
     try:
-        return date.fromisoformat(raw[:10])
+        parsed = date.fromisoformat(raw[:10])
     except ValueError:
         return None
+    # Year 9999 parses but is no bill's date, and blocking windows around it overflow.
+    return parsed if date(1900, 1, 1) <= parsed <= date(2199, 12, 31) else None
 
 
 def currency(raw: Any) -> str:
@@ -308,7 +310,7 @@ def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:
     return Record(
         type=record_type,
         id=str(obj.get("Id") or ""),
-        vendor_id=str(party.get("value") or ""),
+        vendor_id=str(party.get("value") or "")[:64],  # the column's width; QBO ids are short
         vendor_name=raw_name,
         name=cleaned,
         name_key=key,

@@ -100,6 +100,8 @@ def test_kinds_outside_the_mapping_table_have_empty_columns():
         ("Bill", {"TxnDate": "2026-02-30"}, "TxnDate is not a date"),
         ("Bill", {"TxnDate": 20260101}, "TxnDate is not a date"),
         ("Bill", {"DueDate": "tomorrow"}, "DueDate is not a date"),
+        ("Bill", {"TxnDate": "9999-12-31"}, "TxnDate is not a plausible date"),
+        ("Purchase", {"TxnDate": "0001-01-01T00:00:00Z"}, "TxnDate is not a plausible date"),
         ("Bill", {"TxnTaxDetail": {"TotalTax": "x"}}, "TotalTax is not a number"),
         ("Bill", {"DocNumber": {"nested": 1}}, "DocNumber is not text"),
         ("Purchase", {"TotalAmt": Decimal("-1")}, "TotalAmt is negative"),
@@ -118,3 +120,12 @@ def test_no_currency_anywhere_is_refused():
     payload = {k: v for k, v in BILL.items() if k != "CurrencyRef"}
     with pytest.raises(Malformed, match="home currency is unknown"):
         extract("Bill", payload, home_currency="")
+
+
+def test_payloads_are_made_storable_without_losing_anything():
+    from connectors.payloads import REPLACEMENT_CHARACTER as R
+    from connectors.payloads import storable
+
+    raw = {"a\x00": ["x\x00y", float("nan"), float("inf"), "\ud800", 1.5, None, True]}
+
+    assert storable(raw) == {f"a{R}": [f"x{R}y", "nan", "inf", R, 1.5, None, True]}
