@@ -36,13 +36,15 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test.utils import override_settings
 
-from connectors.models import Connection, RecordState, SourceRecord
+from connectors.http import ProviderError
+from connectors.models import Connection, ConnectionStatus, RecordState, SourceRecord
 from connectors.qonto.models import Posting, PostingState
 from connectors.sandbox.qonto import QontoSandbox
 from connectors.sandbox.quickbooks import QuickBooksSandbox
 from connectors.sandbox.runner import sandbox_credentials
 from connectors.sandbox.server import RunningServer, serve_in_thread
 from connectors.sandbox.world import build_world
+from connectors.services import ConnectError
 from well.audit import Actor
 from well.models import Role, Workspace
 
@@ -83,6 +85,7 @@ class Simulation:
     approvals: int = 0
     step_seconds: Counter = field(default_factory=Counter)
     refusals: Counter = field(default_factory=Counter)
+    reconnects: Counter = field(default_factory=Counter)
 
 
 # --- The sandboxes ---------------------------------------------------------------------------
@@ -147,9 +150,13 @@ class _Sandboxes:
 # --- Connecting through the real OAuth flows -------------------------------------------------
 
 
-def _connect(sandboxes: _Sandboxes, *, workspace: Workspace, user) -> tuple[Connection, Connection]:
-    """QuickBooks then Qonto, through the services the OAuth views call."""
-    from connectors.qonto import services as qonto_services
+def _answer(response: requests.Response) -> dict:
+    """The parameters of the consent page's redirect back to Well."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
+
+
+def _connect_quickbooks(sandboxes: _Sandboxes, *, workspace: Workspace, user) -> Connection:
+    """The owner presses Connect and Allow: the services the OAuth views call."""
     from connectors.services import (
         quickbooks_authorization_begin,
         quickbooks_authorization_complete,
@@ -164,14 +171,18 @@ def _connect(sandboxes: _Sandboxes, *, workspace: Workspace, user) -> tuple[Conn
         allow_redirects=False,
         timeout=10,
     )
-    answer = {k: v[0] for k, v in parse_qs(urlsplit(consent.headers["Location"]).query).items()}
-    qbo = quickbooks_authorization_complete(
+    answer = _answer(consent)
+    return quickbooks_authorization_complete(
         pending=pending,
         user=user,
         state=answer["state"],
         code=answer["code"],
         realm_id=answer["realmId"],
     ).connection
+
+
+def _connect_qonto(sandboxes: _Sandboxes, *, workspace: Workspace, user) -> Connection:
+    from connectors.qonto import services as qonto_services
 
     url, pending = qonto_services.qonto_authorization_begin(workspace=workspace, user=user)
     page = sandboxes.http.get(url, timeout=10)
@@ -182,11 +193,10 @@ def _connect(sandboxes: _Sandboxes, *, workspace: Workspace, user) -> tuple[Conn
         allow_redirects=False,
         timeout=10,
     )
-    answer = {k: v[0] for k, v in parse_qs(urlsplit(consent.headers["Location"]).query).items()}
-    qonto = qonto_services.qonto_authorization_complete(
+    answer = _answer(consent)
+    return qonto_services.qonto_authorization_complete(
         pending=pending, user=user, state=answer["state"], code=answer["code"]
     ).connection
-    return qbo, qonto
 
 
 # --- Workers in child processes --------------------------------------------------------------
@@ -297,8 +307,9 @@ class _Day:
         )
         self.user = user
         self.sim = Simulation(label=self.label, workspace_id=workspace.pk)
-        qbo, qonto = _connect(self.sandboxes, workspace=workspace, user=user)
-        self.qbo_id, self.qonto_id = qbo.pk, qonto.pk
+        self.workspace = workspace
+        self.qbo_id = _connect_quickbooks(self.sandboxes, workspace=workspace, user=user).pk
+        self.qonto_id = _connect_qonto(self.sandboxes, workspace=workspace, user=user).pk
         for hour in range(self.config["hours"]):
             self._faults_arm(hour)
             self._change_quickbooks(hour)
@@ -398,6 +409,7 @@ class _Day:
 
         from matching.tasks import proposals_refresh_task
 
+        self._reconnect_if_asked()
         qonto_read_from = timezone.now()
         self._step("qonto_sync", _qonto_sync_step(self.qonto_id))
         # The task the Qonto sync queues for the cluster: open records meet the new entries.
@@ -405,6 +417,23 @@ class _Day:
         self._step("quickbooks_sync", _quickbooks_sync_step(self.qbo_id))
         self._propose_and_review()
         self._step("posting", _posting_step, posting=True)
+
+    def _reconnect_if_asked(self) -> None:
+        """The owner reconnects a connection Well marked "needs reconnect" (a lost refresh
+        token); counted, since it is a person stepping in."""
+        for connection_id, connect in (
+            (self.qbo_id, _connect_quickbooks),
+            (self.qonto_id, _connect_qonto),
+        ):
+            connection = Connection.objects.get(pk=connection_id)
+            if connection.status != ConnectionStatus.NEEDS_RECONNECT:
+                continue
+            reason = f"{connection.provider}: {connection.last_error[:80]}"
+            try:
+                connect(self.sandboxes, workspace=self.workspace, user=self.user)
+            except (ProviderError, ConnectError):
+                reason = f"{connection.provider}: the reconnection failed, tried again later"
+            self.sim.reconnects[reason] += 1
 
     def _propose_and_review(self) -> None:
         """Matching's sweep, then the accountant approves what waits in review."""
@@ -661,6 +690,7 @@ def soak_run(
         "changes": dict(sorted(faulted.changes.items())),
         "approvals": faulted.approvals,
         "approvals_refused": dict(faulted.refusals.most_common(5)),
+        "reconnects": dict(faulted.reconnects),
         "records": len(faulted.records),
         "postings": dict(sorted(posting_states.items())),
         "qonto_uploads": len(faulted.uploads),
