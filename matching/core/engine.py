@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import blocking, calibration
@@ -149,40 +150,47 @@ def score(book: Book, record: Record, model: Model) -> Scored:
 
 
 PARALLEL_MIN = 2000  # records: below it, forking a second process costs more than it saves
-_SHARED: tuple[Book, list[Record], Model] | None = None  # what a forked scorer inherits
+_SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
 _SIGNALS = tuple(LEVELS)
 
 
-def score_all(book: Book, records: list[Record], model: Model, workers: int = 1) -> list[Scored]:
-    """Score every record; with workers=2, the second half in a forked process (large batches).
+def _halves(count: int, workers: int, work: Callable[[int, int], list], shared: tuple) -> list:
+    """work(0, count), with workers=2 the second half in a forked helper process.
 
-    Scoring is independent per record and is most of the time, so a batch of an initial sync
-    or an evaluation uses both cores. The child inherits the book by fork (nothing copied in)
-    and sends back plain tuples.
+    Scoring and explaining are independent per record and are most of the time, so a large
+    batch (an initial sync, an evaluation) uses both cores. The helper inherits the book by
+    fork (nothing is copied in) and sends back its half's results.
     """
     global _SHARED
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    if workers < 2 or len(records) < PARALLEL_MIN or not fork:
-        return [score(book, record, model) for record in records]
-    half = len(records) // 2
-    _SHARED = (book, records, model)
+    _SHARED = shared
     try:
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        if workers < 2 or count < PARALLEL_MIN or not fork:
+            return work(0, count)
+        half = count // 2
         with multiprocessing.get_context("fork").Pool(1) as pool:
-            pending = pool.apply_async(_score_packed, (half, len(records)))
-            first = [score(book, record, model) for record in records[:half]]
-            packed = pending.get()
+            pending = pool.apply_async(work, (half, count))
+            first = work(0, half)
+            return first + pending.get()
     finally:
         _SHARED = None
-    return first + [
-        _unpack(book, record, model, item)
-        for record, item in zip(records[half:], packed, strict=True)
+
+
+def score_all(book: Book, records: list[Record], model: Model, workers: int = 1) -> list[Scored]:
+    """Score every record; with workers=2, half of them in a forked helper (large batches)."""
+    packed = _halves(len(records), workers, _score_packed, (book, records, model))
+    return [
+        item if isinstance(item, Scored) else _unpack(book, record, model, item)
+        for record, item in zip(records, packed, strict=True)
     ]
 
 
-def _score_packed(start: int, stop: int) -> list[tuple]:
+def _score_packed(start: int, stop: int) -> list:
     assert _SHARED is not None
     book, records, model = _SHARED
-    packed = []
+    if start == 0:  # this process: nothing to send anywhere
+        return [score(book, record, model) for record in records[:stop]]
+    packed: list = []
     for record in records[start:stop]:
         s = score(book, record, model)
         vectors = [tuple(v[name] for name in _SIGNALS) for v in s.vectors]
@@ -581,21 +589,19 @@ def decide(
             candidates_out[(s.record.type, s.record.id)] = found
     # A record that lost its first choice keeps the full competition in its features: the
     # entry another record took still counts against it, so it lands in review, not in auto.
-    decisions = []
+    choices = [
+        _Choice(ranked[i], pos, contested, claimed) for i, (pos, contested) in enumerate(assigned)
+    ]
+    # Explaining stays in this process: a helper forked this late copies most of the heap
+    # (reference counts) and pickling decisions back cost more than it saved (measured).
+    decisions = [
+        _decision(book, s, choice, model, policy) for s, choice in zip(scored, choices, strict=True)
+    ]
     taken = set(claimed)
-    for i, (s, (pos, contested)) in enumerate(zip(scored, assigned, strict=True)):
-        decision = _decision(book, s, _Choice(ranked[i], pos, contested, claimed), model, policy)
-        if pos is None and decision.confidence < policy.review_threshold:
-            decision = _rival_instead(
-                book,
-                s,
-                _Choice(ranked[i], None, contested, claimed),
-                model,
-                policy,
-                decision,
-                taken,
-            )
-        decisions.append(decision)
+    for i, (s, choice) in enumerate(zip(scored, choices, strict=True)):
+        if choice.chosen is None and decisions[i].confidence < policy.review_threshold:
+            rival = _Choice(ranked[i], None, choice.contested, claimed)
+            decisions[i] = _rival_instead(book, s, rival, model, policy, decisions[i], taken)
     return decisions
 
 
