@@ -448,7 +448,7 @@ def _timeline_entry(event) -> TimelineEntry:
     )
 
 
-def record_audit_events(*, record: SourceRecord) -> list:
+def record_audit_events(*, record: SourceRecord, postings: list | None = None) -> list:
     """Every audit event about this record, oldest first: its own, its postings', its first
     arrival (a batch event naming it), and the connection events during its life."""
     from datetime import timedelta
@@ -461,12 +461,15 @@ def record_audit_events(*, record: SourceRecord) -> list:
     # answers each of these reads without scanning the workspace's trail.
     record_type = "quickbooks." + record.entity_type.lower()
     own = list(events.filter(object_type=record_type, object_id=str(record.pk)))
-    posting_ids = [
-        str(pk)
-        for pk in Posting.objects.for_workspace(record.workspace_id)
-        .filter(record=record)
-        .values_list("pk", flat=True)
-    ]
+    if postings is not None:  # the caller has them already (the record page)
+        posting_ids = [str(p.pk) for p in postings]
+    else:
+        posting_ids = [
+            str(pk)
+            for pk in Posting.objects.for_workspace(record.workspace_id)
+            .filter(record=record)
+            .values_list("pk", flat=True)
+        ]
     postings = (
         list(events.filter(object_type="connectors.posting", object_id__in=posting_ids))
         if posting_ids
@@ -499,9 +502,9 @@ def record_audit_events(*, record: SourceRecord) -> list:
     return sorted(everything.values(), key=lambda e: (e.created_at, e.pk))
 
 
-def record_timeline(*, record: SourceRecord) -> list[TimelineEntry]:
+def record_timeline(*, record: SourceRecord, postings: list | None = None) -> list[TimelineEntry]:
     """The record's story in words, oldest first."""
-    return [_timeline_entry(e) for e in record_audit_events(record=record)]
+    return [_timeline_entry(e) for e in record_audit_events(record=record, postings=postings)]
 
 
 @dataclass(frozen=True)
@@ -790,7 +793,7 @@ def record_page(*, workspace: Workspace | int, pk: int) -> RecordPage | None:
         decisions=list(record_decisions(record=record)),
         postings=postings,
         files=list(record_files(record=record)),
-        timeline=record_timeline(record=record),
+        timeline=record_timeline(record=record, postings=postings),
         accounts=record_ledger_accounts(workspace=workspace),
         posted=next((p for p in postings if p.state == "done"), None),
     )

@@ -26,7 +26,9 @@ def workspace_view(role: str = Role.VIEWER):
                 raise PermissionDenied("Your role in this workspace does not allow this.")
             request.membership = membership
             request.workspace = membership.workspace
-            request.session["workspace_slug"] = membership.workspace.slug
+            if request.session.get("workspace_slug") != membership.workspace.slug:
+                # Only on a change: an unchanged session is not written back on every page.
+                request.session["workspace_slug"] = membership.workspace.slug
             return view(request, *args, **kwargs)
 
         return wrapper

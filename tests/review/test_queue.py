@@ -143,6 +143,7 @@ def test_search_takes_the_same_queries_for_3_or_30_matches(
 ):
     client = people["owner"]
     queued(books, 3)
+    client.get(url(books, "queue"))  # the first visit saves the workspace in the session
     with CaptureQueriesContext(connection) as few:
         client.get(url(books, "queue"), {"q": "Algolia", "sort": "-amount"})
     queued(books, 27)
@@ -226,3 +227,17 @@ def test_retrying_a_record_with_nothing_failed_says_so_and_changes_nothing(books
     assert texts(response) == ["Nothing to retry: no posting of this record has failed."]
     assert AuditEvent.objects.count() == events
     assert people["accountant"].get(url(books, "retry", record_id=record.pk)).status_code == 405
+
+
+def test_a_page_writes_the_session_only_when_the_workspace_changes(books, people):
+    client = people["owner"]
+
+    def session_writes(target) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(target).status_code == 200
+        return sum('UPDATE "django_session"' in q["sql"] for q in queries.captured_queries)
+
+    assert session_writes(url(books, "queue")) == 1  # first visit: remembered for the API
+    assert session_writes(url(books, "queue")) == 0
+    assert session_writes(url(books, "dashboard")) == 0
+    assert client.session["workspace_slug"] == books.workspace.slug
