@@ -106,7 +106,8 @@ def parse_errors(response: requests.Response | None) -> tuple[list[ApiErrorItem]
     items: list[ApiErrorItem] = []
     if isinstance(body, dict):
         trace = str(body.get("trace_id") or trace)
-        for raw in body.get("errors") or []:
+        raw_errors = body.get("errors")  # a list per §7.1; anything else holds no item
+        for raw in raw_errors if isinstance(raw_errors, list) else []:
             if isinstance(raw, dict):
                 source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
                 items.append(

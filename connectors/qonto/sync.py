@@ -88,8 +88,9 @@ def _bounded(amount: Decimal) -> Decimal | None:
     if not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
         return None
     rounded = amount.quantize(CENT)
-    # 999999999999999.99999 rounds up past the column.
-    return rounded if abs(rounded) < AMOUNT_LIMIT else None
+    if abs(rounded) >= AMOUNT_LIMIT:  # 999999999999999.99999 rounds up past the column
+        return None
+    return amount if amount == rounded else rounded
 
 
 def _cents(value: Any) -> Decimal | None:

@@ -598,6 +598,26 @@ def test_fuzzed_qonto_bulk_answers_settle_every_posting_without_crashing(outbox,
         transaction.set_rollback(True)
 
 
+@pytest.mark.parametrize("errors", [True, "boom", {"code": "x"}, 7])
+@pytest.mark.parametrize("status", [400, 500])
+def test_an_error_answer_whose_errors_are_not_a_list_settles_the_posting(outbox, status, errors):
+    import re
+
+    from connectors.qonto.posting import postings_send
+
+    good, post = outbox
+    before = _snapshot(good)
+    posting, _ = post("ERR-1")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        bulk = re.compile(r".*/v2/supplier_invoices/bulk")
+        mocked.add(responses.POST, bulk, status=status, json={"errors": errors})
+        postings_send(api_for=_fast_api, max_claims=1)
+
+    posting.refresh_from_db()
+    assert posting.state in {"unknown", "failed"} and posting.message
+    assert _snapshot(good) == before
+
+
 @pytest.mark.parametrize("odd_id", [[1], {"id": "inv-1"}, 12.5, True])
 def test_a_bulk_answer_with_an_odd_invoice_id_leaves_the_posting_unsettled_not_crashing(
     outbox, odd_id
