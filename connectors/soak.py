@@ -282,8 +282,7 @@ class _Day:
         self.changes_rng = random.Random(config["seed"])  # same changes in both runs
         self.fault_rng = random.Random(config["seed"] * 7919 + 1)
         self.sandboxes = _Sandboxes(seed=config["seed"], bills=config["bills"], world_now=world_now)
-        slug = f"soak-{config['seed']}-{label}-{uuid.uuid4().hex[:8]}"
-        self.slug = slug
+        self.slug = f"soak-{config['seed']}-{label}-{uuid.uuid4().hex[:8]}"
 
     def run(self) -> Simulation:
         media = tempfile.TemporaryDirectory(prefix="well-soak-")
@@ -311,9 +310,9 @@ class _Day:
         self.qbo_id = _connect_quickbooks(self.sandboxes, workspace=workspace, user=user).pk
         self.qonto_id = _connect_qonto(self.sandboxes, workspace=workspace, user=user).pk
         for hour in range(self.config["hours"]):
-            self._faults_arm(hour)
+            self._faults_arm()
             self._change_quickbooks(hour)
-            self._hour()
+            self._round()
         self._faults_disarm()
         self._drain()
         self._read_back()
@@ -322,7 +321,7 @@ class _Day:
 
     # --- faults --------------------------------------------------------------------------
 
-    def _faults_arm(self, hour: int) -> None:
+    def _faults_arm(self) -> None:
         if not self.faulty or self.config["fault_rate"] <= 0:
             return
         rate = self.config["fault_rate"]
@@ -401,10 +400,8 @@ class _Day:
         # The only worker was killed and reaped: its claims are dead now, not in 15 minutes.
         postings_recover(lease=timedelta(0))
 
-    def _hour(self) -> None:
-        self._round()
-
     def _round(self) -> None:
+        """One hour's work: syncs, matching, the accountant, the posting worker."""
         from django.utils import timezone
 
         from matching.tasks import proposals_refresh_task
