@@ -188,3 +188,36 @@ def test_faults_are_seeded_and_the_queue_comes_first():
     assert Faults(queue=["partial_bulk"]).decide(bulk=True) == "partial_bulk"
     with pytest.raises(ValueError):
         Faults().update({"rate_429": 2})
+
+
+def test_faults_count_what_they_injected_until_reset():
+    from connectors.sandbox.faults import Faults
+
+    faults = Faults(queue=["429", "5xx", "partial_bulk"])
+    drawn = [faults.decide(), faults.decide(), faults.decide(bulk=True), faults.decide()]
+
+    assert drawn == ["429", "5xx", "partial_bulk", None]
+    assert faults.as_dict()["injected"] == {"429": 1, "5xx": 1, "partial_bulk": 1}
+    with pytest.raises(ValueError):
+        faults.update({"injected": {"429": 5}})
+    faults.update({"injected": {}})
+    assert faults.as_dict()["injected"] == {}
+
+
+def test_expiring_access_tokens_makes_the_next_call_refresh():
+    from connectors.sandbox.qbo_oauth import OAuthState
+
+    clock = {"now": 1_000_000.0}
+    oauth = OAuthState(now=lambda: clock["now"])
+    code = oauth.issue_code(
+        client_id="c", redirect_uri="http://127.0.0.1/cb", scope="accounting", realm_id="1"
+    )
+    token = oauth.exchange_code(client_id="c", code=code, redirect_uri="http://127.0.0.1/cb")
+    assert oauth.check_access(token["access_token"])[0] == "ok"
+
+    assert oauth.expire_access() == 1
+
+    assert oauth.check_access(token["access_token"])[0] == "expired"
+    refreshed = oauth.refresh(client_id="c", refresh_token=token["refresh_token"])
+    assert oauth.check_access(refreshed["access_token"])[0] == "ok"
+    assert refreshed["refresh_token"] != token["refresh_token"]  # rotated
