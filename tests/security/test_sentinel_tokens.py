@@ -301,7 +301,7 @@ def _crash_inside_a_provider_call(monkeypatch, workspace) -> str:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_sentinel_secret_leaks_from_a_full_demo_sync(
-    sentinel_world, all_logs, make_user, monkeypatch, tmp_path
+    sentinel_world, all_logs, make_user, monkeypatch, tmp_path, settings
 ):
     workspace = sentinel_world.workspace
     # The sentinels really are the secrets in use (else this test could not fail).
@@ -311,6 +311,7 @@ def test_no_sentinel_secret_leaks_from_a_full_demo_sync(
         for field in ("access_token", "refresh_token"):
             assert MARKER in secret_open(connection, field), (connection.provider, field)
     assert SourceRecord.objects.for_workspace(workspace).count() > 30
+    assert MARKER in settings.QUICKBOOKS_CLIENT_SECRET and MARKER in settings.QONTO_CLIENT_SECRET
     _, key_secret = api_key_create(
         workspace=workspace,
         name="partner",
