@@ -290,7 +290,6 @@ class SyncRun(TenantModel):
 
 from connectors.qonto.models import *  # noqa: E402, F403
 
-
 # --- Onboarding (issue 10) -------------------------------------------------------------------
 
 

@@ -555,6 +555,41 @@ def quickbooks_disconnect(*, connection: Connection, actor: Actor) -> Disconnect
 # --- Sync runs -------------------------------------------------------------------------------
 
 
+def sync_run_begin(*, connection: Connection, trigger: str, full: bool = False) -> SyncRun:
+    """Open the run of a sync that holds the connection's lock.
+
+    Holding the lock proves no other sync of this connection is alive, so a run still marked
+    running belonged to a worker that died mid-sync: it is closed as failed, and said so.
+    """
+    # A read first: the hourly no-change poll should not pay a write for the rare dead run.
+    abandoned = list(
+        SyncRun.objects.filter(connection=connection, status=SyncStatus.RUNNING).values_list(
+            "pk", flat=True
+        )
+    )
+    if abandoned:
+        SyncRun.objects.filter(pk__in=abandoned, status=SyncStatus.RUNNING).update(
+            status=SyncStatus.FAILED,
+            finished_at=timezone.now(),
+            error="The worker stopped during this run; the next sync took over from its marker.",
+        )
+        audit_event_record(
+            workspace=connection.workspace_id,
+            actor=Actor.system("sync"),
+            verb="sync.abandoned",
+            obj=connection,
+            after={"runs": len(abandoned)},
+            reason="a worker stopped during a sync",
+        )
+    return SyncRun.objects.create(
+        workspace_id=connection.workspace_id,
+        connection=connection,
+        full=full,
+        trigger=trigger,
+        marker_before=connection.sync_marker,
+    )
+
+
 def sync_run_skip(*, connection: Connection, trigger: str, full: bool, reason: str) -> SyncRun:
     """Record a sync that did not run (another one holds the lock, or not connected)."""
     now = timezone.now()

@@ -190,10 +190,17 @@ def document_for(posting: Posting) -> Document:
 
 
 def _connected_workspaces() -> dict[int, Connection]:
+    """Workspaces whose Qonto is connected and was read at least once.
+
+    Until Qonto's first read, Well cannot see an invoice already there (forwarded by email,
+    say) and would upload it again: postings wait for that read.
+    """
     return {
         c.workspace_id: c
         for c in Connection.objects.filter(
-            provider=Provider.QONTO, status=ConnectionStatus.CONNECTED
+            provider=Provider.QONTO,
+            status=ConnectionStatus.CONNECTED,
+            last_good_sync_at__isnull=False,
         )
     }
 

@@ -31,6 +31,7 @@ from connectors.qonto.services import SYSTEM, qonto_api_for
 from connectors.services import (
     connection_error_record,
     connection_mark_needs_reconnect,
+    sync_run_begin,
     sync_run_skip,
 )
 from well.locks import advisory_lock, lock_key
@@ -378,12 +379,7 @@ def qonto_sync(connection: Connection, *, trigger: str = "schedule", **api_optio
                 reason="Another read of this Qonto connection was running; this one did nothing.",
             )
         connection.refresh_from_db()
-        run = SyncRun.objects.create(
-            workspace_id=connection.workspace_id,
-            connection=connection,
-            trigger=trigger,
-            marker_before=connection.sync_marker,
-        )
+        run = sync_run_begin(connection=connection, trigger=trigger)
         reader = _Reader(connection, run)
         reader.api = qonto_api_for(connection, on_attempt=reader.count_call, **api_options)
         try:

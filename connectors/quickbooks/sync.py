@@ -48,6 +48,7 @@ from connectors.services import (
     access_token_get,
     connection_error_record,
     connection_mark_needs_reconnect,
+    sync_run_begin,
     sync_run_skip,
 )
 from well.audit import Actor, audit_event_record
@@ -876,13 +877,7 @@ def connection_sync(
                 full=full,
                 reason="Another sync of this connection was running; this one did nothing.",
             )
-        run = SyncRun.objects.create(
-            workspace_id=connection.workspace_id,
-            connection=connection,
-            full=full,
-            trigger=trigger,
-            marker_before=connection.sync_marker,
-        )
+        run = sync_run_begin(connection=connection, trigger=trigger, full=full)
         calls = _CallCounter()
         api = api_for(connection, on_attempt=calls, loaded=connection, **api_options)
         engine = _Engine(connection, run, api)

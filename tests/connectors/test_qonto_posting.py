@@ -13,7 +13,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from connectors.http import RetryPolicy
-from connectors.models import RecordState, SourceFile, SourceRecord
+from connectors.models import Connection, RecordState, SourceFile, SourceRecord
 from connectors.qonto import services
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
 from connectors.qonto.posting import (
@@ -242,6 +242,31 @@ def test_an_invoice_already_in_qonto_is_linked_not_uploaded(connected, make_reco
     assert posting.state == PostingState.DONE and posting.outcome == "linked"
     existing = QontoEntry.objects.get(invoice_number="PM-2024-001")
     assert posting.qonto_id == existing.qonto_id
+    assert qonto.uploads() == []
+
+
+def test_postings_wait_for_the_first_qonto_read_then_link_what_qonto_already_holds(
+    connected, make_record, qonto
+):
+    Connection.objects.filter(pk=connected.pk).update(last_good_sync_at=None)
+    bill = make_record(
+        "Bill",
+        invoice_number="PM-2024-001",
+        total_amount=Decimal("120.00"),
+        supplier_name="Papeterie Martin",
+    )
+    posting = record_post(record=bill, actor=REVIEWER)
+
+    waiting = send()
+
+    assert waiting.claimed == 0 and refreshed(posting).state == PostingState.READY
+    assert qonto.calls(BULK) == 0
+
+    qonto_sync(Connection.objects.get(pk=connected.pk))
+    send()
+
+    posting = refreshed(posting)
+    assert posting.state == PostingState.DONE and posting.outcome == "linked"
     assert qonto.uploads() == []
 
 

@@ -313,6 +313,21 @@ def test_a_new_attachment_on_a_posted_bill_is_reported_not_reposted(connected, q
     assert Posting.objects.filter(record=posted).count() == 1
 
 
+def test_a_run_left_running_by_a_dead_worker_is_closed_by_the_next_sync(connected, qbo):
+    dead = SyncRun.objects.create(workspace_id=connected.workspace_id, connection=connected)
+    assert dead.status == SyncStatus.RUNNING
+
+    run = sync(connected)
+
+    dead.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED
+    assert dead.status == SyncStatus.FAILED and dead.finished_at is not None
+    assert "worker stopped" in dead.error
+    assert AuditEvent.objects.filter(
+        workspace_id=connected.workspace_id, verb="sync.abandoned"
+    ).exists()
+
+
 def test_metadata_and_private_addresses_are_never_fetched(connected, qbo, settings):
     settings.QUICKBOOKS_DOWNLOAD_HOSTS = ["169.254.169.254", "10.0.0.1", "127.0.0.1"]
     settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = False
