@@ -260,7 +260,10 @@ def test_two_clusters_on_one_database_never_run_a_sync_or_send_a_posting_twice(
     postings = Posting.objects.all()
     assert postings.exists(), "the syncs should have approved and posted some bills"
     assert set(postings.values_list("state", flat=True)) == {PostingState.DONE}
-    uploads = postings.filter(action__in=[PostingAction.UPLOAD, PostingAction.CREDIT_NOTE])
+    # An invoice Qonto already held is linked at send time, never uploaded.
+    uploads = postings.filter(action__in=[PostingAction.UPLOAD, PostingAction.CREDIT_NOTE]).exclude(
+        outcome="linked"
+    )
     upload_keys = Counter(uploads.values_list("idempotency_key", flat=True))
     assert upload_keys
     assert received == upload_keys  # every bulk item Qonto received, by key: each once
