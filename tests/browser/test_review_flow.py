@@ -12,13 +12,16 @@ import requests
 
 from connectors.demo import DemoUrls, demo_connect, demo_settings_apply
 from connectors.models import Connection, Provider, RecordState, SourceRecord
+from connectors.qonto.models import Posting, PostingState
 from connectors.qonto.posting import postings_send
 from connectors.qonto.sync import qonto_sync
 from connectors.quickbooks.sync import connection_sync
 from connectors.sandbox.runner import start_sandboxes
-from matching.models import Decision, DecisionKind
+from matching.models import Candidate, Decision, DecisionKind
+from well.audit import Actor
 from well.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_tenant_ensure
 from well.models import AuditEvent, Workspace
+from well.services import workspace_thresholds_update
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,6 +40,14 @@ def world(live_server, tmp_path, settings):
         demo_connect(workspace=workspace, site=urls.site)
         connections = {c.provider: c for c in Connection.objects.for_workspace(workspace)}
         qonto_sync(connections[Provider.QONTO], trigger="test")
+        # The seeded books are mostly easy for the engine: stricter thresholds than the default
+        # 85%/55% give the queue and the refused list something to show a person.
+        workspace_thresholds_update(
+            workspace=workspace,
+            auto_threshold=0.95,
+            review_threshold=0.9,
+            actor=Actor.system("tests"),
+        )
         connection_sync(connection_id=connections[Provider.QUICKBOOKS].pk, trigger="test")
         yield workspace, urls
     finally:
@@ -56,6 +67,26 @@ def sign_in(page, site):
 
 def qonto_invoices(urls) -> int:
     return requests.get(f"{urls.qonto}/_sandbox/state", timeout=30).json()["supplier_invoices"]
+
+
+def pinnable_record(workspace, *, exclude) -> str:
+    """A record in review whose runner-up is a Qonto entry no posting has taken."""
+    taken = Posting.objects.exclude(state=PostingState.FAILED).values("qonto_id")
+    runner_up = (
+        Candidate.objects.filter(
+            proposal__is_current=True,
+            proposal__record__workspace=workspace,
+            proposal__record__state=RecordState.IN_REVIEW,
+            rank=2,
+            target__isnull=False,
+        )
+        .exclude(proposal__record_id=exclude)
+        .exclude(target__qonto_id__in=taken)
+        .order_by("proposal__record_id")
+        .first()
+    )
+    assert runner_up is not None, "no record in review with a free runner-up"
+    return str(runner_up.proposal.record_id)
 
 
 def test_an_accountant_reviews_pins_approves_and_follows_it_to_qonto(world, page, screenshot):
@@ -93,7 +124,10 @@ def test_an_accountant_reviews_pins_approves_and_follows_it_to_qonto(world, page
     page.wait_for_url(f"{site}/w/demo/records/{second}/")
     screenshot("review-record")
 
-    # Pin the runner-up instead of the proposal (key 2 presses its button).
+    # Pin the runner-up instead of the proposal (key 2 presses its button), on a record whose
+    # runner-up no other record has taken since it was proposed (Well refuses those).
+    second = pinnable_record(workspace, exclude=first)
+    page.goto(f"{site}/w/demo/records/{second}/")
     alternative = page.locator('[data-candidate="2"] button[data-action="pin-2"]')
     assert alternative.count() == 1
     page.keyboard.press("2")
