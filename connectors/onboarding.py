@@ -29,27 +29,15 @@ from connectors.models import (
 )
 from connectors.qonto.models import Posting, PostingState, QontoBankAccount, QontoEntry
 from connectors.qonto.selectors import qonto_bank_account_match
+from connectors.quickbooks.sync import CDC_KINDS
 from well.audit import Actor, audit_event_record
 from well.models import Workspace
 
 STEPS = ("quickbooks", "mapping", "qonto", "sync", "done")
 # Wizard steps during which the dashboard sends the owner back to the wizard.
 SETUP_STEPS = ("quickbooks", "mapping", "qonto")
-# What the first sync reads, in the order the QuickBooks sync reads it (quickbooks/sync.py).
-FIRST_SYNC_KINDS = (
-    "Vendor",
-    "Customer",
-    "Account",
-    "Bill",
-    "VendorCredit",
-    "Purchase",
-    "PurchaseOrder",
-    "BillPayment",
-    "Invoice",
-    "CreditMemo",
-    "Payment",
-    "Attachable",
-)
+# What the first sync reads, in the order the QuickBooks sync reads it.
+FIRST_SYNC_KINDS = tuple(CDC_KINDS)
 # Ledger accounts "in use" are read from this many of the newest bills and purchases.
 LEDGER_SAMPLE = 2000
 OPEN_POSTING_STATES = (PostingState.READY, PostingState.IN_FLIGHT, PostingState.UNKNOWN)
