@@ -91,7 +91,7 @@ def posting_for_outcome(
         .filter(record=record, state=PostingState.DONE)
         .exclude(source_version=record.sync_token or "0")
         .exclude(qonto_id="")
-        .exclude(action=PostingAction.MARK_PAID)
+        .exclude(action__in=[PostingAction.MARK_PAID, PostingAction.UNMARK_PAID])
         .order_by("-done_at")
         .first()
     )

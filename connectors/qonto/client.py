@@ -364,6 +364,24 @@ def supplier_invoice_mark_paid(api: QontoApi, invoice_id: str, *, payment_date: 
     return invoice
 
 
+def supplier_invoice_unmark_paid(api: QontoApi, invoice_id: str) -> dict:
+    """Undo mark_as_paid: Qonto puts the invoice back to its status before payment.
+
+    Not idempotent (a second call on an unpaid invoice is a 400), so never retried blindly: the
+    caller reads the invoice first when an earlier attempt's outcome is unknown.
+
+    # Reference (§4.1): https://docs.qonto.com/api-reference/business-api/expense-management/supplier-invoices/unmark-supplier-invoice-as-paid
+    """
+    body = _json(
+        _call(api, "POST", f"/v2/supplier_invoices/{invoice_id}/unmark_as_paid", retry_safe=False)
+    )
+    # §4.1: like mark_as_paid, the documented example has no wrapper; accept both.
+    invoice = body.get("supplier_invoice", body)
+    if not isinstance(invoice, dict) or not invoice.get("id"):
+        raise PermanentError("Qonto's unmark_as_paid answer has no invoice")
+    return invoice
+
+
 # --- Transactions and attachments ------------------------------------------------------------
 
 

@@ -129,6 +129,12 @@ class PostingAction(models.TextChoices):
     CREDIT_NOTE = "credit_note", "Upload as credit note"
     LINK = "link", "Link to an existing Qonto object"
     MARK_PAID = "mark_paid", "Mark the Qonto invoice as paid"
+    UNMARK_PAID = "unmark_paid", "Undo Well's mark as paid"
+
+
+# One row per (payment version, Qonto invoice) for these: a payment of several bills marks each
+# bill's invoice paid, and undoes each mark, separately.
+PAYMENT_ACTIONS = ["mark_paid", "unmark_paid"]
 
 
 class PostingState(models.TextChoices):
@@ -158,7 +164,8 @@ class Posting(TenantModel):
     )
     attempt_id = models.UUIDField(null=True, blank=True, help_text="fence of the current claim")
     attempts = models.PositiveIntegerField(default=0)
-    # For link and mark_paid: the Qonto object acted on; for uploads: what Qonto created.
+    # For link, mark_paid and unmark_paid: the Qonto object acted on; for uploads: what Qonto
+    # created.
     qonto_id = models.CharField(max_length=64, blank=True)
     qonto_url = models.URLField(max_length=500, blank=True)
     target_kind = models.CharField(max_length=20, blank=True, help_text="invoice or transaction")
@@ -181,13 +188,14 @@ class Posting(TenantModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "record", "source_version", "action"],
-                condition=~models.Q(action="mark_paid"),
+                condition=~models.Q(action__in=PAYMENT_ACTIONS),
                 name="posting_once_per_version",
             ),
-            # A payment of several bills marks each bill's Qonto invoice paid once per version.
+            # A payment of several bills marks each bill's Qonto invoice paid once per version;
+            # an unmark carries the version of the mark it undoes, so each mark is undone once.
             models.UniqueConstraint(
-                fields=["workspace", "record", "source_version", "qonto_id"],
-                condition=models.Q(action="mark_paid"),
+                fields=["workspace", "record", "source_version", "action", "qonto_id"],
+                condition=models.Q(action__in=PAYMENT_ACTIONS),
                 name="posting_paid_once_per_invoice",
             ),
             models.CheckConstraint(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connectors.http import AuthRevoked, PermanentError, ProviderError, RateLimited
@@ -36,7 +37,7 @@ from connectors.pdf import (
     validate_document,
 )
 from connectors.qonto import client, selectors
-from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.qonto.models import PAYMENT_ACTIONS, Posting, PostingAction, PostingState
 from connectors.qonto.services import (
     SYSTEM,
     posting_claim,
@@ -59,6 +60,7 @@ TRANSIENT_ITEM_CODES = frozenset({"internal_server_error"})
 # After this many attempts a transient item error is reported as a failure a person can retry.
 MAX_TRANSIENT_ATTEMPTS = 5
 _POINTER = re.compile(r"^/supplier_invoices/(\d+)")
+WAITING_FOR_EARLIER = "Waiting for the earlier mark or unmark of this invoice to settle."
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,28 @@ def postings_send(
     return report
 
 
+def _earlier_payment_posting_open(posting: Posting) -> bool:
+    """One invoice's marks and unmarks go in the order they were queued (claim order).
+
+    An unmark waits for the mark it undoes, a re-dated mark for the unmark before it: sent out
+    of order, Qonto would keep an invoice paid (a second mark changes nothing) or unpay it.
+    """
+    settled = [PostingState.DONE, PostingState.FAILED]
+    return (
+        Posting.objects.filter(
+            record_id=posting.record_id,
+            qonto_id=posting.qonto_id,
+            action__in=PAYMENT_ACTIONS,
+        )
+        .filter(
+            Q(created_at__lt=posting.created_at)
+            | Q(created_at=posting.created_at, id__lt=posting.id)
+        )
+        .exclude(state__in=settled)
+        .exists()
+    )
+
+
 class _Sender:
     """Sends one workspace's claimed postings."""
 
@@ -317,26 +341,16 @@ class _Sender:
             self.uploads(uploads)
 
     def one(self, posting: Posting) -> None:
-        """link (verify the Qonto object exists) or mark_paid (idempotent in Qonto)."""
+        """link (verify the Qonto object exists), mark_paid (idempotent in Qonto) or unmark_paid."""
+        if posting.action in PAYMENT_ACTIONS and _earlier_payment_posting_open(posting):
+            self.release([posting], WAITING_FOR_EARLIER)
+            return
         try:
             if posting.action == PostingAction.MARK_PAID:
-                invoice = client.supplier_invoice_mark_paid(
-                    self.api, posting.qonto_id, payment_date=posting.payment_date
-                )
-                if invoice.get("status") != "paid":
-                    self.finish(
-                        posting,
-                        PostingState.UNKNOWN,
-                        message=f"Qonto answered status {invoice.get('status')!r}, not paid.",
-                    )
-                    return
-                self.finish(
-                    posting,
-                    PostingState.DONE,
-                    outcome="paid",
-                    qonto_id=invoice["id"],
-                    target_kind="invoice",
-                )
+                self.mark_paid(posting)
+                return
+            if posting.action == PostingAction.UNMARK_PAID:
+                self.unmark_paid(posting)
                 return
             kind = posting.target_kind or "invoice"
             if kind == "transaction":
@@ -361,6 +375,79 @@ class _Sender:
                 self.finish(posting, PostingState.FAILED, message=exc.message, error_code="qonto")
             else:
                 self.unknown([posting], str(exc))
+
+    def mark_paid(self, posting: Posting) -> None:
+        invoice = client.supplier_invoice_mark_paid(
+            self.api, posting.qonto_id, payment_date=posting.payment_date
+        )
+        if invoice.get("status") != "paid":
+            self.finish(
+                posting,
+                PostingState.UNKNOWN,
+                message=f"Qonto answered status {invoice.get('status')!r}, not paid.",
+            )
+            return
+        # §4.1: marking an invoice already paid changes nothing, its date included. Another
+        # date means Qonto had it paid before Well: nothing of Well's to undo later.
+        paid_on = str(invoice.get("payment_date") or "")[:10]
+        ours = posting.payment_date.isoformat() if posting.payment_date else paid_on
+        self.finish(
+            posting,
+            PostingState.DONE,
+            outcome="paid" if paid_on in ("", ours) else "already_paid",
+            qonto_id=invoice["id"],
+            target_kind="invoice",
+        )
+
+    def unmark_paid(self, posting: Posting) -> None:
+        """Undo Well's mark: read first, as unmark_as_paid fails on an invoice not paid."""
+        mark = (
+            Posting.objects.filter(
+                record_id=posting.record_id,
+                action=PostingAction.MARK_PAID,
+                source_version=posting.source_version,
+                qonto_id=posting.qonto_id,
+            )
+            .only("state", "outcome")
+            .first()
+        )
+        if mark is None or mark.state == PostingState.FAILED or mark.outcome == "already_paid":
+            self.finish(
+                posting,
+                PostingState.DONE,
+                outcome="nothing_to_undo",
+                qonto_id=posting.qonto_id,
+                target_kind="invoice",
+                message="Well's mark never changed this invoice in Qonto; nothing was sent.",
+            )
+            return
+        current = client.supplier_invoice(self.api, posting.qonto_id)
+        if current.get("status") != "paid":
+            # Unpaid already: an earlier attempt whose answer was lost, or a person in Qonto.
+            self.finish(
+                posting,
+                PostingState.DONE,
+                outcome="already_unpaid",
+                qonto_id=current["id"],
+                target_kind="invoice",
+                message=f"Qonto shows it {current.get('status')!r}; not unmarked again.",
+            )
+            return
+        invoice = client.supplier_invoice_unmark_paid(self.api, posting.qonto_id)
+        if invoice.get("status") == "paid":
+            self.finish(
+                posting,
+                PostingState.UNKNOWN,
+                message="Qonto answered the unmark with the invoice still paid.",
+            )
+            return
+        self.finish(
+            posting,
+            PostingState.DONE,
+            outcome="unpaid",
+            qonto_id=invoice["id"],
+            target_kind="invoice",
+        )
 
     def uploads(self, postings: list[Posting]) -> None:
         fresh: list[Posting] = []

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -22,6 +22,7 @@ from connectors.http import AuthRevoked, ProviderError
 from connectors.models import Connection, ConnectionStatus, Provider, RecordState, SourceRecord
 from connectors.qonto import client, oauth
 from connectors.qonto.models import (
+    PAYMENT_ACTIONS,
     Posting,
     PostingAction,
     PostingState,
@@ -346,7 +347,8 @@ def idempotency_key(
 ):
     """Stable per (workspace, QuickBooks entity and ID, version posted, action): a UUID (§7.4).
 
-    A mark_paid adds its target (the Qonto invoice): a payment of several bills has one each.
+    A mark_paid or unmark_paid adds its target (the Qonto invoice): a payment of several bills
+    has one each. An unmark_paid's version is the version of the mark it undoes.
     """
     name = f"{workspace_id}:{entity_type}:{qbo_id}:{version}:{action}"
     if target:
@@ -388,20 +390,27 @@ def posting_enqueue(
     target_kind: str = "",
     payment_date: date | None = None,
     reason: str = "",
+    undoes_version: str = "",
 ) -> Posting:
     """Add the outbox row for this version of the record, in the caller's transaction.
 
     Call it in the same transaction as the approval. The idempotency key is stored now, before
     any request. Calling twice for the same version and action returns the same row.
+    An unmark_paid carries the version of the mark it undoes (`undoes_version`): one per mark,
+    even when the deletion or the new version is delivered twice.
     """
     if action not in PostingAction.values:
         raise ValueError(f"unknown posting action {action!r}")
-    if record.deleted or record.errored:
+    undoing = action == PostingAction.UNMARK_PAID
+    # Undoing a mark is exactly what a deleted payment needs; nothing else posts a deleted one.
+    if (record.deleted and not undoing) or record.errored:
         raise NotPostable("A deleted or malformed QuickBooks record is not posted.")
-    version = record.sync_token or "0"
-    paying = action == PostingAction.MARK_PAID
+    if undoing and not undoes_version:
+        raise ValueError("an unmark_paid posting needs the version of the mark it undoes")
+    version = undoes_version if undoing else record.sync_token or "0"
+    paying = action in PAYMENT_ACTIONS
     if paying and not target_qonto_id:
-        raise ValueError("a mark_paid posting needs the Qonto invoice it marks paid")
+        raise ValueError(f"a {action} posting needs the Qonto invoice it acts on")
     key = idempotency_key(
         workspace_id=record.workspace_id,
         entity_type=record.entity_type,
@@ -420,7 +429,7 @@ def posting_enqueue(
         **lookup,
         defaults={
             "idempotency_key": key,
-            "qonto_id": target_qonto_id if action in (PostingAction.LINK, "mark_paid") else "",
+            "qonto_id": target_qonto_id if action == PostingAction.LINK or paying else "",
             "target_kind": target_kind,
             "payment_date": payment_date,
         },
@@ -537,6 +546,8 @@ class PaymentSettled:
     postings: list[Posting]  # one mark_paid per Qonto invoice paid (new or already queued)
     waiting: list[str]  # QuickBooks IDs of paid bills not in Qonto yet
     reason: str = ""  # why nothing (more) is posted
+    undone: list[Posting] = field(default_factory=list)  # unmark_paid of marks no longer true
+    withdrawn: list[str] = field(default_factory=list)  # Qonto invoices of marks never sent
 
 
 def _payment_date(record: SourceRecord) -> date:
@@ -548,6 +559,62 @@ def _payment_date(record: SourceRecord) -> date:
         return timezone.localdate()
 
 
+def _marks_in_effect(record: SourceRecord) -> dict[str, list[Posting]]:
+    """The payment's mark_paid postings not undone yet, by Qonto invoice (oldest first)."""
+    postings = Posting.objects.for_workspace(record.workspace_id).filter(
+        record=record, action__in=PAYMENT_ACTIONS
+    )
+    undone = {
+        (p.source_version, p.qonto_id) for p in postings if p.action == PostingAction.UNMARK_PAID
+    }
+    marks: dict[str, list[Posting]] = {}
+    for posting in postings.order_by("created_at", "id"):
+        if posting.action != PostingAction.MARK_PAID:
+            continue
+        if (posting.source_version, posting.qonto_id) not in undone:
+            marks.setdefault(posting.qonto_id, []).append(posting)
+    return marks
+
+
+def _mark_undo(*, mark: Posting, record: SourceRecord, actor: Actor, reason: str) -> Posting | None:
+    """Take back one mark_paid: withdrawn if it never reached Qonto, else an unmark_paid.
+
+    Returns the unmark_paid posting, or None when the mark was withdrawn. A ready or failed mark
+    was never accepted by Qonto (a failure is Qonto's refusal), so its row is deleted under a
+    state condition (a worker that claimed it meanwhile wins, and the mark is undone instead).
+    In flight, unknown or done, it may be in Qonto: the unmark is sent once it has settled.
+    """
+    withdrawable = [PostingState.READY, PostingState.FAILED]
+    deleted, _ = Posting.objects.filter(pk=mark.pk, state__in=withdrawable).delete()
+    if deleted:
+        audit_event_record(
+            workspace=record.workspace_id,
+            actor=actor,
+            verb="posting.withdrawn",
+            obj=mark,
+            before={
+                "state": mark.state,
+                "action": mark.action,
+                "version": mark.source_version,
+                "qonto_id": mark.qonto_id,
+                "payment_date": mark.payment_date,
+                "idempotency_key": mark.idempotency_key,
+            },
+            reason=f"{reason}; the mark never reached Qonto, so nothing is undone there",
+        )
+        return None
+    return posting_enqueue(
+        record=record,
+        action=PostingAction.UNMARK_PAID,
+        actor=actor,
+        target_qonto_id=mark.qonto_id,
+        target_kind="invoice",
+        payment_date=mark.payment_date,
+        reason=reason,
+        undoes_version=mark.source_version,
+    )
+
+
 def payment_settle(*, record: SourceRecord, actor: Actor = SYSTEM) -> PaymentSettled:
     """The one place that decides what a QuickBooks payment does in Qonto (docs/triggers.md).
 
@@ -556,30 +623,56 @@ def payment_settle(*, record: SourceRecord, actor: Actor = SYSTEM) -> PaymentSet
     it again changes nothing. A paid bill not in Qonto yet is waited for: when its posting is
     done, `bill_payments_settle` runs this again. A customer Payment pays sales invoices, which
     are never uploaded: recorded as context, nothing posted. One audit event per decision.
+
+    A mark that is no longer true is taken back (`_mark_undo`): the payment was deleted, no
+    longer pays that bill, or pays it on another date. Qonto keeps the first date when an
+    invoice already paid is marked again (qonto-api.md §4.1), so a new date is an unmark then a
+    new mark; the worker sends one invoice's payment postings in order.
     """
     from connectors.qonto import selectors
 
     version = record.sync_token or "0"
-    if record.entity_type == "Payment" or record.deleted or record.errored:
+    if record.entity_type == "Payment" or record.errored:
         reason = (
             CUSTOMER_PAYMENT
             if record.entity_type == "Payment"
-            else "A deleted or malformed QuickBooks payment marks nothing paid."
+            else "A malformed QuickBooks payment marks nothing paid."
         )
         _payment_audit(record, actor, "payment.context", {"version": version}, reason, once=True)
         return PaymentSettled(postings=[], waiting=[], reason=reason)
-    bills = selectors.payment_bill_ids(record=record)
-    invoices = selectors.paid_bill_invoices(record=record)
+    bills = [] if record.deleted else selectors.payment_bill_ids(record=record)
+    invoices = {} if record.deleted else selectors.paid_bill_invoices(record=record)
     waiting = [bill for bill in bills if bill not in invoices]
-    queued = set(
-        Posting.objects.for_workspace(record.workspace_id)
-        .filter(record=record, source_version=version, action=PostingAction.MARK_PAID)
-        .values_list("qonto_id", flat=True)
-    )
     day = _payment_date(record)
     postings: list[Posting] = []
+    undone: list[Posting] = []
+    withdrawn: list[str] = []
     with transaction.atomic():
+        # One decision at a time per payment: a sync and a bill's finish may settle it at once.
+        SourceRecord.objects.select_for_update().filter(pk=record.pk).first()
+        in_effect = _marks_in_effect(record)
+        standing: dict[str, Posting] = {}  # invoice → the mark that still holds
+        for invoice, marks in in_effect.items():
+            for mark in marks:
+                if invoice in invoices.values() and mark.payment_date == day:
+                    standing.setdefault(invoice, mark)
+                    continue
+                if record.deleted:
+                    why = f"QuickBooks payment {record.qbo_id} was deleted"
+                elif invoice not in invoices.values():
+                    why = f"QuickBooks payment {record.qbo_id} no longer pays this invoice's bill"
+                else:
+                    why = f"QuickBooks payment {record.qbo_id} is now dated {day.isoformat()}"
+                unmark = _mark_undo(mark=mark, record=record, actor=actor, reason=why)
+                if unmark is None:
+                    withdrawn.append(invoice)
+                else:
+                    undone.append(unmark)
+        new: dict[str, str] = {}
         for bill, invoice in invoices.items():
+            if invoice in standing:
+                postings.append(standing[invoice])
+                continue
             postings.append(
                 posting_enqueue(
                     record=record,
@@ -591,9 +684,11 @@ def payment_settle(*, record: SourceRecord, actor: Actor = SYSTEM) -> PaymentSet
                     reason=f"pays QuickBooks bill {bill}",
                 )
             )
-        new = {bill: invoice for bill, invoice in invoices.items() if invoice not in queued}
+            new[bill] = invoice
         reason = ""
-        if waiting:
+        if record.deleted:
+            reason = "The QuickBooks payment was deleted: Well takes back what it marked paid."
+        elif waiting:
             reason = f"Waiting for bill(s) {', '.join(waiting)} to be in Qonto to mark them paid."
         elif not invoices:
             reason = NO_POSTED_BILL
@@ -603,9 +698,20 @@ def payment_settle(*, record: SourceRecord, actor: Actor = SYSTEM) -> PaymentSet
             "bills": bills,
             "marked_paid": new,
             "waiting": waiting,
+            "deleted": record.deleted,
+            "unmarked": [p.qonto_id for p in undone],
+            "withdrawn": withdrawn,
         }
-        _payment_audit(record, actor, "payment.settled", after, reason, once=not new)
-    return PaymentSettled(postings=postings, waiting=waiting, reason=reason)
+        if withdrawn and not Posting.objects.filter(record=record).exists():
+            # Its only marks were withdrawn: the payment is back to where the sync left it.
+            _record_state(
+                record=record, state=RecordState.PULLED, actor=actor, reason="marks withdrawn"
+            )
+        changed = bool(new or undone or withdrawn)
+        _payment_audit(record, actor, "payment.settled", after, reason, once=not changed)
+    return PaymentSettled(
+        postings=postings, waiting=waiting, reason=reason, undone=undone, withdrawn=withdrawn
+    )
 
 
 def _payment_audit(
@@ -615,6 +721,9 @@ def _payment_audit(
     from well.models import AuditEvent
 
     object_type = "quickbooks." + record.entity_type.lower()
+    same = {"after__version": after["version"]}
+    if after.get("deleted"):
+        same["after__deleted"] = True  # the deletion is its own decision for that version
     if (
         once
         and AuditEvent.objects.filter(
@@ -622,7 +731,7 @@ def _payment_audit(
             object_type=object_type,
             object_id=str(record.pk),
             verb=verb,
-            after__version=after["version"],
+            **same,
         ).exists()
     ):
         return
@@ -644,7 +753,8 @@ def payments_settle(*, records: list[SourceRecord], actor: Actor = SYSTEM) -> in
         if record.entity_type not in PAYMENT_KINDS:
             continue
         try:
-            made += len(payment_settle(record=record, actor=actor).postings)
+            settled = payment_settle(record=record, actor=actor)
+            made += len(settled.postings) + len(settled.undone)
         except Exception:
             logger.exception("settling QuickBooks payment %s failed", record.pk)
     return made

@@ -1,10 +1,11 @@
 """A QuickBooks BillPayment of a bill Well posted marks its Qonto invoice paid, over the real path:
-sync → handoff → `payment_settle` → outbox → Qonto sandbox (docs/triggers.md)."""
+sync → handoff → `payment_settle` → outbox → Qonto sandbox (docs/triggers.md); a deleted or
+re-dated payment takes that mark back (unmark_paid), or withdraws it when it was never sent."""
 
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import requests
@@ -16,8 +17,14 @@ from connectors.demo import DemoUrls, demo_connect, demo_settings_apply, demo_sy
 from connectors.models import Connection, Provider, RecordState, SourceRecord
 from connectors.qonto import client
 from connectors.qonto.models import Posting, PostingAction, PostingState
-from connectors.qonto.posting import postings_send
-from connectors.qonto.services import payment_settle, qonto_api_for, record_post
+from connectors.qonto.posting import WAITING_FOR_EARLIER, postings_recover, postings_send
+from connectors.qonto.services import (
+    payment_settle,
+    payments_settle,
+    posting_claim,
+    qonto_api_for,
+    record_post,
+)
 from connectors.sandbox.runner import start_sandboxes
 from connectors.sandbox.server import serve_in_thread
 from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
@@ -26,6 +33,7 @@ from well.demo import demo_tenant_ensure
 from well.models import AuditEvent
 
 MARK_PAID = "POST /v2/supplier_invoices/<invoice_id>/mark_as_paid"
+UNMARK_PAID = "POST /v2/supplier_invoices/<invoice_id>/unmark_as_paid"
 REVIEWER = Actor.system("tests")
 
 _PROVIDER_SETTINGS = [
@@ -211,3 +219,182 @@ def test_a_customer_payment_is_context_never_posted(connected, make_record, qont
     assert not Posting.objects.filter(record=payment).exists()
     events = AuditEvent.objects.filter(object_id=str(payment.pk), verb="payment.context")
     assert events.count() == 1
+
+
+# --- Taking a mark back ------------------------------------------------------------------------
+
+
+def _posted_bill_invoice(bill, qonto) -> dict:
+    """Post the bill to the sandbox; its Qonto invoice as the sandbox holds it."""
+    record_post(record=bill, actor=REVIEWER)
+    _send()
+    upload = Posting.objects.get(record=bill, action=PostingAction.UPLOAD)
+    assert upload.state == PostingState.DONE
+    return qonto.app.store.state["supplier_invoices"][upload.qonto_id]
+
+
+def _delete(payment) -> SourceRecord:
+    """What the QuickBooks sync does with a deleted payment: the row is kept, flagged."""
+    SourceRecord.objects.filter(pk=payment.pk).update(deleted=True)
+    payment.refresh_from_db()
+    return payment
+
+
+def _redate(payment, paid_on: date, version: str) -> SourceRecord:
+    payment.payload = {**payment.payload, "TxnDate": paid_on.isoformat(), "SyncToken": version}
+    payment.issue_date = paid_on
+    payment.sync_token = version
+    payment.save(update_fields=["payload", "issue_date", "sync_token"])
+    return payment
+
+
+@pytest.mark.django_db
+def test_a_deleted_payment_puts_the_invoice_back_to_its_status_once(
+    connected, bill, make_record, qonto
+):
+    invoice = _posted_bill_invoice(bill, qonto)
+    status_before = invoice["status"]
+    assert status_before != "paid"
+    payment = _payment(make_record, bill)
+    payment_settle(record=payment)
+    _send()
+    assert invoice["status"] == "paid" and invoice["payment_date"] == "2026-03-20"
+
+    _delete(payment)
+    payments_settle(records=[payment])  # the sync hands the deletion over ...
+    payments_settle(records=[payment])  # ... and again, from a later page or a re-run
+    _send()
+    _send()
+
+    assert invoice["status"] == status_before and invoice["payment_date"] is None
+    assert qonto.calls(UNMARK_PAID) == 1 and qonto.calls(MARK_PAID) == 1
+    mark = Posting.objects.get(record=payment, action=PostingAction.MARK_PAID)
+    unmark = Posting.objects.get(record=payment, action=PostingAction.UNMARK_PAID)
+    assert unmark.state == PostingState.DONE and unmark.outcome == "unpaid"
+    assert unmark.qonto_id == mark.qonto_id and unmark.source_version == mark.source_version
+    assert unmark.idempotency_key not in (mark.idempotency_key, "")
+    verbs = list(
+        AuditEvent.objects.filter(object_id=str(unmark.pk))
+        .order_by("created_at", "id")
+        .values_list("verb", flat=True)
+    )
+    assert verbs == ["posting.enqueued", "posting.claimed", "posting.done"]
+    settled = AuditEvent.objects.filter(
+        object_id=str(payment.pk), verb="payment.settled", after__deleted=True
+    )
+    assert settled.count() == 1
+    assert settled.get().after["unmarked"] == [mark.qonto_id]
+
+
+@pytest.mark.django_db
+def test_a_redated_payment_is_unmarked_then_marked_paid_with_its_new_date(
+    connected, bill, make_record, qonto
+):
+    invoice = _posted_bill_invoice(bill, qonto)
+    payment = _payment(make_record, bill)
+    payment_settle(record=payment)
+    _send()
+
+    _redate(payment, date(2026, 3, 27), version="1")
+    settled = payment_settle(record=payment)
+    payment_settle(record=payment)  # the same version again changes nothing
+    _send()
+
+    assert invoice["status"] == "paid" and invoice["payment_date"] == "2026-03-27"
+    assert qonto.calls(UNMARK_PAID) == 1 and qonto.calls(MARK_PAID) == 2
+    [unmark] = settled.undone
+    assert unmark.source_version == "0"
+    rows = Posting.objects.filter(record=payment).order_by("created_at")
+    assert [(p.action, p.source_version, p.state) for p in rows] == [
+        (PostingAction.MARK_PAID, "0", PostingState.DONE),
+        (PostingAction.UNMARK_PAID, "0", PostingState.DONE),
+        (PostingAction.MARK_PAID, "1", PostingState.DONE),
+    ]
+
+    # A new version paying on the same date keeps the mark that holds: nothing sent.
+    payment.sync_token = "2"
+    payment.save(update_fields=["sync_token"])
+    assert payment_settle(record=payment).postings == [rows[2]]
+    _send()
+    assert Posting.objects.filter(record=payment).count() == 3
+    assert qonto.calls(MARK_PAID) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("change", ["deleted", "redated"])
+def test_a_mark_that_never_reached_qonto_is_withdrawn_without_a_request(
+    connected, bill, make_record, qonto, change
+):
+    invoice = _posted_bill_invoice(bill, qonto)
+    status_before = invoice["status"]
+    payment = _payment(make_record, bill)
+    [mark] = payment_settle(record=payment).postings  # queued, not sent yet
+
+    if change == "deleted":
+        settled = payment_settle(record=_delete(payment))
+    else:
+        settled = payment_settle(record=_redate(payment, date(2026, 3, 27), version="1"))
+    _send()
+
+    assert settled.withdrawn == [mark.qonto_id] and settled.undone == []
+    assert not Posting.objects.filter(pk=mark.pk).exists()
+    assert not Posting.objects.filter(record=payment, action=PostingAction.UNMARK_PAID).exists()
+    withdrawn = AuditEvent.objects.get(object_id=str(mark.pk), verb="posting.withdrawn")
+    assert withdrawn.before["idempotency_key"] == mark.idempotency_key
+    assert qonto.calls(UNMARK_PAID) == 0
+    if change == "deleted":
+        assert qonto.calls(MARK_PAID) == 0
+        assert invoice["status"] == status_before
+        payment.refresh_from_db()
+        assert payment.state == RecordState.PULLED
+    else:
+        assert qonto.calls(MARK_PAID) == 1
+        assert invoice["status"] == "paid" and invoice["payment_date"] == "2026-03-27"
+
+
+@pytest.mark.django_db
+def test_an_unmark_waits_for_the_mark_in_flight_then_undoes_it(connected, bill, make_record, qonto):
+    invoice = _posted_bill_invoice(bill, qonto)
+    status_before = invoice["status"]
+    payment = _payment(make_record, bill)
+    payment_settle(record=payment)
+    [mark] = posting_claim(limit=10)  # a worker holds the mark; its request may be on its way
+
+    settled = payment_settle(record=_delete(payment))
+    _send()
+
+    [unmark] = settled.undone
+    unmark.refresh_from_db()
+    assert unmark.state == PostingState.READY and unmark.message == WAITING_FOR_EARLIER
+    assert qonto.calls(UNMARK_PAID) == 0
+
+    # That worker died: its mark is resent with its key (it reaches Qonto), then undone.
+    assert postings_recover(lease=timedelta(0)) == 1
+    _send()
+
+    unmark.refresh_from_db()
+    assert Posting.objects.get(pk=mark.pk).state == PostingState.DONE
+    assert unmark.state == PostingState.DONE and unmark.outcome == "unpaid"
+    assert invoice["status"] == status_before
+    assert qonto.calls(MARK_PAID) == 1 and qonto.calls(UNMARK_PAID) == 1
+
+
+@pytest.mark.django_db
+def test_an_invoice_qonto_had_paid_before_well_stays_paid_when_the_payment_is_deleted(
+    connected, bill, make_record, qonto
+):
+    invoice = _posted_bill_invoice(bill, qonto)
+    invoice.update(status="paid", payment_date="2026-01-05")  # paid in Qonto by a person
+    payment = _payment(make_record, bill)
+    payment_settle(record=payment)
+    _send()
+    mark = Posting.objects.get(record=payment, action=PostingAction.MARK_PAID)
+    assert mark.state == PostingState.DONE and mark.outcome == "already_paid"
+
+    payment_settle(record=_delete(payment))
+    _send()
+
+    unmark = Posting.objects.get(record=payment, action=PostingAction.UNMARK_PAID)
+    assert unmark.state == PostingState.DONE and unmark.outcome == "nothing_to_undo"
+    assert invoice["status"] == "paid" and invoice["payment_date"] == "2026-01-05"
+    assert qonto.calls(UNMARK_PAID) == 0

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from connectors.http import NO_RETRY, AuthRevoked, PermanentError, RateLimited
+from connectors.http import NO_RETRY, AuthRevoked, PermanentError, ProviderError, RateLimited
 from connectors.qonto import client
 from connectors.qonto.sync import invoice_fields, matched_transaction_ids, transaction_fields
 
@@ -167,6 +167,35 @@ def test_mark_as_paid_accepts_the_unwrapped_invoice_and_sends_the_date():
     invoice = client.supplier_invoice_mark_paid(api(), "i1", payment_date=date(2026, 3, 14))
     assert invoice["status"] == "paid"
     assert b'"payment_date": "2026-03-14"' in responses.calls[0].request.body
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "answer",
+    [{"id": "i1", "status": "to_pay"}, {"supplier_invoice": {"id": "i1", "status": "to_pay"}}],
+)
+def test_unmark_as_paid_posts_no_body_and_accepts_both_shapes(answer):
+    responses.post(f"{BASE}/v2/supplier_invoices/i1/unmark_as_paid", json=answer)
+    invoice = client.supplier_invoice_unmark_paid(api(), "i1")
+    assert invoice == {"id": "i1", "status": "to_pay"}
+    assert not responses.calls[0].request.body
+
+
+@responses.activate
+def test_unmark_as_paid_is_not_retried_after_a_server_error():
+    responses.post(f"{BASE}/v2/supplier_invoices/i1/unmark_as_paid", status=503, json={})
+    retrying = api(policy=client.http.DEFAULT_POLICY, sleep=lambda seconds: None)
+    with pytest.raises(ProviderError) as caught:
+        client.supplier_invoice_unmark_paid(retrying, "i1")
+    assert not caught.value.permanent
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_an_unmark_answer_without_an_invoice_is_a_permanent_error():
+    responses.post(f"{BASE}/v2/supplier_invoices/i1/unmark_as_paid", json={"errors": []})
+    with pytest.raises(PermanentError, match="unmark_as_paid"):
+        client.supplier_invoice_unmark_paid(api(), "i1")
 
 
 @pytest.mark.parametrize(
