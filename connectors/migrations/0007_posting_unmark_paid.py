@@ -4,32 +4,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0006_review_indexes'),
-        ('well', '0003_api_keys_webhooks'),
+        ("connectors", "0006_review_indexes"),
+        ("well", "0003_api_keys_webhooks"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='posting',
-            name='posting_once_per_version',
+            model_name="posting",
+            name="posting_once_per_version",
         ),
         migrations.RemoveConstraint(
-            model_name='posting',
-            name='posting_paid_once_per_invoice',
+            model_name="posting",
+            name="posting_paid_once_per_invoice",
         ),
         migrations.AlterField(
-            model_name='posting',
-            name='action',
-            field=models.CharField(choices=[('upload', 'Upload as supplier invoice'), ('credit_note', 'Upload as credit note'), ('link', 'Link to an existing Qonto object'), ('mark_paid', 'Mark the Qonto invoice as paid'), ('unmark_paid', "Undo Well's mark as paid")], max_length=12),
+            model_name="posting",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("upload", "Upload as supplier invoice"),
+                    ("credit_note", "Upload as credit note"),
+                    ("link", "Link to an existing Qonto object"),
+                    ("mark_paid", "Mark the Qonto invoice as paid"),
+                    ("unmark_paid", "Undo Well's mark as paid"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='posting',
-            constraint=models.UniqueConstraint(condition=models.Q(('action__in', ['mark_paid', 'unmark_paid']), _negated=True), fields=('workspace', 'record', 'source_version', 'action'), name='posting_once_per_version'),
+            model_name="posting",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("action__in", ["mark_paid", "unmark_paid"]), _negated=True),
+                fields=("workspace", "record", "source_version", "action"),
+                name="posting_once_per_version",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='posting',
-            constraint=models.UniqueConstraint(condition=models.Q(('action__in', ['mark_paid', 'unmark_paid'])), fields=('workspace', 'record', 'source_version', 'action', 'qonto_id'), name='posting_paid_once_per_invoice'),
+            model_name="posting",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("action__in", ["mark_paid", "unmark_paid"])),
+                fields=("workspace", "record", "source_version", "action", "qonto_id"),
+                name="posting_paid_once_per_invoice",
+            ),
         ),
     ]

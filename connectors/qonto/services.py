@@ -897,7 +897,18 @@ def posting_mark_unknown(*, posting: Posting, reason: str) -> bool:
 
 
 def posting_retry(*, posting: Posting, actor: Actor) -> bool:
-    """A person asks to try a failed posting again (same key: same version, same action)."""
+    """A person asks to try a failed posting again (same key: same version, same action).
+
+    A mark that was taken back (its payment deleted or re-dated) is not sent any more.
+    """
+    undone = Posting.objects.filter(
+        record_id=posting.record_id,
+        action=PostingAction.UNMARK_PAID,
+        source_version=posting.source_version,
+        qonto_id=posting.qonto_id,
+    )
+    if posting.action == PostingAction.MARK_PAID and undone.exists():
+        return False
     with transaction.atomic():
         updated = Posting.objects.filter(pk=posting.pk, state=PostingState.FAILED).update(
             state=PostingState.READY, updated_at=timezone.now()

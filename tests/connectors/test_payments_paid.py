@@ -22,6 +22,8 @@ from connectors.qonto.services import (
     payment_settle,
     payments_settle,
     posting_claim,
+    posting_finish,
+    posting_retry,
     qonto_api_for,
     record_post,
 )
@@ -398,3 +400,26 @@ def test_an_invoice_qonto_had_paid_before_well_stays_paid_when_the_payment_is_de
     assert unmark.state == PostingState.DONE and unmark.outcome == "nothing_to_undo"
     assert invoice["status"] == "paid" and invoice["payment_date"] == "2026-01-05"
     assert qonto.calls(UNMARK_PAID) == 0
+
+
+@pytest.mark.django_db
+def test_a_mark_refused_after_its_unmark_was_queued_is_never_sent_nor_retried(
+    connected, bill, make_record, qonto
+):
+    invoice = _posted_bill_invoice(bill, qonto)
+    status_before = invoice["status"]
+    payment = _payment(make_record, bill)
+    payment_settle(record=payment)
+    [mark] = posting_claim(limit=10)
+    [unmark] = payment_settle(record=_delete(payment)).undone
+    assert posting_finish(posting=mark, state=PostingState.FAILED, message="Qonto refused it.")
+
+    _send()
+
+    unmark.refresh_from_db()
+    assert unmark.state == PostingState.DONE and unmark.outcome == "nothing_to_undo"
+    assert posting_retry(posting=mark, actor=REVIEWER) is False
+    _send()
+    assert Posting.objects.get(pk=mark.pk).state == PostingState.FAILED
+    assert invoice["status"] == status_before
+    assert qonto.calls(MARK_PAID) == 0 and qonto.calls(UNMARK_PAID) == 0
