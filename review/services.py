@@ -591,9 +591,7 @@ def record_postings_retry(
     Each keeps its idempotency key (same version, same action), so Qonto never gets it twice;
     connectors.qonto.services.posting_retry writes each one's `posting.retried` audit event.
     """
-    from django_q.tasks import async_task
-
-    from connectors.qonto.services import posting_retry
+    from connectors.qonto.services import posting_retry, postings_send_soon
 
     _check_role(actor=actor, membership=membership, record=record)
     with transaction.atomic():
@@ -605,8 +603,5 @@ def record_postings_retry(
         if not failed:
             raise DecisionError("Nothing to retry: no posting of this record has failed.")
         retried = sum(posting_retry(posting=posting, actor=actor) for posting in failed)
-        # ORM broker on the main database: the task row commits with the postings' new state.
-        async_task(
-            "connectors.qonto.tasks.postings_send_task", task_name="qonto postings", group="post"
-        )
+        postings_send_soon()
     return retried

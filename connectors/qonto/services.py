@@ -380,6 +380,19 @@ NEVER_POSTED = {
 }
 
 
+def postings_send_soon() -> None:
+    """Queue a run of the outbox worker in the caller's transaction.
+
+    The ORM broker lives on the main database: the task row commits, or rolls back, with the
+    postings it is meant to send.
+    """
+    from django_q.tasks import async_task
+
+    async_task(
+        "connectors.qonto.tasks.postings_send_task", task_name="qonto postings", group="post"
+    )
+
+
 @transaction.atomic
 def posting_enqueue(
     *,
@@ -453,12 +466,7 @@ def posting_enqueue(
         reason=reason,
     )
     _record_state(record=record, state=RecordState.POSTING, actor=actor, reason=f"{action} queued")
-    from django_q.tasks import async_task
-
-    # ORM broker on the main database: the task row commits (or rolls back) with the posting.
-    async_task(
-        "connectors.qonto.tasks.postings_send_task", task_name="qonto postings", group="post"
-    )
+    postings_send_soon()
     return posting
 
 
