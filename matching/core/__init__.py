@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .engine import Book, build_book, decide
-from .feedback import update_from_feedback
+from .fitting import Label, fit
 from .types import (
     CREATE,
     LINK,
@@ -22,7 +22,7 @@ from .types import (
     Target,
     Vendor,
 )
-from .weights import Model, load_default
+from .model import Model, load_prior
 
 __all__ = [
     "CREATE",
@@ -36,6 +36,7 @@ __all__ = [
     "Decision",
     "Entry",
     "HistoryLink",
+    "Label",
     "LabelledDecision",
     "Model",
     "Policy",
@@ -45,6 +46,6 @@ __all__ = [
     "Vendor",
     "build_book",
     "decide",
-    "load_default",
-    "update_from_feedback",
+    "fit",
+    "load_prior",
 ]

@@ -1,13 +1,22 @@
-"""Blocking: the few Qonto entries worth comparing with a record, never all of them."""
+"""Blocking: the few Qonto entries worth comparing with a record, never all of them.
+
+A record's candidates are the union of four rules, each capped to its best few:
+(a) the same amount (or converted amount) within -60/+90 days, closest dates first;
+(b) an entry under one of the record's counterparty keys (its vendor's name, the names Qonto
+    used for that vendor before) or whose label starts like the record's memo, within +-45
+    days, closest in amount and date first;
+(c) the same invoice number;
+(d) an amount within 15% and within 21 days, closest first (fees, FX, short payments).
+"""
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
+
+import numpy as np
 
 from .types import Entry, Record
 
@@ -18,25 +27,30 @@ NEAR_WINDOW = (-10, 10)
 NEAR_RATIO = 0.03
 CAP_PER_RULE = 12
 NO_DATE = -1
+# How rule (b) and (d) rank: a 5% amount gap costs as much as a week.
+AMOUNT_SCALE = 0.05
+DAY_SCALE = 7.0
 
 
 @dataclass(slots=True)
-class _Dated:
-    """Entries under one key, sorted by date so a window is two bisections."""
+class _Bucket:
+    """Entries under one key, sorted by date so that a window is two binary searches."""
 
-    days: list[int] = field(default_factory=list)
-    items: list[int] = field(default_factory=list)
+    days: np.ndarray
+    items: np.ndarray
+    amounts: np.ndarray  # absolute cents, NaN when unread
 
 
 @dataclass(slots=True)
 class Index:
-    """Lookup tables over the workspace's Qonto entries, built once per batch."""
+    """Lookup tables over some of a workspace's Qonto entries, built once per book."""
 
     entries: list[Entry]
-    by_amount: dict[int, _Dated]
-    by_key: dict[str, _Dated]
+    by_amount: dict[int, list[tuple[int, int]]]  # amount -> sorted (day, position)
+    by_key: dict[str, _Bucket]
+    by_text: dict[str, _Bucket]
     by_ref: dict[str, list[int]]
-    by_day: dict[int, list[tuple[int, int]]]
+    dated: _Bucket  # every dated entry with an amount, by date
 
 
 def _ordinal(entry: Entry) -> int:
@@ -53,56 +67,94 @@ def _tokens(entry: Entry) -> set[str]:
     return found
 
 
-def build_index(entries: list[Entry]) -> Index:
-    """Index entries by absolute amount (and local amount), name key, reference and day."""
-    order = sorted(range(len(entries)), key=lambda i: _ordinal(entries[i]))
-    by_amount: dict[int, _Dated] = defaultdict(_Dated)
-    by_key: dict[str, _Dated] = defaultdict(_Dated)
+def text_keys(text: str) -> list[str]:
+    """Blocking keys of a memo or a bank label: its first word, and its first two words joined
+    (statements often name people by initials, as "M C")."""
+    words = text.split()
+    return words[:1] + ([words[0] + words[1]] if len(words) >= 2 else [])
+
+
+def _bucket(positions: list[int], entries: list[Entry]) -> _Bucket:
+    days = np.array([_ordinal(entries[i]) for i in positions], dtype=np.int64)
+    amounts = np.array(
+        [
+            abs(entries[i].amount_cents) if entries[i].amount_cents is not None else np.nan
+            for i in positions
+        ],
+        dtype=np.float64,
+    )
+    return _Bucket(days, np.array(positions, dtype=np.int64), amounts)
+
+
+def build_index(entries: list[Entry], positions: list[int] | None = None) -> Index:
+    """Index entries (all, or those at `positions`) by amount, name key, reference and day."""
+    chosen = range(len(entries)) if positions is None else positions
+    order = sorted(chosen, key=lambda i: _ordinal(entries[i]))
+    by_amount: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    by_key: dict[str, list[int]] = defaultdict(list)
+    by_text: dict[str, list[int]] = defaultdict(list)
     by_ref: dict[str, list[int]] = defaultdict(list)
-    by_day: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    dated: list[int] = []
     for i in order:
         entry = entries[i]
         ordinal = _ordinal(entry)
-        amounts = {abs(a) for a in (entry.amount_cents, entry.local_amount_cents) if a is not None}
-        for amount in amounts:
-            bucket = by_amount[amount]
-            bucket.days.append(ordinal)
-            bucket.items.append(i)
+        for amount in {abs(a) for a in (entry.amount_cents, entry.local_amount_cents) if a}:
+            by_amount[amount].append((ordinal, i))
         if entry.name_key:
-            bucket = by_key[entry.name_key]
-            bucket.days.append(ordinal)
-            bucket.items.append(i)
+            by_key[entry.name_key].append(i)
+        for key in text_keys(entry.label):
+            by_text[key].append(i)
         for token in _tokens(entry):
             by_ref[token].append(i)
         if ordinal != NO_DATE and entry.amount_cents is not None:
-            by_day[ordinal].append((abs(entry.amount_cents), i))
-    for pairs in by_day.values():
-        pairs.sort()
-    return Index(entries, dict(by_amount), dict(by_key), dict(by_ref), dict(by_day))
-
-
-def _window(
-    bucket: _Dated | None,
-    center: int | None,
-    window: tuple[int, int],
-    rank: Callable[[int, int], float] | None = None,
-) -> list[int]:
-    """Entries of a bucket within the window, best ranked first (closest date by default)."""
-    if bucket is None:
-        return []
-    if center is None:
-        return bucket.items[-CAP_PER_RULE:]
-    lo = bisect_left(bucket.days, center + window[0])
-    hi = bisect_right(bucket.days, center + window[1])
-    if hi - lo <= CAP_PER_RULE:
-        return bucket.items[lo:hi]  # all of them fit: no need to rank
-    rank = rank or (lambda day, _: abs(day - center))
-    found = heapq.nsmallest(
-        CAP_PER_RULE,
-        zip(bucket.days[lo:hi], bucket.items[lo:hi], strict=True),
-        key=lambda pair: rank(*pair),
+            dated.append(i)
+    return Index(
+        entries,
+        dict(by_amount),
+        {key: _bucket(items, entries) for key, items in by_key.items()},
+        {key: _bucket(items, entries) for key, items in by_text.items()},
+        dict(by_ref),
+        _bucket(dated, entries),
     )
-    return [i for _, i in found]
+
+
+def _closest_dates(pairs: list[tuple[int, int]], center: int | None, window: tuple[int, int]) -> list[int]:
+    if center is None:
+        return [i for _, i in pairs[-CAP_PER_RULE:]]
+    lo = bisect_left(pairs, (center + window[0], -1))
+    hi = bisect_right(pairs, (center + window[1], 1 << 62))
+    inside = pairs[lo:hi]
+    if len(inside) > CAP_PER_RULE:
+        inside = sorted(inside, key=lambda pair: abs(pair[0] - center))[:CAP_PER_RULE]
+    return [i for _, i in inside]
+
+
+def _ranked(
+    bucket: _Bucket, center: int | None, window: tuple[int, int], amount: int | None, ratio: float
+) -> list[int]:
+    """Entries of a bucket in the window (and within `ratio` of the amount), best first."""
+    if center is None:
+        return bucket.items[-CAP_PER_RULE:].tolist()
+    lo = int(np.searchsorted(bucket.days, center + window[0], "left"))
+    hi = int(np.searchsorted(bucket.days, center + window[1], "right"))
+    if hi <= lo:
+        return []
+    days = bucket.days[lo:hi]
+    items = bucket.items[lo:hi]
+    if hi - lo <= CAP_PER_RULE and ratio >= 1:
+        return items.tolist()
+    if amount:
+        gap = np.abs(bucket.amounts[lo:hi] - amount) / amount
+        gap = np.where(np.isnan(gap), ratio, gap)  # an unread total is still a contender
+        inside = gap <= ratio
+        days, items, gap = days[inside], items[inside], gap[inside]
+    else:
+        gap = np.zeros(len(items))
+    if len(items) <= CAP_PER_RULE:
+        return items.tolist()
+    score = gap / AMOUNT_SCALE + np.abs(days - center) / DAY_SCALE
+    best = np.argpartition(score, CAP_PER_RULE - 1)[:CAP_PER_RULE]
+    return items[best[np.argsort(score[best], kind="stable")]].tolist()
 
 
 def _swapped(ordinal: int) -> int | None:
@@ -113,53 +165,39 @@ def _swapped(ordinal: int) -> int | None:
     return day.replace(day=day.month, month=day.day).toordinal()
 
 
-def _near(index: Index, amount: int, center: int) -> list[int]:
-    """Entries within 3% of the amount and 10 days of the date, closest amount first."""
-    lo_amount, hi_amount = amount * (1 - NEAR_RATIO), amount * (1 + NEAR_RATIO)
-    found: list[tuple[int, int]] = []
-    for ordinal in range(center + NEAR_WINDOW[0], center + NEAR_WINDOW[1] + 1):
-        pairs = index.by_day.get(ordinal)
-        if pairs:
-            lo = bisect_left(pairs, (int(lo_amount), -1))
-            hi = bisect_right(pairs, (int(hi_amount) + 1, -1))
-            found += pairs[lo:hi]
-    if len(found) > CAP_PER_RULE:
-        found = heapq.nsmallest(
-            CAP_PER_RULE, found, key=lambda pair: (abs(pair[0] - amount), pair[1])
-        )
-    else:
-        found.sort(key=lambda pair: (abs(pair[0] - amount), pair[1]))
-    return [i for _, i in found]
+def candidates(
+    index: Index,
+    record: Record,
+    party_keys: list[str],
+    excluded: set[int] | frozenset[int] = frozenset(),
+) -> list[int]:
+    """The union of the four blocking rules for one record, as entry positions.
 
-
-def candidates(index: Index, record: Record, party_keys: list[str]) -> list[int]:
-    """The union of the four blocking rules for one record, as entry positions."""
+    Entries in `excluded` (already linked to another record) are never candidates: a Qonto
+    entry is the target of at most one live link.
+    """
     center = record.txn_date.toordinal() if record.txn_date else None
     found: dict[int, None] = {}
     amounts = {abs(a) for a in (record.amount_cents, record.home_amount_cents) if a is not None}
     for amount in amounts:
-        found.update(dict.fromkeys(_window(index.by_amount.get(amount), center, AMOUNT_WINDOW)))
+        same = index.by_amount.get(amount)
+        if not same:
+            continue
+        found.update(dict.fromkeys(_closest_dates(same, center, AMOUNT_WINDOW)))
         swapped = _swapped(center) if center is not None else None
         if swapped is not None:
-            found.update(dict.fromkeys(_window(index.by_amount.get(amount), swapped, (-3, 3))))
-    if center is not None:
-        # Among a busy vendor's entries, the closest amounts matter more than the closest days.
-        target = abs(record.amount_cents) if record.amount_cents is not None else None
-
-        def by_amount(day: int, i: int) -> float:
-            theirs = index.entries[i].amount_cents
-            if theirs is None:
-                return NEAR_RATIO * 100 + abs(day - center) / 100  # unread total: still a contender
-            gap = abs(abs(theirs) - target) / max(target, 1) if target else 1.0
-            return min(gap, 1.0) * 100 + abs(day - center) / 100
-
-        for key in party_keys:
-            window = _window(index.by_key.get(key), center, PARTY_WINDOW, by_amount)
-            found.update(dict.fromkeys(window))
+            found.update(dict.fromkeys(_closest_dates(same, swapped, (-3, 3))))
+    target = abs(record.amount_cents) if record.amount_cents is not None else None
+    buckets = [index.by_key.get(key) for key in party_keys]
+    buckets += [index.by_text.get(key) for key in text_keys(record.memo)]
+    for bucket in buckets:
+        if bucket is not None:
+            found.update(dict.fromkeys(_ranked(bucket, center, PARTY_WINDOW, target, 1.0)))
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
     if center is not None:
         for amount in amounts:
             if amount > 0:
-                found.update(dict.fromkeys(_near(index, amount, center)))
-    return list(found)
+                near = _ranked(index.dated, center, NEAR_WINDOW, amount, NEAR_RATIO)
+                found.update(dict.fromkeys(near))
+    return [pos for pos in found if pos not in excluded]

@@ -1,11 +1,18 @@
-"""Compare a record with a candidate entry, signal by signal, into discrete levels."""
+"""Compare records with their candidate entries, signal by signal, into discrete levels.
+
+Every pair of a batch is compared at once: numeric signals with numpy, text signals with
+rapidfuzz's vectorised `cpdist`, and the few history-dependent ones (tax IDs, names Qonto used
+for this vendor before) with plain lookups. A comparison vector is one level per signal; a
+level's weight, log2(m/u), comes from the workspace's fitted model (`model.py`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from .counterparty import Directory, Profile
@@ -15,16 +22,29 @@ MISSING = "missing"
 
 # Every signal and its levels, strongest evidence first; "missing" always weighs 0.
 LEVELS: dict[str, tuple[str, ...]] = {
-    "amount": ("exact", "close", "within_3pct", "sign_flip", "different", MISSING),
+    "amount": (
+        "exact",
+        "close",
+        "within_3pct",
+        "within_6pct",
+        "within_10pct",
+        "within_15pct",
+        "sign_flip",
+        "different",
+        MISSING,
+    ),
     "date": (
         "same_day",
-        "1_3_days",
-        "4_10_days",
-        "11_45_days",
-        "near_due_date",
-        "before_record",
-        "one_period_apart",
+        "1_day_after",
+        "2_3_days_after",
+        "1_3_days_before",
+        "4_7_days_after",
+        "8_14_days_after",
+        "15_30_days_after",
+        "31_60_days_after",
+        "4_30_days_before",
         "day_month_swapped",
+        "one_period_apart",
         "far",
         MISSING,
     ),
@@ -39,131 +59,197 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "different",
         MISSING,
     ),
+    "text": ("same", "contained", "close", "similar", "different", MISSING),
     "reference": ("exact", "in_label", "close", "different", MISSING),
     "currency": ("same", "converted", "different", MISSING),
-    "kind": (
-        "bill_invoice",
-        "bill_payment",
-        "expense_invoice",
-        "expense_payment",
-        "credit_invoice",
-        "credit_payment",
-        "other_invoice",
-        "other_payment",
-    ),
-    "usage": ("unused", "paired_payment", "already_linked"),
+    "payment": ("free", "settles_an_invoice", MISSING),
 }
+SIGNALS: tuple[str, ...] = tuple(LEVELS)
+LEVEL_INDEX: dict[str, dict[str, int]] = {
+    signal: {level: i for i, level in enumerate(levels)} for signal, levels in LEVELS.items()
+}
+MISSING_INDEX = {signal: LEVEL_INDEX[signal][MISSING] for signal in SIGNALS}
 
 # Counterparty levels that say "this entry is the record's vendor".
 STRONG_PARTY = ("same_tax_id", "same_counterparty", "name_same", "name_close")
+# Levels whose weight is adjusted for how common the matched value is (term frequency): the
+# same 9.99 EUR or the same "M C" label says little when a hundred entries share it.
+TF_LEVELS = {("amount", "exact"), ("text", "same")}
 
-# Two signals are weighed conditionally, because they are not independent of the others: an
-# amount a little off is common among random candidates but rare among the vendor's own entries
-# (short payments, bank charges), and a bill's payment comes weeks after it while its invoice
-# carries its date. Their weights come from tables split by that condition.
-WEIGHT_LEVELS: dict[str, tuple[str, ...]] = {
-    **LEVELS,
-    "amount|party": LEVELS["amount"],
-}
-
-
-def weight_key(signal: str, level: str, vector: dict[str, str]) -> tuple[str, str]:
-    """The (table, level) whose weight applies to this signal of this comparison vector."""
-    if signal == "amount" and vector.get("counterparty") in STRONG_PARTY:
-        return ("amount|party", level)
-    return (signal, level)
-
-
-def weight_keys(vector: dict[str, str]) -> list[tuple[str, str]]:
-    """Every (table, level) a comparison vector is weighed with."""
-    return [weight_key(signal, level, vector) for signal, level in vector.items()]
+_AMOUNT = LEVEL_INDEX["amount"]
+_DATE = LEVEL_INDEX["date"]
+_TEXT = LEVEL_INDEX["text"]
+_CURRENCY = LEVEL_INDEX["currency"]
+_PAYMENT = LEVEL_INDEX["payment"]
+_PARTY = LEVEL_INDEX["counterparty"]
+_REFERENCE = LEVEL_INDEX["reference"]
+VENDOR_TF_MIN = 3  # past records of a vendor before its own amount frequencies count
+SHORT_TEXT = 4  # below this many characters a label is compared for equality only
 
 
 @dataclass(slots=True)
 class Context:
-    """What a comparison needs beyond the pair: the record's counterparty and the history graph."""
+    """What a comparison needs beyond the pair: each record's counterparty and the history."""
 
-    profile: Profile
-    names: list[str]
+    profiles: list[Profile]
+    names: list[list[str]]
     directory: Directory
-    paired: set[str]  # transactions already matched to a supplier invoice in Qonto
-    recurring: bool = False  # the vendor billed this same amount at least twice before
+    paired: set[str]  # transactions Qonto already matched to a supplier invoice
+    recurring: list[bool]  # the record's vendor billed this amount at least twice before
 
 
-def amount_level(record: Record, entry: Entry) -> str:
-    """How close the amounts are, in the record's currency when Qonto converted it."""
-    theirs = entry.amount_cents
-    ours = record.amount_cents
-    if entry.currency and record.currency and entry.currency != record.currency:
-        if entry.local_currency == record.currency and entry.local_amount_cents is not None:
-            theirs = entry.local_amount_cents
-        else:
-            ours = record.home_amount_cents
-    if ours is None or theirs is None:
-        return MISSING
-    if ours == theirs:
-        return "exact"
-    if ours == -theirs:
-        return "sign_flip"
-    gap = abs(ours - theirs)
-    scale = max(abs(ours), abs(theirs), 1)
-    if (ours > 0) != (theirs > 0):
-        return "different"
-    if gap <= 100 or gap * 1000 <= 5 * scale:
-        return "close"
-    if gap * 100 <= 3 * scale:
-        return "within_3pct"
-    return "different"
+@dataclass(slots=True)
+class Pairs:
+    """Candidate pairs of a batch: record and entry positions, one level per signal."""
+
+    record: np.ndarray  # int32, position in the batch
+    entry: np.ndarray  # int32, position in the book's entries
+    levels: np.ndarray  # int8 [pairs, signals]
+    tf: np.ndarray  # float64 [pairs, 2]: frequency of the matched amount / text, 0 when n/a
+
+    @property
+    def size(self) -> int:
+        return len(self.record)
+
+    def vector(self, i: int) -> dict[str, str]:
+        """The comparison vector of one pair as signal -> level names."""
+        return {s: LEVELS[s][int(self.levels[i, k])] for k, s in enumerate(SIGNALS)}
 
 
-def _swapped(value: date) -> date | None:
-    try:
-        return value.replace(day=value.month, month=value.day)
-    except ValueError:
-        return None
+def empty_pairs() -> Pairs:
+    return Pairs(
+        np.zeros(0, np.int32),
+        np.zeros(0, np.int32),
+        np.zeros((0, len(SIGNALS)), np.int8),
+        np.zeros((0, 2)),
+    )
 
 
-def date_level(record: Record, entry: Entry, recurring: bool = False) -> str:
-    """The gap from the record's date to the entry's date."""
-    if record.txn_date is None or entry.entry_date is None:
-        return MISSING
-    gap = (entry.entry_date - record.txn_date).days
-    if gap == 0:
-        return "same_day"
-    if -3 <= gap <= 3:
-        return "1_3_days"
-    if recurring and 26 <= abs(gap) <= 35:
-        # A subscription billed every month: this is the next (or previous) month's payment.
-        return "one_period_apart"
-    due = record.due_date
-    if due and entry.kind != SUPPLIER_INVOICE and abs((entry.entry_date - due).days) <= 3:
-        return "near_due_date"
-    if 4 <= gap <= 10:
-        return "4_10_days"
-    if 11 <= gap <= 45:
-        return "11_45_days"
-    if -45 <= gap < -3:
-        return "before_record"
-    # OCR often reads 03/04 as 4 March instead of 3 April (scanned invoices only; a monthly
-    # subscription lands on swapped dates by coincidence).
-    swappable = entry.kind == SUPPLIER_INVOICE and not recurring
-    if swappable and _swapped(entry.entry_date) == record.txn_date:
-        return "day_month_swapped"
-    return "far"
+def _nan_array(values: list[int | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _name_score(names: list[str], other: str) -> float:
-    best = 0.0
-    for name in names:
-        best = max(best, fuzz.token_set_ratio(name, other), fuzz.ratio(name, other))
-        if best >= 95:
-            break
-    return best
+def _amount_levels(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    gap = np.abs(ours - theirs)
+    scale = np.maximum(np.maximum(np.abs(ours), np.abs(theirs)), 1.0)
+    same_sign = (ours > 0) == (theirs > 0)
+    ratio = gap / scale
+    conditions = [
+        np.isnan(ours) | np.isnan(theirs),
+        ours == theirs,
+        ours == -theirs,
+        ~same_sign,
+        (gap <= 100) | (ratio <= 0.005),
+        ratio <= 0.03,
+        ratio <= 0.06,
+        ratio <= 0.10,
+        ratio <= 0.15,
+    ]
+    choices = [
+        _AMOUNT[MISSING],
+        _AMOUNT["exact"],
+        _AMOUNT["sign_flip"],
+        _AMOUNT["different"],
+        _AMOUNT["close"],
+        _AMOUNT["within_3pct"],
+        _AMOUNT["within_6pct"],
+        _AMOUNT["within_10pct"],
+        _AMOUNT["within_15pct"],
+    ]
+    return np.select(conditions, choices, _AMOUNT["different"]).astype(np.int8)
 
 
-def counterparty_level(record: Record, entry: Entry, ctx: Context) -> str:
-    """Whether the entry's counterparty is the record's vendor: tax ID, history, then name."""
-    profile = ctx.profile
+def _swapped_ordinals(days: np.ndarray) -> np.ndarray:
+    """Each ordinal with day and month swapped (as OCR misreads it), -1 when not a date."""
+    out = np.full(len(days), -1, dtype=np.int64)
+    for value in np.unique(days[days > 0]):
+        day = date.fromordinal(int(value))
+        if day.day <= 12 and day.day != day.month:
+            out[days == value] = day.replace(day=day.month, month=day.day).toordinal()
+    return out
+
+
+def _date_levels(
+    record_day: np.ndarray, entry_day: np.ndarray, is_invoice: np.ndarray, recurring: np.ndarray
+) -> np.ndarray:
+    gap = entry_day - record_day
+    missing = (record_day < 0) | (entry_day < 0)
+    swapped = is_invoice & ~recurring & (_swapped_ordinals(entry_day) == record_day)
+    period = recurring & (np.abs(gap) >= 26) & (np.abs(gap) <= 35)
+    conditions = [
+        missing,
+        gap == 0,
+        gap == 1,
+        (gap >= 2) & (gap <= 3),
+        (gap >= -3) & (gap <= -1),
+        period,
+        (gap >= 4) & (gap <= 7),
+        (gap >= 8) & (gap <= 14),
+        (gap >= 15) & (gap <= 30),
+        (gap >= 31) & (gap <= 60),
+        (gap >= -30) & (gap <= -4),
+        swapped,
+    ]
+    choices = [
+        _DATE[MISSING],
+        _DATE["same_day"],
+        _DATE["1_day_after"],
+        _DATE["2_3_days_after"],
+        _DATE["1_3_days_before"],
+        _DATE["one_period_apart"],
+        _DATE["4_7_days_after"],
+        _DATE["8_14_days_after"],
+        _DATE["15_30_days_after"],
+        _DATE["31_60_days_after"],
+        _DATE["4_30_days_before"],
+        _DATE["day_month_swapped"],
+    ]
+    return np.select(conditions, choices, _DATE["far"]).astype(np.int8)
+
+
+def _text_levels(ours: list[str], theirs: list[str]) -> np.ndarray:
+    """Memo against label: same, one contained in the other (truncation), close, similar."""
+    out = np.full(len(ours), _TEXT[MISSING], dtype=np.int8)
+    present = np.array([bool(a) and bool(b) for a, b in zip(ours, theirs, strict=True)])
+    if not present.any():
+        return out
+    idx = np.flatnonzero(present)
+    a = [ours[i] for i in idx]
+    b = [theirs[i] for i in idx]
+    ratio = process.cpdist(a, b, scorer=fuzz.ratio, workers=-1)
+    partial = process.cpdist(a, b, scorer=fuzz.partial_ratio, workers=-1)
+    token_set = process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=-1)
+    short = np.array([min(len(x), len(y)) < SHORT_TEXT for x, y in zip(a, b, strict=True)])
+    prefix = np.array([x.startswith(y) or y.startswith(x) for x, y in zip(a, b, strict=True)])
+    best = np.maximum(ratio, token_set)
+    # A label cut to a few letters ("M C") begins many memos: it is only a hint.
+    levels = np.select(
+        [
+            ratio >= 100,
+            short & prefix,
+            short,
+            partial >= 100,
+            best >= 85,
+            (best >= 70) | (partial >= 80),
+        ],
+        [
+            _TEXT["same"],
+            _TEXT["similar"],
+            _TEXT["different"],
+            _TEXT["contained"],
+            _TEXT["close"],
+            _TEXT["similar"],
+        ],
+        _TEXT["different"],
+    )
+    out[idx] = levels
+    return out
+
+
+def _party_from_history(
+    record: Record, entry: Entry, profile: Profile, directory: Directory
+) -> str | None:
+    """The counterparty level told by tax IDs and past links; None when only names can tell."""
     if entry.tax_id:
         known = profile.tax_ids
         tail = profile.vendor.tax_tail if profile.vendor else ""
@@ -173,26 +259,67 @@ def counterparty_level(record: Record, entry: Entry, ctx: Context) -> str:
             return "tax_id_conflict"
         if tail and entry.tax_id.endswith(tail):
             return "same_tax_id"
-        owner = ctx.directory.tax_owner(entry.tax_id)
+        owner = directory.tax_owner(entry.tax_id)
         if owner and record.vendor_id and owner != record.vendor_id:
             return "other_counterparty"
     if entry.name_key and entry.name_key in profile.entry_keys:
         return "same_counterparty"
-    owner = ctx.directory.key_owner(entry.name_key) if entry.name_key else ""
+    owner = directory.key_owner(entry.name_key) if entry.name_key else ""
     if owner and record.vendor_id:
-        if owner == record.vendor_id:
-            return "same_counterparty"
-        return "other_counterparty"
-    if not entry.name or not ctx.names:
+        return "same_counterparty" if owner == record.vendor_id else "other_counterparty"
+    return None
+
+
+def _name_levels(names: list[list[str]], others: list[str]) -> np.ndarray:
+    """Name levels from the best fuzzy score of any of the record's names (up to three)."""
+    best = np.zeros(len(others))
+    for slot in range(3):
+        idx = [k for k, own in enumerate(names) if len(own) > slot and others[k]]
+        if not idx:
+            break
+        a = [names[k][slot] for k in idx]
+        b = [others[k] for k in idx]
+        score = np.maximum(
+            process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=-1),
+            process.cpdist(a, b, scorer=fuzz.ratio, workers=-1),
+        )
+        best[idx] = np.maximum(best[idx], score)
+    return np.select(
+        [best >= 95, best >= 85, best >= 70],
+        [_PARTY["name_same"], _PARTY["name_close"], _PARTY["name_similar"]],
+        _PARTY["different"],
+    ).astype(np.int8)
+
+
+def _party_levels(
+    rec: list[Record], ent: list[Entry], record_pos: np.ndarray, ctx: Context
+) -> np.ndarray:
+    out = np.full(len(rec), _PARTY[MISSING], dtype=np.int8)
+    named: list[int] = []
+    for k, (i, r, e) in enumerate(zip(record_pos, rec, ent, strict=True)):
+        names = ctx.names[i]
+        if not r.vendor_id and not names:
+            continue  # no payee at all: the memo speaks for it (text signal)
+        level = _party_from_history(r, e, ctx.profiles[i], ctx.directory)
+        if level is not None:
+            out[k] = _PARTY[level]
+        elif e.name and names:
+            named.append(k)
+    if named:
+        out[named] = _name_levels([ctx.names[record_pos[k]] for k in named], [ent[k].name for k in named])
+    return out
+
+
+def counterparty_level(
+    record: Record, entry: Entry, profile: Profile, names: list[str], directory: Directory
+) -> str:
+    """Whether the entry's counterparty is the record's vendor: tax ID, history, then name."""
+    level = _party_from_history(record, entry, profile, directory)
+    if level is not None:
+        return level
+    if not entry.name or not names:
         return MISSING
-    score = _name_score(ctx.names, entry.name)
-    if score >= 95:
-        return "name_same"
-    if score >= 85:
-        return "name_close"
-    if score >= 70:
-        return "name_similar"
-    return "different"
+    return LEVELS["counterparty"][int(_name_levels([names], [entry.name])[0])]
 
 
 def reference_level(record: Record, entry: Entry) -> str:
@@ -211,42 +338,138 @@ def reference_level(record: Record, entry: Entry) -> str:
     return "different"
 
 
-def currency_level(record: Record, entry: Entry) -> str:
-    """Same currency, converted by Qonto from the record's currency, or different."""
-    if not record.currency or not entry.currency:
-        return MISSING
-    if record.currency == entry.currency:
-        return "same"
-    if entry.local_currency == record.currency and entry.local_amount_cents is not None:
-        return "converted"
-    return "different"
+@dataclass(slots=True)
+class Columns:
+    """Fields of records or of entries as arrays, to compare many pairs at once."""
+
+    amount: np.ndarray  # cents, NaN when unread
+    other_amount: np.ndarray  # records: in the home currency; entries: in the local currency
+    day: np.ndarray  # ordinal, -1 when unread
+    currency: np.ndarray  # code number, 0 when unknown
+    other_currency: np.ndarray  # entries: local currency code
+    text: list[str]  # records: memo; entries: label
+    flag: np.ndarray  # entries: is a supplier invoice
+    settles: np.ndarray  # entries: a transaction Qonto already matched to a supplier invoice
 
 
-def kind_level(record: Record, entry: Entry) -> str:
-    """Which kind of Qonto entry this kind of record usually is."""
-    group = {"Bill": "bill", "Purchase": "expense", "VendorCredit": "credit"}.get(
-        record.type, "other"
+_CURRENCY_CODES: dict[str, int] = {"": 0}
+
+
+def _code(currency: str) -> int:
+    return _CURRENCY_CODES.setdefault(currency, len(_CURRENCY_CODES))
+
+
+def record_columns(records: list[Record]) -> Columns:
+    n = len(records)
+    return Columns(
+        amount=_nan_array([r.amount_cents for r in records]),
+        other_amount=_nan_array([r.home_amount_cents for r in records]),
+        day=np.array([r.txn_date.toordinal() if r.txn_date else -1 for r in records], np.int64),
+        currency=np.array([_code(r.currency) for r in records], np.int64),
+        other_currency=np.zeros(n, np.int64),
+        text=[r.memo for r in records],
+        flag=np.zeros(n, bool),
+        settles=np.zeros(n, bool),
     )
-    return f"{group}_{'invoice' if entry.kind == SUPPLIER_INVOICE else 'payment'}"
 
 
-def usage_level(entry: Entry, ctx: Context) -> str:
-    """Whether the entry already belongs to another record or pays a known invoice."""
-    if (entry.kind, entry.id) in ctx.directory.used:
-        return "already_linked"
-    if entry.kind != SUPPLIER_INVOICE and entry.id in ctx.paired:
-        return "paired_payment"
-    return "unused"
+def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
+    return Columns(
+        amount=_nan_array([e.amount_cents for e in entries]),
+        other_amount=_nan_array([e.local_amount_cents for e in entries]),
+        day=np.array([e.entry_date.toordinal() if e.entry_date else -1 for e in entries], np.int64),
+        currency=np.array([_code(e.currency) for e in entries], np.int64),
+        other_currency=np.array([_code(e.local_currency) for e in entries], np.int64),
+        text=[e.label for e in entries],
+        flag=np.array([e.kind == SUPPLIER_INVOICE for e in entries], bool),
+        settles=np.array([e.kind != SUPPLIER_INVOICE and e.id in paired for e in entries], bool),
+    )
 
 
-def compare(record: Record, entry: Entry, ctx: Context) -> dict[str, str]:
-    """The comparison vector of one pair: signal -> level."""
-    return {
-        "amount": amount_level(record, entry),
-        "date": date_level(record, entry, ctx.recurring),
-        "counterparty": counterparty_level(record, entry, ctx),
-        "reference": reference_level(record, entry),
-        "currency": currency_level(record, entry),
-        "kind": kind_level(record, entry),
-        "usage": usage_level(entry, ctx),
-    }
+def compare_pairs(
+    records: list[Record],
+    entries: list[Entry],
+    record_pos: np.ndarray,
+    entry_pos: np.ndarray,
+    ctx: Context,
+    frequencies: dict[str, Frequencies],
+    rcols: Columns,
+    ecols: Columns,
+) -> Pairs:
+    """The comparison vectors of every (record, entry) pair given by the two position arrays."""
+    n = len(record_pos)
+    if n == 0:
+        return empty_pairs()
+    r, e = record_pos, entry_pos
+    levels = np.empty((n, len(SIGNALS)), dtype=np.int8)
+
+    # Amount, in the record's currency when Qonto converted it, else in the home currency.
+    ours_currency, theirs_currency = rcols.currency[r], ecols.currency[e]
+    other = (ours_currency > 0) & (theirs_currency > 0) & (ours_currency != theirs_currency)
+    converted = other & (ecols.other_currency[e] == ours_currency) & ~np.isnan(ecols.other_amount[e])
+    ours = np.where(other & ~converted, rcols.other_amount[r], rcols.amount[r])
+    theirs = np.where(converted, ecols.other_amount[e], ecols.amount[e])
+    levels[:, 0] = _amount_levels(ours, theirs)
+
+    recurring = np.asarray(ctx.recurring, dtype=bool)[r]
+    levels[:, 1] = _date_levels(rcols.day[r], ecols.day[e], ecols.flag[e], recurring)
+
+    rec = [records[i] for i in r]
+    ent = [entries[j] for j in e]
+    levels[:, 2] = _party_levels(rec, ent, r, ctx)
+    levels[:, 3] = _text_levels([rcols.text[i] for i in r], [ecols.text[j] for j in e])
+    has_reference = np.array([bool(x.reference) for x in rec])
+    levels[:, 4] = _REFERENCE[MISSING]
+    for k in np.flatnonzero(has_reference):
+        levels[k, 4] = _REFERENCE[reference_level(rec[k], ent[k])]
+    levels[:, 5] = np.select(
+        [(ours_currency == 0) | (theirs_currency == 0), ~other, converted],
+        [_CURRENCY[MISSING], _CURRENCY["same"], _CURRENCY["converted"]],
+        _CURRENCY["different"],
+    )
+    levels[:, 6] = np.select(
+        [ecols.flag[e], ecols.settles[e]],
+        [_PAYMENT[MISSING], _PAYMENT["settles_an_invoice"]],
+        _PAYMENT["free"],
+    )
+
+    tf = np.zeros((n, 2))
+    strong = np.isin(levels[:, 2], [_PARTY[level] for level in STRONG_PARTY])
+    for k in np.flatnonzero(levels[:, 0] == _AMOUNT["exact"]):
+        share = frequencies[ent[k].kind].amount(theirs[k])
+        profile = ctx.profiles[r[k]]
+        if strong[k] and profile.records >= VENDOR_TF_MIN:
+            # Among the vendor's own entries, an amount it always bills tells nothing more.
+            own = profile.amounts.get(rec[k].amount_cents or 0, 0) / profile.records
+            share = max(share, own)
+        tf[k, 0] = share
+    for k in np.flatnonzero(levels[:, 3] == _TEXT["same"]):
+        tf[k, 1] = frequencies[ent[k].kind].text(ent[k].label)
+    return Pairs(r.astype(np.int32), e.astype(np.int32), levels, tf)
+
+
+@dataclass(slots=True)
+class Frequencies:
+    """How common each amount and each label is among the workspace's entries."""
+
+    amounts: dict[int, int]
+    texts: dict[str, int]
+    total: int
+
+    def amount(self, cents: float) -> float:
+        return self.amounts.get(abs(int(cents)), 1) / max(self.total, 1)
+
+    def text(self, label: str) -> float:
+        return self.texts.get(label, 1) / max(self.total, 1)
+
+
+def frequencies_of(entries: list[Entry]) -> Frequencies:
+    """Counts of each absolute amount and each cleaned label among the entries."""
+    amounts: dict[int, int] = {}
+    texts: dict[str, int] = {}
+    for entry in entries:
+        for value in {abs(a) for a in (entry.amount_cents, entry.local_amount_cents) if a}:
+            amounts[value] = amounts.get(value, 0) + 1
+        if entry.label:
+            texts[entry.label] = texts.get(entry.label, 0) + 1
+    return Frequencies(amounts, texts, len(entries))

@@ -21,6 +21,8 @@ class Profile:
     legal_names: Counter[str] = field(default_factory=Counter)
     accounts: Counter[str] = field(default_factory=Counter)
     amounts: Counter[int] = field(default_factory=Counter)
+    # Amounts this vendor billed twice within a week (identical seats, retried card payments).
+    repeats: set[int] = field(default_factory=set)
     # Answers derived from the counts above, computed once: a book is read-only once built.
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -54,6 +56,11 @@ class Directory:
     # Tax IDs printed on any Qonto supplier invoice, by the issuer's name key.
     key_tax_ids: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     owners: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)  # memo
+    # Supplier documents of the history by (vendor, amount): (day, "Bill 603"), to tell when a
+    # bank transaction may be a bill's payment rather than an expense of its own.
+    bills: dict[tuple[str, int], list[tuple[int, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     def tax_id_by_name(self, key: str, tail: str = "") -> tuple[str, int]:
         """The tax ID Qonto invoices under this name carry, when they agree; and how many."""
@@ -104,10 +111,17 @@ def build_directory(
     for entry in entries.values():
         if entry.kind == SUPPLIER_INVOICE and entry.tax_id and entry.name_key:
             directory.key_tax_ids[entry.name_key][entry.tax_id] += 1
+    seen: dict[tuple[str, int], list[int]] = defaultdict(list)
     for link in history:
         record = link.record
         if not record.vendor_id:
             continue
+        if record.amount_cents is not None and record.txn_date is not None:
+            seen[(record.vendor_id, record.amount_cents)].append(record.txn_date.toordinal())
+            if record.type != "Purchase":
+                directory.bills[(record.vendor_id, abs(record.amount_cents))].append(
+                    (record.txn_date.toordinal(), f"{record.type} {record.id}")
+                )
         profile = directory.profiles.setdefault(
             record.vendor_id, Profile(vendor=vendors.get(record.vendor_id))
         )
@@ -129,4 +143,8 @@ def build_directory(
             directory.tax_owners[entry.tax_id][record.vendor_id] += 1
         if entry.kind == SUPPLIER_INVOICE and entry.raw_name:
             profile.legal_names[entry.raw_name] += 1
+    for (vendor_id, amount), days in seen.items():
+        days.sort()
+        if any(b - a <= 7 for a, b in zip(days, days[1:], strict=False)):
+            directory.profiles[vendor_id].repeats.add(amount)
     return directory

@@ -1,18 +1,40 @@
-"""The one entry point: a workspace's books and incoming records in, decisions out."""
+"""The one entry point: a workspace's books, its fitted model and a batch of records in, decisions out.
+
+1. `build_book` indexes the workspace once: vendors, accounts, the history graph and the Qonto
+   entries no record is linked to yet, by the kind of entry each record type can be.
+2. `score_batch` blocks and compares every record of a batch with its candidates (comparison
+   levels only: it does not depend on the model, so fitting reuses it).
+3. `decide` weighs the levels with the workspace's model (Fellegi-Sunter log-likelihood ratios,
+   term-frequency adjusted), turns each record's candidates and "create" into probabilities,
+   shares them one-to-one across the batch (`assign.marginals`), calibrates every option with
+   the workspace's calibrator, proposes the most likely action (ties broken by the optimal
+   one-to-one assignment), and explains it.
+"""
 
 from __future__ import annotations
 
-import math
-import multiprocessing
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from . import blocking, calibration
-from .assign import greedy
-from .compare import LEVELS, MISSING, STRONG_PARTY, Context, compare, weight_key
+import numpy as np
+
+from . import blocking
+from .assign import assign, marginals, segment_argmax
+from .compare import (
+    SIGNALS,
+    STRONG_PARTY,
+    Columns,
+    Context,
+    Frequencies,
+    Pairs,
+    compare_pairs,
+    entry_columns,
+    frequencies_of,
+    record_columns,
+)
 from .counterparty import Directory, Profile, build_directory
 from .enrichment import enrich, usual_account
 from .gates import failed_gates
+from .model import FEATURES, GROUPS, Model, target_kind
 from .reasons import money, signal_reasons
 from .types import (
     CREATE,
@@ -30,11 +52,11 @@ from .types import (
     Target,
     Vendor,
 )
-from .weights import Model
 
 MAX_ALTERNATIVES = 5
 KEPT_VECTORS = 6
-WEIGHT_CLIP = 60.0
+LOGIT_CLIP = 12.0
+NEAR_TIE = 0.5  # an option at least half as likely as the proposal is a near-tie
 
 
 @dataclass(slots=True)
@@ -46,9 +68,11 @@ class Book:
     entries: list[Entry]
     positions: dict[tuple[str, str], int]
     directory: Directory
-    index: blocking.Index
+    indexes: dict[str, blocking.Index]
+    frequencies: dict[str, Frequencies]
     paired: set[str]
-    twins: dict[int, int] = field(default_factory=dict)  # invoice <-> the payment Qonto matched
+    linked: frozenset[int]  # entries already linked to a record of the history
+    columns: Columns
 
 
 def build_book(
@@ -59,217 +83,353 @@ def build_book(
     positions = {(e.kind, e.id): i for i, e in enumerate(entries)}
     keyed = {key: entries[i] for key, i in positions.items()}
     paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
-    twins: dict[int, int] = {}
-    for i, entry in enumerate(entries):
-        if entry.kind == SUPPLIER_INVOICE and len(entry.linked_ids) == 1:
-            j = positions.get((TRANSACTION, entry.linked_ids[0]))
-            if j is not None and j not in twins:
-                twins[i], twins[j] = j, i
+    linked = frozenset(
+        i
+        for link in history
+        if (i := positions.get((link.target_kind, link.target_id))) is not None
+    )
+    indexes, frequencies = {}, {}
+    for kind in GROUPS:
+        of_kind = [i for i, e in enumerate(entries) if e.kind == kind]
+        indexes[kind] = blocking.build_index(entries, [i for i in of_kind if i not in linked])
+        frequencies[kind] = frequencies_of([entries[i] for i in of_kind])
     return Book(
         vendors=by_id,
         accounts={a.id: a for a in accounts},
         entries=entries,
         positions=positions,
         directory=build_directory(by_id, history, keyed),
-        index=blocking.build_index(entries),
+        indexes=indexes,
+        frequencies=frequencies,
         paired=paired,
-        twins=twins,
+        linked=linked,
+        columns=entry_columns(entries, paired),
     )
 
 
 @dataclass(slots=True)
-class Scored:
-    """A record's candidates with their match weights and comparison vectors."""
+class Batch:
+    """A batch's records with their candidates compared: what the model weighs."""
 
-    record: Record
-    profile: Profile
-    party: str
-    prior: float
-    recurring: bool = False
-    positions: list[int] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    vectors: list[dict[str, str]] = field(default_factory=list)
-    twin_of: dict[int, int] = field(default_factory=dict)
+    records: list[Record]
+    profiles: list[Profile]
+    parties: list[str]
+    groups: list[str]
+    pairs: Pairs  # sorted by record
+    counts: np.ndarray  # candidates per record
+    starts: np.ndarray  # position of each record's first pair
+    # Per pair: the bill whose payment the candidate transaction may be instead ("" if none).
+    rivals: list[str]
 
-    def posterior(
-        self, taken: set[int] | frozenset[int] = frozenset()
-    ) -> list[tuple[float, int | None]]:
-        """Probability of "create" and of each available candidate, best first."""
-        n = max(len(self.positions), 1)
-        base = math.log2(self.prior / n)
-        scores: list[tuple[float, int | None]] = [(math.log2(1 - self.prior), None)]
-        for pos, weight in zip(self.positions, self.weights, strict=True):
-            if pos not in taken:
-                scores.append((base + max(-WEIGHT_CLIP, min(WEIGHT_CLIP, weight)), pos))
-        top = max(s for s, _ in scores)
-        total = sum(2 ** (s - top) for s, _ in scores)
-        ranked = [(2 ** (s - top) / total, pos) for s, pos in scores]
-        ranked.sort(key=lambda pair: -pair[0])
-        return ranked
+    def candidates_of(self, i: int) -> np.ndarray:
+        return np.arange(self.starts[i], self.starts[i] + self.counts[i])
 
 
 def _party_name(record: Record, profile: Profile) -> str:
     vendor = profile.vendor
-    return (vendor.display_name or vendor.company_name) if vendor else record.vendor_name or "?"
+    if vendor:
+        return vendor.display_name or vendor.company_name
+    return record.vendor_name or ""
 
 
-def score(book: Book, record: Record, model: Model) -> Scored:
-    """Block, compare and weigh every candidate of one record."""
-    profile = book.directory.profile(record.vendor_id)
-    names = profile.names()
-    if record.name and record.name not in names:
-        names.append(record.name)
-    scored = Scored(record, profile, _party_name(record, profile), model.prior(record.type))
-    if record.problems and record.amount_cents is None and not record.reference:
-        return scored
-    keys = [k for k in (record.name_key, profile.vendor.name_key if profile.vendor else "") if k]
-    keys += [k for k, _ in profile.entry_keys.most_common(3)]
-    recurring = profile.amounts.get(record.amount_cents or 0, 0) >= 2
-    scored.recurring = recurring
-    ctx = Context(profile, names, book.directory, book.paired, recurring)
-    found = blocking.candidates(book.index, record, list(dict.fromkeys(keys)))
-    evidence: dict[int, tuple[float, dict[str, str]]] = {}
-    for pos in found + [book.twins[p] for p in found if p in book.twins]:
-        if pos not in evidence:
-            vector = compare(record, book.entries[pos], ctx)
-            evidence[pos] = (model.vector_weight(record.vendor_id, vector), vector)
-    twins = _implicit_twins(book, evidence)
-    for pos, (weight, vector) in evidence.items():
-        twin = book.twins.get(pos, twins.get(pos))
-        if twin is not None:
-            # An invoice and the payment Qonto matched to it are one event: keep the one this
-            # kind of record is booked against, with the stronger evidence of the two.
-            if _prefers(record, book.entries[twin].kind):
-                continue
-            weight = max(weight, evidence[twin][0])
-            scored.twin_of[pos] = twin
-        scored.positions.append(pos)
-        scored.vectors.append(vector)
-        scored.weights.append(weight)
-    return scored
+def score_batch(
+    book: Book, records: list[Record], excluded: set[int] | frozenset[int] = frozenset()
+) -> Batch:
+    """Block and compare every record with the entries it could be (no model involved)."""
+    profiles, names, recurring, parties, groups = [], [], [], [], []
+    record_pos: list[int] = []
+    entry_pos: list[int] = []
+    counts = np.zeros(len(records), dtype=np.int64)
+    for i, record in enumerate(records):
+        profile = book.directory.profile(record.vendor_id)
+        own = profile.names()
+        if record.name and record.name not in own:
+            own.append(record.name)
+        profiles.append(profile)
+        names.append(own)
+        parties.append(_party_name(record, profile))
+        recurring.append(profile.amounts.get(record.amount_cents or 0, 0) >= 2)
+        kind = target_kind(record.type)
+        groups.append(kind)
+        if record.amount_cents is None and record.txn_date is None and not record.reference:
+            continue  # nothing to search with
+        keys = [record.name_key, profile.vendor.name_key if profile.vendor else ""]
+        keys += [k for k, _ in profile.entry_keys.most_common(3)]
+        found = blocking.candidates(
+            book.indexes[kind], record, list(dict.fromkeys(k for k in keys if k)), excluded
+        )
+        counts[i] = len(found)
+        record_pos += [i] * len(found)
+        entry_pos += found
+    ctx = Context(profiles, names, book.directory, book.paired, recurring)
+    pairs = compare_pairs(
+        records,
+        book.entries,
+        np.array(record_pos, dtype=np.int64),
+        np.array(entry_pos, dtype=np.int64),
+        ctx,
+        book.frequencies,
+        record_columns(records),
+        book.columns,
+    )
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    rivals = bill_rivals(book, records, pairs)
+    return Batch(records, profiles, parties, groups, pairs, counts, starts, rivals)
 
 
-PARALLEL_MIN = 2000  # records: below it, forking a second process costs more than it saves
-_SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
-_SIGNALS = tuple(LEVELS)
+PAYMENT_DELAY = (-3, 60)  # days from a bill to its payment
 
 
-def _halves(count: int, workers: int, work: Callable[[int, int], list], shared: tuple) -> list:
-    """work(0, count), with workers=2 the second half in a forked helper process.
+def bill_rivals(book: Book, records: list[Record], pairs: Pairs) -> list[str]:
+    """For each (expense, transaction) pair, a bill of the same vendor and amount that the
+    transaction may pay: a card expense and a bill of one vendor, one day, one amount look alike
+    in the bank, and only one of them is this transaction's."""
+    bills: dict[tuple[str, int], list[tuple[int, str]]] = {
+        key: list(days) for key, days in book.directory.bills.items()
+    }
+    for record in records:
+        if record.type != "Purchase" and record.vendor_id and record.amount_cents is not None:
+            if record.txn_date is not None:
+                key = (record.vendor_id, abs(record.amount_cents))
+                bills.setdefault(key, []).append(
+                    (record.txn_date.toordinal(), f"{record.type} {record.id}")
+                )
+    found = [""] * pairs.size
+    if not bills:
+        return found
+    for k in range(pairs.size):
+        record = records[pairs.record[k]]
+        if record.type != "Purchase" or not record.vendor_id or record.amount_cents is None:
+            continue
+        entry = book.entries[pairs.entry[k]]
+        if entry.entry_date is None:
+            continue
+        day = entry.entry_date.toordinal()
+        for bill_day, name in bills.get((record.vendor_id, abs(record.amount_cents)), ()):
+            if PAYMENT_DELAY[0] <= day - bill_day <= PAYMENT_DELAY[1]:
+                found[k] = name
+                break
+    return found
 
-    Scoring and explaining are independent per record and are most of the time, so a large
-    batch (an initial sync, an evaluation) uses both cores. The helper inherits the book by
-    fork (nothing is copied in) and sends back its half's results.
+
+# ---- weighing ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Weighed:
+    """Per pair log2 likelihood ratios, per record the log2 prior of "none" and of a link."""
+
+    llr: np.ndarray
+    log2_link: np.ndarray  # prior + llr, per pair
+    log2_none: np.ndarray  # per record
+
+
+def weigh(model: Model, batch: Batch) -> Weighed:
+    """The Fellegi-Sunter weight of every pair under the model, term-frequency adjusted."""
+    pairs = batch.pairs
+    llr = np.zeros(pairs.size)
+    log2_link = np.zeros(pairs.size)
+    record_group = np.array([GROUPS.index(g) for g in batch.groups], dtype=np.int64)
+    pair_group = record_group[pairs.record] if pairs.size else np.zeros(0, dtype=np.int64)
+    log2_none = np.zeros(len(batch.records))
+    for g, name in enumerate(GROUPS):
+        group = model.groups[name]
+        table = group.weight_table()
+        mask = pair_group == g
+        if mask.any():
+            levels = pairs.levels[mask]
+            weights = table[np.arange(len(SIGNALS)), levels].sum(axis=1)
+            amount_u, text_u = group.tf_offsets()
+            tf = pairs.tf[mask]
+            # A matched value as common as 1 in 20 entries says less than a unique one.
+            weights += np.where(tf[:, 0] > 0, amount_u - np.log2(np.maximum(tf[:, 0], 1e-9)), 0)
+            weights += np.where(tf[:, 1] > 0, text_u - np.log2(np.maximum(tf[:, 1], 1e-9)), 0)
+            llr[mask] = weights
+            log2_link[mask] = group.log2_prior() + weights
+        log2_none[record_group == g] = group.log2_none()
+    return Weighed(llr, log2_link, log2_none)
+
+
+def posteriors(batch: Batch, weighed: Weighed) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's and each record's "none" probability, record by record (no one-to-one)."""
+    pairs = batch.pairs
+    n = len(batch.records)
+    if pairs.size == 0:
+        return np.zeros(0), np.ones(n)
+    top = np.full(n, -np.inf)
+    np.maximum.at(top, pairs.record, weighed.log2_link)
+    top = np.maximum(top, weighed.log2_none)
+    link = np.exp2(weighed.log2_link - top[pairs.record])
+    none = np.exp2(weighed.log2_none - top)
+    total = none + np.bincount(pairs.record, weights=link, minlength=n)
+    return link / total[pairs.record], none / total
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.clip(np.log(p / (1 - p)), -LOGIT_CLIP, LOGIT_CLIP)
+
+
+@dataclass(slots=True)
+class Options:
+    """Every action of every record with its probability before and after calibration."""
+
+    raw_pair: np.ndarray
+    raw_none: np.ndarray
+    pair: np.ndarray  # calibrated
+    none: np.ndarray  # calibrated
+    pair_features: np.ndarray
+    none_features: np.ndarray
+
+
+def option_features(batch: Batch, raw_pair: np.ndarray, raw_none: np.ndarray) -> tuple:
+    """Calibrator inputs (model.FEATURES) for every pair and for every record's "create"."""
+    no_party = np.array(
+        [0.0 if (r.vendor_id or r.vendor_name) else 1.0 for r in batch.records]
+    )
+    amounts = [r.amount_cents or 0 for r in batch.records]
+    recurring = np.array([p.amounts.get(a, 0) >= 2 for p, a in zip(batch.profiles, amounts)], float)
+    repeats = np.array([a in p.repeats for p, a in zip(batch.profiles, amounts)], float)
+    log_candidates = np.log1p(batch.counts.astype(float))
+    rec = batch.pairs.record
+    pair_logit = _logit(raw_pair)
+    none_logit = _logit(raw_none)
+    rival = np.array([1.0 if name else 0.0 for name in batch.rivals])
+    pair_features = np.column_stack(
+        [
+            np.ones(len(raw_pair)),
+            pair_logit,
+            np.zeros(len(raw_pair)),
+            np.zeros(len(raw_pair)),
+            log_candidates[rec],
+            no_party[rec],
+            recurring[rec],
+            repeats[rec],
+            rival,
+        ]
+    )
+    none_features = np.column_stack(
+        [
+            np.ones(len(raw_none)),
+            none_logit,
+            np.ones(len(raw_none)),
+            none_logit,
+            log_candidates,
+            no_party,
+            recurring,
+            repeats,
+            np.zeros(len(raw_none)),
+        ]
+    )
+    return pair_features, none_features
+
+
+def calibrate(model: Model, features: np.ndarray) -> np.ndarray:
+    """The calibrated probability of each option."""
+    beta = np.array([model.calibrator.get(name, 0.0) for name in FEATURES])
+    return 1 / (1 + np.exp(-(features @ beta)))
+
+
+def options(model: Model, batch: Batch, shared: bool = True) -> Options:
+    """Probabilities of every action of the batch: one-to-one shared, then calibrated.
+
+    With shared=False each record is weighed alone, as if no other record of the batch could
+    claim its entries.
     """
-    global _SHARED
-    _SHARED = shared
-    try:
-        fork = "fork" in multiprocessing.get_all_start_methods()
-        if workers < 2 or count < PARALLEL_MIN or not fork:
-            return work(0, count)
-        half = count // 2
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            pending = pool.apply_async(work, (half, count))
-            first = work(0, half)
-            return first + pending.get()
-    finally:
-        _SHARED = None
+    weighed = weigh(model, batch)
+    if shared:
+        raw_pair, raw_none = marginals(
+            batch.pairs.record, batch.pairs.entry, weighed.log2_link, weighed.log2_none
+        )
+    else:
+        raw_pair, raw_none = posteriors(batch, weighed)
+    pair_features, none_features = option_features(batch, raw_pair, raw_none)
+    return Options(
+        raw_pair,
+        raw_none,
+        calibrate(model, pair_features),
+        calibrate(model, none_features),
+        pair_features,
+        none_features,
+    )
 
 
-def score_all(book: Book, records: list[Record], model: Model, workers: int = 1) -> list[Scored]:
-    """Score every record; with workers=2, half of them in a forked helper (large batches)."""
-    packed = _halves(len(records), workers, _score_packed, (book, records, model))
+# ---- deciding -----------------------------------------------------------------------------
+
+
+def propose(batch: Batch, opts: Options) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's proposed pair (-1 for "create") and whether its proposal is contested.
+
+    The proposal is always the record's most likely action; where several are about as
+    likely, the optimal one-to-one assignment of the batch decides which, so that near-twins
+    (one vendor, one amount, a few days apart) get different entries when they can.
+    """
+    pairs = batch.pairs
+    with np.errstate(divide="ignore"):
+        chosen = assign(pairs.record, pairs.entry, np.log(opts.pair), np.log(opts.none))
+    contested = np.zeros(len(batch.records), dtype=bool)
+    best_pair = segment_argmax(opts.pair, pairs.record, len(batch.records))
+    pair_best = np.full(len(batch.records), -1.0)
+    has = best_pair >= 0
+    pair_best[has] = opts.pair[best_pair[has]]
+    use_pair = pair_best > opts.none
+    best_value = np.where(use_pair, pair_best, opts.none)
+    best_pair = np.where(use_pair, best_pair, -1)
+    for r in range(len(batch.records)):
+        value = opts.none[r] if chosen[r] < 0 else opts.pair[chosen[r]]
+        if value < best_value[r] - 1e-9:
+            # The assignment gave this record's most likely entry to another record: propose it
+            # anyway (it is the most likely action) and let a person settle it.
+            chosen[r] = best_pair[r]
+            contested[r] = True
+    taken: dict[int, int] = {}
+    for r in range(len(batch.records)):
+        if chosen[r] >= 0:
+            entry = int(pairs.entry[chosen[r]])
+            if entry in taken:
+                contested[r] = contested[taken[entry]] = True
+            taken[entry] = r
+    return chosen, contested
+
+
+def decide(
+    book: Book,
+    records: list[Record],
+    model: Model,
+    policy: Policy,
+    candidates_out: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+    batch: Batch | None = None,
+) -> list[Decision]:
+    """Propose an action for every record: score, weigh, share one-to-one, calibrate, explain.
+
+    `batch` is these records already scored on this book (fitting scores them too).
+    """
+    batch = batch if batch is not None else score_batch(book, records)
+    opts = options(model, batch)
+    chosen, contested = propose(batch, opts)
+    weighed_llr = weigh(model, batch).llr
+    if candidates_out is not None:
+        for i, record in enumerate(records):
+            found = batch.candidates_of(i)
+            entries = [book.entries[int(batch.pairs.entry[p])] for p in found]
+            candidates_out[(record.type, record.id)] = {(e.kind, e.id) for e in entries}
     return [
-        item if isinstance(item, Scored) else _unpack(book, record, model, item)
-        for record, item in zip(records, packed, strict=True)
+        _decision(book, batch, opts, model, policy, i, int(chosen[i]), bool(contested[i]), weighed_llr)
+        for i in range(len(records))
     ]
 
 
-def _score_packed(start: int, stop: int) -> list:
-    assert _SHARED is not None
-    book, records, model = _SHARED
-    if start == 0:  # this process: nothing to send anywhere
-        return [score(book, record, model) for record in records[:stop]]
-    packed: list = []
-    for record in records[start:stop]:
-        s = score(book, record, model)
-        vectors = [tuple(v[name] for name in _SIGNALS) for v in s.vectors]
-        packed.append((s.positions, s.weights, vectors, s.twin_of, s.recurring))
-    return packed
-
-
-def _unpack(book: Book, record: Record, model: Model, item: tuple) -> Scored:
-    positions, weights, vectors, twin_of, recurring = item
-    profile = book.directory.profile(record.vendor_id)
-    scored = Scored(record, profile, _party_name(record, profile), model.prior(record.type))
-    scored.positions, scored.weights, scored.twin_of = positions, weights, twin_of
-    scored.vectors = [dict(zip(_SIGNALS, levels, strict=True)) for levels in vectors]
-    scored.recurring = recurring
-    return scored
-
-
-def _implicit_twins(
-    book: Book, evidence: dict[int, tuple[float, dict[str, str]]]
-) -> dict[int, int]:
-    """Invoice and payment candidates Qonto has not matched yet but that are plainly one event."""
-    invoices = [
-        p for p in evidence if book.entries[p].kind == SUPPLIER_INVOICE and p not in book.twins
-    ]
-    payments = [p for p in evidence if book.entries[p].kind == TRANSACTION and p not in book.twins]
-    twins: dict[int, int] = {}
-    for i in invoices:
-        inv = book.entries[i]
-        for j in payments:
-            pay = book.entries[j]
-            if j in twins:
-                continue
-            paid = {abs(a) for a in (pay.amount_cents, pay.local_amount_cents) if a is not None}
-            # An invoice whose total the scanner could not read is paired on its number alone.
-            if inv.amount_cents is not None and abs(inv.amount_cents) not in paid:
-                continue
-            same_ref = len(inv.reference) >= 4 and (
-                inv.reference == pay.reference or inv.reference in pay.text
-            )
-            if same_ref:
-                # A transfer quoting the invoice number and amount pays that invoice.
-                twins[i], twins[j] = j, i
-                break
-            if inv.amount_cents is None:
-                continue
-            same_party = (
-                evidence[i][1]["counterparty"] in STRONG_PARTY
-                and evidence[j][1]["counterparty"] in STRONG_PARTY
-            )
-            close = (
-                inv.entry_date
-                and pay.entry_date
-                and abs((pay.entry_date - inv.entry_date).days) <= 5
-            )
-            if same_party and close:
-                twins[i], twins[j] = j, i
-                break
-    return twins
-
-
-def _prefers(record: Record, kind: str) -> bool:
-    """Whether this record type is booked against this kind of entry when Qonto has both."""
-    wanted = TRANSACTION if record.type == "Purchase" else SUPPLIER_INVOICE
-    return kind == wanted
-
-
-def _completeness(record: Record, vector: dict[str, str] | None) -> float:
-    present = [
-        record.amount_cents is not None,
-        record.txn_date is not None,
-        bool(record.vendor_id or record.vendor_name),
-        bool(record.reference),
-        bool(record.currency),
-    ]
-    share = sum(present) / len(present)
-    if vector:
-        signals = ("amount", "date", "counterparty", "reference")
-        share *= 0.5 + 0.5 * sum(vector[s] != MISSING for s in signals) / len(signals)
-    return share
+def _completeness(record: Record) -> tuple[float, list[str]]:
+    fields = {
+        "no amount": record.amount_cents is not None,
+        "no date": record.txn_date is not None,
+        "no vendor": bool(record.vendor_id or record.vendor_name),
+        "no currency": bool(record.currency),
+    }
+    if record.type in ("Bill", "VendorCredit"):
+        fields["no invoice number"] = bool(record.reference)
+    missing = [name for name, present in fields.items() if not present]
+    return 1 - len(missing) / len(fields), missing
 
 
 def _party_strength(profile: Profile) -> float:
@@ -287,18 +447,14 @@ QUALITY_REVIEW = 0.35  # below it a "create" is refused (a person may still post
 
 
 def record_quality(record: Record, profile: Profile, fit: float) -> tuple[float, list[str]]:
-    """The record's own quality in [0, 1]: complete fields, a known counterparty, policy fit."""
-    fields = {
-        "no amount": record.amount_cents is not None,
-        "no date": record.txn_date is not None,
-        "no vendor": bool(record.vendor_id or record.vendor_name),
-        "no currency": bool(record.currency),
-    }
-    if record.type in ("Bill", "VendorCredit"):
-        fields["no invoice number"] = bool(record.reference)  # expenses rarely carry one
-    missing = [name for name, present in fields.items() if not present]
+    """The record's own quality in [0, 1]: complete fields, a known counterparty, policy fit.
+
+    It matters for "create" only: uploading a thin record of an unknown vendor is a person's
+    call, while linking it to an entry that plainly is it needs no vendor at all.
+    """
+    share, missing = _completeness(record)
     strength = _party_strength(profile)
-    quality = (1 - len(missing) / len(fields)) * (0.5 + 0.5 * strength) + 0.1 * min(fit, 1.0)
+    quality = share * (0.5 + 0.5 * strength) + 0.1 * min(fit, 1.0)
     if strength < 0.7:
         missing.append("vendor unknown to history" if strength else "vendor unknown")
     return round(min(quality, 1.0), 4), missing
@@ -321,179 +477,79 @@ def _policy_fit(record: Record, profile: Profile, policy: Policy) -> tuple[float
     return min(fit, 1.0), why
 
 
-@dataclass(slots=True)
-class _Choice:
-    ranked: list[tuple[float, int | None]]
-    chosen: int | None
-    contested: bool
-    claimed: frozenset[int] = frozenset()  # entries the batch's assignment gave to a record
-
-
-_NEAR_AMOUNT = ("exact", "close", "within_3pct", "sign_flip")
-_PLAUSIBLE_DATE = ("same_day", "1_3_days", "4_10_days", "11_45_days", "near_due_date")
-
-
-def _rivals(s: Scored) -> list[int]:
-    """The vendor's own entries near the record's amount and date, not linked to anything."""
-    return [
-        pos
-        for pos, v in zip(s.positions, s.vectors, strict=True)
-        if v["counterparty"] in STRONG_PARTY
-        and v["amount"] in _NEAR_AMOUNT
-        and v["date"] in _PLAUSIBLE_DATE
-        and v["usage"] == "unused"
-    ]
-
-
-def _points(weights: dict[tuple[str, str], float], vector: dict[str, str], signal: str) -> float:
-    """One signal's points in a vector, scaled and bounded for the calibrator."""
-    value = weights.get(weight_key(signal, vector[signal], vector), 0.0)
-    return max(-2.0, min(2.0, value / 5))
-
-
-def _features(
-    s: Scored,
-    choice: _Choice,
-    gates: list[str],
-    fit: float,
-    weights: dict[tuple[str, str], float],
-) -> dict[str, float]:
-    p_chosen = next(p for p, pos in choice.ranked if pos == choice.chosen)
-    others = [p for p, pos in choice.ranked if pos != choice.chosen]
-    runner = others[0] if others else 0.0
-    by_pos = dict(zip(s.positions, s.weights, strict=True))
-    if choice.chosen is not None:
-        weight = by_pos[choice.chosen]
-        vector = s.vectors[s.positions.index(choice.chosen)]
-    else:
-        weight = max(s.weights, default=-20.0)
-        vector = None
-    create = 1.0 if choice.chosen is None else 0.0
-    chosen_logit = calibration.logit(p_chosen)
-    levels = vector or {}
-    # A "create" is doubtful when one of the vendor's own entries is near the amount: it may be
-    # this record paid with bank charges, or booked late.
-    expense = 1.0 if s.record.type == "Purchase" else 0.0
-    credit = 1.0 if s.record.type == "VendorCredit" else 0.0
-    rivals = _rivals(s)
-    # ... and more so when no other record of the batch claimed that entry.
-    free_rival = any(pos not in choice.claimed for pos in rivals)
-    return {
-        "bias": 1.0,
-        "logit": max(-8.0, min(8.0, chosen_logit)),
-        "p": p_chosen,
-        "create": create,
-        "create_logit": create * max(-8.0, min(8.0, chosen_logit)),
-        "strong_party": 1.0 if levels.get("counterparty") in STRONG_PARTY else 0.0,
-        "other_party": 1.0
-        if levels.get("counterparty") in ("other_counterparty", "tax_id_conflict", "different")
-        else 0.0,
-        "reference_match": 1.0 if levels.get("reference") in ("exact", "in_label") else 0.0,
-        "match_weight": max(-4.0, min(4.0, weight / 10)),
-        "gap": max(0.0, min(3.0, (chosen_logit - calibration.logit(runner)) / 10)),
-        "log_candidates": math.log1p(len(s.positions)),
-        "completeness": _completeness(s.record, vector),
-        "party_strength": _party_strength(s.profile),
-        "policy_fit": fit,
-        "contested": 1.0 if choice.contested else 0.0,
-        "gate_failed": 1.0 if gates else 0.0,
-        # Per-signal points of the chosen entry: the calibrator re-weighs what the naive sum
-        # over-trusts (an exact amount a month away from a subscription's bill).
-        "amount_points": _points(weights, levels, "amount") if vector else 0.0,
-        "date_points": _points(weights, levels, "date") if vector else 0.0,
-        "party_points": _points(weights, levels, "counterparty") if vector else 0.0,
-        "link_recurring": (1.0 - create) * (1.0 if s.recurring else 0.0),
-        "create_rival": create * (1.0 if rivals else 0.0),
-        "create_free_rival": create * (1.0 if free_rival else 0.0),
-        # The same evidence means different things per record type: an expense paid from the
-        # Qonto card has its transaction, a bill may be paid weeks later or from elsewhere.
-        "expense": expense,
-        "credit": credit,
-        "create_expense": create * expense,
-        "create_credit": create * credit,
-    }
-
-
-def _target(book: Book, pos: int | None) -> Target | None:
-    if pos is None:
+def _target(book: Book, entry: int | None) -> Target | None:
+    if entry is None:
         return None
-    entry = book.entries[pos]
-    return Target(entry.kind, entry.id)
+    found = book.entries[entry]
+    return Target(found.kind, found.id)
 
 
-def _create_reasons(s: Scored, book: Book) -> list[Reason]:
-    if not s.positions:
-        amount = money(s.record.amount_cents, s.record.currency)
-        return [Reason("candidates", 0.0, f"no Qonto entry near {amount} around this date")]
-    best = max(range(len(s.positions)), key=lambda i: s.weights[i])
-    entry = book.entries[s.positions[best]]
-    weak = [
-        f"{sig} {lvl}"
-        for sig, lvl in s.vectors[best].items()
-        if lvl not in ("exact", "same_day", "same", "unused", MISSING) and sig != "kind"
-    ]
-    return [
-        Reason(
-            "candidates",
-            round(s.weights[best], 2),
-            f"best of {len(s.positions)} Qonto entries ({entry.raw_name or entry.id}) "
-            f"is too weak: {', '.join(weak) or 'not enough evidence'}",
-        )
-    ]
+def _decision(
+    book: Book,
+    batch: Batch,
+    opts: Options,
+    model: Model,
+    policy: Policy,
+    i: int,
+    pair: int,
+    contested: bool,
+    llr: np.ndarray,
+) -> Decision:
+    record = batch.records[i]
+    profile = batch.profiles[i]
+    own = batch.candidates_of(i)
+    entry_pos = int(batch.pairs.entry[pair]) if pair >= 0 else None
+    entry = book.entries[entry_pos] if entry_pos is not None else None
+    vector = batch.pairs.vector(pair) if pair >= 0 else None
+    action = LINK if pair >= 0 else CREATE
+    confidence = float(opts.pair[pair] if pair >= 0 else opts.none[i])
+    raw = float(opts.raw_pair[pair] if pair >= 0 else opts.raw_none[i])
 
-
-def _decision(book: Book, s: Scored, choice: _Choice, model: Model, policy: Policy) -> Decision:
-    record = s.record
-    pos = choice.chosen
-    vector = s.vectors[s.positions.index(pos)] if pos is not None else None
-    entry = book.entries[pos] if pos is not None else None
-    used_by = book.directory.used.get((entry.kind, entry.id), "") if entry else ""
-    gates = failed_gates(record, LINK if pos is not None else CREATE, vector, used_by, policy)
-    fit, fit_why = _policy_fit(record, s.profile, policy)
-    features = _features(s, choice, gates, fit, model.weights(record.vendor_id))
-    confidence = model.confidence(features, record.vendor_id)
-    quality, thin = record_quality(record, s.profile, fit)
-    if pos is None and quality < QUALITY_AUTO:
-        # "No Qonto entry is this record" is only as sure as the search could be, and uploading
-        # a thin record of an unknown vendor is a person's call: never an automatic create.
+    gates = failed_gates(record, action, vector, policy)
+    fit, fit_why = _policy_fit(record, profile, policy)
+    quality, thin = record_quality(record, profile, fit)
+    if action == CREATE and quality < QUALITY_AUTO:
         gates.append(f"too thin to create alone (quality {quality:.2f}: {', '.join(thin)})")
+    near = [p for p in own if p != pair and opts.pair[p] >= NEAR_TIE * confidence]
+    if action == LINK and near:
+        alike = [p for p in near if _alike(batch, p, pair)]
+        if alike:
+            gates.append(
+                f"{len(alike)} other entr{'y' if len(alike) == 1 else 'ies'} of this vendor "
+                "look the same (amount and dates): a person picks"
+            )
+    if contested:
+        gates.append("another record of this batch is as likely to be this entry")
+    if pair >= 0 and batch.rivals[pair]:
+        gates.append(f"this transaction may be the payment of {batch.rivals[pair]} instead")
     if gates:
         # A failed gate always means review, even when the evidence is strong.
         confidence = min(confidence, policy.auto_threshold - 0.001)
-    if pos is None and quality < QUALITY_REVIEW:
+    if action == CREATE and quality < QUALITY_REVIEW:
         confidence = min(confidence, policy.review_threshold - 0.001)
     confidence = round(confidence, 4)
+
+    group = model.groups[batch.groups[i]]
     reasons: list[Reason] = []
     if entry is not None and vector is not None:
-        reasons += signal_reasons(record, entry, vector, model.weights(record.vendor_id), s.party)
-        twin = s.twin_of.get(pos) if pos is not None else None
-        if twin is not None:
-            other = book.entries[twin]
-            what = "supplier invoice" if other.kind == SUPPLIER_INVOICE else "payment"
-            reasons.append(
-                Reason(
-                    "paired",
-                    round(features["match_weight"] * 10, 2),
-                    f"Qonto already matches it to the {what} "
-                    f"{other.raw_name or other.id}; the pair scores "
-                    f"{features['match_weight'] * 10:+.1f}",
-                )
-            )
+        reasons += signal_reasons(
+            record, entry, vector, group.weight_table(), batch.parties[i], float(llr[pair])
+        )
     else:
-        reasons += _create_reasons(s, book)
-    runner = [p for p, p_pos in choice.ranked if p_pos != pos]
+        reasons += _create_reasons(book, batch, opts, i, own)
+    alternatives = _alternatives(book, batch, opts, i, pair, confidence)
+    runner = alternatives[0].confidence if alternatives else 0.0
     reasons.append(
         Reason(
             "runner_up",
-            round(features["gap"] * 10, 2),
-            f"next best action is {runner[0]:.0%} likely before calibration"
-            if runner
-            else "no other action to consider",
+            round(confidence - runner, 4),
+            f"next best action is {runner:.0%} likely" if alternatives else "no other action",
+            level="next_best" if alternatives else "none",
+            params={"probability": f"{runner:.4f}"},
         )
     )
-    coef = model.calibrator.get("policy_fit", 0.0)
-    reasons += [Reason("policy", round(coef * fit, 2), why) for why in fit_why]
-    counterparty = enrich(record, s.profile, book.accounts, entry, book.directory)
+    reasons += [Reason("policy", 0.0, why, level="fit") for why in fit_why]
+    counterparty = enrich(record, profile, book.accounts, entry, book.directory)
     if counterparty.ledger_account:
         reasons.append(
             Reason(
@@ -501,9 +557,11 @@ def _decision(book: Book, s: Scored, choice: _Choice, model: Model, policy: Poli
                 0.0,
                 f"ledger {counterparty.ledger_account}: "
                 f"{counterparty.provenance['ledger_account']}",
+                level="usual",
+                params={"account": counterparty.ledger_account},
             )
         )
-    reasons += [Reason("gate", 0.0, f"not auto-posted: {gate}") for gate in gates]
+    reasons += [Reason("gate", 0.0, f"not auto-posted: {gate}", level="gate") for gate in gates]
     if not gates and confidence < policy.auto_threshold:
         reasons.append(
             Reason(
@@ -511,15 +569,27 @@ def _decision(book: Book, s: Scored, choice: _Choice, model: Model, policy: Poli
                 0.0,
                 f"not auto-posted: confidence {confidence:.2f} is "
                 f"below {policy.auto_threshold:.2f}",
+                level="below_threshold",
+                params={
+                    "confidence": f"{confidence:.4f}",
+                    "threshold": f"{policy.auto_threshold:.4f}",
+                },
             )
         )
-    alternatives = _alternatives(book, choice, confidence)
-    kept = sorted(range(len(s.positions)), key=lambda i: -s.weights[i])[:KEPT_VECTORS]
+    features = dict(
+        zip(
+            FEATURES,
+            (opts.pair_features[pair] if pair >= 0 else opts.none_features[i]).tolist(),
+            strict=True,
+        )
+    )
+    features["raw_probability"] = raw
+    kept = sorted(own, key=lambda p: -opts.pair[p])[:KEPT_VECTORS]
     return Decision(
         type=record.type,
         id=record.id,
-        action=LINK if pos is not None else CREATE,
-        target=_target(book, pos),
+        action=action,
+        target=_target(book, entry_pos),
         confidence=confidence,
         alternatives=alternatives,
         counterparty=counterparty,
@@ -528,111 +598,82 @@ def _decision(book: Book, s: Scored, choice: _Choice, model: Model, policy: Poli
         gates_failed=gates,
         features=features,
         comparisons={
-            f"{book.entries[s.positions[i]].kind}:{book.entries[s.positions[i]].id}": s.vectors[i]
-            for i in kept
+            f"{book.entries[int(batch.pairs.entry[p])].kind}:"
+            f"{book.entries[int(batch.pairs.entry[p])].id}": batch.pairs.vector(int(p))
+            for p in kept
         },
         vendor_id=record.vendor_id,
         model_version=model.version,
     )
 
 
-def _alternatives(book: Book, choice: _Choice, confidence: float) -> list[Alternative]:
-    """Next best actions; their raw shares rescaled to the probability left over."""
-    p_chosen = next(p for p, pos in choice.ranked if pos == choice.chosen)
-    left = (1 - confidence) / max(1 - p_chosen, 1e-9)
-    found = []
-    for p, pos in choice.ranked:
-        if pos == choice.chosen:
-            continue
-        found.append(
-            Alternative(
-                LINK if pos is not None else CREATE,
-                _target(book, pos),
-                round(min(p * left, 1 - confidence), 4),
+def _alike(batch: Batch, other: int, pair: int) -> bool:
+    """Two candidates of one record that only a person can tell apart: same vendor, amount."""
+    a, b = batch.pairs.vector(int(other)), batch.pairs.vector(int(pair))
+    return (
+        a["counterparty"] in STRONG_PARTY
+        and b["counterparty"] in STRONG_PARTY
+        and a["amount"] == b["amount"]
+        and a["reference"] == b["reference"]
+    )
+
+
+def _alternatives(
+    book: Book, batch: Batch, opts: Options, i: int, pair: int, confidence: float
+) -> list[Alternative]:
+    """The other actions, most likely first; together they are never more likely than what is
+    left once the proposal's probability is taken."""
+    found: list[tuple[float, int | None]] = [
+        (float(opts.pair[p]), int(batch.pairs.entry[p])) for p in batch.candidates_of(i) if p != pair
+    ]
+    if pair >= 0:
+        found.append((float(opts.none[i]), None))
+    found.sort(key=lambda item: -item[0])
+    found = found[:MAX_ALTERNATIVES]
+    total = sum(p for p, _ in found)
+    scale = min(1.0, (1 - confidence) / total) if total > 0 else 1.0
+    return [
+        Alternative(
+            LINK if entry is not None else CREATE,
+            _target(book, entry),
+            round(min(p * scale, confidence), 4),
+        )
+        for p, entry in found
+    ]
+
+
+def _create_reasons(
+    book: Book, batch: Batch, opts: Options, i: int, own: np.ndarray
+) -> list[Reason]:
+    record = batch.records[i]
+    if len(own) == 0:
+        amount = money(record.amount_cents, record.currency)
+        return [
+            Reason(
+                "candidates",
+                0.0,
+                f"no Qonto entry near {amount} around this date",
+                level="none_found",
+                params={"amount": amount},
             )
-        )
-        if len(found) == MAX_ALTERNATIVES:
-            break
-    return found
-
-
-def decide(
-    book: Book,
-    records: list[Record],
-    model: Model,
-    policy: Policy,
-    candidates_out: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
-    workers: int = 1,
-) -> list[Decision]:
-    """Propose an action for every record: score, assign one-to-one, calibrate, explain."""
-    scored = score_all(book, records, model, workers)
-    ranked = [s.posterior() for s in scored]
-
-    def best(i: int, taken: set[int]) -> tuple[float, int | None]:
-        options = ranked[i] if not taken else scored[i].posterior(taken)
-        for p, pos in options:
-            if pos is None or pos not in taken:
-                return p, pos
-        return 1.0, None
-
-    assigned = greedy(len(scored), best, book.twins)
-    claimed = frozenset(
-        p
-        for s, (pos, _) in zip(scored, assigned, strict=True)
-        if pos is not None
-        for p in (pos, book.twins.get(pos), s.twin_of.get(pos))
-        if p is not None
-    )
-    if candidates_out is not None:
-        for s in scored:
-            found = {(book.entries[p].kind, book.entries[p].id) for p in s.positions}
-            candidates_out[(s.record.type, s.record.id)] = found
-    # A record that lost its first choice keeps the full competition in its features: the
-    # entry another record took still counts against it, so it lands in review, not in auto.
-    choices = [
-        _Choice(ranked[i], pos, contested, claimed) for i, (pos, contested) in enumerate(assigned)
+        ]
+    best = max(own, key=lambda p: opts.pair[p])
+    entry = book.entries[int(batch.pairs.entry[best])]
+    vector = batch.pairs.vector(int(best))
+    weak = [
+        f"{signal} {level}"
+        for signal, level in vector.items()
+        if level not in ("exact", "same_day", "same", "free", "missing")
     ]
-    # Explaining stays in this process: a helper forked this late copies most of the heap
-    # (reference counts) and pickling decisions back cost more than it saved (measured).
-    decisions = [
-        _decision(book, s, choice, model, policy) for s, choice in zip(scored, choices, strict=True)
-    ]
-    taken = set(claimed)
-    for i, (s, choice) in enumerate(zip(scored, choices, strict=True)):
-        if choice.chosen is None and decisions[i].confidence < policy.review_threshold:
-            rival = _Choice(ranked[i], None, choice.contested, claimed)
-            decisions[i] = _rival_instead(book, s, rival, model, policy, decisions[i], taken)
-    return decisions
-
-
-def _rival_instead(
-    book: Book,
-    s: Scored,
-    choice: _Choice,
-    model: Model,
-    policy: Policy,
-    create: Decision,
-    taken: set[int],
-) -> Decision:
-    """A doubtful "create" gives way, for review, to the vendor's unclaimed entry near it."""
-    free = [p for p in _rivals(s) if p not in taken]
-    if not free:
-        return create
-    rival = max(free, key=lambda p: s.weights[s.positions.index(p)])
-    choice.chosen = rival
-    linked = _decision(book, s, choice, model, policy)
-    if linked.confidence <= create.confidence:
-        return create
-    taken.update(p for p in (rival, book.twins.get(rival)) if p is not None)
-    # Never auto-posted: the evidence ranked "create" first, a person decides.
-    linked.confidence = min(linked.confidence, round(policy.auto_threshold - 0.001, 4))
-    linked.auto = False
-    linked.reasons.append(
+    return [
         Reason(
-            "gate",
-            0.0,
-            f"not auto-posted: creating it instead is only {create.confidence:.0%} likely, "
-            "and this entry of the vendor is unclaimed",
+            "candidates",
+            round(float(opts.pair[best]), 4),
+            f"best of {len(own)} Qonto entries ({entry.raw_name or entry.id}) "
+            f"is only {float(opts.pair[best]):.0%} likely: {', '.join(weak) or 'not enough evidence'}",
+            level="too_weak",
+            params={"count": str(len(own)), "best": entry.raw_name or entry.id},
         )
-    )
-    return linked
+    ]
+
+

@@ -6,7 +6,7 @@ from .types import CREATE, Policy, Record
 
 
 def failed_gates(
-    record: Record, action: str, vector: dict[str, str] | None, used_by: str, policy: Policy
+    record: Record, action: str, vector: dict[str, str] | None, policy: Policy
 ) -> list[str]:
     """Why this decision may not be posted automatically (empty when it may)."""
     failed = [f"malformed record: {problem}" for problem in record.problems]
@@ -18,6 +18,4 @@ def failed_gates(
         failed.append("currency differs and Qonto shows no converted amount")
     if vector.get("counterparty") == "tax_id_conflict":
         failed.append("the entry's tax ID conflicts with the vendor's")
-    if used_by:
-        failed.append(f"the entry is already linked to {used_by}")
     return failed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,23 +264,33 @@ def run(
     model: Any = None,
     policy: Any = None,
 ) -> dict[str, Any]:
-    """Read a dataset, decide every incoming record, write decisions.jsonl; figures with truth."""
+    """Read a dataset, fit the workspace's model on it, decide every incoming record, write
+    decisions.jsonl; figures with truth. The truth is never read before the decisions are made.
+    """
     from .engine import build_book, decide
+    from .fitting import fit
     from .types import Policy
-    from .weights import load_default
 
     policy = policy or Policy()
-    model = model or load_default()
     data = read_dataset(folder, policy.home_currency, workers=2)
-    book = build_book(data.vendors, data.accounts, data.history, data.entries)
+    started = time.perf_counter()
+    batch = None
+    if model is None:
+        fitted = fit(data.vendors, data.accounts, data.history, data.entries, data.incoming)
+        model, book, batch = fitted.model, fitted.book, fitted.batch
+    else:
+        book = build_book(data.vendors, data.accounts, data.history, data.entries)
+    fitted_seconds = time.perf_counter() - started
     candidates: dict[tuple[str, str], set[tuple[str, str]]] | None = {} if truth_path else None
-    decisions = decide(book, data.incoming, model, policy, candidates_out=candidates, workers=2)
+    decisions = decide(book, data.incoming, model, policy, candidates, batch)
     write_decisions(decisions, out)
     summary: dict[str, Any] = {
         "records": len(decisions),
         "entries": len(data.entries),
         "skipped_lines": data.skipped_lines,
         "model_version": model.version,
+        "fit_seconds": round(fitted_seconds, 2),
+        "fitted": model.fitted,
     }
     if truth_path:
         truth = [row for row in read_jsonl(Path(truth_path)) if isinstance(row, dict)]

@@ -86,6 +86,14 @@ def _clean_spaced(spaced: str) -> tuple[str, str, str]:
     return base, name_key(base), legal_form
 
 
+@lru_cache(maxsize=200_000)
+def clean_text(raw: str) -> str:
+    """A memo or a bank label folded, its noise and bank prefixes gone (legal forms kept)."""
+    folded = _LABEL_NOISE.sub(" ", fold(raw).replace("*", " "))
+    spaced = " ".join(_NON_ALNUM.sub(" ", folded).split())
+    return _BANK_PREFIXES.sub("", spaced).strip() or spaced
+
+
 def name_key(cleaned: str) -> str:
     """Blocking key of a cleaned name: its first significant word."""
     for token in cleaned.split():
@@ -266,6 +274,17 @@ def _lines_total(lines: Any) -> int | None:
     return sum(amounts) if amounts else None
 
 
+def _memo(obj: dict) -> str:
+    """The record's own words, cleaned like a bank label: its private note, else a line's."""
+    note = _text(obj.get("PrivateNote")) or _text(obj.get("Memo"))
+    if not note and isinstance(obj.get("Line"), list):
+        note = next(
+            (_text(line.get("Description")) for line in obj["Line"] if isinstance(line, dict)),
+            "",
+        )
+    return clean_text(note[:200]) if note else ""
+
+
 def _is_credit(record_type: str, obj: dict) -> bool:
     # A VendorCredit, and a card refund (Purchase with Credit=true), bring money back.
     return record_type == "VendorCredit" or (
@@ -300,8 +319,6 @@ def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:
     txn_date = day(obj.get("TxnDate"))
     if txn_date is None:
         problems.append("no readable date")
-    if not party:
-        problems.append("no vendor")
     linked = obj.get("LinkedTxn")
     linked_po = isinstance(linked, list) and any(
         isinstance(t, dict) and t.get("TxnType") == "PurchaseOrder" for t in linked
@@ -321,6 +338,7 @@ def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:
         due_date=day(obj.get("DueDate")),
         reference=reference(doc),
         raw_reference=str(doc) if isinstance(doc, str | int) else "",
+        memo=_memo(obj),
         account_ids=_line_accounts(obj.get("Line")),
         linked_po=linked_po,
         problems=tuple(problems) if obj.get("Id") is not None else ("no Id", *problems),
@@ -379,6 +397,7 @@ def supplier_invoice(obj: Any) -> Entry | None:
         currency=code,
         entry_date=day(obj.get("issue_date")) or day(obj.get("created_at")),
         reference=reference(number),
+        label=clean_text(_text(obj.get("description"))[:200]),
         text=squash(number, obj.get("description"), obj.get("file_name")),
         linked_ids=_matched_ids(obj),
         is_credit_note=credit_note,
@@ -417,5 +436,6 @@ def transaction(obj: Any) -> Entry | None:
         local_currency=currency(obj.get("local_currency")),
         entry_date=day(obj.get("settled_at")) or day(obj.get("emitted_at")),
         reference=reference(obj.get("reference")),
+        label=clean_text(label[:200]) if label else "",
         text=squash(label, obj.get("reference"), obj.get("note")),
     )

@@ -28,6 +28,7 @@ class Record:
     due_date: date | None = None
     reference: str = ""
     raw_reference: str = ""
+    memo: str = ""  # the record's own words (private note, line descriptions), cleaned
     account_ids: tuple[str, ...] = ()
     linked_po: bool = False
     problems: tuple[str, ...] = ()
@@ -49,6 +50,7 @@ class Entry:
     local_currency: str = ""
     entry_date: date | None = None
     reference: str = ""
+    label: str = ""  # the bank label or the invoice's description, cleaned like a memo
     text: str = ""  # every free text (label, reference, note), normalised, for containment
     linked_ids: tuple[str, ...] = ()
     is_credit_note: bool = False
@@ -114,11 +116,17 @@ class Target:
 
 @dataclass(slots=True)
 class Reason:
-    """One signal's contribution to a decision, in accountant words."""
+    """One signal's contribution to a decision, in accountant words.
+
+    `level` and `params` say the same as `detail` in data, so that pages can word it in the
+    reader's language.
+    """
 
     signal: str
     weight: float
     detail: str
+    level: str = ""
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -3,9 +3,12 @@
     python -m matching.datasets.generate OUT_DIR --seed 7 --incoming 2000 --entries 20000
 
 Writes the matching-eval folder format (docs in design/matching-eval.md) plus truth.jsonl.
-Hard cases: identical monthly subscriptions, e-mailed invoices read by OCR (typos, O/0 swaps,
-day/month swaps, missing totals), bank labels, FX card spend, bank fees, credit notes, vendors
-with no history, two vendors billing the same amount the same week, and records with no entry.
+Hard cases: identical monthly subscriptions (some billing several identical seats a few days
+apart), e-mailed invoices read by OCR (typos, O/0 swaps, day/month swaps, missing totals), bank
+labels, FX card spend, bank fees, credit notes, vendors with no history, two vendors billing the
+same amount the same week, a card expense and a bill of one vendor on the same day for the same
+amount, and records with no entry. A bill's truth is its supplier invoice or "create", never its
+payment; an expense's is its transaction (design/matching-eval.md).
 """
 
 from __future__ import annotations
@@ -361,9 +364,12 @@ class Books:
         days = HISTORY_DAYS + INCOMING_DAYS
         for v in self.vendors:
             if v.style in ("subscription", "fee"):
+                # Some subscriptions bill several identical seats a few days apart each month.
+                seats = self.rng.choice([1, 1, 1, 2, 3]) if v.style == "subscription" else 1
                 day = v.start + self.rng.randint(0, 27)
                 while day < days:
-                    self.event(v, day)
+                    for seat in range(seats):
+                        self.event(v, day + (self.rng.randint(0, 4) if seat else 0))
                     day += self.rng.choice([30, 31, 30, 31, 28])
             else:
                 rate = self.rng.choice([0.03, 0.06, 0.12, 0.25])
@@ -378,15 +384,27 @@ class Books:
             amount = self.amount_for(a)
             self.event(a, day, amount=amount)
             self.event(b, day + self.rng.randint(0, 5), amount=amount)
+        # One vendor, one day, one amount: a card expense and a bill (paid by transfer later).
+        both = [v for v in self.vendors if v.style in ("supplier", "subscription")]
+        for _ in range(max(2, len(self.vendors) // 15)):
+            v = self.rng.choice(both)
+            day = self.rng.randint(v.start, days - 20)
+            amount = self.amount_for(v)
+            self.event(v, day, amount=amount, kind="Purchase")
+            self.event(v, day, amount=amount, kind="Bill")
 
-    def event(self, v: Vendor, day: int, amount: int | None = None) -> None:
+    def event(
+        self, v: Vendor, day: int, amount: int | None = None, kind: str | None = None
+    ) -> None:
         """One purchase: the QuickBooks record, whatever reached Qonto, and the truth."""
         amount = amount if amount is not None else max(self.amount_for(v), 100)
         when = START + timedelta(days=day)
         incoming = day >= HISTORY_DAYS
         account = self.booked_account(v)
-        credit = v.style == "supplier" and self.chance(0.04)
-        if v.style == "supplier" or (v.style == "subscription" and self.chance(0.6)):
+        credit = kind is None and v.style == "supplier" and self.chance(0.04)
+        if kind is not None:
+            pass
+        elif v.style == "supplier" or (v.style == "subscription" and self.chance(0.6)):
             kind = "VendorCredit" if credit else "Bill"
         else:
             kind = "Purchase"
@@ -399,11 +417,17 @@ class Books:
         if not cash and self.chance(v.forwards if kind != "VendorCredit" else 0.7):
             invoice = self.qonto_invoice(v, when, amount, number, credit)
         paid = self.payment_day(v, when)
+        card = kind == "Purchase" and v.pay == "transfer"
+        if card:
+            paid = when + timedelta(days=self.rng.choice([0, 0, 1]))  # an expense paid by card
         if paid < end and not cash and not (credit and invoice and self.chance(0.7)):
-            txn = self.qonto_transaction(v, paid, amount, number, credit)
+            txn = self.qonto_transaction(v, paid, amount, number, credit, card=card)
             if invoice is not None and self.chance(0.7):
                 invoice["matched_transactions_ids"] = [txn["id"]]
                 invoice["status"] = "paid"
+        if not incoming and kind != "Purchase" and invoice is None and self.chance(0.8):
+            # A past bill whose invoice never reached Qonto was uploaded by Well: it is there.
+            invoice = self.uploaded_invoice(v, when, amount, number, credit)
         target = self.truth_target(kind, invoice, txn)
         if not incoming:
             if target:
@@ -424,14 +448,35 @@ class Books:
         self.incoming.append((when, {"type": kind, "object": record}, truth))
 
     def truth_target(self, kind: str, invoice: Any, txn: Any) -> dict[str, str] | None:
-        # A bill is the supplier's invoice; an expense is the card payment.
-        order = [("supplier_invoice", invoice), ("transaction", txn)]
-        if kind == "Purchase":
-            order.reverse()
-        for name, obj in order:
-            if obj is not None:
-                return {"type": name, "id": obj["id"]}
-        return None
+        # A bill is the supplier's invoice, never its payment (matching-eval.md): a bill whose
+        # invoice is not in Qonto is uploaded. An expense is its card payment.
+        name, obj = ("transaction", txn) if kind == "Purchase" else ("supplier_invoice", invoice)
+        return {"type": name, "id": obj["id"]} if obj is not None else None
+
+    def uploaded_invoice(
+        self, v: Vendor, when: date, amount: int, number: str, credit: bool
+    ) -> dict[str, Any]:
+        """The supplier invoice Well uploaded for a bill: its own fields, no OCR errors."""
+        total = {"value": f"{Decimal(amount) / 100:.2f}", "currency": v.currency}
+        obj: dict[str, Any] = {
+            "id": self.uuid(),
+            "organization_id": "org-1",
+            "status": "to_review",
+            "created_at": f"{(when + timedelta(days=2)).isoformat()}T08:00:00.000Z",
+            "file_name": f"quickbooks-bill-{number}.pdf",
+            "source_type": "integration",
+            "source": "integration",
+            "invoice_number": number,
+            "supplier_name": v.legal,
+            "vat_number": v.vat or None,
+            "total_amount": total,
+            "issue_date": when.isoformat(),
+            "due_date": (when + timedelta(days=30)).isoformat(),
+            "is_credit_note": credit,
+            "matched_transactions_ids": [],
+        }
+        self.invoices.append(obj)
+        return obj
 
     def invoice_number(self, v: Vendor, when: date) -> str:
         style = self.rng.randint(0, 3)
@@ -584,7 +629,7 @@ class Books:
         return self.rng.choice([f"VIR SEPA {v.legal.upper()}", f"{v.legal}", f"VIR {name}"])
 
     def qonto_transaction(
-        self, v: Vendor, paid: date, amount: int, number: str, credit: bool
+        self, v: Vendor, paid: date, amount: int, number: str, credit: bool, card: bool = False
     ) -> dict[str, Any]:
         eur = amount
         local = None
@@ -593,8 +638,8 @@ class Books:
             rate *= Decimal(1) + Decimal(self.rng.randint(-15, 15)) / 1000
             eur = int((Decimal(amount) * rate).quantize(Decimal(1), ROUND_HALF_UP))
             local = amount
-        label = self.bank_label(v, number)
-        if v.pay == "transfer" and self.chance(0.1):
+        label = f"CB {v.name.upper()}" if card else self.bank_label(v, number)
+        if v.pay == "transfer" and not card and self.chance(0.1):
             eur += self.rng.choice([-100, 100, -50])  # short payment or bank charge
         reference = number if v.pay == "transfer" and self.chance(0.6) else None
         stamp = f"{paid.isoformat()}T1{self.rng.randint(0, 9)}:00:00.000Z"
@@ -613,7 +658,7 @@ class Books:
                 "card": "card",
                 "fee": "qonto_fee",
                 "paypal": "card",
-            }.get(v.pay, "transfer"),
+            }.get("card" if card else v.pay, "transfer"),
             "status": "completed",
             "label": label,
             "clean_counterparty_name": v.name if self.chance(0.4) else None,
@@ -677,7 +722,8 @@ class Books:
             obj.pop(broken, None)
             if broken == "TotalAmt":
                 obj["Line"] = []
-            truth["action"], truth["target"] = "create", None
+            # The truth stays: a field lost in an export does not change which document this
+            # is. The engine must not post such a record alone (a gate), but may still find it.
 
     def build(self) -> None:
         self.make_accounts()
