@@ -136,12 +136,23 @@ class Candidate(TenantModel):
 
 
 class WorkspaceModel(TenantModel):
-    """The workspace's learned weights and calibrator (matching.core.Model.to_dict())."""
+    """The workspace's matching model, fitted on its own books (matching.core.Model.to_dict()).
+
+    What it was fitted on and when is kept beside it, for staff: a model is data, refreshed as
+    the workspace's history and its reviewers' answers grow.
+    """
 
     data = models.JSONField(default=dict)
     version = models.CharField(max_length=80)
-    feedback_count = models.PositiveIntegerField(default=0)
+    feedback_count = models.PositiveIntegerField(
+        default=0, help_text="reviewer answers since this model was fitted"
+    )
     updated_at = models.DateTimeField(default=timezone.now)
+    fitted_at = models.DateTimeField(null=True, blank=True)
+    history_links = models.PositiveIntegerField(default=0, help_text="past links fitted on")
+    reviewer_labels = models.PositiveIntegerField(default=0, help_text="reviewer answers fitted on")
+    open_records = models.PositiveIntegerField(default=0, help_text="undecided records fitted on")
+    entries = models.PositiveIntegerField(default=0, help_text="Qonto entries fitted on")
 
     class Meta:
         constraints = [

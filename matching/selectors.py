@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from django.db.models import Q
 
 from connectors.models import SourceRecord
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
-from matching.core import Model, Policy, load_default, normalise
+from matching.core import LINK, Label, Model, Policy, load_prior, normalise
 from matching.core.types import (
     SUPPLIER_INVOICE,
     TRANSACTION,
@@ -22,11 +21,12 @@ from matching.core.types import (
     Record,
     Vendor,
 )
-from matching.models import Proposal, VendorRule, WorkspaceModel
+from matching.models import Decision, DecisionKind, Proposal, VendorRule, WorkspaceModel
 from well.models import Workspace
 
 # The QuickBooks kinds the engine matches against Qonto entries.
 MATCHED_KINDS = frozenset({"Bill", "Purchase", "VendorCredit"})
+OPEN_STATES = ("pulled", "proposed", "in_review", "refused")
 # Entry date minus record date the blocking rules can reach (matching.core.blocking windows).
 WINDOW_BEFORE = timedelta(days=65)
 WINDOW_AFTER = timedelta(days=95)
@@ -34,27 +34,27 @@ PARTY_WINDOW = timedelta(days=45)
 REFRESH_ENTRIES_LIMIT = 200
 # History of the batch's own vendors: the most recent links are enough to learn a profile.
 VENDOR_HISTORY_LIMIT = 3000
+# Reviewer decisions that say what a record is (a rejection only says what it is not).
+LABEL_KINDS = (
+    DecisionKind.APPROVE,
+    DecisionKind.PIN,
+    DecisionKind.OVERRIDE,
+    DecisionKind.UPLOAD_AS_NEW,
+)
+# What a fit reads at most: the most recent past links, reviewer answers and open records.
+FIT_HISTORY_LIMIT = 20_000
+FIT_OPEN_LIMIT = 10_000
 POSTED_ACTIONS = (PostingAction.LINK, PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
 ENTRY_FIELDS = ("id", "kind", "qonto_id", "payload")
 RECORD_FIELDS = ("id", "entity_type", "qbo_id", "payload")
 
 
-@lru_cache(maxsize=1)
-def _default_model_dict() -> dict[str, Any]:
-    return load_default().to_dict()
-
-
-def default_model() -> Model:
-    """The shipped model (read from disk once per process)."""
-    return Model.from_dict(_default_model_dict())
-
-
-def workspace_model_get(*, workspace: Workspace | int) -> Model:
-    """The shipped model plus what the workspace's reviewers taught it, per vendor."""
+def workspace_model_get(*, workspace: Workspace | int) -> Model | None:
+    """The model fitted on the workspace's own books, None before its first fit."""
     row = WorkspaceModel.objects.for_workspace(workspace).only("data").first()
-    if row is None or not row.data:
-        return default_model()
-    return default_model().with_learned(row.data)
+    if row is None or not (row.data or {}).get("groups"):
+        return None
+    return Model.from_dict(row.data)
 
 
 def _preferences(workspace_id: int) -> dict:
@@ -131,22 +131,12 @@ def matching_inputs(*, workspace: Workspace, records: list[SourceRecord]) -> Inp
     windows around the batch's dates, its amounts and its invoice numbers.
     """
     policy = workspace_policy(workspace=workspace)
-    inputs = Inputs(policy=policy, model=workspace_model_get(workspace=workspace))
+    model = workspace_model_get(workspace=workspace) or load_prior()
+    inputs = Inputs(policy=policy, model=model)
     wid = workspace.pk
     inputs.incoming = [record_from_row(r, policy.home_currency) for r in records]
     base = SourceRecord.objects.for_workspace(wid)
-    for payload in base.filter(entity_type="Vendor", deleted=False).values_list(
-        "payload", flat=True
-    ):
-        vendor = normalise.vendor(payload)
-        if vendor is not None:
-            inputs.vendors.append(vendor)
-    for payload in base.filter(entity_type="Account", deleted=False).values_list(
-        "payload", flat=True
-    ):
-        account = normalise.account(payload)
-        if account is not None:
-            inputs.accounts.append(account)
+    inputs.vendors, inputs.accounts = _vendors_and_accounts(base)
 
     vendor_ids = {r.vendor_id for r in inputs.incoming if r.vendor_id}
     inputs.rules = vendor_rules_for(workspace=wid, vendor_ids=vendor_ids)
@@ -227,6 +217,99 @@ def matching_inputs(*, workspace: Workspace, records: list[SourceRecord]) -> Inp
     return inputs
 
 
+def _vendors_and_accounts(base) -> tuple[list[Vendor], list[Account]]:
+    vendors = [
+        vendor
+        for payload in base.filter(entity_type="Vendor", deleted=False).values_list(
+            "payload", flat=True
+        )
+        if (vendor := normalise.vendor(payload)) is not None
+    ]
+    accounts = [
+        account
+        for payload in base.filter(entity_type="Account", deleted=False).values_list(
+            "payload", flat=True
+        )
+        if (account := normalise.account(payload)) is not None
+    ]
+    return vendors, accounts
+
+
+@dataclass
+class FittingInputs:
+    """Everything a workspace's model is fitted on: its books, history and reviewers' answers."""
+
+    vendors: list[Vendor]
+    accounts: list[Account]
+    history: list[HistoryLink]
+    entries: list[Entry]
+    open_records: list[Record]
+    labels: list[Label]
+
+
+def fitting_inputs(*, workspace: Workspace) -> FittingInputs:
+    """The workspace's whole books as the core reads them (a fixed number of queries)."""
+    policy = workspace_policy(workspace=workspace)
+    wid = workspace.pk
+    base = SourceRecord.objects.for_workspace(wid)
+    vendors, accounts = _vendors_and_accounts(base)
+    entries: list[Entry] = []
+    for row in QontoEntry.objects.for_workspace(wid).only(*ENTRY_FIELDS).iterator(chunk_size=2000):
+        entry = entry_from_row(row)
+        if entry is not None:
+            entries.append(entry)
+    links = list(
+        Posting.objects.for_workspace(wid)
+        .filter(action__in=POSTED_ACTIONS)
+        .exclude(state=PostingState.FAILED)
+        .exclude(qonto_id="")
+        .order_by("-created_at")
+        .values_list("record_id", "target_kind", "qonto_id")[:FIT_HISTORY_LIMIT]
+    )
+    answers = list(
+        Decision.objects.for_workspace(wid)
+        .filter(kind__in=LABEL_KINDS, right_action__in=("link", "create"))
+        .select_related("right_target")
+        .order_by("-created_at")
+        .only("record_id", "right_action", "right_target__kind", "right_target__qonto_id")[
+            :FIT_HISTORY_LIMIT
+        ]
+    )
+    wanted = {link[0] for link in links} | {answer.record_id for answer in answers}
+    records = {
+        row.pk: record_from_row(row, policy.home_currency)
+        for row in base.filter(pk__in=wanted).only(*RECORD_FIELDS)
+    }
+    labels: dict[int, Label] = {}
+    for answer in answers:
+        record = records.get(answer.record_id)
+        if record is None or answer.record_id in labels:
+            continue  # the newest answer about a record is the one that counts
+        target = answer.right_target
+        if answer.right_action == LINK and target is None:
+            continue
+        labels[answer.record_id] = Label(
+            record, (target.kind, target.qonto_id) if answer.right_action == LINK else None
+        )
+    history: list[HistoryLink] = []
+    seen: set[tuple[int, str, str]] = set()
+    for record_id, target_kind, qonto_id in links:
+        key = (record_id, _posted_kind(target_kind), qonto_id)
+        if key in seen or record_id not in records:
+            continue
+        seen.add(key)
+        history.append(HistoryLink(records[record_id], key[1], qonto_id))
+    open_rows = (
+        base.filter(entity_type__in=MATCHED_KINDS, state__in=OPEN_STATES, deleted=False)
+        .order_by("-pk")
+        .only(*RECORD_FIELDS)[:FIT_OPEN_LIMIT]
+    )
+    open_records = [record_from_row(row, policy.home_currency) for row in open_rows]
+    return FittingInputs(
+        vendors, accounts, history, entries, open_records, list(labels.values())
+    )
+
+
 def current_proposals_for(*, records: list[SourceRecord]) -> dict[int, Proposal]:
     """The current proposal of each record (one query)."""
     rows = Proposal.objects.filter(record__in=records, is_current=True).select_related("target")
@@ -241,7 +324,6 @@ def records_for_entries(*, workspace: Workspace, entries: list[QontoEntry]) -> l
     """
     if not entries:
         return []
-    open_states = ("pulled", "proposed", "in_review", "refused")
     condition = Q()
     for entry in entries[:REFRESH_ENTRIES_LIMIT]:
         amounts = [abs(a) for a in (entry.amount, entry.local_amount) if a is not None]
@@ -276,7 +358,7 @@ def records_for_entries(*, workspace: Workspace, entries: list[QontoEntry]) -> l
         return []
     return list(
         SourceRecord.objects.for_workspace(workspace)
-        .filter(entity_type__in=MATCHED_KINDS, state__in=open_states, deleted=False)
+        .filter(entity_type__in=MATCHED_KINDS, state__in=OPEN_STATES, deleted=False)
         .filter(condition)
         .order_by("pk")
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django_q.tasks import async_task
 from django.utils import timezone
 
 from connectors.models import RecordState, SourceRecord
@@ -26,10 +27,11 @@ from matching.core import (
     Target,
     build_book,
     decide,
-    update_from_feedback,
+    fit,
 )
 from matching.core import Decision as CoreDecision
-from matching.core.compare import weight_key
+from matching.core.compare import LEVEL_INDEX, SIGNALS
+from matching.core.model import target_kind
 from matching.core.reasons import signal_reasons
 from matching.models import Band, Candidate, Proposal, VendorRule, WorkspaceModel
 from well.audit import Actor, audit_event_record
@@ -194,11 +196,11 @@ def _reasons(decision: CoreDecision) -> list[dict]:
     return kept
 
 
-def _signals(vector: dict[str, str] | None, weights: dict) -> dict[str, dict]:
+def _signals(vector: dict[str, str] | None, table) -> dict[str, dict]:
     return {
         signal: {
             "level": level,
-            "weight": round(weights.get(weight_key(signal, level, vector), 0.0), 2),
+            "weight": round(float(table[SIGNALS.index(signal), LEVEL_INDEX[signal][level]]), 2),
         }
         for signal, level in (vector or {}).items()
     }
@@ -211,7 +213,7 @@ def _candidates(
     record,
     entries: dict[tuple[str, str], Any],
 ) -> list[Candidate]:
-    weights = inputs.model.weights(decision.vendor_id)
+    table = inputs.model.groups[target_kind(record.type)].weight_table()
     ranked = [(decision.action, decision.target, decision.confidence)]
     ranked += [(a.action, a.target, a.confidence) for a in decision.alternatives]
     rows = []
@@ -224,7 +226,7 @@ def _candidates(
         elif entry is not None and vector:
             reasons = [
                 {"signal": r.signal, "weight": r.weight, "detail": r.detail}
-                for r in signal_reasons(record, entry, vector, weights, record.vendor_name)
+                for r in signal_reasons(record, entry, vector, table, record.vendor_name)
             ]
         else:
             reasons = [_reason("create", "upload as a new supplier invoice")]
@@ -236,7 +238,7 @@ def _candidates(
                 action=action,
                 target=row,
                 confidence=max(0.0, min(1.0, confidence)),
-                signals=_signals(vector, weights),
+                signals=_signals(vector, table),
                 reasons=reasons,
             )
         )
@@ -318,6 +320,9 @@ def _propose_workspace(workspace_id: int, ids: list[int], actor: Actor, force: b
     if not todo:
         return []
 
+    if selectors.workspace_model_get(workspace=workspace) is None:
+        # A workspace's first proposals already use a model fitted on its own books.
+        workspace_model_fit(workspace=workspace, actor=actor)
     inputs = selectors.matching_inputs(workspace=workspace, records=todo)
     book = build_book(inputs.vendors, inputs.accounts, inputs.history, inputs.entries)
     decisions = decide(book, inputs.incoming, inputs.model, inputs.policy)
@@ -534,32 +539,81 @@ def labelled(
     return LabelledDecision(core_decision(proposal), right_action, target)
 
 
+REFIT_AFTER_ANSWERS = 25  # reviewer answers that warrant fitting the workspace's model again
+
+
+def workspace_model_fit(*, workspace: Workspace | int, actor: Actor = SYSTEM) -> WorkspaceModel:
+    """Fit the workspace's model on its own books, history and reviewers' answers; store it.
+
+    Row-locked, so two fits never interleave; the audit trail says what it was fitted on.
+    """
+    if isinstance(workspace, int):
+        workspace = Workspace.objects.get(pk=workspace)
+    inputs = selectors.fitting_inputs(workspace=workspace)
+    model = fit(
+        inputs.vendors,
+        inputs.accounts,
+        inputs.history,
+        inputs.entries,
+        inputs.open_records,
+        inputs.labels,
+    ).model
+    with transaction.atomic():
+        row, _ = WorkspaceModel.objects.select_for_update().get_or_create(
+            workspace_id=workspace.pk, defaults={"version": model.version}
+        )
+        before = {"version": row.version, "fitted_at": row.fitted_at}
+        row.data = model.to_dict()
+        row.version = model.version
+        row.feedback_count = 0
+        row.fitted_at = row.updated_at = timezone.now()
+        row.history_links = len(inputs.history)
+        row.reviewer_labels = len(inputs.labels)
+        row.open_records = len(inputs.open_records)
+        row.entries = len(inputs.entries)
+        row.save()
+        audit_event_record(
+            workspace=workspace,
+            actor=actor,
+            verb="matching.model_fitted",
+            obj=row,
+            before=before,
+            after={
+                "version": row.version,
+                "history_links": row.history_links,
+                "reviewer_labels": row.reviewer_labels,
+                "open_records": row.open_records,
+                "entries": row.entries,
+                "calibrator": model.calibrator,
+            },
+            reason="fitted on the workspace's own books",
+        )
+    return row
+
+
 def workspace_model_learn(
     *, workspace: Workspace | int, labels: list[LabelledDecision]
 ) -> WorkspaceModel | None:
-    """Fold reviewer answers into the workspace's model (row-locked: no lost update)."""
-    labels = [item for item in labels if item.decision.features or item.decision.comparisons]
+    """Count reviewer answers; enough of them since the last fit queue a new fit.
+
+    The answers themselves are the stored decisions (`Decision`), read by the next fit.
+    """
     if not labels:
         return None
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     with transaction.atomic():
-        row = WorkspaceModel.objects.select_for_update().filter(workspace_id=workspace_id).first()
-        if row is None:
-            base = selectors.default_model()
-            row, _ = WorkspaceModel.objects.get_or_create(
-                workspace_id=workspace_id,
-                defaults={"data": base.learned_dict(), "version": base.version},
-            )
-            row = WorkspaceModel.objects.select_for_update().get(pk=row.pk)
-        # Only the per-vendor part is stored: the global tables stay the shipped ones, so a
-        # new release's model reaches every workspace without losing what it learnt.
-        model = selectors.default_model().with_learned(row.data or {})
-        new = update_from_feedback(model, labels)
-        row.data = new.learned_dict()
-        row.version = new.version
+        row, _ = WorkspaceModel.objects.select_for_update().get_or_create(
+            workspace_id=workspace_id, defaults={"version": "prior"}
+        )
         row.feedback_count += len(labels)
         row.updated_at = timezone.now()
-        row.save(update_fields=["data", "version", "feedback_count", "updated_at"])
+        row.save(update_fields=["feedback_count", "updated_at"])
+        if row.feedback_count >= REFIT_AFTER_ANSWERS:
+            transaction.on_commit(
+                lambda: async_task(
+                    "matching.tasks.workspace_model_fit_task", workspace_id, group="matching"
+                )
+            )
     return row
 
 

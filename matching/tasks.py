@@ -51,3 +51,10 @@ def proposals_refresh_task(workspace_id: int, since: str) -> int:
         )
     )
     return len(proposals_refresh_for_entries(workspace=workspace_id, entries=entries))
+
+
+def workspace_model_fit_task(workspace_id: int) -> str:
+    """Fit the workspace's model on its own books again; harmless twice."""
+    from matching.services import workspace_model_fit
+
+    return workspace_model_fit(workspace=workspace_id).version

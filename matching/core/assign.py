@@ -6,21 +6,20 @@ that respect that constraint across the batch, by alternately scaling each recor
 sum to one and each entry's claims to sum to at most one (Sinkhorn's matrix scaling, the
 standard approximation of a matching's marginals). Two records of one vendor with two
 indistinguishable entries thus share them at about one half each instead of both being sure.
-`assign` then picks the most likely one-to-one assignment with scipy's `linear_sum_assignment`,
-component by component of the record-entry graph.
+`assign` then picks the most likely one-to-one assignment of the whole batch with scipy's
+sparse assignment solver.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-ITERATIONS = 200
-TOLERANCE = 1e-4
+ITERATIONS = 40
+BISECTION_STEPS = 40
+TOLERANCE = 0.03  # an entry claimed 1.03 times in all is one claim, for a probability
 EDGE_MIN = 1e-3  # options below this probability do not tie two records together
-UNREACHABLE = 1e9  # cost of a cell that is not an option
 
 
 def _segment_logsumexp2(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -28,6 +27,72 @@ def _segment_logsumexp2(values: np.ndarray, starts: np.ndarray, counts: np.ndarr
     top = np.maximum.reduceat(values, starts) if len(values) else np.zeros(0)
     shifted = np.exp2(values - np.repeat(top, counts))
     return top + np.log2(np.add.reduceat(shifted, starts))
+
+
+def _rows(
+    log2_link: np.ndarray, log2_none: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each record's options laid out as "none" then its candidates: values, slots, offsets."""
+    records = len(log2_none)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    offsets = starts + np.arange(records)
+    values = np.empty(len(log2_link) + records)
+    values[offsets] = log2_none
+    slots = np.repeat(offsets + 1, counts) + (np.arange(len(log2_link)) - np.repeat(starts, counts))
+    values[slots] = log2_link
+    return values, slots, offsets, counts + 1
+
+
+def _scale(
+    log2_link: np.ndarray,
+    log2_none: np.ndarray,
+    counts: np.ndarray,
+    entry_index: np.ndarray,
+    entries: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sinkhorn scaling with "at most one" columns: every row sums to one, no entry is claimed
+    more than once in all.
+
+    Each entry's scale is solved exactly given the rows' other options (a monotone equation,
+    by bisection), so a few sweeps converge where plain proportional steps would need one per
+    bit of evidence; a scale never goes below none, and is relaxed when no longer needed.
+    """
+    values, slots, offsets, sizes = _rows(log2_link, log2_none, counts)
+    shift = np.zeros(entries)
+    for _ in range(ITERATIONS):
+        current = values.copy()
+        current[slots] -= shift[entry_index]
+        norm = _segment_logsumexp2(current, offsets, sizes)
+        probs = np.exp2(current - np.repeat(norm, sizes))
+        claimed = np.bincount(entry_index, weights=probs[slots], minlength=entries)
+        # Entries over once, and entries scaled down more than they now need to be.
+        wrong = (claimed > 1 + TOLERANCE) | ((shift > 0) & (claimed < 1 - TOLERANCE))
+        if not wrong.any():
+            break
+        shift = np.maximum(shift + _column_steps(probs[slots], entry_index, wrong, shift), 0.0)
+    return probs[slots], probs[offsets]
+
+
+def _column_steps(
+    pair_probs: np.ndarray, entry_index: np.ndarray, wrong: np.ndarray, shift: np.ndarray
+) -> np.ndarray:
+    """Change of each entry's log2 scale-down that brings its claims to exactly one (never
+    below no scaling at all), the rows' other options staying as they are."""
+    entries = len(shift)
+    mine = wrong[entry_index]
+    x = pair_probs[mine]
+    rest = np.maximum(1 - x, 1e-300)
+    column = entry_index[mine]
+    lo = np.full(entries, -200.0)  # log2 of the factor applied to the entry's claims
+    hi = shift.copy()  # at most undoing the whole current scale-down
+    for _ in range(BISECTION_STEPS):
+        mid = (lo + hi) / 2
+        factor = np.exp2(mid[column])
+        claims = np.bincount(column, weights=x * factor / (x * factor + rest), minlength=entries)
+        too_much = claims > 1
+        hi = np.where(too_much, mid, hi)
+        lo = np.where(too_much, lo, mid)
+    return np.where(wrong, -lo, 0.0)
 
 
 def marginals(
@@ -45,31 +110,9 @@ def marginals(
     if len(record_of_pair) == 0:
         return np.zeros(0), np.ones(records)
     counts = np.bincount(record_of_pair, minlength=records)
-    has = counts > 0
-    starts_all = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    # Every record's options: its "none" placed in front of its candidates.
-    total = len(record_of_pair) + records
-    offsets = starts_all + np.arange(records)
-    values = np.empty(total)
-    values[offsets] = log2_none
-    pair_slots = np.repeat(offsets + 1, counts) + (np.arange(len(record_of_pair)) - np.repeat(starts_all, counts))
-    values[pair_slots] = log2_link
-    sizes = counts + 1
     entries, entry_index = np.unique(entry_of_pair, return_inverse=True)
-    shift = np.zeros(len(entries))
-    for _ in range(ITERATIONS):
-        current = values.copy()
-        current[pair_slots] -= shift[entry_index]
-        norm = _segment_logsumexp2(current, offsets, sizes)
-        probs = np.exp2(current - np.repeat(norm, sizes))
-        claimed = np.bincount(entry_index, weights=probs[pair_slots], minlength=len(entries))
-        over = claimed > 1 + TOLERANCE
-        if not over.any():
-            break
-        # An entry claimed more than once in all is scaled down by what it is over.
-        shift[over] += np.log2(claimed[over])
-    pair_probs = probs[pair_slots]
-    none_probs = np.where(has, probs[offsets], 1.0)
+    pair_probs, none_probs = _scale(log2_link, log2_none, counts, entry_index, len(entries))
+    none_probs[counts == 0] = 1.0
     return pair_probs, none_probs
 
 
@@ -91,46 +134,35 @@ def assign(
     pair_score: np.ndarray,
     none_score: np.ndarray,
 ) -> np.ndarray:
-    """The pair chosen for each record (-1 for none): the one-to-one assignment of highest
-    total log score, solved exactly per connected component of the record-entry graph."""
+    """The pair chosen for each record (-1 for none): the one-to-one assignment of highest total
+    log score over the whole batch.
+
+    Solved exactly with scipy's `min_weight_full_bipartite_matching` (the sparse counterpart of
+    `linear_sum_assignment`): rows are records, columns the entries and one "none" per record.
+    """
     records = len(none_score)
     best = segment_argmax(pair_score, record_of_pair, records)
-    chosen = np.where(
-        (best >= 0) & (pair_score[np.maximum(best, 0)] > none_score), best, -1
-    ).astype(np.int64)
-    if len(record_of_pair) == 0:
-        return chosen
+    has = best >= 0
+    chosen = np.full(records, -1, dtype=np.int64)
+    chosen[has] = np.where(pair_score[best[has]] > none_score[has], best[has], -1)
     keep = np.flatnonzero(pair_score > np.log(EDGE_MIN))
-    entries, entry_index = np.unique(entry_of_pair, return_inverse=True)
-    graph = coo_matrix(
-        (np.ones(len(keep)), (record_of_pair[keep], records + entry_index[keep])),
-        shape=(records + len(entries), records + len(entries)),
-    )
-    _, label = connected_components(graph, directed=False)
-    record_label = label[:records]
-    sizes = np.bincount(record_label)
-    shared = np.flatnonzero(sizes > 1)
-    if len(shared) == 0:
+    if len(keep) == 0:
         return chosen
-    # Only components where records compete for an entry need solving.
-    by_record = np.argsort(record_label, kind="stable")
-    record_bounds = np.searchsorted(record_label[by_record], np.arange(len(sizes) + 1))
-    pair_label = record_label[record_of_pair[keep]]
-    by_pair = keep[np.argsort(pair_label, kind="stable")]
-    pair_bounds = np.searchsorted(record_label[record_of_pair[by_pair]], np.arange(len(sizes) + 1))
-    for component in shared:
-        members = by_record[record_bounds[component] : record_bounds[component + 1]]
-        pairs = by_pair[pair_bounds[component] : pair_bounds[component + 1]]
-        rows = {int(r): i for i, r in enumerate(members)}
-        columns = {int(e): j for j, e in enumerate(np.unique(entry_index[pairs]))}
-        # Columns: the component's entries, then one "none" per record (only its own).
-        cost = np.full((len(members), len(columns) + len(members)), UNREACHABLE)
-        row = np.array([rows[int(r)] for r in record_of_pair[pairs]])
-        column = np.array([columns[int(e)] for e in entry_index[pairs]])
-        cost[row, column] = -pair_score[pairs]
-        cost[np.arange(len(members)), len(columns) + np.arange(len(members))] = -none_score[members]
-        row_ind, col_ind = linear_sum_assignment(cost)
-        cell = {(int(i), int(j)): int(p) for i, j, p in zip(row, column, pairs, strict=True)}
-        for i, j in zip(row_ind, col_ind, strict=True):
-            chosen[members[i]] = cell[(int(i), int(j))] if j < len(columns) else -1
+    entries, entry_index = np.unique(entry_of_pair[keep], return_inverse=True)
+    contested = np.bincount(entry_index) > 1
+    if not contested.any():
+        return chosen  # no two records want the same entry: each takes its best
+    # Costs are positive (the solver reads a zero as no edge): -log p shifted by a constant,
+    # which every full matching pays once per record, so the optimum is unchanged.
+    shift = 1.0 - min(
+        float((-pair_score[keep]).min()), float((-none_score).min()) if records else 0.0
+    )
+    rows = np.concatenate([record_of_pair[keep], np.arange(records)])
+    columns = np.concatenate([entry_index, len(entries) + np.arange(records)])
+    costs = np.concatenate([-pair_score[keep], -none_score]) + shift
+    graph = csr_matrix((costs, (rows, columns)), shape=(records, len(entries) + records))
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    by_cell = dict(zip(zip(record_of_pair[keep].tolist(), entry_index.tolist()), keep.tolist()))
+    for r, c in zip(row_ind.tolist(), col_ind.tolist(), strict=True):
+        chosen[r] = by_cell[(r, c)] if c < len(entries) else -1
     return chosen

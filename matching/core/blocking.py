@@ -86,33 +86,59 @@ def _bucket(positions: list[int], entries: list[Entry]) -> _Bucket:
     return _Bucket(days, np.array(positions, dtype=np.int64), amounts)
 
 
-def build_index(entries: list[Entry], positions: list[int] | None = None) -> Index:
+@dataclass(slots=True)
+class EntryKeys:
+    """What blocking reads of one entry, computed once per workspace."""
+
+    ordinal: int
+    amounts: frozenset[int]
+    name_key: str
+    text_keys: tuple[str, ...]
+    tokens: frozenset[str]
+
+
+def keys_of(entries: list[Entry]) -> list[EntryKeys]:
+    return [
+        EntryKeys(
+            _ordinal(e),
+            frozenset(abs(a) for a in (e.amount_cents, e.local_amount_cents) if a),
+            e.name_key,
+            tuple(text_keys(e.label)),
+            frozenset(_tokens(e)),
+        )
+        for e in entries
+    ]
+
+
+def build_index(
+    entries: list[Entry], positions: list[int] | None = None, keys: list[EntryKeys] | None = None
+) -> Index:
     """Index entries (all, or those at `positions`) by amount, name key, reference and day."""
+    keys = keys if keys is not None else keys_of(entries)
     chosen = range(len(entries)) if positions is None else positions
-    order = sorted(chosen, key=lambda i: _ordinal(entries[i]))
+    order = sorted(chosen, key=lambda i: keys[i].ordinal)
     by_amount: dict[int, list[tuple[int, int]]] = defaultdict(list)
     by_key: dict[str, list[int]] = defaultdict(list)
     by_text: dict[str, list[int]] = defaultdict(list)
     by_ref: dict[str, list[int]] = defaultdict(list)
     dated: list[int] = []
     for i in order:
-        entry = entries[i]
-        ordinal = _ordinal(entry)
-        for amount in {abs(a) for a in (entry.amount_cents, entry.local_amount_cents) if a}:
-            by_amount[amount].append((ordinal, i))
-        if entry.name_key:
-            by_key[entry.name_key].append(i)
-        for key in text_keys(entry.label):
-            by_text[key].append(i)
-        for token in _tokens(entry):
+        key = keys[i]
+        for amount in key.amounts:
+            by_amount[amount].append((key.ordinal, i))
+        if key.name_key:
+            by_key[key.name_key].append(i)
+        for text in key.text_keys:
+            by_text[text].append(i)
+        for token in key.tokens:
             by_ref[token].append(i)
-        if ordinal != NO_DATE and entry.amount_cents is not None:
+        if key.ordinal != NO_DATE and entries[i].amount_cents is not None:
             dated.append(i)
     return Index(
         entries,
         dict(by_amount),
-        {key: _bucket(items, entries) for key, items in by_key.items()},
-        {key: _bucket(items, entries) for key, items in by_text.items()},
+        {k: _bucket(items, entries) for k, items in by_key.items()},
+        {k: _bucket(items, entries) for k, items in by_text.items()},
         dict(by_ref),
         _bucket(dated, entries),
     )

@@ -83,7 +83,10 @@ _CURRENCY = LEVEL_INDEX["currency"]
 _PAYMENT = LEVEL_INDEX["payment"]
 _PARTY = LEVEL_INDEX["counterparty"]
 _REFERENCE = LEVEL_INDEX["reference"]
+TF_PSEUDO = 200  # pseudo-entries behind every term frequency
+TF_BASE_RATE = 1e-3  # ... at the rate of an ordinary amount or label
 VENDOR_TF_MIN = 3  # past records of a vendor before its own amount frequencies count
+OTHER_IF_NAMES_DIFFER = "?other"
 SHORT_TEXT = 4  # below this many characters a label is compared for equality only
 
 
@@ -217,8 +220,14 @@ def _text_levels(ours: list[str], theirs: list[str]) -> np.ndarray:
     a = [ours[i] for i in idx]
     b = [theirs[i] for i in idx]
     ratio = process.cpdist(a, b, scorer=fuzz.ratio, workers=-1)
-    partial = process.cpdist(a, b, scorer=fuzz.partial_ratio, workers=-1)
-    token_set = process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=-1)
+    # The costlier scorers only where the plain ratio has not already decided the level.
+    partial = np.zeros(len(a))
+    token_set = np.zeros(len(a))
+    unsure = np.flatnonzero(ratio < 100)
+    if len(unsure):
+        a2, b2 = [a[i] for i in unsure], [b[i] for i in unsure]
+        partial[unsure] = process.cpdist(a2, b2, scorer=fuzz.partial_ratio, workers=-1)
+        token_set[unsure] = process.cpdist(a2, b2, scorer=fuzz.token_set_ratio, workers=-1)
     short = np.array([min(len(x), len(y)) < SHORT_TEXT for x, y in zip(a, b, strict=True)])
     prefix = np.array([x.startswith(y) or y.startswith(x) for x, y in zip(a, b, strict=True)])
     best = np.maximum(ratio, token_set)
@@ -265,9 +274,11 @@ def _party_from_history(
     if entry.name_key and entry.name_key in profile.entry_keys:
         return "same_counterparty"
     owner = directory.key_owner(entry.name_key) if entry.name_key else ""
-    if owner and record.vendor_id:
-        return "same_counterparty" if owner == record.vendor_id else "other_counterparty"
-    return None
+    if owner and record.vendor_id and owner == record.vendor_id:
+        return "same_counterparty"
+    # A name Qonto used for another vendor is only that vendor's when the names differ too
+    # (two vendors may share a first word): the caller compares names, then decides.
+    return OTHER_IF_NAMES_DIFFER if owner and record.vendor_id else None
 
 
 def _name_levels(names: list[list[str]], others: list[str]) -> np.ndarray:
@@ -296,17 +307,27 @@ def _party_levels(
 ) -> np.ndarray:
     out = np.full(len(rec), _PARTY[MISSING], dtype=np.int8)
     named: list[int] = []
+    others: set[int] = set()
     for k, (i, r, e) in enumerate(zip(record_pos, rec, ent, strict=True)):
         names = ctx.names[i]
         if not r.vendor_id and not names:
             continue  # no payee at all: the memo speaks for it (text signal)
         level = _party_from_history(r, e, ctx.profiles[i], ctx.directory)
-        if level is not None:
+        if level == OTHER_IF_NAMES_DIFFER:
+            out[k] = _PARTY["other_counterparty"]
+            others.add(k)
+        elif level is not None:
             out[k] = _PARTY[level]
-        elif e.name and names:
+        if level in (None, OTHER_IF_NAMES_DIFFER) and e.name and names:
             named.append(k)
     if named:
-        out[named] = _name_levels([ctx.names[record_pos[k]] for k in named], [ent[k].name for k in named])
+        levels = _name_levels(
+            [ctx.names[record_pos[k]] for k in named], [ent[k].name for k in named]
+        )
+        close = (_PARTY["name_same"], _PARTY["name_close"])
+        for k, level in zip(named, levels, strict=True):
+            if k not in others or level in close:
+                out[k] = level
     return out
 
 
@@ -315,11 +336,14 @@ def counterparty_level(
 ) -> str:
     """Whether the entry's counterparty is the record's vendor: tax ID, history, then name."""
     level = _party_from_history(record, entry, profile, directory)
-    if level is not None:
+    if level not in (None, OTHER_IF_NAMES_DIFFER):
         return level
     if not entry.name or not names:
-        return MISSING
-    return LEVELS["counterparty"][int(_name_levels([names], [entry.name])[0])]
+        return "other_counterparty" if level else MISSING
+    by_name = LEVELS["counterparty"][int(_name_levels([names], [entry.name])[0])]
+    if level and by_name not in ("name_same", "name_close"):
+        return "other_counterparty"
+    return by_name
 
 
 def reference_level(record: Record, entry: Entry) -> str:
@@ -457,10 +481,15 @@ class Frequencies:
     total: int
 
     def amount(self, cents: float) -> float:
-        return self.amounts.get(abs(int(cents)), 1) / max(self.total, 1)
+        return self._share(self.amounts.get(abs(int(cents)), 1))
 
     def text(self, label: str) -> float:
-        return self.texts.get(label, 1) / max(self.total, 1)
+        return self._share(self.texts.get(label, 1))
+
+    def _share(self, count: int) -> float:
+        # Shrunk toward a typical rate: in a book of a few entries, two equal amounts are not
+        # proof that the amount is common.
+        return (count + TF_PSEUDO * TF_BASE_RATE) / (self.total + TF_PSEUDO)
 
 
 def frequencies_of(entries: list[Entry]) -> Frequencies:
@@ -473,3 +502,30 @@ def frequencies_of(entries: list[Entry]) -> Frequencies:
         if entry.label:
             texts[entry.label] = texts.get(entry.label, 0) + 1
     return Frequencies(amounts, texts, len(entries))
+
+
+def compare(
+    record: Record,
+    entry: Entry,
+    profile: Profile | None = None,
+    directory: Directory | None = None,
+    recurring: bool = False,
+    paired: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, str]:
+    """The comparison vector of one pair (a person's pick is explained this way too)."""
+    profile = profile or Profile()
+    names = profile.names()
+    if record.name and record.name not in names:
+        names.append(record.name)
+    ctx = Context([profile], [names], directory or Directory(), set(paired), [recurring])
+    pairs = compare_pairs(
+        [record],
+        [entry],
+        np.zeros(1, np.int64),
+        np.zeros(1, np.int64),
+        ctx,
+        {entry.kind: frequencies_of([entry])},
+        record_columns([record]),
+        entry_columns([entry], set(paired)),
+    )
+    return pairs.vector(0)

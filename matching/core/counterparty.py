@@ -35,6 +35,12 @@ class Profile:
             self.memo["tax_id"] = next(found, "")
         return self.memo["tax_id"]
 
+    def top_keys(self) -> list[str]:
+        """The three name keys Qonto most often used for this vendor."""
+        if "top_keys" not in self.memo:
+            self.memo["top_keys"] = [key for key, _ in self.entry_keys.most_common(3)]
+        return self.memo["top_keys"]
+
     def names(self) -> list[str]:
         """Every cleaned name this counterparty is known under, most frequent first."""
         if "names" not in self.memo:
@@ -122,9 +128,11 @@ def build_directory(
                 directory.bills[(record.vendor_id, abs(record.amount_cents))].append(
                     (record.txn_date.toordinal(), f"{record.type} {record.id}")
                 )
-        profile = directory.profiles.setdefault(
-            record.vendor_id, Profile(vendor=vendors.get(record.vendor_id))
-        )
+        profile = directory.profiles.get(record.vendor_id)
+        if profile is None:
+            profile = directory.profiles[record.vendor_id] = Profile(
+                vendor=vendors.get(record.vendor_id)
+            )
         profile.records += 1
         if record.account_ids:
             profile.accounts[record.account_ids[0]] += 1

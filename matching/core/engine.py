@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,24 +76,51 @@ class Book:
     columns: Columns
 
 
+@dataclass(slots=True)
+class Catalog:
+    """A workspace's Qonto entries prepared once, whatever its history says."""
+
+    entries: list[Entry]
+    positions: dict[tuple[str, str], int]
+    paired: set[str]
+    keys: list[blocking.EntryKeys]
+    frequencies: dict[str, Frequencies]
+    columns: Columns
+
+
+def catalog_of(entries: list[Entry]) -> Catalog:
+    paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
+    return Catalog(
+        entries=entries,
+        positions={(e.kind, e.id): i for i, e in enumerate(entries)},
+        paired=paired,
+        keys=blocking.keys_of(entries),
+        frequencies={k: frequencies_of([e for e in entries if e.kind == k]) for k in GROUPS},
+        columns=entry_columns(entries, paired),
+    )
+
+
 def build_book(
-    vendors: list[Vendor], accounts: list[Account], history: list[HistoryLink], entries: list[Entry]
+    vendors: list[Vendor],
+    accounts: list[Account],
+    history: list[HistoryLink],
+    entries: list[Entry] | Catalog,
 ) -> Book:
     """Index a workspace once; reuse the book for every batch until its data changes."""
+    catalog = entries if isinstance(entries, Catalog) else catalog_of(entries)
+    entries = catalog.entries
+    positions = catalog.positions
     by_id = {v.id: v for v in vendors}
-    positions = {(e.kind, e.id): i for i, e in enumerate(entries)}
     keyed = {key: entries[i] for key, i in positions.items()}
-    paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
     linked = frozenset(
         i
         for link in history
         if (i := positions.get((link.target_kind, link.target_id))) is not None
     )
-    indexes, frequencies = {}, {}
+    indexes = {}
     for kind in GROUPS:
-        of_kind = [i for i, e in enumerate(entries) if e.kind == kind]
-        indexes[kind] = blocking.build_index(entries, [i for i in of_kind if i not in linked])
-        frequencies[kind] = frequencies_of([entries[i] for i in of_kind])
+        free = [i for i, e in enumerate(entries) if e.kind == kind and i not in linked]
+        indexes[kind] = blocking.build_index(entries, free, catalog.keys)
     return Book(
         vendors=by_id,
         accounts={a.id: a for a in accounts},
@@ -100,10 +128,10 @@ def build_book(
         positions=positions,
         directory=build_directory(by_id, history, keyed),
         indexes=indexes,
-        frequencies=frequencies,
-        paired=paired,
+        frequencies=catalog.frequencies,
+        paired=catalog.paired,
         linked=linked,
-        columns=entry_columns(entries, paired),
+        columns=catalog.columns,
     )
 
 
@@ -132,15 +160,23 @@ def _party_name(record: Record, profile: Profile) -> str:
     return record.vendor_name or ""
 
 
+PARALLEL_MIN = 2000  # records: below it, forking a second process costs more than it saves
+_SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
+
+
 def score_batch(
-    book: Book, records: list[Record], excluded: set[int] | frozenset[int] = frozenset()
+    book: Book,
+    records: list[Record],
+    excluded: set[int] | frozenset[int] = frozenset(),
+    workers: int = 1,
 ) -> Batch:
-    """Block and compare every record with the entries it could be (no model involved)."""
+    """Block and compare every record with the entries it could be (no model involved).
+
+    With workers=2 and a large batch, the second half is scored in a forked helper process
+    that inherits the book (nothing is copied in) and sends back only its pairs.
+    """
     profiles, names, recurring, parties, groups = [], [], [], [], []
-    record_pos: list[int] = []
-    entry_pos: list[int] = []
-    counts = np.zeros(len(records), dtype=np.int64)
-    for i, record in enumerate(records):
+    for record in records:
         profile = book.directory.profile(record.vendor_id)
         own = profile.names()
         if record.name and record.name not in own:
@@ -149,19 +185,61 @@ def score_batch(
         names.append(own)
         parties.append(_party_name(record, profile))
         recurring.append(profile.amounts.get(record.amount_cents or 0, 0) >= 2)
-        kind = target_kind(record.type)
-        groups.append(kind)
+        groups.append(target_kind(record.type))
+    ctx = Context(profiles, names, book.directory, book.paired, recurring)
+    columns = record_columns(records)
+    halves = _in_halves(len(records), workers, (book, records, excluded, ctx, columns))
+    counts = np.concatenate([h[0] for h in halves]).astype(np.int64)
+    pairs = Pairs(
+        np.concatenate([h[1].record for h in halves]),
+        np.concatenate([h[1].entry for h in halves]),
+        np.concatenate([h[1].levels for h in halves]),
+        np.concatenate([h[1].tf for h in halves]),
+    )
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    rivals = bill_rivals(book, records, pairs)
+    return Batch(records, profiles, parties, groups, pairs, counts, starts, rivals)
+
+
+def _in_halves(count: int, workers: int, shared: tuple) -> list[tuple[np.ndarray, Pairs]]:
+    global _SHARED
+    _SHARED = shared
+    try:
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        if workers < 2 or count < PARALLEL_MIN or not fork:
+            return [_score_range(0, count)]
+        half = count // 2
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            pending = pool.apply_async(_score_range, (half, count))
+            first = _score_range(0, half)
+            return [first, pending.get()]
+    finally:
+        _SHARED = None
+
+
+def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
+    """Block and compare records[start:stop]: candidates per record and their pairs."""
+    assert _SHARED is not None
+    book, records, excluded, ctx, columns = _SHARED
+    record_pos: list[int] = []
+    entry_pos: list[int] = []
+    counts = np.zeros(stop - start, dtype=np.int64)
+    for i in range(start, stop):
+        record = records[i]
         if record.amount_cents is None and record.txn_date is None and not record.reference:
             continue  # nothing to search with
+        profile = ctx.profiles[i]
         keys = [record.name_key, profile.vendor.name_key if profile.vendor else ""]
-        keys += [k for k, _ in profile.entry_keys.most_common(3)]
+        keys += profile.top_keys()
         found = blocking.candidates(
-            book.indexes[kind], record, list(dict.fromkeys(k for k in keys if k)), excluded
+            book.indexes[target_kind(record.type)],
+            record,
+            list(dict.fromkeys(k for k in keys if k)),
+            excluded,
         )
-        counts[i] = len(found)
+        counts[i - start] = len(found)
         record_pos += [i] * len(found)
         entry_pos += found
-    ctx = Context(profiles, names, book.directory, book.paired, recurring)
     pairs = compare_pairs(
         records,
         book.entries,
@@ -169,12 +247,10 @@ def score_batch(
         np.array(entry_pos, dtype=np.int64),
         ctx,
         book.frequencies,
-        record_columns(records),
+        columns,
         book.columns,
     )
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    rivals = bill_rivals(book, records, pairs)
-    return Batch(records, profiles, parties, groups, pairs, counts, starts, rivals)
+    return counts, pairs
 
 
 PAYMENT_DELAY = (-3, 60)  # days from a bill to its payment
@@ -621,8 +697,8 @@ def _alike(batch: Batch, other: int, pair: int) -> bool:
 def _alternatives(
     book: Book, batch: Batch, opts: Options, i: int, pair: int, confidence: float
 ) -> list[Alternative]:
-    """The other actions, most likely first; together they are never more likely than what is
-    left once the proposal's probability is taken."""
+    """The other actions, most likely first, with their own calibrated probabilities (scaled
+    down only if together they would claim more than the proposal leaves)."""
     found: list[tuple[float, int | None]] = [
         (float(opts.pair[p]), int(batch.pairs.entry[p])) for p in batch.candidates_of(i) if p != pair
     ]
@@ -636,7 +712,7 @@ def _alternatives(
         Alternative(
             LINK if entry is not None else CREATE,
             _target(book, entry),
-            round(min(p * scale, confidence), 4),
+            round(p * scale, 4),
         )
         for p, entry in found
     ]

@@ -25,7 +25,9 @@ from .compare import LEVELS, MISSING, SIGNALS, Context, compare_pairs, record_co
 from .engine import (
     Batch,
     Book,
+    Catalog,
     build_book,
+    catalog_of,
     option_features,
     options,
     posteriors,
@@ -40,6 +42,8 @@ M_PRIOR_STRENGTH = 20.0  # pseudo-pairs pulling m toward the prior
 U_PRIOR_STRENGTH = 50.0
 PI_PRIOR_STRENGTH = 20.0
 EM_ITERATIONS = 30
+ANSWERS_BEFORE_FADING = 20
+SPLIT_SLICE_MAX = 2500  # labelled records per slice of the time split
 SPLIT_MIN = 40  # labelled records before a time split (and a fitted calibrator) is possible
 CALIBRATION_STRENGTH = 30.0  # how hard the calibrator is pulled toward the prior's
 TOP_OPTIONS = 3  # options of each record the calibrator learns from
@@ -183,6 +187,10 @@ def em(model: Model, kind: str, samples: list[Sample], prior: Group) -> Group:
     group = model.groups[kind]
     m_prior, _ = _probabilities(prior)
     pi_prior = prior.pi
+    answers = sum(int((s.truth >= 0).sum()) for s in samples if s.truth is not None)
+    # Answers outweigh guesses: an open record's pairs count fully while answers are few, and
+    # fade as they grow (the model's own posteriors would reinforce its starting point).
+    unlabelled_weight = min(1.0, ANSWERS_BEFORE_FADING / max(answers, 1))
     for _ in range(EM_ITERATIONS):
         counts = M_PRIOR_STRENGTH * _normalised(m_prior)
         linked = pi_prior * PI_PRIOR_STRENGTH
@@ -196,17 +204,15 @@ def em(model: Model, kind: str, samples: list[Sample], prior: Group) -> Group:
             weights = pair_post.copy()
             if sample.truth is not None:
                 # Labelled records: their true pair counts fully, every other pair not at all.
-                labelled = np.ones(len(batch.records), dtype=bool)
                 weights[:] = 0.0
                 hits = sample.truth[sample.truth >= 0]
                 weights[hits] = 1.0
             else:
-                labelled = np.zeros(len(batch.records), dtype=bool)
                 linked += float((1 - none_post)[mine].sum())
                 seen += float(mine.sum())
+                weights *= unlabelled_weight
             weights *= mine[batch.pairs.record]
             counts += _level_counts(batch.pairs.levels.astype(np.int64), weights)
-            _ = labelled
         m_new = _table(counts + 1e-3)
         pi_new = min(max(linked / seen, 0.02), 0.98)
         change = abs(pi_new - group.pi) + max(
@@ -286,12 +292,14 @@ def fit(
     extra_labels: list[Label] | None = None,
     prior: Model | None = None,
     seed: int = 0,
+    workers: int = 1,
 ) -> Fitted:
     """The workspace's model, estimated on its own history, reviewers' answers and open records."""
     prior = prior or load_prior()
     rng = Random(seed)
     labels = sorted(labels_from_history(history) + list(extra_labels or []), key=_when)
-    book = build_book(vendors, accounts, history, entries)
+    catalog = catalog_of(entries)
+    book = build_book(vendors, accounts, history, catalog)
     model = Model(
         version="fitted",
         groups={
@@ -310,32 +318,39 @@ def fit(
         group = model.groups[kind]
         u = estimate_u(book, population, kind, prior.groups[kind], rng, RANDOM_PAIRS)
         model.groups[kind] = Group(m=group.m, u=u, pi=group.pi, entries=group.entries)
-    open_batch = score_batch(book, unlabelled)
+    open_batch = score_batch(book, unlabelled, workers=workers)
     samples = [Sample(open_batch, None)]
     report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
     calibration: tuple[np.ndarray, np.ndarray] | None = None
+    slice_size = min(max(len(labels) // 3, 1), SPLIT_SLICE_MAX)
     if len(labels) >= SPLIT_MIN:
-        half, three_quarters = len(labels) // 2, (len(labels) * 3) // 4
-        older, middle, newest = labels[:half], labels[half:three_quarters], labels[three_quarters:]
-        links_of = {(lb.record.type, lb.record.id) for lb in older}
-        older_history = [h for h in history if (h.record.type, h.record.id) in links_of]
-        book_older = build_book(vendors, accounts, older_history, entries)
-        middle_batch = score_batch(book_older, [lb.record for lb in middle])
-        middle_truth = _true_pairs(book_older, middle_batch, middle)
-        samples.append(Sample(middle_batch, middle_truth))
+        # Time split: the oldest slice and the middle one teach m, each scored with only the
+        # history before it; the newest is then decided as new records are, to calibrate.
+        first, middle, newest = (
+            labels[len(labels) - 3 * slice_size : len(labels) - 2 * slice_size],
+            labels[len(labels) - 2 * slice_size : len(labels) - slice_size],
+            labels[len(labels) - slice_size :],
+        )
+        before = labels[: len(labels) - 3 * slice_size]
+        for part, known in ((first, before), (middle, before + first)):
+            part_book = _book_knowing(vendors, accounts, history, catalog, known)
+            part_batch = score_batch(part_book, [lb.record for lb in part], workers=workers)
+            samples.append(Sample(part_batch, _true_pairs(part_book, part_batch, part)))
         for kind in GROUPS:
             em(model, kind, samples, prior.groups[kind])
-        # The newest history decided with what the older history taught, as new records are.
-        links_of |= {(lb.record.type, lb.record.id) for lb in middle}
-        known_history = [h for h in history if (h.record.type, h.record.id) in links_of]
-        book_known = build_book(vendors, accounts, known_history, entries)
-        newest_batch = score_batch(book_known, [lb.record for lb in newest])
-        newest_truth = _true_pairs(book_known, newest_batch, newest)
+        newest_book = _book_knowing(vendors, accounts, history, catalog, before + first + middle)
+        newest_batch = score_batch(newest_book, [lb.record for lb in newest], workers=workers)
+        newest_truth = _true_pairs(newest_book, newest_batch, newest)
         samples.append(Sample(newest_batch, newest_truth))
         calibration = _counterfactual_calibration(
-            model, book_known, newest_batch, newest, newest_truth, rng
+            model, newest_book, newest_batch, newest, newest_truth, rng
         )
-        report["split"] = {"older": len(older), "middle": len(middle), "newest": len(newest)}
+        report["split"] = {"first": len(first), "middle": len(middle), "newest": len(newest)}
+    elif labels:
+        # Too few answers to hold some back: all teach m, calibration stays the prior's.
+        known_book = _book_knowing(vendors, accounts, history, catalog, [])
+        known_batch = score_batch(known_book, [lb.record for lb in labels], workers=workers)
+        samples.append(Sample(known_batch, _true_pairs(known_book, known_batch, labels)))
     for kind in GROUPS:
         em(model, kind, samples, prior.groups[kind])
     if calibration is not None and len(calibration[1]):
@@ -356,6 +371,19 @@ def fit(
     }
     model.version = f"fit-{len(labels)}l-{len(unlabelled)}u"
     return Fitted(model, book, open_batch, report)
+
+
+def _book_knowing(
+    vendors: list[Vendor],
+    accounts: list[Account],
+    history: list[HistoryLink],
+    catalog: Catalog,
+    known: list[Label],
+) -> Book:
+    """The book as it stood when only these labelled records were linked."""
+    keys = {(label.record.type, label.record.id) for label in known}
+    past = [link for link in history if (link.record.type, link.record.id) in keys]
+    return build_book(vendors, accounts, past, catalog)
 
 
 def _counterfactual_calibration(

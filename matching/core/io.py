@@ -267,7 +267,7 @@ def run(
     """Read a dataset, fit the workspace's model on it, decide every incoming record, write
     decisions.jsonl; figures with truth. The truth is never read before the decisions are made.
     """
-    from .engine import build_book, decide
+    from .engine import build_book, decide, score_batch
     from .fitting import fit
     from .types import Policy
 
@@ -276,12 +276,16 @@ def run(
     started = time.perf_counter()
     batch = None
     if model is None:
-        fitted = fit(data.vendors, data.accounts, data.history, data.entries, data.incoming)
+        fitted = fit(
+            data.vendors, data.accounts, data.history, data.entries, data.incoming, workers=2
+        )
         model, book, batch = fitted.model, fitted.book, fitted.batch
     else:
         book = build_book(data.vendors, data.accounts, data.history, data.entries)
     fitted_seconds = time.perf_counter() - started
     candidates: dict[tuple[str, str], set[tuple[str, str]]] | None = {} if truth_path else None
+    if batch is None:
+        batch = score_batch(book, data.incoming, workers=2)
     decisions = decide(book, data.incoming, model, policy, candidates, batch)
     write_decisions(decisions, out)
     summary: dict[str, Any] = {

@@ -107,7 +107,12 @@ def detail(signal: str, level: str, params: dict[str, str]) -> str:
 
 
 def signal_reasons(
-    record: Record, entry: Entry, vector: dict[str, str], table: np.ndarray, party: str, total: float
+    record: Record,
+    entry: Entry,
+    vector: dict[str, str],
+    table: np.ndarray,
+    party: str,
+    total: float | None = None,
 ) -> list[Reason]:
     """One reason per signal for a candidate, each with its points (log2 likelihood ratio)."""
     params = _params(record, entry, party)
@@ -122,7 +127,7 @@ def signal_reasons(
         reasons.append(
             Reason(signal, round(weight, 2), detail(signal, level, params), level, params)
         )
-    rarity = total - points
+    rarity = 0.0 if total is None else total - points
     if abs(rarity) >= 0.5:
         # Term frequency: a common amount or label counts less, a rare one more.
         reasons.append(

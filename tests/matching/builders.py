@@ -44,6 +44,7 @@ def entry(kind: str = TRANSACTION, **overrides) -> Entry:
         currency="EUR",
         entry_date=date(2025, 1, 10),
         reference="",
+        label=normalise.clean_text(raw),
         text=normalise.squash(raw),
     )
     values.update(overrides)

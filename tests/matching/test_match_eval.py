@@ -1,8 +1,9 @@
 """match_eval on generated held-out books meets the product's targets.
 
-The shipped model is fitted on seeds 101 and 102; the engine was tuned looking at seeds 7, 8,
-9, 21, 22, 23, 31, 32 and 33. Seeds 41, 42 and 43 were first evaluated after the last change to
-the engine and are used here only.
+Each book's model is fitted on that book's own history and open records (nothing is shipped but
+a cautious prior). The engine was tuned looking at seeds 7, 8, 41 and 61 and at the public
+bank-transactions pair; seeds 51, 52 and 53 were first evaluated after the last change to the
+engine and are used here only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.core.management import call_command
 
 from matching.datasets.generate import generate
 
-HELD_OUT_SEEDS = (41, 42, 43)
+HELD_OUT_SEEDS = (51, 52, 53)
 AUTO = 0.85
 
 
@@ -75,9 +76,8 @@ def test_auto_precision_meets_the_target_on_held_out_books(runs):
             if decision["confidence"] >= AUTO:
                 auto += 1
                 right += _right(decision, truth[(decision["type"], decision["id"])])
-        # The product target on every book (measured 0.9964, 0.9979, 0.9954).
+        # The product target on every book.
         assert summary["figures"]["auto_precision"] >= 0.995
-    # And over the three together (5,786 auto decisions, 0.9965).
     assert right / auto >= 0.995
 
 
@@ -85,8 +85,8 @@ def test_auto_precision_meets_the_target_on_held_out_books(runs):
 def test_match_eval_meets_the_other_targets_on_held_out_books(runs):
     for summary in runs:
         figures = summary["figures"]
-        assert figures["auto_coverage"] >= 0.70
-        assert figures["ece"] <= 0.05
+        assert figures["auto_coverage"] >= 0.85
+        assert figures["ece"] <= 0.02
         assert figures["review_recall_top4"] >= 0.95
         assert figures["ledger_account_accuracy_with_history"] >= 0.90
         assert figures["blocking_recall"] >= 0.99

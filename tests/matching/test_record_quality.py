@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from matching.core import Policy, build_book, decide, load_default
+from matching.core import Policy, build_book, decide, load_prior
 from matching.core.engine import QUALITY_AUTO, QUALITY_REVIEW, record_quality
 from matching.core.types import TRANSACTION, HistoryLink
 
@@ -15,7 +15,7 @@ from .builders import entry, record, vendor
 
 
 def _history(count: int) -> list[HistoryLink]:
-    """Past Algolia bills already linked to their Qonto payments."""
+    """Past Algolia bills (their payments linked in Qonto: evidence, not the bills themselves)."""
     return [
         HistoryLink(record(id=f"h{i}", txn_date=date(2024, 6, 1 + i)), TRANSACTION, f"p{i}")
         for i in range(count)
@@ -33,7 +33,7 @@ def _create(rec, history=(), vendors=None):
         list(history),
         _past_payments(len(history)),
     )
-    [decision] = decide(book, [rec], load_default(), Policy())
+    [decision] = decide(book, [rec], load_prior(), Policy())
     assert decision.action == "create" and decision.target is None
     return decision
 
