@@ -1,12 +1,14 @@
-"""Run the same dataset through Splink (Fellegi-Sunter on DuckDB) and compare with our engine.
+"""Splink 5 on a matching-eval folder, set up as Splink's own banking-transactions demo does.
 
-    .venv/bin/pip install splink pandas
-    .venv/bin/python -m benchmarks.splink_compare [--dir var/bench-10k]
+    .venv/bin/python -m benchmarks.splink_compare DATASET_DIR [--calibrate]
 
-Splink gets our normalised fields (cleaned name, signed cents, date, reference) so only the
-model differs. Its decision per record: the best-scoring entry if its match probability is at
-least 0.5 (confidence = that probability), else "create" (confidence = 1 - probability). No
-one-to-one assignment and no calibration of the decision: that is Splink's out-of-the-box use.
+Splink links each QuickBooks record to the Qonto entry of highest match probability (its
+demo's comparisons: amount by percentage difference, memo by Jaccard, date difference; its
+blocking rules; u by random sampling, m by EM, the prior 1 / records as the demo sets it).
+A record whose best pair is at least 0.5 is linked with that probability as confidence, else
+"create" at 1 - p. With --calibrate, that probability is first mapped by an isotonic regression
+fitted on the history's records (the labels Well's history shape also gets). Prints one JSON
+line: time, peak memory of this process (DuckDB runs in it) and the matching-eval figures.
 """
 
 from __future__ import annotations
@@ -18,155 +20,168 @@ import time
 from pathlib import Path
 from typing import Any
 
-from matching.core.io import figures, read_dataset, read_jsonl, run
-from matching.datasets.generate import generate
+from matching.core.io import figures, read_jsonl
+
+BLOCKING = [
+    # Splink's demo: the month (and the month half a month later) with the memo's start and a
+    # close amount; the memo's first nine characters; amounts within 2 the same week.
+    "strftime(l.transaction_date, '%Y%m') = strftime(r.transaction_date, '%Y%m') "
+    "and substr(l.memo, 1, 3) = substr(r.memo, 1, 3) "
+    "and l.amount / r.amount > 0.7 and l.amount / r.amount < 1.3",
+    "strftime(l.transaction_date + INTERVAL 15 DAY, '%Y%m') = strftime(r.transaction_date, '%Y%m') "
+    "and substr(l.memo, 1, 3) = substr(r.memo, 1, 3) "
+    "and l.amount / r.amount > 0.7 and l.amount / r.amount < 1.3",
+    "substr(l.memo, 1, 9) = substr(r.memo, 1, 9)",
+    "round(l.amount / 2, 0) * 2 = round(r.amount / 2, 0) * 2 "
+    "and yearweek(r.transaction_date) = yearweek(l.transaction_date)",
+    "round(l.amount / 2, 0) * 2 = round((r.amount + 1) / 2, 0) * 2 "
+    "and yearweek(r.transaction_date) = yearweek(l.transaction_date + INTERVAL 4 DAY)",
+]
 
 
-def _frames(folder: Path) -> tuple[Any, Any, Any]:
+def _frames(folder: Path) -> tuple[Any, Any, list[dict], dict[str, str]]:
     import pandas as pd
 
-    data = read_dataset(folder)
+    def amount(value: Any) -> float:
+        return abs(float(value or 0)) or 0.01
+
+    records = []
+    history: dict[str, str] = {}
+    for line in read_jsonl(folder / "history.jsonl"):
+        obj = line["object"]
+        history[f"{line['type']}|{obj['Id']}"] = line["target"]["id"]
+        records.append((line["type"], obj))
+    incoming = [(line["type"], line["object"]) for line in read_jsonl(folder / "incoming.jsonl")]
     left = pd.DataFrame(
         [
             {
-                "unique_id": f"{r.type}|{r.id}",
-                "amount": str(abs(r.amount_cents or 0)),
-                "day": r.txn_date.isoformat() if r.txn_date else None,
-                "name": r.name or None,
-                "name_key": r.name_key or None,
-                "reference": r.reference or None,
+                "unique_id": f"{kind}|{obj['Id']}",
+                "memo": obj.get("PrivateNote") or "",
+                "transaction_date": obj.get("TxnDate"),
+                "amount": amount(obj.get("TotalAmt")),
             }
-            for r in data.incoming
+            for kind, obj in records + incoming
         ]
     )
     right = pd.DataFrame(
         [
             {
-                "unique_id": f"{e.kind}|{e.id}",
-                "amount": str(abs(e.amount_cents or 0)),
-                "day": e.entry_date.isoformat() if e.entry_date else None,
-                "name": e.name or None,
-                "name_key": e.name_key or None,
-                "reference": e.reference or None,
+                "unique_id": f"transaction|{t['id']}",
+                "memo": t.get("label") or "",
+                "transaction_date": (t.get("settled_at") or t.get("emitted_at") or "")[:10],
+                "amount": amount(t.get("amount")),
             }
-            for e in data.entries
+            for t in read_jsonl(folder / "qonto" / "transactions.jsonl")
         ]
     )
     for frame in (left, right):
-        frame["day"] = pd.to_datetime(frame["day"])
-    return left, right, data
+        frame["transaction_date"] = pd.to_datetime(frame["transaction_date"])
+    return left, right, [{"type": k, "id": str(o["Id"])} for k, o in incoming], history
 
 
-def splink_decisions(folder: Path) -> tuple[list[dict[str, Any]], Any]:
-    """Splink's best pair per record, as decisions.jsonl rows."""
+def best_pairs(folder: Path) -> tuple[dict[str, tuple[float, str]], list[dict], dict[str, str]]:
+    """Splink's best entry and probability for every record of the folder (history too)."""
+    import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    left, right, data = _frames(folder)
+    left, right, incoming, history = _frames(folder)
     settings = SettingsCreator(
         link_type="link_only",
-        blocking_rules_to_generate_predictions=[
-            block_on("amount"),
-            block_on("name_key"),
-            block_on("reference"),
-        ],
+        probability_two_random_records_match=1 / len(left),
+        blocking_rules_to_generate_predictions=BLOCKING,
         comparisons=[
-            cl.ExactMatch("amount"),
+            cl.CustomComparison(
+                output_column_name="amount",
+                comparison_levels=[
+                    cll.NullLevel("amount"),
+                    cll.ExactMatchLevel("amount"),
+                    cll.PercentageDifferenceLevel("amount", 0.01),
+                    cll.PercentageDifferenceLevel("amount", 0.03),
+                    cll.PercentageDifferenceLevel("amount", 0.1),
+                    cll.PercentageDifferenceLevel("amount", 0.3),
+                    cll.ElseLevel(),
+                ],
+            ),
+            cl.JaccardAtThresholds("memo", [0.9, 0.7]),
             cl.AbsoluteDateDifferenceAtThresholds(
-                "day",
+                "transaction_date",
                 input_is_string=False,
                 metrics=["day", "day", "day", "day"],
-                thresholds=[1, 3, 10, 45],
+                thresholds=[1, 4, 10, 30],
             ),
-            cl.JaroWinklerAtThresholds("name", [0.95, 0.85]),
-            cl.ExactMatch("reference"),
         ],
     )
     db_api = DuckDBAPI()
-    tables = [
-        db_api.register(left, dataset_display_name="quickbooks", table_name="quickbooks"),
-        db_api.register(right, dataset_display_name="qonto", table_name="qonto"),
-    ]
-    linker = Linker(tables, settings)
+    linker = Linker(
+        [
+            db_api.register(left, dataset_display_name="quickbooks", table_name="quickbooks"),
+            db_api.register(right, dataset_display_name="qonto", table_name="qonto"),
+        ],
+        settings,
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("memo"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("amount"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("name_key"))
-    pairs = linker.inference.predict().as_pandas_dataframe()
+    pairs = linker.inference.predict(threshold_match_probability=0.001).as_pandas_dataframe()
     best: dict[str, tuple[float, str]] = {}
-    for row in pairs.itertuples():
-        rec, ent, p = row.unique_id_l, row.unique_id_r, float(row.match_probability)
-        if rec.split("|")[0] in ("supplier_invoice", "transaction"):
+    for rec, ent, p in zip(
+        pairs["unique_id_l"], pairs["unique_id_r"], pairs["match_probability"], strict=True
+    ):
+        if rec.startswith("transaction|"):
             rec, ent = ent, rec
         if p > best.get(rec, (-1.0, ""))[0]:
-            best[rec] = (p, ent)
+            best[rec] = (float(p), ent.partition("|")[2])
+    return best, incoming, history
+
+
+def decisions(folder: Path, calibrate: bool) -> list[dict[str, Any]]:
+    best, incoming, history = best_pairs(folder)
+    mapping = None
+    if calibrate and history:
+        from sklearn.isotonic import IsotonicRegression
+
+        probabilities, right = [], []
+        for key, target in history.items():
+            p, ent = best.get(key, (0.0, ""))
+            probabilities.append(p)
+            right.append(1.0 if ent == target else 0.0)
+        mapping = IsotonicRegression(out_of_bounds="clip").fit(probabilities, right)
     rows = []
-    for r in data.incoming:
-        p, ent = best.get(f"{r.type}|{r.id}", (0.0, ""))
-        if p >= 0.5:
-            kind, _, entry_id = ent.partition("|")
-            rows.append(
-                {
-                    "type": r.type,
-                    "id": r.id,
-                    "action": "link",
-                    "target": {"type": kind, "id": entry_id},
-                    "confidence": p,
-                    "alternatives": [],
-                }
-            )
-        else:
-            rows.append(
-                {
-                    "type": r.type,
-                    "id": r.id,
-                    "action": "create",
-                    "target": None,
-                    "confidence": 1 - p,
-                    "alternatives": [],
-                }
-            )
-    return rows, data
+    for rec in incoming:
+        p, ent = best.get(f"{rec['type']}|{rec['id']}", (0.0, ""))
+        confidence = float(mapping.predict([p])[0]) if mapping is not None else p
+        link = p >= 0.5
+        rows.append(
+            {
+                **rec,
+                "action": "link" if link else "create",
+                "target": {"type": "transaction", "id": ent} if link else None,
+                "confidence": confidence if link else 1 - confidence,
+                "alternatives": [],
+            }
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Ours, then Splink, on the same folder; one JSON line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=Path("var/bench-10k"))
-    parser.add_argument("--seed", type=int, default=9001)
-    parser.add_argument("--incoming", type=int, default=10_000)
-    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args(argv)
-    if not (args.dir / "truth.jsonl").exists():
-        generate(args.dir, args.seed, args.incoming, args.entries)
-    truth = [t for t in read_jsonl(args.dir / "truth.jsonl") if isinstance(t, dict)]
     started = time.perf_counter()
-    ours = run(args.dir, args.dir / "decisions.jsonl", args.dir / "truth.jsonl")
-    ours_seconds = time.perf_counter() - started
-    ours_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    started = time.perf_counter()
-    rows, data = splink_decisions(args.dir)
-    splink_seconds = time.perf_counter() - started
-    theirs = figures(rows, truth, data.accounts)
-    keep = ("auto_precision", "auto_coverage", "ece", "accuracy")
+    rows = decisions(args.dataset, args.calibrate)
+    seconds = time.perf_counter() - started
+    truth = [t for t in read_jsonl(args.dataset / "truth.jsonl") if isinstance(t, dict)]
+    found = figures(rows, truth)
     print(
         json.dumps(
             {
-                "engine": "well",
-                "seconds": round(ours_seconds, 2),
-                "peak_rss_mb": round(ours_rss),
-                **{k: ours["figures"][k] for k in keep},
-            }
-        )
-    )
-    print(
-        json.dumps(
-            {
-                "engine": "splink",
-                "seconds": round(splink_seconds, 2),
-                "peak_rss_mb_process": round(
-                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                ),
-                **{k: theirs[k] for k in keep},
+                "engine": "splink+isotonic" if args.calibrate else "splink",
+                "dataset": str(args.dataset),
+                "seconds": round(seconds, 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                **{k: found[k] for k in ("auto_precision", "auto_coverage", "ece", "accuracy")},
             }
         )
     )

@@ -11,6 +11,7 @@ A record's candidates are the union of four rules, each capped to its best few:
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ PARTY_WINDOW = (-45, 45)
 NEAR_WINDOW = (-10, 10)
 NEAR_RATIO = 0.03
 CAP_PER_RULE = 12
+CAP_KEYS = 8  # entries kept per counterparty or memo key (a record has several)
+UNREAD_GAP = 0.05  # an invoice whose total the scanner missed ranks as if 5% off
+KEY_RATIO = 0.5  # amounts further apart than this share do not come in through a key
 NO_DATE = -1
 # How rule (b) and (d) rank: a 5% amount gap costs as much as a week.
 AMOUNT_SCALE = 0.05
@@ -57,21 +61,31 @@ def _ordinal(entry: Entry) -> int:
     return entry.entry_date.toordinal() if entry.entry_date else NO_DATE
 
 
+_TRAILING_DIGITS = re.compile(r"(\d+)$")
+
+
 def _tokens(entry: Entry) -> set[str]:
-    """References an entry carries: its own, and reference-like words of its labels."""
+    """References an entry carries: its own, reference-like words of its labels, and the
+    trailing numbers of both ("FACTURE INV2026-02773" is looked up by "2773" too)."""
     found = {entry.reference} if len(entry.reference) >= 3 else set()
     for word in entry.text.split():
         word = word.lstrip("0")
         if len(word) >= 4 and any(c.isdigit() for c in word):
             found.add(word)
-    return found
+    for word in list(found):
+        digits = _TRAILING_DIGITS.search(word)
+        if digits:
+            tail = digits.group(1)
+            found.update(tail[-n:].lstrip("0") for n in (4, 5, 6) if len(tail) >= n)
+    return {token for token in found if len(token) >= 3}
 
 
 def text_keys(text: str) -> list[str]:
-    """Blocking keys of a memo or a bank label: its first word, and its first two words joined
-    (statements often name people by initials, as "M C")."""
+    """Blocking keys of a memo or a bank label: its first word (unless a lone initial, which
+    would pull in half the statement), and its first two words joined ("M C" names people)."""
     words = text.split()
-    return words[:1] + ([words[0] + words[1]] if len(words) >= 2 else [])
+    keys = [words[0]] if words and (len(words[0]) > 1 or len(words) == 1) else []
+    return keys + ([words[0] + words[1]] if len(words) >= 2 else [])
 
 
 def _bucket(positions: list[int], entries: list[Entry]) -> _Bucket:
@@ -157,29 +171,30 @@ def _closest_dates(pairs: list[tuple[int, int]], center: int | None, window: tup
 
 def _ranked(
     bucket: _Bucket, center: int | None, window: tuple[int, int], amount: int | None, ratio: float
-) -> list[int]:
-    """Entries of a bucket in the window (and within `ratio` of the amount), best first."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entries of a bucket in the window (and within `ratio` of the amount) with their rank
+    scores (lower is better): a 5% amount gap costs as much as a week."""
     if center is None:
-        return bucket.items[-CAP_PER_RULE:].tolist()
+        items = bucket.items[-CAP_PER_RULE:]
+        return items, np.zeros(len(items))
     lo = int(np.searchsorted(bucket.days, center + window[0], "left"))
     hi = int(np.searchsorted(bucket.days, center + window[1], "right"))
-    if hi <= lo:
-        return []
     days = bucket.days[lo:hi]
     items = bucket.items[lo:hi]
-    if hi - lo <= CAP_PER_RULE and ratio >= 1:
-        return items.tolist()
     if amount:
         gap = np.abs(bucket.amounts[lo:hi] - amount) / amount
-        gap = np.where(np.isnan(gap), ratio, gap)  # an unread total is still a contender
+        gap = np.where(np.isnan(gap), UNREAD_GAP, gap)  # an unread total is still a contender
         inside = gap <= ratio
         days, items, gap = days[inside], items[inside], gap[inside]
     else:
         gap = np.zeros(len(items))
-    if len(items) <= CAP_PER_RULE:
+    return items, gap / AMOUNT_SCALE + np.abs(days - center) / DAY_SCALE
+
+
+def _best(items: np.ndarray, score: np.ndarray, cap: int) -> list[int]:
+    if len(items) <= cap:
         return items.tolist()
-    score = gap / AMOUNT_SCALE + np.abs(days - center) / DAY_SCALE
-    best = np.argpartition(score, CAP_PER_RULE - 1)[:CAP_PER_RULE]
+    best = np.argpartition(score, cap - 1)[:cap]
     return items[best[np.argsort(score[best], kind="stable")]].tolist()
 
 
@@ -210,20 +225,23 @@ def candidates(
         if not same:
             continue
         found.update(dict.fromkeys(_closest_dates(same, center, AMOUNT_WINDOW)))
-        swapped = _swapped(center) if center is not None else None
-        if swapped is not None:
-            found.update(dict.fromkeys(_closest_dates(same, swapped, (-3, 3))))
+        if center is None:
+            continue
+        # Dates a scanner misreads: day and month swapped, or the year off by one.
+        for misread in (_swapped(center), center - 365, center + 365):
+            if misread is not None:
+                found.update(dict.fromkeys(_closest_dates(same, misread, (-3, 3))))
     target = abs(record.amount_cents) if record.amount_cents is not None else None
     buckets = [index.by_key.get(key) for key in party_keys]
     buckets += [index.by_text.get(key) for key in text_keys(record.memo)]
-    for bucket in buckets:
-        if bucket is not None:
-            found.update(dict.fromkeys(_ranked(bucket, center, PARTY_WINDOW, target, 1.0)))
+    for bucket in {id(b): b for b in buckets if b is not None}.values():
+        ranked = _ranked(bucket, center, PARTY_WINDOW, target, KEY_RATIO)
+        found.update(dict.fromkeys(_best(*ranked, CAP_KEYS)))
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
     if center is not None:
         for amount in amounts:
             if amount > 0:
                 near = _ranked(index.dated, center, NEAR_WINDOW, amount, NEAR_RATIO)
-                found.update(dict.fromkeys(near))
+                found.update(dict.fromkeys(_best(*near, CAP_PER_RULE)))
     return [pos for pos in found if pos not in excluded]

@@ -25,6 +25,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "amount": (
         "exact",
         "close",
+        "with_or_without_vat",
         "within_3pct",
         "within_6pct",
         "within_10pct",
@@ -44,6 +45,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "31_60_days_after",
         "4_30_days_before",
         "day_month_swapped",
+        "one_year_apart",
         "one_period_apart",
         "far",
         MISSING,
@@ -132,17 +134,30 @@ def _nan_array(values: list[int | None]) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _amount_levels(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+# French VAT rates: a bill booked without tax (HT) against an invoice read with it (TTC), or
+# the other way round, differs by exactly one of these factors.
+VAT_FACTORS = (1.2, 1.1, 1.055)
+VAT_TOLERANCE = 0.003
+
+
+def _amount_levels(ours: np.ndarray, theirs: np.ndarray, net: np.ndarray) -> np.ndarray:
     gap = np.abs(ours - theirs)
     scale = np.maximum(np.maximum(np.abs(ours), np.abs(theirs)), 1.0)
     same_sign = (ours > 0) == (theirs > 0)
     ratio = gap / scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.maximum(ours / theirs, theirs / ours)
+    vat = np.zeros(len(ours), dtype=bool)
+    for rate in VAT_FACTORS:
+        vat |= np.abs(factor - rate) <= VAT_TOLERANCE * rate
+    vat |= ours == net  # the record holds the invoice's amount before tax
     conditions = [
         np.isnan(ours) | np.isnan(theirs),
         ours == theirs,
         ours == -theirs,
         ~same_sign,
         (gap <= 100) | (ratio <= 0.005),
+        vat,
         ratio <= 0.03,
         ratio <= 0.06,
         ratio <= 0.10,
@@ -154,6 +169,7 @@ def _amount_levels(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
         _AMOUNT["sign_flip"],
         _AMOUNT["different"],
         _AMOUNT["close"],
+        _AMOUNT["with_or_without_vat"],
         _AMOUNT["within_3pct"],
         _AMOUNT["within_6pct"],
         _AMOUNT["within_10pct"],
@@ -172,12 +188,25 @@ def _swapped_ordinals(days: np.ndarray) -> np.ndarray:
     return out
 
 
+def _month_day(days: np.ndarray) -> np.ndarray:
+    """Month * 100 + day of each ordinal (-1 when not a date)."""
+    out = np.full(len(days), -1, dtype=np.int64)
+    for value in np.unique(days[days > 0]):
+        day = date.fromordinal(int(value))
+        out[days == value] = day.month * 100 + day.day
+    return out
+
+
 def _date_levels(
     record_day: np.ndarray, entry_day: np.ndarray, is_invoice: np.ndarray, recurring: np.ndarray
 ) -> np.ndarray:
     gap = entry_day - record_day
     missing = (record_day < 0) | (entry_day < 0)
     swapped = is_invoice & ~recurring & (_swapped_ordinals(entry_day) == record_day)
+    # A scanner that misread the year: same day and month, a year off.
+    year_off = is_invoice & ~recurring & np.isin(np.abs(gap), (365, 366)) & (
+        _month_day(entry_day) == _month_day(record_day)
+    )
     period = recurring & (np.abs(gap) >= 26) & (np.abs(gap) <= 35)
     conditions = [
         missing,
@@ -192,6 +221,7 @@ def _date_levels(
         (gap >= 31) & (gap <= 60),
         (gap >= -30) & (gap <= -4),
         swapped,
+        year_off,
     ]
     choices = [
         _DATE[MISSING],
@@ -206,6 +236,7 @@ def _date_levels(
         _DATE["31_60_days_after"],
         _DATE["4_30_days_before"],
         _DATE["day_month_swapped"],
+        _DATE["one_year_apart"],
     ]
     return np.select(conditions, choices, _DATE["far"]).astype(np.int8)
 
@@ -368,6 +399,7 @@ class Columns:
 
     amount: np.ndarray  # cents, NaN when unread
     other_amount: np.ndarray  # records: in the home currency; entries: in the local currency
+    net: np.ndarray  # entries: the supplier invoice's amount before tax, NaN when unread
     day: np.ndarray  # ordinal, -1 when unread
     currency: np.ndarray  # code number, 0 when unknown
     other_currency: np.ndarray  # entries: local currency code
@@ -388,6 +420,7 @@ def record_columns(records: list[Record]) -> Columns:
     return Columns(
         amount=_nan_array([r.amount_cents for r in records]),
         other_amount=_nan_array([r.home_amount_cents for r in records]),
+        net=np.full(n, np.nan),
         day=np.array([r.txn_date.toordinal() if r.txn_date else -1 for r in records], np.int64),
         currency=np.array([_code(r.currency) for r in records], np.int64),
         other_currency=np.zeros(n, np.int64),
@@ -401,6 +434,7 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
     return Columns(
         amount=_nan_array([e.amount_cents for e in entries]),
         other_amount=_nan_array([e.local_amount_cents for e in entries]),
+        net=_nan_array([e.net_amount_cents for e in entries]),
         day=np.array([e.entry_date.toordinal() if e.entry_date else -1 for e in entries], np.int64),
         currency=np.array([_code(e.currency) for e in entries], np.int64),
         other_currency=np.array([_code(e.local_currency) for e in entries], np.int64),
@@ -433,7 +467,7 @@ def compare_pairs(
     converted = other & (ecols.other_currency[e] == ours_currency) & ~np.isnan(ecols.other_amount[e])
     ours = np.where(other & ~converted, rcols.other_amount[r], rcols.amount[r])
     theirs = np.where(converted, ecols.other_amount[e], ecols.amount[e])
-    levels[:, 0] = _amount_levels(ours, theirs)
+    levels[:, 0] = _amount_levels(ours, theirs, np.where(converted, np.nan, ecols.net[e]))
 
     recurring = np.asarray(ctx.recurring, dtype=bool)[r]
     levels[:, 1] = _date_levels(rcols.day[r], ecols.day[e], ecols.flag[e], recurring)

@@ -304,6 +304,10 @@ def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:
     amount = cents(obj.get("TotalAmt"))
     if amount is None:
         amount = _lines_total(obj.get("Line"))
+    if amount == 0:
+        # A zero total is an export that lost its lines, never a bill worth posting.
+        amount = None
+        problems.append("the total is zero")
     if amount is None:
         problems.append("no readable total amount")
     elif _is_credit(record_type, obj):
@@ -376,13 +380,15 @@ def supplier_invoice(obj: Any) -> Entry | None:
     amount, code = _money(obj, "total_amount")
     if amount is None:
         amount, code = _money(obj, "payable_amount")
-    if amount is None:
-        net, code = _money(obj, "total_amount_excluding_taxes")
+    net, net_code = _money(obj, "total_amount_excluding_taxes")
+    if amount is None and net is not None:
         tax, _ = _money(obj, "total_tax_amount")
-        amount = net + (tax or 0) if net is not None else None
+        amount, code = net + (tax or 0), net_code
     credit_note = obj.get("is_credit_note") is True
     if amount is not None and credit_note:
         amount = -abs(amount)
+    if net is not None and credit_note:
+        net = -abs(net)
     raw_name = _text(obj.get("supplier_name")) or _text(obj.get("issuer_name"))
     cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
     number = obj.get("invoice_number")
@@ -395,6 +401,7 @@ def supplier_invoice(obj: Any) -> Entry | None:
         tax_id=tax_id(obj.get("vat_number")) or tax_id(obj.get("tin")),
         amount_cents=amount,
         currency=code,
+        net_amount_cents=net,
         entry_date=day(obj.get("issue_date")) or day(obj.get("created_at")),
         reference=reference(number),
         label=clean_text(_text(obj.get("description"))[:200]),

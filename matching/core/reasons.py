@@ -57,12 +57,14 @@ _TEXTS = {
     ("payment", "free"): "this payment settles no other invoice in Qonto",
     ("payment", "settles_an_invoice"): "this payment already settles a supplier invoice in Qonto",
     ("date", "day_month_swapped"): "day and month swapped on the scanned invoice",
+    ("date", "one_year_apart"): "same day and month, the year misread on the scanned invoice",
     ("date", "one_period_apart"): "a month apart: the previous or next subscription period",
 }
 
 _AMOUNT_TEXTS = {
     "exact": "same amount: {ours}",
     "close": "amount within 0.5%: {ours} vs {theirs}",
+    "with_or_without_vat": "the same amount with or without VAT: {ours} vs {theirs}",
     "within_3pct": "amount within 3% (fees or exchange rate): {ours} vs {theirs}",
     "within_6pct": "amount within 6%: {ours} vs {theirs}",
     "within_10pct": "amount within 10%: {ours} vs {theirs}",

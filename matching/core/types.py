@@ -48,6 +48,7 @@ class Entry:
     currency: str = ""
     local_amount_cents: int | None = None
     local_currency: str = ""
+    net_amount_cents: int | None = None  # a supplier invoice's total before tax
     entry_date: date | None = None
     reference: str = ""
     label: str = ""  # the bank label or the invoice's description, cleaned like a memo
