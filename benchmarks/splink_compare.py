@@ -103,7 +103,17 @@ def best_pairs(folder: Path) -> tuple[dict[str, tuple[float, str]], list[dict], 
                     cll.ElseLevel(),
                 ],
             ),
-            cl.JaccardAtThresholds("memo", [0.9, 0.7]),
+            cl.CustomComparison(
+                output_column_name="memo",
+                comparison_levels=[
+                    cll.NullLevel("memo"),
+                    cll.ExactMatchLevel("memo", term_frequency_adjustments=True),
+                    cll.JaroWinklerLevel("memo", 0.9),
+                    cll.JaccardLevel("memo", 0.7),
+                    cll.JaccardLevel("memo", 0.4),
+                    cll.ElseLevel(),
+                ],
+            ),
             cl.AbsoluteDateDifferenceAtThresholds(
                 "transaction_date",
                 input_is_string=False,

@@ -137,8 +137,10 @@ def assign(
     """The pair chosen for each record (-1 for none): the one-to-one assignment of highest total
     log score over the whole batch.
 
-    Solved exactly with scipy's `min_weight_full_bipartite_matching` (the sparse counterpart of
-    `linear_sum_assignment`): rows are records, columns the entries and one "none" per record.
+    Records that share no likely entry with another simply take their best option; the rest
+    are solved exactly with scipy's `min_weight_full_bipartite_matching` (the sparse
+    counterpart of `linear_sum_assignment`): rows are records, columns their entries and one
+    "none" per record.
     """
     records = len(none_score)
     best = segment_argmax(pair_score, record_of_pair, records)
@@ -148,21 +150,38 @@ def assign(
     keep = np.flatnonzero(pair_score > np.log(EDGE_MIN))
     if len(keep) == 0:
         return chosen
-    entries, entry_index = np.unique(entry_of_pair[keep], return_inverse=True)
-    contested = np.bincount(entry_index) > 1
-    if not contested.any():
+    claims = np.bincount(entry_of_pair[keep])
+    contested = np.flatnonzero(claims[entry_of_pair[keep]] > 1)
+    if len(contested) == 0:
         return chosen  # no two records want the same entry: each takes its best
+    involved = np.unique(record_of_pair[keep[contested]])
+    inside = np.isin(record_of_pair[keep], involved)
+    pairs = keep[inside]
+    row_of = np.full(records, -1, dtype=np.int64)
+    row_of[involved] = np.arange(len(involved))
+    entries, column = np.unique(entry_of_pair[pairs], return_inverse=True)
+    rows = row_of[record_of_pair[pairs]]
+    n = len(involved)
     # Costs are positive (the solver reads a zero as no edge): -log p shifted by a constant,
     # which every full matching pays once per record, so the optimum is unchanged.
-    shift = 1.0 - min(
-        float((-pair_score[keep]).min()), float((-none_score).min()) if records else 0.0
+    shift = 1.0 - min(float((-pair_score[pairs]).min()), float((-none_score[involved]).min()))
+    graph = csr_matrix(
+        (
+            np.concatenate([-pair_score[pairs], -none_score[involved]]) + shift,
+            (
+                np.concatenate([rows, np.arange(n)]),
+                np.concatenate([column, len(entries) + np.arange(n)]),
+            ),
+        ),
+        shape=(n, len(entries) + n),
     )
-    rows = np.concatenate([record_of_pair[keep], np.arange(records)])
-    columns = np.concatenate([entry_index, len(entries) + np.arange(records)])
-    costs = np.concatenate([-pair_score[keep], -none_score]) + shift
-    graph = csr_matrix((costs, (rows, columns)), shape=(records, len(entries) + records))
     row_ind, col_ind = min_weight_full_bipartite_matching(graph)
-    by_cell = dict(zip(zip(record_of_pair[keep].tolist(), entry_index.tolist()), keep.tolist()))
-    for r, c in zip(row_ind.tolist(), col_ind.tolist(), strict=True):
-        chosen[r] = by_cell[(r, c)] if c < len(entries) else -1
+    # Which pair each (row, column) cell is: sorted keys, found by binary search.
+    cell = rows * (len(entries) + n) + column
+    order = np.argsort(cell)
+    wanted = row_ind * (len(entries) + n) + col_ind
+    linked = col_ind < len(entries)
+    found = np.searchsorted(cell[order], wanted[linked])
+    chosen[involved[row_ind]] = -1
+    chosen[involved[row_ind[linked]]] = pairs[order[found]]
     return chosen

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -28,6 +28,8 @@ NEAR_WINDOW = (-10, 10)
 NEAR_RATIO = 0.03
 CAP_PER_RULE = 12
 CAP_KEYS = 8  # entries kept per counterparty or memo key (a record has several)
+COMMON_KEY_SHARE = 0.02  # keys on more entries than this share are too common to block on
+COMMON_KEY_MIN = 300
 UNREAD_GAP = 0.05  # an invoice whose total the scanner missed ranks as if 5% off
 KEY_RATIO = 0.5  # amounts further apart than this share do not come in through a key
 NO_DATE = -1
@@ -51,10 +53,21 @@ class Index:
 
     entries: list[Entry]
     by_amount: dict[int, list[tuple[int, int]]]  # amount -> sorted (day, position)
-    by_key: dict[str, _Bucket]
-    by_text: dict[str, _Bucket]
+    by_key: dict[str, list[int]]  # positions by date; made a _Bucket when first looked up
+    by_text: dict[str, list[int]]
     by_ref: dict[str, list[int]]
     dated: _Bucket  # every dated entry with an amount, by date
+    buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
+
+    def bucket(self, table: str, key: str) -> _Bucket | None:
+        """The entries under a counterparty ("key") or memo ("text") key, as arrays."""
+        found = self.buckets.get((table, key))
+        if found is None:
+            items = (self.by_key if table == "key" else self.by_text).get(key)
+            if items is None:
+                return None
+            found = self.buckets[(table, key)] = _bucket(items, self.entries)
+        return found
 
 
 def _ordinal(entry: Entry) -> int:
@@ -151,8 +164,8 @@ def build_index(
     return Index(
         entries,
         dict(by_amount),
-        {k: _bucket(items, entries) for k, items in by_key.items()},
-        {k: _bucket(items, entries) for k, items in by_text.items()},
+        dict(by_key),
+        dict(by_text),
         dict(by_ref),
         _bucket(dated, entries),
     )
@@ -232,9 +245,13 @@ def candidates(
             if misread is not None:
                 found.update(dict.fromkeys(_closest_dates(same, misread, (-3, 3))))
     target = abs(record.amount_cents) if record.amount_cents is not None else None
-    buckets = [index.by_key.get(key) for key in party_keys]
-    buckets += [index.by_text.get(key) for key in text_keys(record.memo)]
-    for bucket in {id(b): b for b in buckets if b is not None}.values():
+    common = max(COMMON_KEY_MIN, COMMON_KEY_SHARE * len(index.dated.items))
+    keys = [("key", key) for key in party_keys] + [("text", k) for k in text_keys(record.memo)]
+    for table, key in dict.fromkeys(keys):
+        items = (index.by_key if table == "key" else index.by_text).get(key)
+        if items is None or len(items) > common:
+            continue  # a key half the statement shares ("payment", "bgc") finds nothing
+        bucket = index.bucket(table, key)
         ranked = _ranked(bucket, center, PARTY_WINDOW, target, KEY_RATIO)
         found.update(dict.fromkeys(_best(*ranked, CAP_KEYS)))
     if len(record.reference) >= 3:

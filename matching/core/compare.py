@@ -71,6 +71,8 @@ LEVEL_INDEX: dict[str, dict[str, int]] = {
     signal: {level: i for i, level in enumerate(levels)} for signal, levels in LEVELS.items()
 }
 MISSING_INDEX = {signal: LEVEL_INDEX[signal][MISSING] for signal in SIGNALS}
+_NAMES = [LEVELS[signal] for signal in SIGNALS]
+_name = tuple.__getitem__
 
 # Counterparty levels that say "this entry is the record's vendor".
 STRONG_PARTY = ("same_tax_id", "same_counterparty", "name_same", "name_close")
@@ -118,7 +120,7 @@ class Pairs:
 
     def vector(self, i: int) -> dict[str, str]:
         """The comparison vector of one pair as signal -> level names."""
-        return {s: LEVELS[s][int(self.levels[i, k])] for k, s in enumerate(SIGNALS)}
+        return dict(zip(SIGNALS, map(_name, _NAMES, self.levels[i].tolist()), strict=True))
 
 
 def empty_pairs() -> Pairs:

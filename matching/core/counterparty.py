@@ -80,7 +80,10 @@ class Directory:
 
     def profile(self, vendor_id: str) -> Profile:
         """The vendor's profile (an empty one for an unknown vendor)."""
-        return self.profiles.get(vendor_id) or Profile()
+        found = self.profiles.get(vendor_id)
+        if found is None:
+            found = self.profiles.get("") or self.profiles.setdefault("", Profile())
+        return found
 
     def key_owner(self, key: str) -> str:
         """The vendor a Qonto name key belongs to, when history is unambiguous."""

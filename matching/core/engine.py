@@ -14,7 +14,8 @@
 from __future__ import annotations
 
 import multiprocessing
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,7 +56,6 @@ from .types import (
 )
 
 MAX_ALTERNATIVES = 5
-KEPT_VECTORS = 6
 LOGIT_CLIP = 12.0
 NEAR_TIE = 0.5  # an option at least half as likely as the proposal is a near-tie
 
@@ -74,6 +74,7 @@ class Book:
     paired: set[str]
     linked: frozenset[int]  # entries already linked to a record of the history
     columns: Columns
+    targets: dict[int, Target] = field(default_factory=dict)  # one Target per entry, shared
 
 
 @dataclass(slots=True)
@@ -480,19 +481,29 @@ def decide(
 
     `batch` is these records already scored on this book (fitting scores them too).
     """
+    return list(iter_decisions(book, records, model, policy, candidates_out, batch))
+
+
+def iter_decisions(
+    book: Book,
+    records: list[Record],
+    model: Model,
+    policy: Policy,
+    candidates_out: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+    batch: Batch | None = None,
+) -> Iterator[Decision]:
+    """`decide`, one decision at a time (a large evaluation need not hold them all)."""
     batch = batch if batch is not None else score_batch(book, records)
     opts = options(model, batch)
     chosen, contested = propose(batch, opts)
-    weighed_llr = weigh(model, batch).llr
-    if candidates_out is not None:
-        for i, record in enumerate(records):
-            found = batch.candidates_of(i)
-            entries = [book.entries[int(batch.pairs.entry[p])] for p in found]
-            candidates_out[(record.type, record.id)] = {(e.kind, e.id) for e in entries}
-    return [
-        _decision(book, batch, opts, model, policy, i, int(chosen[i]), bool(contested[i]), weighed_llr)
-        for i in range(len(records))
-    ]
+    llr = weigh(model, batch).llr
+    for i, record in enumerate(records):
+        if candidates_out is not None:
+            found = batch.pairs.entry[batch.candidates_of(i)].tolist()
+            candidates_out[(record.type, record.id)] = {
+                (book.entries[p].kind, book.entries[p].id) for p in found
+            }
+        yield _decision(book, batch, opts, model, policy, i, int(chosen[i]), bool(contested[i]), llr)
 
 
 def _completeness(record: Record) -> tuple[float, list[str]]:
@@ -556,8 +567,10 @@ def _policy_fit(record: Record, profile: Profile, policy: Policy) -> tuple[float
 def _target(book: Book, entry: int | None) -> Target | None:
     if entry is None:
         return None
-    found = book.entries[entry]
-    return Target(found.kind, found.id)
+    found = book.targets.get(entry)
+    if found is None:
+        found = book.targets[entry] = Target(book.entries[entry].kind, book.entries[entry].id)
+    return found
 
 
 def _decision(
@@ -574,6 +587,8 @@ def _decision(
     record = batch.records[i]
     profile = batch.profiles[i]
     own = batch.candidates_of(i)
+    # This record's most likely candidates, best first: all that reasons and alternatives use.
+    ranked = own[np.argsort(-opts.pair[own], kind="stable")[: MAX_ALTERNATIVES + 1]].tolist()
     entry_pos = int(batch.pairs.entry[pair]) if pair >= 0 else None
     entry = book.entries[entry_pos] if entry_pos is not None else None
     vector = batch.pairs.vector(pair) if pair >= 0 else None
@@ -586,7 +601,7 @@ def _decision(
     quality, thin = record_quality(record, profile, fit)
     if action == CREATE and quality < QUALITY_AUTO:
         gates.append(f"too thin to create alone (quality {quality:.2f}: {', '.join(thin)})")
-    near = [p for p in own if p != pair and opts.pair[p] >= NEAR_TIE * confidence]
+    near = [p for p in ranked if p != pair and opts.pair[p] >= NEAR_TIE * confidence]
     if action == LINK and near:
         alike = [p for p in near if _alike(batch, p, pair)]
         if alike:
@@ -612,8 +627,8 @@ def _decision(
             record, entry, vector, group.weight_table(), batch.parties[i], float(llr[pair])
         )
     else:
-        reasons += _create_reasons(book, batch, opts, i, own)
-    alternatives = _alternatives(book, batch, opts, i, pair, confidence)
+        reasons += _create_reasons(book, batch, opts, i, ranked, len(own))
+    alternatives = _alternatives(book, batch, opts, i, pair, confidence, ranked)
     runner = alternatives[0].confidence if alternatives else 0.0
     reasons.append(
         Reason(
@@ -660,7 +675,6 @@ def _decision(
         )
     )
     features["raw_probability"] = raw
-    kept = sorted(own, key=lambda p: -opts.pair[p])[:KEPT_VECTORS]
     return Decision(
         type=record.type,
         id=record.id,
@@ -676,7 +690,7 @@ def _decision(
         comparisons={
             f"{book.entries[int(batch.pairs.entry[p])].kind}:"
             f"{book.entries[int(batch.pairs.entry[p])].id}": batch.pairs.vector(int(p))
-            for p in kept
+            for p in ranked
         },
         vendor_id=record.vendor_id,
         model_version=model.version,
@@ -695,12 +709,18 @@ def _alike(batch: Batch, other: int, pair: int) -> bool:
 
 
 def _alternatives(
-    book: Book, batch: Batch, opts: Options, i: int, pair: int, confidence: float
+    book: Book,
+    batch: Batch,
+    opts: Options,
+    i: int,
+    pair: int,
+    confidence: float,
+    ranked: list[int],
 ) -> list[Alternative]:
     """The other actions, most likely first, with their own calibrated probabilities (scaled
     down only if together they would claim more than the proposal leaves)."""
     found: list[tuple[float, int | None]] = [
-        (float(opts.pair[p]), int(batch.pairs.entry[p])) for p in batch.candidates_of(i) if p != pair
+        (float(opts.pair[p]), int(batch.pairs.entry[p])) for p in ranked if p != pair
     ]
     if pair >= 0:
         found.append((float(opts.none[i]), None))
@@ -719,10 +739,10 @@ def _alternatives(
 
 
 def _create_reasons(
-    book: Book, batch: Batch, opts: Options, i: int, own: np.ndarray
+    book: Book, batch: Batch, opts: Options, i: int, ranked: list[int], candidates: int
 ) -> list[Reason]:
     record = batch.records[i]
-    if len(own) == 0:
+    if not ranked:
         amount = money(record.amount_cents, record.currency)
         return [
             Reason(
@@ -733,7 +753,7 @@ def _create_reasons(
                 params={"amount": amount},
             )
         ]
-    best = max(own, key=lambda p: opts.pair[p])
+    best = ranked[0]
     entry = book.entries[int(batch.pairs.entry[best])]
     vector = batch.pairs.vector(int(best))
     weak = [
@@ -745,10 +765,10 @@ def _create_reasons(
         Reason(
             "candidates",
             round(float(opts.pair[best]), 4),
-            f"best of {len(own)} Qonto entries ({entry.raw_name or entry.id}) "
+            f"best of {candidates} Qonto entries ({entry.raw_name or entry.id}) "
             f"is only {float(opts.pair[best]):.0%} likely: {', '.join(weak) or 'not enough evidence'}",
             level="too_weak",
-            params={"count": str(len(own)), "best": entry.raw_name or entry.id},
+            params={"count": str(candidates), "best": entry.raw_name or entry.id},
         )
     ]
 

@@ -42,8 +42,9 @@ M_PRIOR_STRENGTH = 20.0  # pseudo-pairs pulling m toward the prior
 U_PRIOR_STRENGTH = 50.0
 PI_PRIOR_STRENGTH = 20.0
 EM_ITERATIONS = 30
+EM_TOLERANCE = 1e-3  # largest change of a probability between two iterations
 ANSWERS_BEFORE_FADING = 20
-SPLIT_SLICE_MAX = 2500  # labelled records per slice of the time split
+SPLIT_SLICE_MAX = 1500  # labelled records per slice of the time split
 SPLIT_MIN = 40  # labelled records before a time split (and a fitted calibrator) is possible
 CALIBRATION_STRENGTH = 30.0  # how hard the calibrator is pulled toward the prior's
 TOP_OPTIONS = 3  # options of each record the calibrator learns from
@@ -220,7 +221,7 @@ def em(model: Model, kind: str, samples: list[Sample], prior: Group) -> Group:
         )
         group = Group(m=m_new, u=group.u, pi=pi_new, entries=group.entries)
         model.groups[kind] = group
-        if change < 1e-4:
+        if change < EM_TOLERANCE:
             break
     return group
 

@@ -267,7 +267,7 @@ def run(
     """Read a dataset, fit the workspace's model on it, decide every incoming record, write
     decisions.jsonl; figures with truth. The truth is never read before the decisions are made.
     """
-    from .engine import build_book, decide, score_batch
+    from .engine import build_book, iter_decisions, score_batch
     from .fitting import fit
     from .types import Policy
 
@@ -286,10 +286,16 @@ def run(
     candidates: dict[tuple[str, str], set[tuple[str, str]]] | None = {} if truth_path else None
     if batch is None:
         batch = score_batch(book, data.incoming, workers=2)
-    decisions = decide(book, data.incoming, model, policy, candidates, batch)
-    write_decisions(decisions, out)
+    rows = []
+    with Path(out).open("w", encoding="utf-8") as handle:
+        for decision in iter_decisions(book, data.incoming, model, policy, candidates, batch):
+            row = decision_dict(decision)
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if truth_path:
+                del row["reasons"]  # the figures need the actions, not their explanation
+                rows.append(row)
     summary: dict[str, Any] = {
-        "records": len(decisions),
+        "records": len(data.incoming),
         "entries": len(data.entries),
         "skipped_lines": data.skipped_lines,
         "model_version": model.version,
@@ -298,7 +304,6 @@ def run(
     }
     if truth_path:
         truth = [row for row in read_jsonl(Path(truth_path)) if isinstance(row, dict)]
-        rows = [decision_dict(d) for d in decisions]
         summary["figures"] = figures(
             rows, truth, data.accounts, candidates, history_flags(data), policy.auto_threshold
         )

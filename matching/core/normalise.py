@@ -18,6 +18,9 @@ from stdnum.fr import siren as fr_siren
 from .types import SUPPLIER_INVOICE, TRANSACTION, Account, Entry, Record, Vendor
 
 _TERMS = prepare_default_terms()
+# The last word of every legal form cleanco knows ("sas", "gmbh", "ltd"...): a name that does
+# not end with one has none to remove.
+_LEGAL_LAST_WORDS = frozenset(parts[-1] for _, parts in _TERMS)
 
 # Prefixes French and European banks put before the merchant in a statement label.
 _BANK_PREFIXES = re.compile(
@@ -77,6 +80,8 @@ def clean_name(raw: str) -> tuple[str, str, str]:
 @lru_cache(maxsize=200_000)
 def _clean_spaced(spaced: str) -> tuple[str, str, str]:
     stripped = _BANK_PREFIXES.sub("", spaced).strip() or spaced
+    if stripped.rpartition(" ")[2] not in _LEGAL_LAST_WORDS:
+        return stripped, name_key(stripped), ""  # no legal form to remove: skip cleanco
     try:
         base = custom_basename(stripped, _TERMS, prefix=False, middle=False, suffix=True)
     except Exception:  # cleanco chokes on odd input; the stripped name is still usable
