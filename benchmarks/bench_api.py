@@ -62,7 +62,8 @@ def _seed(records: int) -> str:
     from datetime import date, timedelta
     from decimal import Decimal
 
-    from connectors.models import Connection, ConnectionStatus, Provider, SourceRecord
+    from connectors.models import Connection, ConnectionStatus, Provider
+    from connectors.quickbooks.models import SourceRecord
     from matching.models import Proposal
     from well.api_auth import api_key_create
     from well.audit import Actor

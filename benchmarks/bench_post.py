@@ -31,8 +31,8 @@ CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
 
 SANDBOX = """
 import sys, time
-from connectors.sandbox.qonto import QontoSandbox
-from connectors.sandbox.server import serve_in_thread
+from sandbox.qonto import QontoSandbox
+from sandbox.server import serve_in_thread
 app = QontoSandbox(client_id=sys.argv[1], client_secret=sys.argv[2], analysis_delay_seconds=0)
 app.limits.update(per_10s=100000, per_10min=1000000)
 server = serve_in_thread(app, port=int(sys.argv[3]))
@@ -123,8 +123,9 @@ def _connect(base: str):
 def _records(connection, count: int) -> None:
     from decimal import Decimal
 
-    from connectors.models import Connection, Provider, SourceRecord
-    from connectors.qonto.services import posting_enqueue
+    from connectors.models import Connection, Provider
+    from connectors.qonto.outbox import posting_enqueue
+    from connectors.quickbooks.models import SourceRecord
     from well.audit import Actor
 
     qbo = Connection.objects.create(
@@ -195,7 +196,7 @@ def _run(base: str, count: int) -> dict:
 
     connection = _connect(base)
     # Postings wait for Qonto's first read, as in production (the read is not timed).
-    qonto_sync(connection, trigger="bench")
+    qonto_sync(connection_id=connection.pk, trigger="bench")
     started = time.perf_counter()
     _records(connection, count)
     enqueue_seconds = time.perf_counter() - started

@@ -56,8 +56,9 @@ def _fill(count: int):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from connectors.models import Connection, Provider, SourceRecord
+    from connectors.models import Connection, Provider
     from connectors.qonto.models import QontoEntry
+    from connectors.quickbooks.models import SourceRecord
     from matching.models import Candidate, Proposal
     from well.audit import Actor
     from well.models import AuditEvent
@@ -211,7 +212,7 @@ def main() -> int:
         began = time.perf_counter()
         workspace, owner = _fill(RECORDS)
         fill_s = round(time.perf_counter() - began, 1)
-        from connectors.models import SourceRecord
+        from connectors.quickbooks.models import SourceRecord
 
         client = Client()
         client.force_login(owner)

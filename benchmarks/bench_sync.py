@@ -76,7 +76,7 @@ def _setup_django(base: str, media: str) -> None:
     django.setup()
     from django.conf import settings
 
-    from connectors.sandbox.runner import sandbox_credentials
+    from sandbox.runner import sandbox_credentials
 
     client_id, client_secret = sandbox_credentials()
     settings.QUICKBOOKS_CLIENT_ID = client_id
@@ -100,13 +100,13 @@ def _connect(base: str):
     """Consent in the sandbox, exchange the code, store the grant through the service."""
     import requests
 
-    from connectors import services
-    from connectors.quickbooks import oauth
+    from connectors.oauth import new_state
+    from connectors.quickbooks import oauth, services
     from well.audit import Actor
     from well.services import workspace_create
 
     workspace = workspace_create(name="Bench", actor=Actor.system("bench"), slug="bench")
-    state = oauth.new_state()
+    state = new_state()
     url = oauth.authorization_url(state=state, redirect_uri=services.quickbooks_redirect_uri())
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     answer = requests.post(
@@ -176,14 +176,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(base: str, held: dict) -> dict:
-    from connectors.models import SourceFile, SourceRecord
-    from connectors.quickbooks.sync import connection_sync
+    from connectors.quickbooks.models import SourceFile, SourceRecord
+    from connectors.quickbooks.sync import quickbooks_sync
 
     connection = _connect(base)
     _control(base, "stats", {"reset": True})
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    first = connection_sync(connection_id=connection.pk, trigger="bench")
+    first = quickbooks_sync(connection_id=connection.pk, trigger="bench")
     seconds = time.perf_counter() - started
     first_stats = _control(base, "stats")
     api_calls = {
@@ -217,7 +217,7 @@ def _run(base: str, held: dict) -> dict:
             cdc_ms.clear()
             _control(base, "stats", {"reset": True})
             poll_started = time.perf_counter()
-            poll = connection_sync(connection_id=connection.pk, trigger="bench")
+            poll = quickbooks_sync(connection_id=connection.pk, trigger="bench")
             poll_ms = (time.perf_counter() - poll_started) * 1000
             polls.append(
                 {

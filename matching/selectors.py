@@ -10,8 +10,8 @@ from typing import Any
 
 from django.db.models import Q
 
-from connectors.models import SourceRecord
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
+from connectors.quickbooks.models import DOCUMENT_KINDS, SourceRecord
 from matching.core import Model, Policy, load_default, normalise
 from matching.core.types import (
     SUPPLIER_INVOICE,
@@ -25,8 +25,8 @@ from matching.core.types import (
 from matching.models import Proposal, VendorRule, WorkspaceModel
 from well.models import Workspace
 
-# The QuickBooks kinds the engine matches against Qonto entries.
-MATCHED_KINDS = frozenset({"Bill", "Purchase", "VendorCredit"})
+# The QuickBooks kinds the engine matches against Qonto entries: those that become a document.
+MATCHED_KINDS = DOCUMENT_KINDS
 # Entry date minus record date the blocking rules can reach (matching.core.blocking windows).
 WINDOW_BEFORE = timedelta(days=65)
 WINDOW_AFTER = timedelta(days=95)

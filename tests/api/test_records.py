@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.models import RecordState, SourceRecord
 from connectors.qonto.models import Posting
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.models import Decision
 from well.models import AuditEvent
 
@@ -132,7 +132,7 @@ def test_the_list_s_fast_rendering_equals_the_generic_rendering_of_its_fields(
 ):
     from rest_framework import serializers
 
-    from review.api import RecordOut
+    from api.records import RecordOut
 
     in_review(books)
     books.bill(amount="10.00", day="2024-06-01")

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from connectors.demo import demo_settings_apply
+from sandbox.demo import demo_settings_apply
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -49,7 +49,7 @@ def test_the_demo_connects_syncs_and_posts_and_a_second_run_posts_nothing_new(de
 
 
 def test_demo_settings_point_every_provider_url_at_the_sandboxes(provider_settings_restored):
-    from connectors.demo import DemoUrls
+    from sandbox.demo import DemoUrls
 
     demo_settings_apply(DemoUrls(site="http://s", quickbooks="http://q", qonto="http://o"))
 

@@ -11,8 +11,8 @@ import responses
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors import http
-from connectors.sandbox.server import serve_in_thread
+from sandbox.server import serve_in_thread
+from well import http
 
 API = "https://api.example.test/v3/company/123/query"
 SENTINEL = "SENTINEL-TOKEN-7f3a9c"
@@ -386,7 +386,8 @@ def test_rate_limiter_keys_are_independent():
 
 
 def test_quickbooks_limiter_stays_under_the_documented_budget():
-    limiter = http.quickbooks_limiter()
+    from connectors.quickbooks.client import LIMITER as limiter
+
     assert limiter.per_window <= 500
     assert limiter.max_in_flight == 10
     assert limiter.window_seconds == 60

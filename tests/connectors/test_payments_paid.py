@@ -13,25 +13,26 @@ from django.conf import settings as django_settings
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.wsgi import get_wsgi_application
 
-from connectors.demo import DemoUrls, demo_connect, demo_settings_apply, demo_sync_and_post
-from connectors.models import Connection, Provider, RecordState, SourceRecord
+from connectors.models import Connection, Provider
 from connectors.qonto import client
 from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.qonto.payments import payment_settle, payments_settle
 from connectors.qonto.posting import WAITING_FOR_EARLIER, postings_recover, postings_send
-from connectors.qonto.services import (
-    payment_settle,
-    payments_settle,
-    posting_claim,
-    posting_finish,
-    posting_retry,
-    qonto_api_for,
-    record_post,
+from connectors.qonto.posting_states import posting_claim, posting_finish, posting_retry
+from connectors.qonto.services import qonto_api_for
+from connectors.qonto.triggers import record_post
+from connectors.quickbooks.models import RecordState, SourceRecord
+from sandbox.demo import (
+    DemoUrls,
+    demo_connect,
+    demo_settings_apply,
+    demo_sync_and_post,
+    demo_tenant_ensure,
 )
-from connectors.sandbox.runner import start_sandboxes
-from connectors.sandbox.server import serve_in_thread
+from sandbox.runner import start_sandboxes
+from sandbox.server import serve_in_thread
 from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
 from well.audit import Actor
-from well.demo import demo_tenant_ensure
 from well.models import AuditEvent
 
 MARK_PAID = "POST /v2/supplier_invoices/<invoice_id>/mark_as_paid"

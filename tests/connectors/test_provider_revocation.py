@@ -10,10 +10,11 @@ import pytest
 import requests
 from django.urls import reverse
 
-from connectors.models import Connection, ConnectionStatus, Provider, RecordState, SourceRecord
+from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto.models import QontoEntry
 from connectors.qonto.sync import qonto_sync
-from connectors.quickbooks.sync import connection_sync
+from connectors.quickbooks.models import RecordState, SourceRecord
+from connectors.quickbooks.sync import quickbooks_sync
 from tests.connectors import test_qonto_fixtures as qonto_fixtures
 from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
 from well.models import AuditEvent, Membership
@@ -73,7 +74,7 @@ def test_quickbooks_revoked_in_quickbooks_needs_reconnect_then_resumes_from_its_
     connected, qbo, client
 ):
     workspace = connected.workspace
-    assert connection_sync(connection_id=connected.pk, sleep=lambda s: None).status == "succeeded"
+    assert quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None).status == "succeeded"
     bills = SourceRecord.objects.filter(connection=connected, entity_type="Bill")
     in_review = list(bills.order_by("pk").values_list("pk", flat=True)[:3])
     bills.filter(pk__in=in_review).update(state=RecordState.IN_REVIEW)  # a queue to keep
@@ -82,7 +83,7 @@ def test_quickbooks_revoked_in_quickbooks_needs_reconnect_then_resumes_from_its_
 
     qbo.faults(revoke=True)  # the user removed Well's access in QuickBooks
     qbo.control("stats", {"reset": True})
-    failed = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    failed = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
 
     assert failed.status == "failed"
     connected.refresh_from_db()
@@ -90,7 +91,7 @@ def test_quickbooks_revoked_in_quickbooks_needs_reconnect_then_resumes_from_its_
     assert connected.sync_marker == marker
     assert sum(qbo.api_calls().values()) <= 2  # one 401, then the refresh said invalid_grant
     qbo.control("stats", {"reset": True})
-    assert connection_sync(connection_id=connected.pk).status == "skipped"
+    assert quickbooks_sync(connection_id=connected.pk).status == "skipped"
     assert qbo.stats()["total"] == 0  # no call at all while it needs reconnecting
 
     for page in ("connectors:list", "review:dashboard"):
@@ -114,7 +115,7 @@ def test_quickbooks_revoked_in_quickbooks_needs_reconnect_then_resumes_from_its_
     assert AuditEvent.objects.filter(verb="connection.reconnected").exists()
     assert "needs to be reconnected" not in _banner(client, workspace, "connectors:list")
     qbo.control("stats", {"reset": True})
-    resumed = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    resumed = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.marker_before == marker
     assert resumed.progress["mode"] == "cdc"  # from the marker, not a full resync
@@ -147,7 +148,7 @@ def test_qonto_revoked_in_qonto_needs_reconnect_then_resumes_from_its_marker(
         sync_token="0",
         state=RecordState.IN_REVIEW,
     )
-    assert qonto_sync(connection, trigger="test").status == "succeeded"
+    assert qonto_sync(connection_id=connection.pk, trigger="test").status == "succeeded"
     connection.refresh_from_db()
     marker = connection.sync_marker
     assert marker
@@ -155,12 +156,12 @@ def test_qonto_revoked_in_qonto_needs_reconnect_then_resumes_from_its_marker(
 
     grant = qonto.control("grants")["grants"][0]["id"]
     qonto.control("revoke", {"grant_id": grant})  # the user removed Well's access in Qonto
-    failed = qonto_sync(connection, trigger="test")
+    failed = qonto_sync(connection_id=connection.pk, trigger="test")
     assert failed.status == "failed"
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.NEEDS_RECONNECT
     stats = qonto.control("stats")["calls"]
-    assert qonto_sync(connection, trigger="test").status == "skipped"
+    assert qonto_sync(connection_id=connection.pk, trigger="test").status == "skipped"
     assert qonto.control("stats")["calls"] == stats  # no call while it needs reconnecting
 
     for page in ("connectors:list", "review:dashboard"):
@@ -180,7 +181,7 @@ def test_qonto_revoked_in_qonto_needs_reconnect_then_resumes_from_its_marker(
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.CONNECTED
     assert connection.sync_marker == marker
-    resumed = qonto_sync(connection, trigger="test")
+    resumed = qonto_sync(connection_id=connection.pk, trigger="test")
     assert resumed.status == "succeeded", resumed.error
     assert resumed.marker_before == marker
     assert QontoEntry.objects.filter(connection=connection).count() == entries

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from connectors.http import NO_RETRY, AuthRevoked, PermanentError, ProviderError, RateLimited
 from connectors.qonto import client
 from connectors.qonto.sync import invoice_fields, matched_transaction_ids, transaction_fields
+from well.http import NO_RETRY, AuthRevoked, PermanentError, ProviderError, RateLimited
 
 BASE = "https://thirdparty.qonto.test"
 SECRET = "ory_at_SENTINEL-do-not-log"

@@ -13,10 +13,11 @@ import pytest
 import requests
 from django.utils import timezone
 
-from connectors.models import Connection, ConnectionStatus, Provider, SourceRecord
+from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto import services
-from connectors.sandbox.qonto import QontoSandbox
-from connectors.sandbox.server import serve_in_thread
+from connectors.quickbooks.models import SourceRecord
+from sandbox.qonto import QontoSandbox
+from sandbox.server import serve_in_thread
 
 CLIENT_ID = "well-qonto-test"
 CLIENT_SECRET = "well-qonto-test-secret"

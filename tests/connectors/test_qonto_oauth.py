@@ -13,12 +13,14 @@ from django.utils import timezone
 from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto import services
 from connectors.qonto.models import Posting, QontoEntry
-from connectors.qonto.services import posting_enqueue, qonto_access_token_get
+from connectors.qonto.outbox import posting_enqueue
+from connectors.qonto.services import qonto_access_token_get
 from connectors.qonto.sync import qonto_sync
 from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
 from tests.connectors.test_qonto_fixtures import consent
 from well.audit import Actor
 from well.encryption import secret_open
+from well.http import AuthRevoked
 
 pytestmark = pytest.mark.django_db
 TOKEN = "POST /oauth2/token"
@@ -125,7 +127,7 @@ def test_a_refresh_token_rotated_elsewhere_past_its_grace_needs_reconnect(connec
     qonto.control("rotate", {"refresh_token": old, "expire_grace": True})
     Connection.objects.filter(pk=connected.pk).update(access_expires_at=timezone.now())
 
-    with pytest.raises(services.AuthRevoked):
+    with pytest.raises(AuthRevoked):
         qonto_access_token_get(connection_id=connected.pk)
 
     connected.refresh_from_db()
@@ -137,7 +139,7 @@ def test_a_revoked_grant_marks_needs_reconnect_after_at_most_two_401s(connected,
     grant = qonto.control("grants")["grants"][0]["id"]
     qonto.control("revoke", {"grant_id": grant})
 
-    run = qonto_sync(connected)
+    run = qonto_sync(connection_id=connected.pk)
 
     connected.refresh_from_db()
     assert run.status == "failed"
@@ -146,12 +148,12 @@ def test_a_revoked_grant_marks_needs_reconnect_after_at_most_two_401s(connected,
     api_calls = sum(n for route, n in stats.items() if " /v2/" in route)
     assert api_calls <= 2
     # A second sync makes no call at all.
-    qonto_sync(connected)
+    qonto_sync(connection_id=connected.pk)
     assert qonto.control("stats")["calls"] == stats
 
 
 def test_disconnect_revokes_the_grant_and_keeps_postings_and_candidates(connected, qonto, bill):
-    qonto_sync(connected)
+    qonto_sync(connection_id=connected.pk)
     posting_enqueue(record=bill, action="upload", actor=Actor.system("tests"))
     entries = QontoEntry.objects.count()
 
@@ -170,7 +172,7 @@ def test_disconnect_revokes_the_grant_and_keeps_postings_and_candidates(connecte
 def test_tokens_never_reach_the_logs(connected, qonto, caplog, bill):
     caplog.set_level("DEBUG")
     Connection.objects.filter(pk=connected.pk).update(access_expires_at=timezone.now())
-    qonto_sync(connected)
+    qonto_sync(connection_id=connected.pk)
     connected.refresh_from_db()
     for name in ("access_token", "refresh_token"):
         assert secret_open(connected, name) not in caplog.text

@@ -12,26 +12,24 @@ from django.core.files.base import ContentFile
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from connectors.http import RetryPolicy
-from connectors.models import Connection, RecordState, SourceFile, SourceRecord
-from connectors.qonto import services
+from connectors.models import Connection
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
+from connectors.qonto.outbox import NotPostable, posting_enqueue
 from connectors.qonto.posting import (
     MAX_TRANSIENT_ATTEMPTS,
     Document,
     document_for,
     postings_send,
 )
-from connectors.qonto.services import (
-    NotPostable,
-    posting_claim,
-    posting_enqueue,
-    qonto_api_for,
-    record_post,
-)
+from connectors.qonto.posting_states import posting_claim
+from connectors.qonto.services import qonto_api_for
 from connectors.qonto.sync import qonto_sync
+from connectors.qonto.triggers import record_post
+from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
+from connectors.selectors import qonto_connection_get
 from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
 from well.audit import Actor
+from well.http import RetryPolicy
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -225,7 +223,7 @@ def test_bulk_requests_hold_at_most_twenty_items(connected, make_record, qonto):
 
 
 def test_an_invoice_already_in_qonto_is_linked_not_uploaded(connected, make_record, qonto):
-    qonto_sync(connected)
+    qonto_sync(connection_id=connected.pk)
     assert QontoEntry.objects.filter(invoice_number="PM-2024-001").exists()
     bill = make_record(
         "Bill",
@@ -262,7 +260,7 @@ def test_postings_wait_for_the_first_qonto_read_then_link_what_qonto_already_hol
     assert waiting.claimed == 0 and refreshed(posting).state == PostingState.READY
     assert qonto.calls(BULK) == 0
 
-    qonto_sync(Connection.objects.get(pk=connected.pk))
+    qonto_sync(connection_id=connected.pk)
     send()
 
     posting = refreshed(posting)
@@ -328,7 +326,7 @@ def test_kinds_that_mean_nothing_to_upload_are_refused_with_a_reason(connected, 
 def test_a_purchase_without_receipt_is_linked_to_its_qonto_transaction(
     connected, make_record, qonto
 ):
-    qonto_sync(connected)
+    qonto_sync(connection_id=connected.pk)
     debit = QontoEntry.objects.filter(kind="transaction", side="debit").exclude(date=None).first()
     purchase = make_record(
         "Purchase", total_amount=abs(debit.amount), issue_date=debit.date, currency=debit.currency
@@ -469,7 +467,7 @@ def test_a_revoked_grant_releases_postings_and_marks_the_connection(connected, b
     assert connected.status == "needs_reconnect"
     assert refreshed(posting).state == PostingState.READY
     assert qonto.uploads() == []
-    assert services.qonto_connection_get(workspace=connected.workspace_id) is not None
+    assert qonto_connection_get(workspace=connected.workspace_id) is not None
 
 
 def test_a_qonto_that_keeps_failing_stops_the_run_instead_of_spinning(connected, bill, qonto):

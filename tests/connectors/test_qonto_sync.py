@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_read_brings_accounts_invoices_and_transactions_of_every_account(connected, qonto):
-    run = qonto_sync(connected)
+    run = qonto_sync(connection_id=connected.pk)
 
     assert run.status == "succeeded"
     assert QontoBankAccount.objects.count() == 2
@@ -28,9 +28,9 @@ def test_a_read_brings_accounts_invoices_and_transactions_of_every_account(conne
 
 
 def test_a_second_read_changes_nothing_and_a_qonto_change_updates_one_row(connected, qonto):
-    qonto_sync(connected)
+    qonto_sync(connection_id=connected.pk)
     count = QontoEntry.objects.count()
-    second = qonto_sync(connected)
+    second = qonto_sync(connection_id=connected.pk)
     assert QontoEntry.objects.count() == count
     assert second.total("new") == 0 and second.total("updated") == 0
 
@@ -42,7 +42,7 @@ def test_a_second_read_changes_nothing_and_a_qonto_change_updates_one_row(connec
         headers={"Authorization": _api_key(qonto)},
         timeout=5,
     )
-    third = qonto_sync(connected)
+    third = qonto_sync(connection_id=connected.pk)
     assert third.total("updated") == 1
     assert QontoEntry.objects.get(pk=invoice.pk).status == "paid"
     assert QontoEntry.objects.count() == count
@@ -54,7 +54,7 @@ def _api_key(qonto) -> str:
 
 
 def test_a_quickbooks_bank_account_maps_to_its_qonto_account_by_iban(connected, make_record):
-    qonto_sync(connected)
+    qonto_sync(connection_id=connected.pk)
     account = make_record(
         "Account", payload={"Id": "35", "AcctNum": "FR76 1695 8000 0100 0000 0000 101"}
     )

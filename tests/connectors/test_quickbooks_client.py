@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 import responses
 
-from connectors.http import AuthExpired, AuthRevoked, PermanentError, RateLimited, TransientError
 from connectors.quickbooks import client
+from well.http import AuthExpired, AuthRevoked, PermanentError, RateLimited, TransientError
 
 BASE = "https://qbo.test"
 REALM = "123"

@@ -12,10 +12,10 @@ import requests
 from django.urls import reverse
 
 from connectors.models import Connection, Provider
-from connectors.sandbox.quickbooks import QuickBooksSandbox
-from connectors.sandbox.runner import sandbox_credentials
-from connectors.sandbox.server import serve_in_thread
-from connectors.sandbox.world import build_world
+from sandbox.quickbooks import QuickBooksSandbox
+from sandbox.runner import sandbox_credentials
+from sandbox.server import serve_in_thread
+from sandbox.world import build_world
 
 SANDBOX_BILLS = 60
 

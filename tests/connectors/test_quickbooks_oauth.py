@@ -11,15 +11,17 @@ from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
 
-from connectors import services
-from connectors.http import AuthRevoked
-from connectors.models import Connection, ConnectionStatus, Provider, SourceRecord, SyncStatus
-from connectors.quickbooks import oauth
-from connectors.quickbooks.sync import connection_sync
+from connectors.models import Connection, ConnectionStatus, Provider, SyncStatus
+from connectors.oauth import oauth_callback_next
+from connectors.quickbooks import oauth, services
+from connectors.quickbooks.models import SourceRecord
+from connectors.quickbooks.sync import quickbooks_sync
+from connectors.tokens import tokens_seal
 from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
 from tests.connectors.test_quickbooks_fixtures import oauth_dance
 from well.audit import Actor
 from well.encryption import secret_open
+from well.http import AuthRevoked
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -119,6 +121,7 @@ def test_another_company_is_refused_unless_the_user_starts_over(connected, qbo):
         refresh_token="r" * 20,
         access_expires_at=timezone.now() + timedelta(hours=1),
         refresh_expires_at=None,
+        scope=oauth.SCOPE,
     )
     with pytest.raises(services.DifferentCompany):
         services.quickbooks_connection_check_realm(
@@ -184,7 +187,7 @@ def test_ten_threads_needing_a_token_cause_one_refresh(connected, qbo):
     connected.refresh_from_db()
     assert connected.status == ConnectionStatus.CONNECTED
     # and the token works
-    run = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    run = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     assert run.status == SyncStatus.SUCCEEDED
 
 
@@ -196,7 +199,7 @@ def test_invalid_grant_after_another_worker_refreshed_is_not_fatal(connected, qb
         # Another worker (without our lock) rotated the pair and stored it first.
         fresh = real_refresh(refresh_token=refresh_token)
         row = Connection.objects.get(pk=connected.pk)
-        services._seal_tokens(row, fresh)
+        tokens_seal(row, fresh)
         row.save(update_fields=["access_token", "refresh_token", "access_expires_at"])
         return real_refresh(refresh_token=refresh_token)  # the old value: invalid_grant
 
@@ -208,10 +211,10 @@ def test_invalid_grant_after_another_worker_refreshed_is_not_fatal(connected, qb
 
 
 def test_a_revoked_grant_stops_calls_and_shows_needs_reconnect(connected, qbo, client):
-    connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     qbo.faults(revoke=True)
     qbo.control("stats", {"reset": True})
-    run = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    run = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     assert run.status == SyncStatus.FAILED
     connected.refresh_from_db()
     assert connected.status == ConnectionStatus.NEEDS_RECONNECT
@@ -219,7 +222,7 @@ def test_a_revoked_grant_stops_calls_and_shows_needs_reconnect(connected, qbo, c
     api_calls = sum(v for k, v in qbo.stats()["calls"].items() if "token" not in k)
     assert api_calls <= 2  # 401 storm capped
     qbo.control("stats", {"reset": True})
-    again = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    again = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     assert again.status == SyncStatus.SKIPPED
     assert qbo.stats()["total"] == 0
     with pytest.raises(AuthRevoked):
@@ -231,7 +234,7 @@ def test_a_revoked_grant_stops_calls_and_shows_needs_reconnect(connected, qbo, c
 def test_disconnect_revokes_deletes_tokens_keeps_records_and_reconnect_resumes(
     connected, qbo, client
 ):
-    first = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    first = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     records = SourceRecord.objects.filter(connection=connected).count()
     marker = first.marker_after
     response = client.post(
@@ -244,7 +247,7 @@ def test_disconnect_revokes_deletes_tokens_keeps_records_and_reconnect_resumes(
     assert qbo.control("state")["grants"] == 0
     assert SourceRecord.objects.filter(connection=connected).count() == records
     assert connected.sync_marker == marker
-    assert connection_sync(connection_id=connected.pk).status == SyncStatus.SKIPPED
+    assert quickbooks_sync(connection_id=connected.pk).status == SyncStatus.SKIPPED
 
     qbo.mutate(action="add", entity="Bill", count=2)
     oauth_dance(client, connected.workspace)
@@ -252,7 +255,7 @@ def test_disconnect_revokes_deletes_tokens_keeps_records_and_reconnect_resumes(
     assert connected.status == ConnectionStatus.CONNECTED
     assert connected.sync_marker == marker
     qbo.control("stats", {"reset": True})
-    run = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    run = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     assert run.marker_before == marker
     assert run.counts["Bill"]["new"] == 2
     assert "GET cdc" in qbo.stats()["calls"]
@@ -263,7 +266,7 @@ def test_disconnect_revokes_deletes_tokens_keeps_records_and_reconnect_resumes(
 def test_tokens_never_reach_the_logs(connected, qbo, caplog):
     with caplog.at_level(logging.DEBUG):
         expire_access_token(connected)
-        connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+        quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     connected.refresh_from_db()
     for secret in (secret_open(connected, "access_token"), secret_open(connected, "refresh_token")):
         assert secret not in caplog.text
@@ -333,12 +336,9 @@ def test_a_next_edited_into_the_session_is_checked_again_at_the_callback(
     qbo, client, owner, workspace
 ):
     pending = {"state": "s", "workspace_id": workspace.pk, "user_id": owner.pk, "next": "//evil"}
-    assert (
-        services.oauth_callback_next(pending=pending, user=owner, host="testserver", secure=False)
-        == ""
-    )
+    assert oauth_callback_next(pending=pending, user=owner, host="testserver", secure=False) == ""
     pending["next"] = "/w/books-co/onboarding/"
     assert (
-        services.oauth_callback_next(pending=pending, user=owner, host="testserver", secure=False)
+        oauth_callback_next(pending=pending, user=owner, host="testserver", secure=False)
         == "/w/books-co/onboarding/"
     )

@@ -13,19 +13,14 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from connectors import handoff
-from connectors.http import ProviderError
-from connectors.models import (
-    Connection,
-    ConnectionStatus,
-    SourceFile,
-    SourceRecord,
-    SyncRun,
-    SyncStatus,
-)
+from connectors.models import Connection, ConnectionStatus, SyncRun, SyncStatus
+from connectors.quickbooks import attachments as attachments_module
 from connectors.quickbooks import sync as sync_module
 from connectors.quickbooks.client import parse_qbo_time, qbo_time
-from connectors.quickbooks.sync import connection_sync
+from connectors.quickbooks.models import SourceFile, SourceRecord
+from connectors.quickbooks.sync import quickbooks_sync
 from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
+from well.http import ProviderError
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +47,7 @@ NINE_KINDS = {
 
 def sync(connection, **kwargs):
     kwargs.setdefault("sleep", lambda s: None)
-    return connection_sync(connection_id=connection.pk, **kwargs)
+    return quickbooks_sync(connection_id=connection.pk, **kwargs)
 
 
 def pulled_events(connection) -> int:
@@ -270,7 +265,7 @@ def test_attachments_from_a_host_outside_the_allow_list_are_refused(connected, q
 
 
 def test_oversized_attachments_are_refused(connected, qbo, monkeypatch):
-    monkeypatch.setattr(sync_module, "MAX_BYTES", 500)
+    monkeypatch.setattr(attachments_module, "MAX_BYTES", 500)
     run = sync(connected)
     assert run.status == SyncStatus.SUCCEEDED
     refused = SourceFile.objects.filter(workspace_id=connected.workspace_id).exclude(error="")
@@ -332,8 +327,7 @@ def test_metadata_and_private_addresses_are_never_fetched(connected, qbo, settin
     settings.QUICKBOOKS_DOWNLOAD_HOSTS = ["169.254.169.254", "10.0.0.1", "127.0.0.1"]
     settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = False
     connection = Connection.objects.get(pk=connected.pk)
-    run = SyncRun.objects.create(workspace_id=connection.workspace_id, connection=connection)
-    engine = sync_module._Engine(connection, run, sync_module.api_for(connection))
+    api = sync_module.api_for(connection)
     for url in (
         "http://169.254.169.254/latest/meta-data/",
         "http://10.0.0.1/x.pdf",
@@ -341,7 +335,7 @@ def test_metadata_and_private_addresses_are_never_fetched(connected, qbo, settin
         "http://127.0.0.1:1/x.pdf",
     ):
         attachable = SourceRecord(qbo_id="1", payload={"TempDownloadUri": url})
-        outcome = engine._download(attachable)
+        outcome = attachments_module._download(api, attachable)
         assert outcome[0] == "error", url
         assert outcome[2] is False, url
 
@@ -487,8 +481,8 @@ def test_cdc_treats_an_unworded_400_on_an_old_date_as_beyond_the_look_back(offli
 
 @responses.activate
 def test_other_cdc_validation_faults_stay_ordinary_errors(offline_api):
-    from connectors.http import PermanentError
     from connectors.quickbooks import client
+    from well.http import PermanentError
 
     responses.get(CDC_URL, json=_fault_400("changedSince is not a valid date/time: x"), status=400)
     with pytest.raises(PermanentError) as caught:

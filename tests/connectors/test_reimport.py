@@ -11,13 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from connectors import services
-from connectors.models import Connection, ConnectionStatus, Provider, RecordState, SourceRecord
+from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto.models import Posting
 from connectors.qonto.posting import postings_send
 from connectors.qonto.sync import qonto_sync
+from connectors.quickbooks import services
 from connectors.quickbooks.client import parse_qbo_time
-from connectors.quickbooks.sync import connection_sync
+from connectors.quickbooks.models import RecordState, SourceRecord
+from connectors.quickbooks.sync import quickbooks_sync
 from matching.models import Proposal
 from tests.connectors.test_payments_paid import sandboxes  # noqa: F401 - the fixture
 from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
@@ -31,7 +32,7 @@ def _queued_syncs() -> list[tuple]:
     return [
         task.task["args"]
         for task in OrmQ.objects.all()
-        if task.task["func"] == "connectors.tasks.sync_connection"
+        if task.task["func"] == "connectors.quickbooks.tasks.quickbooks_sync_task"
     ]
 
 
@@ -39,7 +40,7 @@ def _queued_syncs() -> list[tuple]:
 
 
 def test_a_reimport_from_a_date_moves_the_marker_back_audits_and_queues_a_sync(connected, qbo):
-    connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     connected.refresh_from_db()
     marker = connected.sync_marker
     OrmQ.objects.all().delete()
@@ -59,7 +60,7 @@ def test_a_reimport_from_a_date_moves_the_marker_back_audits_and_queues_a_sync(c
 
 
 def test_a_reimport_of_everything_keeps_the_marker_and_queues_a_full_sync(connected, qbo):
-    connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     connected.refresh_from_db()
     marker = connected.sync_marker
     OrmQ.objects.all().delete()
@@ -70,7 +71,7 @@ def test_a_reimport_of_everything_keeps_the_marker_and_queues_a_full_sync(connec
 
 
 def test_a_date_after_the_marker_never_moves_it_forward(connected, qbo):
-    connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     connected.refresh_from_db()
     marker = connected.sync_marker
     services.quickbooks_reimport(
@@ -108,7 +109,7 @@ def test_a_future_date_is_refused(connected, qbo):
 
 
 def test_the_page_explains_then_asks_to_confirm_before_anything_changes(connected, qbo, client):
-    connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     connected.refresh_from_db()
     marker = connected.sync_marker
     OrmQ.objects.all().delete()
@@ -178,7 +179,7 @@ def test_a_sync_running_while_the_marker_is_moved_back_keeps_the_rewind(
     """The running sync's end must not overwrite the re-import's marker with its own window."""
     from connectors.quickbooks import sync as sync_module
 
-    connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     original = sync_module._Engine.sync
 
     def sync_then_rewind(engine, *, full):
@@ -189,7 +190,7 @@ def test_a_sync_running_while_the_marker_is_moved_back_keeps_the_rewind(
         return marker
 
     monkeypatch.setattr(sync_module._Engine, "sync", sync_then_rewind)
-    run = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    run = quickbooks_sync(connection_id=connected.pk, sleep=lambda s: None)
     assert run.status == "succeeded"
     connected.refresh_from_db()
     assert parse_qbo_time(connected.sync_marker).date() == date(2026, 2, 1)
@@ -218,8 +219,8 @@ def test_a_reimport_posts_nothing_twice_and_flags_a_bill_changed_after_posting(
     workspace, urls = sandboxes
     qbo_connection = Connection.objects.get(workspace=workspace, provider=Provider.QUICKBOOKS)
     qonto_connection = Connection.objects.get(workspace=workspace, provider=Provider.QONTO)
-    connection_sync(connection_id=qbo_connection.pk, trigger="test")
-    qonto_sync(qonto_connection, trigger="test")
+    quickbooks_sync(connection_id=qbo_connection.pk, trigger="test")
+    qonto_sync(connection_id=qonto_connection.pk, trigger="test")
     postings_send()
     posted = SourceRecord.objects.for_workspace(workspace).filter(
         entity_type="Bill", state=RecordState.POSTED
@@ -240,9 +241,9 @@ def test_a_reimport_posts_nothing_twice_and_flags_a_bill_changed_after_posting(
         since=None if everything else date(2020, 1, 1),
         everything=everything,
     )
-    run = connection_sync(connection_id=qbo_connection.pk, full=everything, trigger="reimport")
+    run = quickbooks_sync(connection_id=qbo_connection.pk, full=everything, trigger="reimport")
     assert run.status == "succeeded", run.error
-    qonto_sync(qonto_connection, trigger="test")
+    qonto_sync(connection_id=qonto_connection.pk, trigger="test")
     postings_send()
 
     assert _qonto_invoices(urls.qonto) == invoices  # nothing posted twice

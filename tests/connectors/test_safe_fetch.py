@@ -6,9 +6,9 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from connectors import safe_fetch
-from connectors.safe_fetch import DownloadFailed, FileTooLarge, UnsafeURL, fetch_file
-from connectors.sandbox.server import serve_in_thread
+from sandbox.server import serve_in_thread
+from well import safe_fetch
+from well.safe_fetch import DownloadFailed, FileTooLarge, UnsafeURL, fetch_file
 
 PDF = b"%PDF-1.4\n" + b"x" * 5000 + b"\n%%EOF\n"
 LOCAL = ["127.0.0.1"]

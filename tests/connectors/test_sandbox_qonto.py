@@ -15,10 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connectors.sandbox.qonto import QontoSandbox
-from connectors.sandbox.qonto_analysis import parse_invoice_text, render_invoice_pdf
-from connectors.sandbox.qonto_seed import MAIN_ACCOUNT_ID, SAVINGS_ACCOUNT_ID, default_seed
-from connectors.sandbox.server import serve_in_thread
+from sandbox.qonto import QontoSandbox
+from sandbox.qonto_analysis import parse_invoice_text, render_invoice_pdf
+from sandbox.qonto_seed import MAIN_ACCOUNT_ID, SAVINGS_ACCOUNT_ID, default_seed
+from sandbox.server import serve_in_thread
 
 CLIENT_ID = "well-client"
 CLIENT_SECRET = "well-secret"

@@ -11,10 +11,10 @@ import pytest
 import requests
 from pypdf import PdfReader
 
-from connectors.sandbox.qbo_query import PACIFIC, parse_qbo_datetime
-from connectors.sandbox.quickbooks import QuickBooksSandbox
-from connectors.sandbox.server import serve_in_thread
-from connectors.sandbox.world import build_world
+from sandbox.qbo_query import PACIFIC, parse_qbo_datetime
+from sandbox.quickbooks import QuickBooksSandbox
+from sandbox.server import serve_in_thread
+from sandbox.world import build_world
 
 CLIENT_ID, CLIENT_SECRET = "test-client", "test-secret"
 REDIRECT = "http://localhost:8000/callback"

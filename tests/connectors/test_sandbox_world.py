@@ -13,10 +13,10 @@ from pypdf import PdfReader
 from stdnum import iban
 from stdnum.fr import tva
 
-from connectors.sandbox.documents import render_pdf
-from connectors.sandbox.faults import Faults
-from connectors.sandbox.qbo_query import parse_qbo_datetime
-from connectors.sandbox.world import build_world
+from sandbox.documents import render_pdf
+from sandbox.faults import Faults
+from sandbox.qbo_query import parse_qbo_datetime
+from sandbox.world import build_world
 
 NOW = datetime(2025, 6, 15, 10, 0, tzinfo=UTC)
 
@@ -191,7 +191,7 @@ def test_faults_are_seeded_and_the_queue_comes_first():
 
 
 def test_faults_count_what_they_injected_until_reset():
-    from connectors.sandbox.faults import Faults
+    from sandbox.faults import Faults
 
     faults = Faults(queue=["429", "5xx", "partial_bulk"])
     drawn = [faults.decide(), faults.decide(), faults.decide(bulk=True), faults.decide()]
@@ -205,7 +205,7 @@ def test_faults_count_what_they_injected_until_reset():
 
 
 def test_expiring_access_tokens_makes_the_next_call_refresh():
-    from connectors.sandbox.qbo_oauth import OAuthState
+    from sandbox.qbo_oauth import OAuthState
 
     clock = {"now": 1_000_000.0}
     oauth = OAuthState(now=lambda: clock["now"])

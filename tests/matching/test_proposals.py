@@ -7,8 +7,8 @@ import json
 import pytest
 
 from connectors import handoff
-from connectors.models import RecordState, SourceRecord
 from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching import selectors
 from matching.core.io import run
 from matching.models import Band, Candidate, Proposal, VendorRule

@@ -13,8 +13,9 @@ from itertools import count
 import factory
 import pytest
 
-from connectors.models import Connection, ConnectionStatus, Provider, SourceRecord
+from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto.models import QontoEntry, QontoEntryKind
+from connectors.quickbooks.models import SourceRecord
 from well.models import Role, Workspace
 
 __all__ = [

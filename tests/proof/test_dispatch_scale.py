@@ -12,9 +12,9 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django_q.models import OrmQ
 
-from connectors import tasks
 from connectors.models import Connection, ConnectionStatus, Provider, SyncRun, SyncStatus
 from connectors.qonto import tasks as qonto_tasks
+from connectors.quickbooks import tasks
 from well.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def workers_pick_up_everything() -> None:
     OrmQ.objects.all().delete()
 
 
-def tick(at: datetime, dispatch=tasks.sync_dispatch) -> int:
+def tick(at: datetime, dispatch=tasks.quickbooks_sync_dispatch) -> int:
     with time_machine.travel(at, tick=False):
         return dispatch()
 

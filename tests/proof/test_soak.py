@@ -11,8 +11,8 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from connectors import soak
-from connectors.soak import Simulation, soak_counts, soak_run
+from sandbox import soak
+from sandbox.soak import Simulation, soak_counts, soak_run
 
 COUNTS = ("duplicates_in_qonto", "records_lost", "postings_stuck", "final_state_differs")
 
@@ -162,7 +162,7 @@ def test_uploads_are_attributed_by_key_then_by_the_well_tag_in_the_file_name():
 
 
 def test_the_command_exits_non_zero_when_a_count_is_not_zero(monkeypatch):
-    from connectors.management.commands import soak as command
+    from sandbox.management.commands import soak as command
 
     report = dict.fromkeys(COUNTS, 0) | {"postings_stuck": 2}
     monkeypatch.setattr(command, "soak_run", lambda **options: report)

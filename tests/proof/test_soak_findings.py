@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.models import Connection, ConnectionStatus, Provider, RecordState, SourceRecord
+from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto.models import Posting, PostingAction, PostingState
-from connectors.qonto.services import posting_claim, posting_enqueue, posting_finish
+from connectors.qonto.outbox import posting_enqueue
+from connectors.qonto.posting_states import posting_claim, posting_finish
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.services import records_propose
 from review.services import record_approve
 from well.audit import Actor

@@ -28,12 +28,13 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
 
-from connectors import services as quickbooks_services
-from connectors.demo import DemoUrls
+from connectors.dispatch import sync_enqueue
 from connectors.models import Connection, ConnectionStatus, SyncRun, SyncStatus
 from connectors.qonto import services as qonto_services
 from connectors.qonto.models import Posting, PostingAction, PostingState
-from connectors.sandbox.runner import sandbox_credentials, start_sandboxes
+from connectors.quickbooks import services as quickbooks_services
+from sandbox.demo import DemoUrls
+from sandbox.runner import sandbox_credentials, start_sandboxes
 from tests.connectors.test_qonto_fixtures import consent
 from well.schedules import SCHEDULES
 
@@ -193,8 +194,8 @@ def test_two_clusters_on_one_database_never_run_a_sync_or_send_a_posting_twice(
     # Connecting queued one sync per connection; queue each again, twice for QuickBooks.
     for quickbooks, qonto in pairs:
         for _ in range(2):
-            quickbooks_services.sync_enqueue(connection=quickbooks, trigger="manual")
-        qonto_services.qonto_sync_enqueue(connection=qonto, trigger="manual")
+            sync_enqueue(connection=quickbooks, trigger="manual")
+        sync_enqueue(connection=qonto, trigger="manual")
     for _ in range(3):
         async_task("connectors.qonto.tasks.postings_send_task", group="post")
     # The declared schedules, and a second copy of each dispatcher as if each machine fired it.

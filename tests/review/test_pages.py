@@ -14,11 +14,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from connectors.models import RecordState, SourceFile, SourceRecord
 from connectors.qonto.models import Posting
+from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
 from matching.models import Band, Decision, DecisionKind, Proposal
 from matching.services import record_propose
-from review.selectors import DecidedCase, decided_history, whatif_replay
+from review.selectors.whatif import DecidedCase, decided_history, whatif_replay
 from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
 from tests.matching.test_proposals_fixtures import RecordFactory
 from well.audit import Actor

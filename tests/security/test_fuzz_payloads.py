@@ -20,19 +20,16 @@ from django.test import TestCase
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from connectors.models import (
-    Connection,
-    ConnectionStatus,
-    Provider,
-    SourceFile,
-    SourceRecord,
-    SyncRun,
-)
+from connectors.models import Connection, ConnectionStatus, Provider, SyncRun
 from connectors.payloads import storable
 from connectors.qonto.models import Posting, QontoEntry, QontoEntryKind
+from connectors.qonto.sync import OUTCOMES as QONTO_OUTCOMES
 from connectors.qonto.sync import _Reader
 from connectors.quickbooks import client as qbo_client
+from connectors.quickbooks.models import SourceFile, SourceRecord
+from connectors.quickbooks.sync import OUTCOMES as QUICKBOOKS_OUTCOMES
 from connectors.quickbooks.sync import _Engine
+from connectors.sync_runs import SyncTally
 from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - connected, make_record
 from well.audit import Actor
 
@@ -258,8 +255,8 @@ def qbo_engine(make_workspace, monkeypatch):
         sleep=lambda seconds: None,
     )
     # Attachment links are resolved to a private address: refused before any connection.
-    monkeypatch.setattr("connectors.safe_fetch.resolve", lambda host, port: ["10.0.0.1"])
-    engine = _Engine(connection, run, api)
+    monkeypatch.setattr("well.safe_fetch.resolve", lambda host, port: ["10.0.0.1"])
+    engine = _Engine(connection, SyncTally(run=run, outcomes=QUICKBOOKS_OUTCOMES), api)
     # The Attachables of a batch are their own fuzzed pages here, not a follow-up query.
     engine.attachments_per_batch = False
     good = [
@@ -296,7 +293,7 @@ def qonto_reader(make_workspace):
         workspace=workspace, provider=Provider.QONTO, status=ConnectionStatus.CONNECTED
     )
     run = SyncRun.objects.create(workspace=workspace, connection=connection)
-    reader = _Reader(connection, run)
+    reader = _Reader(connection, SyncTally(run=run, outcomes=QONTO_OUTCOMES), api=None)
     reader.commit(
         QontoEntryKind.SUPPLIER_INVOICE,
         [
@@ -349,7 +346,7 @@ def test_fuzzed_quickbooks_pages_never_crash_the_sync_nor_touch_other_records(
     entity, records = page
     before = _snapshot(goods)
     error_logs.records.clear()
-    errored_before = engine.counts[entity]["errored"]
+    errored_before = engine.tally.counts[entity]["errored"]
 
     with transaction.atomic():
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
@@ -369,7 +366,7 @@ def test_fuzzed_quickbooks_pages_never_crash_the_sync_nor_touch_other_records(
         if entity == "Attachable" and SourceFile.objects.filter(attachable__in=stored).exists():
             event("Attachable: file fetched or refused")
         skipped = len(records) - len(with_ids)
-        assert engine.counts[entity]["errored"] - errored_before >= skipped
+        assert engine.tally.counts[entity]["errored"] - errored_before >= skipped
         assert _snapshot(goods) == before
         assert not error_logs.records, [r.getMessage() for r in error_logs.records]
         transaction.set_rollback(True)
@@ -420,7 +417,7 @@ def test_fuzzed_qonto_pages_never_crash_the_read_nor_touch_other_entries(qonto_r
     reader, goods = qonto_reader
     kind, rows = page
     before = _snapshot(goods)
-    errored_before = reader.counts[kind]["errored"]
+    errored_before = reader.tally.counts[kind]["errored"]
 
     with transaction.atomic():
         reader.commit(kind, rows)
@@ -430,11 +427,11 @@ def test_fuzzed_qonto_pages_never_crash_the_read_nor_touch_other_entries(qonto_r
             kind=kind,
             qonto_id__in=[str(storable(r["id"]))[:64] for r in readable],
         ).count()
-        errored = reader.counts[kind]["errored"] - errored_before
+        errored = reader.tally.counts[kind]["errored"] - errored_before
         # Every row is either stored or counted as errored with its reason in the run notes.
         assert stored + errored >= len({str(storable(r["id"]))[:64] for r in rows if r.get("id")})
         # Each errored row says why, in the run's notes.
-        assert len(reader.errors) == sum(c["errored"] for c in reader.counts.values())
+        assert len(reader.tally.errors) == sum(c["errored"] for c in reader.tally.counts.values())
         assert _snapshot(goods) == before
         transaction.set_rollback(True)
 
@@ -534,7 +531,7 @@ def _bulk_answer(file_name: str):
 def outbox(connected, make_record):
     """A Qonto connection with one bill posted for good, and a factory of bills to post."""
     from connectors.qonto.posting import document_name, postings_send
-    from connectors.qonto.services import record_post
+    from connectors.qonto.triggers import record_post
 
     actor = Actor.system("tests")
     posted = make_record("Bill", total_amount=Decimal("10.00"), invoice_number="GOOD-1")
@@ -552,8 +549,8 @@ def outbox(connected, make_record):
 
 
 def _fast_api(connection, **options):
-    from connectors.http import RetryPolicy
     from connectors.qonto.services import qonto_api_for
+    from well.http import RetryPolicy
 
     options.update(sleep=lambda seconds: None, timeout=2.0)
     options.setdefault("policy", RetryPolicy(max_attempts=1, backoff_base=0.01))
