@@ -17,12 +17,16 @@ import random
 import statistics
 import sys
 import time
+from datetime import date, timedelta
+from decimal import Decimal
 
 RECORDS = int(os.environ.get("BENCH_RECORDS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "200"))
 BATCH = 5000
 
 
+# Django and Well's modules are imported inside the functions, after `_setup_django` has set
+# the settings this script runs with (its own database); the rest is imported at the top.
 def _setup_django() -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
     os.environ["DJANGO_SETTINGS_MODULE"] = "well.settings"
@@ -50,8 +54,6 @@ def _setup_django() -> None:
 
 
 def _fill(count: int):
-    from datetime import date, timedelta
-    from decimal import Decimal
 
     from django.contrib.auth import get_user_model
     from django.utils import timezone

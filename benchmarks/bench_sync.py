@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import requests
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,6 +70,8 @@ def _start_sandbox(bills: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the sandbox did not start in time")
 
 
+# Django and Well's modules are imported inside the functions, after `_setup_django` has set
+# the settings this script runs with (its own database); the rest is imported at the top.
 def _setup_django(base: str, media: str) -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
     os.environ["DJANGO_SETTINGS_MODULE"] = "well.settings"
@@ -98,7 +102,6 @@ def _setup_django(base: str, media: str) -> None:
 
 def _connect(base: str):
     """Consent in the sandbox, exchange the code, store the grant through the service."""
-    import requests
 
     from connectors.oauth import new_state
     from connectors.quickbooks import oauth, services
@@ -124,7 +127,6 @@ def _connect(base: str):
 
 
 def _control(base: str, name: str, body: dict | None = None) -> dict:
-    import requests
 
     url = f"{base}/_sandbox/{name}"
     response = (

@@ -8,6 +8,9 @@ import re
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from fpdf import FPDF
+from pypdf import PdfReader
+
 logger = logging.getLogger(__name__)
 
 MAX_PAGES_READ = 5
@@ -97,8 +100,6 @@ def extract_invoice_fields(data: bytes, content_type: str) -> dict:
 
 def _pdf_text(data: bytes) -> str:
     """Concatenate the text of the first pages of a PDF."""
-    from pypdf import PdfReader
-
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         return ""
@@ -246,8 +247,6 @@ def _normalise_number(raw: str) -> str:
 
 def render_invoice_pdf(invoice: dict) -> bytes:
     """Draw a simple PDF for a seeded invoice, in the layout the analysis reads back."""
-    from fpdf import FPDF
-
     amount = invoice.get("total_amount") or {}
     lines = [
         invoice.get("supplier_name") or "Unknown supplier",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import certifi
 from django.conf import settings
 
 from well.http import USER_AGENT, PermanentError, ProviderError, redact_url
@@ -204,12 +205,7 @@ def _check_url(
 
 def _ssl_context() -> ssl.SSLContext:
     """Verify certificates against certifi's bundle, the one requests uses."""
-    try:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:
-        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _connect(target: _Target, deadline: float, timeout: float) -> socket.socket:

@@ -5,6 +5,7 @@ Reference: quickbooks-api.md §1 (endpoints, Basic client auth, rotation, invali
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from datetime import datetime, timedelta
@@ -142,8 +143,6 @@ def token_refresh(*, refresh_token: str) -> TokenSet:
 
 def token_revoke(*, token: str) -> None:
     """Revoke the grant (§1.9); a failure is raised, the caller decides."""
-    import base64
-
     basic = base64.b64encode(
         f"{settings.QUICKBOOKS_CLIENT_ID}:{settings.QUICKBOOKS_CLIENT_SECRET}".encode()
     ).decode()
