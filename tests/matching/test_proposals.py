@@ -13,7 +13,6 @@ from matching import selectors
 from matching.core.io import run
 from matching.models import Band, Candidate, Proposal, VendorRule
 from matching.services import proposals_refresh_for_entries, record_propose, records_propose
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

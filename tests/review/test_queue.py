@@ -13,14 +13,10 @@ from connectors.qonto.models import Posting, PostingState
 from connectors.quickbooks.models import RecordState
 from review.paging import MAX_PAGE, page_number_parse
 from review.selectors import queue as queue_selectors
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
-from tests.review import test_pages
-from tests.review.test_pages import queued, texts, url
+from tests.review.pages import queued, texts, url
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
-
-people = test_pages.people  # a client signed in as each role
 
 
 def rows(response) -> list[int]:

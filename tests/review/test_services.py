@@ -21,7 +21,6 @@ from review.services import (
     record_upload_as_new,
     records_bulk_approve,
 )
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
 from well.audit import Actor
 from well.models import AuditEvent, Membership, Role, Workspace
 

@@ -42,7 +42,6 @@ from sandbox.demo import (
 )
 from sandbox.runner import start_sandboxes
 from sandbox.server import serve_in_thread
-from tests.connectors.test_demo import provider_settings_restored  # noqa: F401 - fixture
 from tests.well.test_admin_mfa import _current_code
 from tests.well.test_isolation import _PARAM, _fill, api_routes, workspace_routes
 from well.api_auth import api_key_create
@@ -136,7 +135,7 @@ def all_logs():
 
 
 @pytest.fixture
-def sentinel_world(settings, monkeypatch, tmp_path, provider_settings_restored, all_logs):  # noqa: F811
+def sentinel_world(settings, monkeypatch, tmp_path, provider_settings_restored, all_logs):
     """The demo, connected and synced, with sentinel secrets everywhere."""
     monkeypatch.setenv("SANDBOX_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")

@@ -4,14 +4,10 @@ re-dated payment takes that mark back (unmark_paid), or withdraws it when it was
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
 import pytest
 import requests
-from django.conf import settings as django_settings
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.wsgi import get_wsgi_application
 
 from connectors.models import Connection, Provider
 from connectors.qonto import client
@@ -23,52 +19,14 @@ from connectors.qonto.services import qonto_api_for
 from connectors.qonto.triggers import record_post
 from connectors.quickbooks.models import RecordState, SourceRecord
 from sandbox.demo import (
-    DemoUrls,
-    demo_connect,
-    demo_settings_apply,
     demo_sync_and_post,
-    demo_tenant_ensure,
 )
-from sandbox.runner import start_sandboxes
-from sandbox.server import serve_in_thread
-from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
 from well.audit import Actor
 from well.models import AuditEvent
 
 MARK_PAID = "POST /v2/supplier_invoices/<invoice_id>/mark_as_paid"
 UNMARK_PAID = "POST /v2/supplier_invoices/<invoice_id>/unmark_as_paid"
 REVIEWER = Actor.system("tests")
-
-_PROVIDER_SETTINGS = [
-    name
-    for name in dir(django_settings)
-    if name.startswith(("QUICKBOOKS_", "QONTO_")) or name in {"SITE_URL"}
-] + ["WELL_ALLOW_LOOPBACK_DOWNLOADS"]
-
-
-@pytest.fixture
-def sandboxes(settings, tmp_path):
-    """Both sandboxes and the site in-process, the demo workspace connected through OAuth."""
-    saved = {name: getattr(django_settings, name) for name in _PROVIDER_SETTINGS}
-    insecure = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
-    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # the sandboxes speak plain http
-    settings.DATA_DIR = tmp_path
-    qbo, qonto = start_sandboxes(qbo_port=0, qonto_port=0, bills=40, data_dir=None)
-    site = serve_in_thread(StaticFilesHandler(get_wsgi_application()), port=0)
-    try:
-        urls = DemoUrls(site=site.base_url, quickbooks=qbo.base_url, qonto=qonto.base_url)
-        demo_settings_apply(urls)
-        workspace = demo_tenant_ensure()
-        demo_connect(workspace=workspace, site=urls.site)
-        yield workspace, urls
-    finally:
-        site.stop()
-        qbo.stop()
-        qonto.stop()
-        for name, value in saved.items():
-            setattr(django_settings, name, value)
-        if insecure is None:
-            os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
 
 
 def _mark_paid_calls(qonto_url: str) -> int:

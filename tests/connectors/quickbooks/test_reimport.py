@@ -20,8 +20,6 @@ from connectors.quickbooks.client import parse_qbo_time
 from connectors.quickbooks.models import RecordState, SourceRecord
 from connectors.quickbooks.sync import quickbooks_sync
 from matching.models import Proposal
-from tests.connectors.test_payments_paid import sandboxes  # noqa: F401 - the fixture
-from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
 from well.audit import Actor
 from well.models import AuditEvent
 
@@ -213,7 +211,7 @@ def _qbo(url: str, name: str, body: dict) -> dict:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("everything", [False, True], ids=["from_a_date", "everything"])
 def test_a_reimport_posts_nothing_twice_and_flags_a_bill_changed_after_posting(
-    sandboxes,  # noqa: F811
+    sandboxes,
     everything,
 ):
     workspace, urls = sandboxes

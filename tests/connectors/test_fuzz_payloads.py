@@ -30,7 +30,6 @@ from connectors.quickbooks.models import SourceFile, SourceRecord
 from connectors.quickbooks.sync import OUTCOMES as QUICKBOOKS_OUTCOMES
 from connectors.quickbooks.sync import _Engine
 from connectors.sync_runs import SyncTally
-from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - connected, make_record
 from well.audit import Actor
 
 pytestmark = pytest.mark.django_db
@@ -528,7 +527,7 @@ def _bulk_answer(file_name: str):
 
 
 @pytest.fixture
-def outbox(connected, make_record):
+def outbox(qonto_connected, make_record):
     """A Qonto connection with one bill posted for good, and a factory of bills to post."""
     from connectors.qonto.posting import document_name, postings_send
     from connectors.qonto.triggers import record_post

@@ -9,7 +9,6 @@ from connectors.models import Connection
 from connectors.qonto.models import QontoBankAccount, QontoEntry
 from connectors.qonto.selectors import qonto_bank_account_for
 from connectors.qonto.sync import qonto_sync
-from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
 
 pytestmark = pytest.mark.django_db
 

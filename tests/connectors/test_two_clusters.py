@@ -35,7 +35,7 @@ from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.quickbooks import services as quickbooks_services
 from sandbox.demo import DemoUrls
 from sandbox.runner import sandbox_credentials, start_sandboxes
-from tests.connectors.test_qonto_fixtures import consent
+from tests.connectors.oauth_flows import qonto_consent
 from well.schedules import SCHEDULES
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -123,7 +123,7 @@ def connect_both(make_user, make_workspace, index: int) -> tuple[Connection, Con
     ).connection
 
     url, pending = qonto_services.qonto_authorization_begin(workspace=workspace, user=owner)
-    callback = consent(url)
+    callback = qonto_consent(url)
     qonto = qonto_services.qonto_authorization_complete(
         pending=pending, user=owner, state=callback["state"], code=callback["code"]
     ).connection

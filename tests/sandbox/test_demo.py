@@ -1,29 +1,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from sandbox.demo import demo_settings_apply
+from sandbox.demo import DemoUrls, demo_settings_apply
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-_PROVIDER_SETTINGS = [
-    name
-    for name in dir(django_settings)
-    if name.startswith(("QUICKBOOKS_", "QONTO_")) or name in {"SITE_URL"}
-] + ["WELL_ALLOW_LOOPBACK_DOWNLOADS"]
-
-
-@pytest.fixture
-def provider_settings_restored():
-    """The demo repoints the provider settings; put them back for the other tests."""
-    saved = {name: getattr(django_settings, name) for name in _PROVIDER_SETTINGS}
-    yield
-    for name, value in saved.items():
-        setattr(django_settings, name, value)
 
 
 @pytest.fixture
@@ -49,11 +38,9 @@ def test_the_demo_connects_syncs_and_posts_and_a_second_run_posts_nothing_new(de
 
 
 def test_demo_settings_point_every_provider_url_at_the_sandboxes(provider_settings_restored):
-    from sandbox.demo import DemoUrls
-
     demo_settings_apply(DemoUrls(site="http://s", quickbooks="http://q", qonto="http://o"))
 
-    for name in _PROVIDER_SETTINGS:
+    for name in provider_settings_restored:
         value = getattr(django_settings, name)
         if name.endswith("_URL") and name != "QONTO_APP_URL":
             assert value.startswith(("http://q", "http://o", "http://s")), name
@@ -61,11 +48,6 @@ def test_demo_settings_point_every_provider_url_at_the_sandboxes(provider_settin
 
 def test_make_demo_runs_on_sqlite_as_a_newcomer_would_start_it(tmp_path):
     """The demo's own database is SQLite (no configuration); this guards that path."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "well.settings",

@@ -16,8 +16,7 @@ from connectors.qonto.models import Posting, QontoEntry
 from connectors.qonto.outbox import posting_enqueue
 from connectors.qonto.services import qonto_access_token_get
 from connectors.qonto.sync import qonto_sync
-from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
-from tests.connectors.test_qonto_fixtures import consent
+from tests.connectors.oauth_flows import qonto_consent as consent
 from well.audit import Actor
 from well.encryption import secret_open
 from well.http import AuthRevoked

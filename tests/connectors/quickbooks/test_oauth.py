@@ -17,8 +17,7 @@ from connectors.quickbooks import oauth, services
 from connectors.quickbooks.models import SourceRecord
 from connectors.quickbooks.sync import quickbooks_sync
 from connectors.tokens import tokens_seal
-from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
-from tests.connectors.test_quickbooks_fixtures import oauth_dance
+from tests.connectors.oauth_flows import quickbooks_oauth_dance as oauth_dance
 from well.audit import Actor
 from well.encryption import secret_open
 from well.http import AuthRevoked

@@ -14,7 +14,6 @@ from django_q.models import OrmQ
 
 from connectors.models import Connection, ConnectionStatus, Provider, SyncRun, SyncStatus
 from connectors.quickbooks import tasks
-from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
 from well.schedules import SCHEDULES
 
 pytestmark = pytest.mark.django_db

@@ -27,7 +27,6 @@ from connectors.qonto.sync import qonto_sync
 from connectors.qonto.triggers import record_post
 from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
 from connectors.selectors import qonto_connection_get
-from tests.connectors.test_qonto_fixtures import *  # noqa: F403 - the shared fixtures
 from well.audit import Actor
 from well.http import RetryPolicy
 from well.models import AuditEvent

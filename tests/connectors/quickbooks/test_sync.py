@@ -19,7 +19,6 @@ from connectors.quickbooks import sync as sync_module
 from connectors.quickbooks.client import parse_qbo_time, qbo_time
 from connectors.quickbooks.models import SourceFile, SourceRecord
 from connectors.quickbooks.sync import quickbooks_sync
-from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
 from well.http import ProviderError
 from well.models import AuditEvent
 
