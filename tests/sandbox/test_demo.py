@@ -12,6 +12,9 @@ from django.core.management import call_command
 
 from sandbox.demo import DemoUrls, demo_settings_apply
 
+ROOT = Path(__file__).resolve().parents[2]
+MAKEFILE = ROOT / "Makefile"
+
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
@@ -46,25 +49,37 @@ def test_demo_settings_point_every_provider_url_at_the_sandboxes(provider_settin
             assert value.startswith(("http://q", "http://o", "http://s")), name
 
 
-def test_make_demo_runs_on_sqlite_as_a_newcomer_would_start_it(tmp_path):
-    """The demo's own database is SQLite (no configuration); this guards that path."""
+def test_make_demo_runs_without_configuration_and_the_readmes_commands_read_its_data(tmp_path):
+    """`make demo` sets nothing: the demo and every plain `python manage.py` command share the
+    default data folder (its SQLite database), so the README's next command finds the demo."""
+    recipe = MAKEFILE.read_text().split("\ndemo: install\n", 1)[1].split("\n\n", 1)[0]
+    assert recipe.strip() == "$(PY) manage.py demo"
+    # A newcomer's shell: no DATABASE_URL; the data folder is the default one (here a tmp dir).
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "well.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'well.sqlite3'}",
-        "WELL_DATA_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "WELL_DATA_DIR", "DJANGO_SETTINGS_MODULE")
     }
+    env.update(WELL_DATA_DIR=str(tmp_path), LOG_LEVEL="WARNING")
     ports = ["--port", "0", "--quickbooks-port", "0", "--qonto-port", "0"]
-    result = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--once", *ports, "--bills", "30"],
-        cwd=Path(__file__).resolve().parents[2],
+
+    demo = _manage(env, "demo", "--once", *ports, "--bills", "30")
+    key = _manage(env, "create_api_key", "demo", "--scopes", "read,decide")
+
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    counts = json.loads(demo.stdout.strip().splitlines()[-1])
+    assert counts["posted"] > 0 and counts["failed"] == 0 and counts["qonto_duplicates"] == 0
+    assert (tmp_path / "well.sqlite3").exists()
+    assert key.returncode == 0, key.stderr[-3000:]
+    assert key.stdout.strip().startswith("well_")
+
+
+def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
-
-    assert result.returncode == 0, result.stderr[-3000:]
-    counts = json.loads(result.stdout.strip().splitlines()[-1])
-    assert counts["posted"] > 0 and counts["failed"] == 0 and counts["qonto_duplicates"] == 0
