@@ -11,7 +11,7 @@ VENV = Path(__file__).resolve().parent / ".venv"
 if __name__ == "__main__":
     if Path(sys.prefix).resolve() != VENV.resolve() and (VENV / "bin" / "python").exists():
         # A Python outside the virtualenv (no Django, or other versions): use the project's one.
-        os.execv(VENV / "bin" / "python", [str(VENV / "bin" / "python"), *sys.argv])
+        os.execv(VENV / "bin" / "python", [str(VENV / "bin" / "python"), *sys.argv])  # noqa: S606
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "well.settings")
     from django.core.management import execute_from_command_line
 

@@ -76,6 +76,13 @@ def connect_redirect(request, *, session_key: str, begin: Callable[..., tuple[st
     return HttpResponseRedirect(url)
 
 
+def disconnect(request, *, connection: Connection | None, disconnect: Callable) -> None:
+    """Revoke the grant and forget the tokens (records stay); the outcome is said in a message."""
+    if connection is not None:
+        result = disconnect(connection=connection, actor=Actor.user(request.user))
+        messages.info(request, result.message)
+
+
 def sync_now(request, *, connection: Connection | None, provider_name: str, queued: str) -> None:
     """A person's "Sync now", through the daily cap; the outcome is said in a message."""
     if connection is None:

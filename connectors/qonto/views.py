@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -10,7 +9,6 @@ from django.views.decorators.http import require_GET, require_POST
 from connectors import views as shared
 from connectors.qonto import selectors, services
 from connectors.selectors import qonto_connection_get
-from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
 
@@ -49,10 +47,11 @@ def connect(request):
 @workspace_view(Role.OWNER)
 @require_POST
 def disconnect(request):
-    connection = qonto_connection_get(workspace=request.workspace)
-    if connection is not None:
-        result = services.qonto_disconnect(connection=connection, actor=Actor.user(request.user))
-        messages.info(request, result.message)
+    shared.disconnect(
+        request,
+        connection=qonto_connection_get(workspace=request.workspace),
+        disconnect=services.qonto_disconnect,
+    )
     return _back(request.workspace.slug)
 
 

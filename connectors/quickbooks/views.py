@@ -35,12 +35,11 @@ def connect(request):
 @workspace_view(Role.OWNER)
 @require_POST
 def disconnect(request):
-    connection = quickbooks_connection_get(workspace=request.workspace)
-    if connection is not None:
-        result = services.quickbooks_disconnect(
-            connection=connection, actor=Actor.user(request.user)
-        )
-        messages.info(request, result.message)
+    shared.disconnect(
+        request,
+        connection=quickbooks_connection_get(workspace=request.workspace),
+        disconnect=services.quickbooks_disconnect,
+    )
     return _back(request.workspace.slug)
 
 
