@@ -33,6 +33,7 @@ from well.http import ProviderError
 logger = logging.getLogger("well.connectors.qonto.sync")
 
 OVERLAP = timedelta(minutes=5)
+OUTCOMES = ("new", "updated", "unchanged", "errored")
 # QontoEntry amounts are numeric(19, 4): 15 integer digits at most.
 AMOUNT_LIMIT = Decimal("1e15")
 CENT = Decimal("0.0001")
@@ -336,9 +337,6 @@ class _Reader:
             newest = max([newest, *stamps]) if stamps else newest
             self.commit(QontoEntryKind.TRANSACTION, page.items)
         QontoBankAccount.objects.filter(pk=account.pk).update(transactions_synced_to=newest)
-
-
-OUTCOMES = ("new", "updated", "unchanged", "errored")
 
 
 def qonto_sync(*, connection_id, trigger: str = "schedule", **api_options) -> SyncRun:

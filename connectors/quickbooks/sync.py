@@ -4,6 +4,10 @@ Marker: QuickBooks' own `time` at the start of the newest committed window (quic
 §3.3, §3.6). A window pulls what changed since marker - OVERLAP (dedup by SyncToken absorbs the
 overlap) and the marker moves only after every record of the window is committed, so a crash
 mid-window repeats the window and neither loses nor doubles anything (reliability #5).
+
+This module holds the windows and the marker; each batch is upserted with its audit events by
+connectors/quickbooks/records.py, its files fetched by connectors/quickbooks/attachments.py, and
+the lock and the run's row are connectors/sync_runs.py's.
 """
 
 from __future__ import annotations
