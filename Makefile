@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-reset test audit lint fmt migrate worker bench-sync bench-match bench-post bench-review bench-api bench-scale
+.PHONY: install system-packages demo demo-reset test audit lint fmt migrate worker bench-sync bench-match bench-post bench-review bench-api bench-scale
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -29,7 +29,11 @@ fmt: install
 migrate: install
 	$(PY) manage.py migrate
 
-test: install
+# Chromium and the fonts the tests need, installed when missing if it can (else it says how).
+system-packages:
+	@./scripts/system-packages.sh
+
+test: install system-packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/well} $(PY) manage.py makemigrations --check --dry-run
@@ -43,14 +47,13 @@ audit: install
 	WELL_MASTER_KEYS=mkaudit:$$($(PY) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())') \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
-# The demo keeps its database and sandbox state in var/demo until `make demo-reset`.
-DEMO_ENV := DATABASE_URL=sqlite:///$(CURDIR)/var/demo/well.sqlite3 WELL_DATA_DIR=$(CURDIR)/var/demo
-
+# The demo keeps its database and sandbox state in var/, the data folder every `python manage.py`
+# command reads by default (no DATABASE_URL or WELL_DATA_DIR set), until `make demo-reset`.
 demo: install
-	$(DEMO_ENV) $(PY) manage.py demo
+	$(PY) manage.py demo
 
 demo-reset:
-	rm -rf var/demo
+	rm -rf var
 
 worker: install
 	$(PY) manage.py qcluster

@@ -23,7 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "well_bench_api"
@@ -45,6 +49,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Django and Well's modules are imported inside the functions, after `_setup_django` has set
+# the settings this script runs with (its own database); the rest is imported at the top.
 def _setup_django() -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
     os.environ["DJANGO_SETTINGS_MODULE"] = "well.settings"
@@ -59,10 +65,9 @@ def _setup_django() -> None:
 
 def _seed(records: int) -> str:
     """One workspace with `records` bills, each with a current proposal; returns a read key."""
-    from datetime import date, timedelta
-    from decimal import Decimal
 
-    from connectors.models import Connection, ConnectionStatus, Provider, SourceRecord
+    from connectors.models import Connection, ConnectionStatus, Provider
+    from connectors.quickbooks.models import SourceRecord
     from matching.models import Proposal
     from well.api_auth import api_key_create
     from well.audit import Actor
@@ -149,7 +154,6 @@ def _gunicorn(port: int, database_url: str) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
     )
-    import requests
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

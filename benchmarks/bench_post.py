@@ -13,6 +13,7 @@ requests, wall time, postings per second, peak RSS growth of the worker, duplica
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -23,16 +24,19 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret"
 
 SANDBOX = """
 import sys, time
-from connectors.sandbox.qonto import QontoSandbox
-from connectors.sandbox.server import serve_in_thread
+from sandbox.qonto import QontoSandbox
+from sandbox.server import serve_in_thread
 app = QontoSandbox(client_id=sys.argv[1], client_secret=sys.argv[2], analysis_delay_seconds=0)
 app.limits.update(per_10s=100000, per_10min=1000000)
 server = serve_in_thread(app, port=int(sys.argv[3]))
@@ -66,6 +70,8 @@ def _start_sandbox() -> tuple[subprocess.Popen, str]:
     return process, found.group(1)
 
 
+# Django and Well's modules are imported inside the functions, after `_setup_django` has set
+# the settings this script runs with (its own database); the rest is imported at the top.
 def _setup_django(base: str) -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
     os.environ["DJANGO_SETTINGS_MODULE"] = "well.settings"
@@ -87,7 +93,6 @@ def _setup_django(base: str) -> None:
 
 
 def _control(base: str, name: str, body: dict | None = None) -> dict:
-    import requests
 
     url = f"{base}/_sandbox/{name}"
     response = requests.post(url, json=body, timeout=120) if body else requests.get(url, timeout=60)
@@ -96,7 +101,6 @@ def _control(base: str, name: str, body: dict | None = None) -> dict:
 
 
 def _connect(base: str):
-    import requests
     from django.contrib.auth import get_user_model
 
     from connectors.qonto import services
@@ -121,10 +125,10 @@ def _connect(base: str):
 
 
 def _records(connection, count: int) -> None:
-    from decimal import Decimal
 
-    from connectors.models import Connection, Provider, SourceRecord
-    from connectors.qonto.services import posting_enqueue
+    from connectors.models import Connection, Provider
+    from connectors.qonto.outbox import posting_enqueue
+    from connectors.quickbooks.models import SourceRecord
     from well.audit import Actor
 
     qbo = Connection.objects.create(
@@ -159,7 +163,6 @@ TEMPLATE = (
 
 def _document(posting):
     """A small PDF unique to the posting (see the module docstring for why not rendered)."""
-    import hashlib
 
     from connectors.qonto.posting import Document, document_name
 
@@ -195,7 +198,7 @@ def _run(base: str, count: int) -> dict:
 
     connection = _connect(base)
     # Postings wait for Qonto's first read, as in production (the read is not timed).
-    qonto_sync(connection, trigger="bench")
+    qonto_sync(connection_id=connection.pk, trigger="bench")
     started = time.perf_counter()
     _records(connection, count)
     enqueue_seconds = time.perf_counter() - started

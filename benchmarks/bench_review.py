@@ -17,12 +17,16 @@ import random
 import statistics
 import sys
 import time
+from datetime import date, timedelta
+from decimal import Decimal
 
 RECORDS = int(os.environ.get("BENCH_RECORDS", "50000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "200"))
 BATCH = 5000
 
 
+# Django and Well's modules are imported inside the functions, after `_setup_django` has set
+# the settings this script runs with (its own database); the rest is imported at the top.
 def _setup_django() -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
     os.environ["DJANGO_SETTINGS_MODULE"] = "well.settings"
@@ -50,14 +54,13 @@ def _setup_django() -> None:
 
 
 def _fill(count: int):
-    from datetime import date, timedelta
-    from decimal import Decimal
 
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from connectors.models import Connection, Provider, SourceRecord
+    from connectors.models import Connection, Provider
     from connectors.qonto.models import QontoEntry
+    from connectors.quickbooks.models import SourceRecord
     from matching.models import Candidate, Proposal
     from well.audit import Actor
     from well.models import AuditEvent
@@ -211,7 +214,7 @@ def main() -> int:
         began = time.perf_counter()
         workspace, owner = _fill(RECORDS)
         fill_s = round(time.perf_counter() - began, 1)
-        from connectors.models import SourceRecord
+        from connectors.quickbooks.models import SourceRecord
 
         client = Client()
         client.force_login(owner)

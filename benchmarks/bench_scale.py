@@ -37,6 +37,8 @@ WORKERS_STOP_AT_HOUR = 2
 HOURS = 4  # two with workers, then two without: the second must queue nothing more
 
 
+# Django and Well's modules are imported inside the functions, after `_setup_django` has set
+# the settings this script runs with (its own database); the rest is imported at the top.
 def _setup_django() -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
     os.environ["DJANGO_SETTINGS_MODULE"] = "well.settings"

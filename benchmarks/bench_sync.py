@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import requests
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,6 +70,8 @@ def _start_sandbox(bills: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the sandbox did not start in time")
 
 
+# Django and Well's modules are imported inside the functions, after `_setup_django` has set
+# the settings this script runs with (its own database); the rest is imported at the top.
 def _setup_django(base: str, media: str) -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/well")
     os.environ["DJANGO_SETTINGS_MODULE"] = "well.settings"
@@ -76,7 +80,7 @@ def _setup_django(base: str, media: str) -> None:
     django.setup()
     from django.conf import settings
 
-    from connectors.sandbox.runner import sandbox_credentials
+    from sandbox.runner import sandbox_credentials
 
     client_id, client_secret = sandbox_credentials()
     settings.QUICKBOOKS_CLIENT_ID = client_id
@@ -98,15 +102,14 @@ def _setup_django(base: str, media: str) -> None:
 
 def _connect(base: str):
     """Consent in the sandbox, exchange the code, store the grant through the service."""
-    import requests
 
-    from connectors import services
-    from connectors.quickbooks import oauth
+    from connectors.oauth import new_state
+    from connectors.quickbooks import oauth, services
     from well.audit import Actor
     from well.services import workspace_create
 
     workspace = workspace_create(name="Bench", actor=Actor.system("bench"), slug="bench")
-    state = oauth.new_state()
+    state = new_state()
     url = oauth.authorization_url(state=state, redirect_uri=services.quickbooks_redirect_uri())
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     answer = requests.post(
@@ -124,7 +127,6 @@ def _connect(base: str):
 
 
 def _control(base: str, name: str, body: dict | None = None) -> dict:
-    import requests
 
     url = f"{base}/_sandbox/{name}"
     response = (
@@ -176,14 +178,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(base: str, held: dict) -> dict:
-    from connectors.models import SourceFile, SourceRecord
-    from connectors.quickbooks.sync import connection_sync
+    from connectors.quickbooks.models import SourceFile, SourceRecord
+    from connectors.quickbooks.sync import quickbooks_sync
 
     connection = _connect(base)
     _control(base, "stats", {"reset": True})
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    first = connection_sync(connection_id=connection.pk, trigger="bench")
+    first = quickbooks_sync(connection_id=connection.pk, trigger="bench")
     seconds = time.perf_counter() - started
     first_stats = _control(base, "stats")
     api_calls = {
@@ -217,7 +219,7 @@ def _run(base: str, held: dict) -> dict:
             cdc_ms.clear()
             _control(base, "stats", {"reset": True})
             poll_started = time.perf_counter()
-            poll = connection_sync(connection_id=connection.pk, trigger="bench")
+            poll = quickbooks_sync(connection_id=connection.pk, trigger="bench")
             poll_ms = (time.perf_counter() - poll_started) * 1000
             polls.append(
                 {

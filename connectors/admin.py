@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from connectors.models import Connection, SourceRecord, SyncRun
+from connectors.models import Connection, SyncRun
 from connectors.qonto.models import Posting, QontoEntry
+from connectors.quickbooks.models import SourceRecord
 
 
 @admin.register(Connection)

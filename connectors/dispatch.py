@@ -1,5 +1,8 @@
 """The hourly dispatcher: each connection syncs at its own minute, at most one sync queued.
 
+Also the one place a provider's sync task is queued (`sync_enqueue`: on connecting, a person's
+request through connectors/sync_requests.py, a re-import, the first sync of onboarding).
+
 A tick costs the same few queries whatever the number of workspaces: one locked SELECT of the
 connections due, one UPDATE of their `sync_enqueued_at`, one INSERT of their tasks.
 """
@@ -13,6 +16,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.models import OrmQ
+from django_q.tasks import async_task
 
 from connectors.models import Connection, ConnectionStatus, Provider, SyncRun, SyncStatus
 
@@ -29,22 +37,35 @@ QUEUED_LOST_AFTER = timedelta(hours=2)
 
 @dataclass(frozen=True)
 class SyncTask:
-    """The task a provider's scheduled sync runs (dotted paths are a public API)."""
+    """The task a provider's sync runs (dotted paths are a public API) and how it is called."""
 
     func: str
     name_prefix: str
-    extra_args: tuple
+    takes_full: bool  # QuickBooks can re-read everything; Qonto always reads incrementally
 
-    def args(self, connection_id) -> tuple:
-        return (str(connection_id), *self.extra_args)
+    def args(self, connection_id, *, trigger: str, full: bool = False) -> tuple:
+        if self.takes_full:
+            return (str(connection_id), full, trigger)
+        return (str(connection_id), trigger)
 
 
 SYNC_TASKS = {
-    # connectors.services.sync_enqueue and connectors.qonto.services.qonto_sync_enqueue queue
-    # the same tasks one at a time (manual syncs); the arguments are (connection id, ...).
-    Provider.QUICKBOOKS: SyncTask("connectors.tasks.sync_connection", "sync", (False, "schedule")),
-    Provider.QONTO: SyncTask("connectors.qonto.tasks.qonto_sync_task", "qonto sync", ("schedule",)),
+    Provider.QUICKBOOKS: SyncTask(
+        "connectors.quickbooks.tasks.quickbooks_sync_task", "sync", takes_full=True
+    ),
+    Provider.QONTO: SyncTask("connectors.qonto.tasks.qonto_sync_task", "qonto sync", False),
 }
+
+
+def sync_enqueue(*, connection: Connection, trigger: str, full: bool = False) -> None:
+    """Queue one sync in the current transaction (ORM broker: a rollback un-queues it)."""
+    task = SYNC_TASKS[connection.provider]
+    async_task(
+        task.func,
+        *task.args(connection.pk, trigger=trigger, full=full),
+        task_name=f"{task.name_prefix} {connection.pk}"[:100],
+        group="sync",
+    )
 
 
 def _minutes_back(now: datetime, span: timedelta) -> list[int]:
@@ -92,19 +113,13 @@ class _CollectingBroker:
 
 def _enqueue_many(task: SyncTask, connection_ids: list) -> None:
     """Queue one task per connection in the caller's transaction (ORM broker: one INSERT)."""
-    from django_q.brokers import get_broker
-    from django_q.brokers.orm import ORM
-    from django_q.conf import Conf
-    from django_q.models import OrmQ
-    from django_q.tasks import async_task
-
     broker = get_broker()
     collector = _CollectingBroker(broker.list_key or Conf.CLUSTER_NAME)
     for connection_id in connection_ids:
         # async_task builds and signs the package exactly as for any other task.
         async_task(
             task.func,
-            *task.args(connection_id),
+            *task.args(connection_id, trigger="schedule"),
             task_name=f"{task.name_prefix} {connection_id}"[:100],
             group="sync",
             broker=collector,

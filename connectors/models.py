@@ -1,11 +1,14 @@
-"""Connections to the providers, with their sealed OAuth tokens."""
+"""Connections to the providers (sealed OAuth tokens), their sync runs, onboarding and mapping.
+
+Each provider's own rows are in its folder (connectors/quickbooks/models.py: the records pulled
+from QuickBooks; connectors/qonto/models.py: what Qonto holds and the posting outbox), registered
+under this app through the imports at the end of this module.
+"""
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -76,156 +79,6 @@ class Connection(TenantModel):
         return f"{self.get_provider_display()} ({self.get_status_display()})"
 
 
-# --- QuickBooks source records ---------------------------------------------------------------
-
-
-class RecordState(models.TextChoices):
-    """Where a source record is in its life (architecture.md, "The lifecycle of a record")."""
-
-    PULLED = "pulled", "Pulled"
-    PROPOSED = "proposed", "Proposed"
-    AUTO_APPROVED = "auto_approved", "Auto-approved"
-    IN_REVIEW = "in_review", "In review"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    REFUSED = "refused", "Refused"
-    POSTING = "posting", "Posting"
-    POSTED = "posted", "Posted"
-    FAILED = "failed", "Failed"
-
-
-class PayloadEncoder(DjangoJSONEncoder):
-    """Decimals (QuickBooks money, parsed exactly) go back to JSON numbers when exact."""
-
-    def default(self, o):
-        if isinstance(o, Decimal):
-            as_float = float(o)
-            if o.is_finite() and Decimal(repr(as_float)) == o:
-                return as_float
-            return str(o)
-        return super().default(o)
-
-
-class SourceRecord(TenantModel):
-    """One QuickBooks object as last pulled, with the mapping table's fields in typed columns.
-
-    One row per (workspace, entity type, QuickBooks ID); a new SyncToken updates the row.
-    """
-
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="records")
-    entity_type = models.CharField(max_length=32)
-    qbo_id = models.CharField(max_length=64)
-    sync_token = models.CharField(max_length=32, blank=True)
-    last_updated_at = models.DateTimeField(null=True, blank=True)
-    payload = models.JSONField(default=dict, encoder=PayloadEncoder)
-    payload_hash = models.CharField(max_length=64, blank=True)
-    deleted = models.BooleanField(default=False)
-    errored = models.BooleanField(default=False)
-    error_reason = models.TextField(blank=True)
-    state = models.CharField(max_length=16, choices=RecordState.choices, default=RecordState.PULLED)
-
-    # The mapping table (issue 4): Bill, Purchase and Vendor fields, typed.
-    total_amount = models.DecimalField(
-        max_digits=19, decimal_places=4, null=True, blank=True, help_text="TotalAmt"
-    )
-    tax_amount = models.DecimalField(
-        max_digits=19, decimal_places=4, null=True, blank=True, help_text="TxnTaxDetail.TotalTax"
-    )
-    currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217")
-    issue_date = models.DateField(null=True, blank=True, help_text="TxnDate")
-    due_date = models.DateField(null=True, blank=True)
-    invoice_number = models.CharField(max_length=100, blank=True, help_text="DocNumber")
-    label = models.TextField(blank=True, help_text="Purchase.PrivateNote")
-    supplier_name = models.CharField(max_length=500, blank=True)
-    supplier_website = models.CharField(max_length=1000, blank=True)
-    supplier_tax_id = models.CharField(max_length=100, blank=True)
-    vendor_qbo_id = models.CharField(max_length=64, blank=True)
-
-    first_pulled_at = models.DateTimeField(default=timezone.now, editable=False)
-    pulled_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "entity_type", "qbo_id"], name="source_record_unique"
-            ),
-            models.CheckConstraint(
-                name="source_record_state_valid",
-                condition=models.Q(state__in=RecordState.values),
-            ),
-            models.CheckConstraint(
-                name="source_record_amounts_not_negative",
-                condition=(models.Q(total_amount__isnull=True) | models.Q(total_amount__gte=0))
-                & (models.Q(tax_amount__isnull=True) | models.Q(tax_amount__gte=0)),
-            ),
-            models.CheckConstraint(
-                name="source_record_error_has_reason",
-                condition=models.Q(errored=False) | ~models.Q(error_reason=""),
-            ),
-            models.CheckConstraint(
-                name="source_record_currency_iso",
-                condition=models.Q(currency="") | models.Q(currency__regex=r"^[A-Z]{3}$"),
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["workspace", "state"], name="source_record_state_idx"),
-            models.Index(
-                fields=["workspace", "entity_type", "vendor_qbo_id"],
-                name="source_record_vendor_idx",
-            ),
-            # The review queue's sorts (state, then the column, then id for a stable order) and
-            # the API's keyset pages (newest id first): each reads one index range, no sort.
-            models.Index(
-                fields=["workspace", "state", "total_amount", "id"], name="source_record_amount_idx"
-            ),
-            models.Index(
-                fields=["workspace", "state", "issue_date", "id"], name="source_record_date_idx"
-            ),
-            models.Index(
-                fields=["workspace", "state", "supplier_name", "id"],
-                name="source_record_supplier_idx",
-            ),
-            models.Index(fields=["workspace", "id"], name="source_record_keyset_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.entity_type} {self.qbo_id}"
-
-
-class SourceFile(TenantModel):
-    """A QuickBooks attachment (an Attachable's file) downloaded for one transaction."""
-
-    record = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="files")
-    attachable = models.ForeignKey(
-        SourceRecord, on_delete=models.CASCADE, related_name="attached_files"
-    )
-    attachable_sync_token = models.CharField(max_length=32, blank=True)
-    file_name = models.CharField(max_length=300, blank=True)
-    content_type = models.CharField(max_length=100, blank=True)
-    size = models.PositiveBigIntegerField(default=0)
-    sha256 = models.CharField(max_length=64, blank=True)
-    file = models.FileField(upload_to="quickbooks/", max_length=300, blank=True)
-    error = models.TextField(blank=True)
-    retryable = models.BooleanField(
-        default=False, help_text="The download failed for a reason a later sync may not meet."
-    )
-    fetched_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "record", "attachable"], name="source_file_unique"
-            ),
-            models.CheckConstraint(
-                name="source_file_content_or_error",
-                condition=~models.Q(sha256="") | ~models.Q(error=""),
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.file_name or f"attachment {self.attachable_id}"
-
-
 class SyncStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
@@ -288,8 +141,6 @@ class SyncRun(TenantModel):
         return self.total("errored")
 
 
-from connectors.qonto.models import *  # noqa: E402, F403
-
 # --- Onboarding (issue 10) -------------------------------------------------------------------
 
 
@@ -342,3 +193,8 @@ class BankAccountMapping(TenantModel):
 
     def __str__(self) -> str:
         return f"QuickBooks account {self.qbo_account_id} -> {self.qonto_bank_account_id}"
+
+
+# Each provider's models belong to this app; importing them here registers them with it.
+from connectors.qonto.models import *  # noqa: E402, F403
+from connectors.quickbooks.models import *  # noqa: E402, F403

@@ -16,22 +16,23 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from connectors.dispatch import sync_enqueue
 from connectors.models import (
     BankAccountMapping,
     Connection,
     ConnectionStatus,
     Onboarding,
     Provider,
-    RecordState,
-    SourceRecord,
     SyncRun,
     SyncStatus,
 )
 from connectors.qonto.models import Posting, PostingState, QontoBankAccount, QontoEntry
-from connectors.qonto.selectors import qonto_bank_account_match
+from connectors.qonto.selectors import qonto_bank_account_for, qonto_bank_account_match
+from connectors.quickbooks.models import DOCUMENT_KINDS, RecordState, SourceRecord
 from connectors.quickbooks.sync import CDC_KINDS
 from well.audit import Actor, audit_event_record
 from well.models import Workspace
+from well.services import workspace_create, workspace_thresholds_update
 
 STEPS = ("quickbooks", "mapping", "qonto", "sync", "done")
 # Wizard steps during which the dashboard sends the owner back to the wizard.
@@ -59,8 +60,6 @@ def _free_slug(name: str) -> str:
 @transaction.atomic
 def workspace_onboarding_start(*, name: str, user) -> Workspace:
     """A new workspace owned by `user`, with its wizard started."""
-    from well.services import workspace_create
-
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": ["Give your company's name."]})
@@ -412,8 +411,6 @@ def mapping_confirm(
             defaults={"qonto_bank_account": banks.get(bank_pk), "confirmed_at": now},
         )
     if auto_threshold != workspace.auto_threshold:
-        from well.services import workspace_thresholds_update
-
         workspace_thresholds_update(
             workspace=workspace,
             auto_threshold=auto_threshold,
@@ -467,8 +464,6 @@ def bank_mapping_reset(*, workspace: Workspace, account: SourceRecord, actor: Ac
 
 def purchase_qonto_bank_account(*, record: SourceRecord) -> QontoBankAccount | None:
     """The Qonto account a QuickBooks purchase was paid from: its account's pairing."""
-    from connectors.qonto.selectors import qonto_bank_account_for
-
     ref = str((record.payload.get("AccountRef") or {}).get("value") or "")
     if not ref:
         return None
@@ -484,9 +479,6 @@ def purchase_qonto_bank_account(*, record: SourceRecord) -> QontoBankAccount | N
 @transaction.atomic
 def first_sync_start(*, workspace: Workspace, actor: Actor) -> bool:
     """Queue the first full round (read Qonto, sync QuickBooks); False if already started."""
-    from connectors.qonto.services import qonto_sync_enqueue
-    from connectors.services import sync_enqueue
-
     onboarding = _onboarding_locked(workspace)
     if onboarding.first_sync_started_at is not None:
         return False
@@ -508,7 +500,7 @@ def first_sync_start(*, workspace: Workspace, actor: Actor) -> bool:
         after={"started_at": onboarding.first_sync_started_at},
     )
     # Qonto first, so the QuickBooks records are matched against what Qonto already holds.
-    qonto_sync_enqueue(connection=connections[Provider.QONTO], trigger="onboarding")
+    sync_enqueue(connection=connections[Provider.QONTO], trigger="onboarding")
     sync_enqueue(connection=connections[Provider.QUICKBOOKS], trigger="onboarding")
     return True
 
@@ -574,10 +566,8 @@ def first_sync_progress_get(
     if started:
         runs = runs.filter(started_at__gte=started - timedelta(seconds=1))
     run = runs.exclude(status=SyncStatus.SKIPPED).order_by("-started_at").first()
-    from matching.selectors import MATCHED_KINDS
-
     matched = SourceRecord.objects.for_workspace(workspace).filter(
-        entity_type__in=MATCHED_KINDS, deleted=False, errored=False
+        entity_type__in=DOCUMENT_KINDS, deleted=False, errored=False
     )
     proposals = matched.aggregate(
         records=Count("id"), unproposed=Count("id", filter=Q(state=RecordState.PULLED))

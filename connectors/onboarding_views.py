@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectors import onboarding
-from connectors.models import SourceRecord
+from connectors import onboarding, views
+from connectors.quickbooks.models import SourceRecord
+from connectors.selectors import quickbooks_connection_get
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
@@ -191,16 +192,12 @@ def bank_mapping_reset(request, record_id: int):
 @require_POST
 def discovery_request(request):
     """Read QuickBooks now, when the sync queued on connecting did not run or failed."""
-    from connectors.selectors import quickbooks_connection_get
-    from connectors.services import sync_request
-
-    connection = quickbooks_connection_get(workspace=request.workspace)
-    if connection is None or not sync_request(
-        connection=connection, actor=Actor.user(request.user)
-    ):
-        messages.error(request, "QuickBooks is not connected.")
-    else:
-        messages.info(request, "Well is reading your QuickBooks company again.")
+    views.sync_now(
+        request,
+        connection=quickbooks_connection_get(workspace=request.workspace),
+        provider_name="QuickBooks",
+        queued="Well is reading your QuickBooks company again.",
+    )
     return redirect("onboarding:mapping", workspace_slug=request.workspace.slug)
 
 

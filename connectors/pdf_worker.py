@@ -14,6 +14,9 @@ import resource
 import sys
 from typing import Any
 
+# Imported before `main` caps the process, so the limit measures the file's cost, not pypdf's.
+from pypdf import PdfReader
+
 
 def _limit(kind: int, value: int) -> None:
     """Lower one resource limit, never above what the parent already allows."""
@@ -33,8 +36,6 @@ def _apply_limits(memory_bytes: int, cpu_seconds: int) -> None:
 
 def _inspect(data: bytes, max_pages: int, max_chars: int, positions: bool) -> dict[str, Any]:
     """Open the PDF and report encryption, page count, text and (optionally) text positions."""
-    from pypdf import PdfReader
-
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
         return {"status": "encrypted"}
@@ -69,9 +70,6 @@ def _inspect(data: bytes, max_pages: int, max_chars: int, positions: bool) -> di
 def main(argv: list[str]) -> int:
     """Read the PDF from stdin, inspect it, print one JSON object."""
     memory_bytes, cpu_seconds, max_pages, max_chars, positions = (int(a) for a in argv[1:6])
-    # pypdf is imported before the cap so the limit measures the file's cost, not the import's.
-    import pypdf  # noqa: F401
-
     logging.disable(logging.CRITICAL)
     data = sys.stdin.buffer.read()
     _apply_limits(memory_bytes, cpu_seconds)

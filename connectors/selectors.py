@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from connectors.models import Connection, Provider, SourceRecord, SyncRun
+from connectors.models import Connection, ConnectionStatus, Provider, SyncRun
+from connectors.quickbooks.models import SourceRecord
 from well.models import Workspace
 
 
@@ -10,8 +11,16 @@ def connections_for_workspace(*, workspace: Workspace) -> QuerySet[Connection]:
     return Connection.objects.for_workspace(workspace).order_by("provider")
 
 
-def quickbooks_connection_get(*, workspace: Workspace) -> Connection | None:
-    return Connection.objects.for_workspace(workspace).filter(provider=Provider.QUICKBOOKS).first()
+def connection_get(*, workspace: Workspace | int, provider: str) -> Connection | None:
+    return Connection.objects.for_workspace(workspace).filter(provider=provider).first()
+
+
+def quickbooks_connection_get(*, workspace: Workspace | int) -> Connection | None:
+    return connection_get(workspace=workspace, provider=Provider.QUICKBOOKS)
+
+
+def qonto_connection_get(*, workspace: Workspace | int) -> Connection | None:
+    return connection_get(workspace=workspace, provider=Provider.QONTO)
 
 
 def sync_runs_recent(*, workspace: Workspace, limit: int = 10) -> QuerySet[SyncRun]:
@@ -28,8 +37,6 @@ def source_records_for_workspace(*, workspace: Workspace) -> QuerySet[SourceReco
 
 def source_record_counts(*, workspace: Workspace) -> dict[str, int]:
     """How many live records of each kind the workspace holds."""
-    from django.db.models import Count
-
     rows = (
         SourceRecord.objects.for_workspace(workspace)
         .filter(deleted=False)
@@ -42,8 +49,6 @@ def source_record_counts(*, workspace: Workspace) -> dict[str, int]:
 
 def connections_needing_reconnect(*, workspace: Workspace) -> list[Connection]:
     """The workspace's connections whose grant was revoked or refused: no call until reconnected."""
-    from connectors.models import ConnectionStatus
-
     return list(
         Connection.objects.for_workspace(workspace)
         .filter(status=ConnectionStatus.NEEDS_RECONNECT)

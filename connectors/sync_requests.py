@@ -1,9 +1,9 @@
 """A person's (or a partner's) request to sync a connection now, within the daily cap.
 
-Every connection syncs at most SYNCS_PER_DAY times in any 24 hours (hourly syncs included):
-a request beyond the cap is refused, with the time until a slot frees, and the refusal is in
-the audit trail next to the accepted requests (`connection.sync_requested`, written by the
-provider's own request service).
+Every "Sync now" (the connection pages, the onboarding wizard, the API) comes here. Every
+connection syncs at most SYNCS_PER_DAY times in any 24 hours (hourly syncs included): a request
+beyond the cap is refused, with the time until a slot frees, and the refusal is in the audit
+trail next to the accepted requests (`connection.sync_requested`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.models import Connection, Provider, SyncRun, SyncStatus
+from connectors.dispatch import sync_enqueue
+from connectors.models import Connection, ConnectionStatus, Provider, SyncRun, SyncStatus
 from well.audit import Actor, audit_event_record
 
 SYNCS_PER_DAY = 24
@@ -56,6 +57,7 @@ def connection_sync_request(
 ) -> SyncRequested:
     """Queue a sync now, or raise SyncCapReached (the refusal audited) or NotConnected."""
     refused = None
+    queued = False
     with transaction.atomic():
         # One request at a time per connection: two at the 24th sync cannot both pass the check.
         Connection.objects.select_for_update().filter(pk=connection.pk).first()
@@ -72,14 +74,18 @@ def connection_sync_request(
                 reason=f"daily cap reached; next slot in {int(wait.total_seconds())} s",
             )
             refused = SyncCapReached(done=done, retry_after=wait)
-        elif connection.provider == Provider.QONTO:
-            from connectors.qonto.services import qonto_sync_request
-
-            queued = qonto_sync_request(connection=connection, actor=actor)
-        else:
-            from connectors.services import sync_request
-
-            queued = sync_request(connection=connection, actor=actor, full=full)
+        elif connection.status == ConnectionStatus.CONNECTED:
+            # Qonto is always read incrementally: "full" means something to QuickBooks only.
+            quickbooks = connection.provider == Provider.QUICKBOOKS
+            audit_event_record(
+                workspace=connection.workspace_id,
+                actor=actor,
+                verb="connection.sync_requested",
+                obj=connection,
+                after={"full": full} if quickbooks else None,
+            )
+            sync_enqueue(connection=connection, trigger="manual", full=full and quickbooks)
+            queued = True
     if refused is not None:
         raise refused  # after the commit: the refusal stays in the audit trail
     if not queued:

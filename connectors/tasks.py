@@ -1,21 +1,19 @@
-"""Background tasks (django-q2). Dotted paths are a public API (well/schedules.py)."""
+"""The QuickBooks tasks' dotted paths from before they moved to connectors/quickbooks/tasks.py.
+
+Dotted paths are a public API: schedules created before `setup_schedules` ran again, and tasks
+already queued, still name these two, so they stay and run the same work.
+"""
 
 from __future__ import annotations
 
-import uuid
-
-from connectors.dispatch import connections_dispatch
-from connectors.models import Provider
+from connectors.quickbooks.tasks import quickbooks_sync_dispatch, quickbooks_sync_task
 
 
 def sync_dispatch() -> int:
-    """Queue the QuickBooks connections whose minute of the hour has come (connectors.dispatch)."""
-    return connections_dispatch(provider=Provider.QUICKBOOKS)
+    """Old path of connectors.quickbooks.tasks.quickbooks_sync_dispatch."""
+    return quickbooks_sync_dispatch()
 
 
 def sync_connection(connection_id: str, full: bool = False, trigger: str = "schedule") -> dict:
-    """Run one sync; harmless when run twice (lock, then dedup by SyncToken)."""
-    from connectors.quickbooks.sync import connection_sync
-
-    run = connection_sync(connection_id=uuid.UUID(str(connection_id)), full=full, trigger=trigger)
-    return {"run": run.pk, "status": run.status, "counts": run.counts, "calls": run.api_calls}
+    """Old path of connectors.quickbooks.tasks.quickbooks_sync_task."""
+    return quickbooks_sync_task(connection_id, full, trigger)

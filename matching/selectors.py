@@ -9,8 +9,8 @@ from typing import Any
 
 from django.db.models import Q
 
-from connectors.models import SourceRecord
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
+from connectors.quickbooks.models import DOCUMENT_KINDS, SourceRecord
 from matching.core import LINK, Label, Model, Policy, load_prior, normalise
 from matching.core.types import (
     SUPPLIER_INVOICE,
@@ -24,8 +24,8 @@ from matching.core.types import (
 from matching.models import Decision, DecisionKind, Proposal, VendorRule, WorkspaceModel
 from well.models import Workspace
 
-# The QuickBooks kinds the engine matches against Qonto entries.
-MATCHED_KINDS = frozenset({"Bill", "Purchase", "VendorCredit"})
+# The QuickBooks kinds the engine matches against Qonto entries: those that become a document.
+MATCHED_KINDS = DOCUMENT_KINDS
 OPEN_STATES = ("pulled", "proposed", "in_review", "refused")
 # Entry date minus record date the blocking rules can reach (matching.core.blocking windows).
 WINDOW_BEFORE = timedelta(days=65)

@@ -16,8 +16,11 @@ from django.db import transaction
 from django_q.tasks import async_task
 from django.utils import timezone
 
-from connectors.models import RecordState, SourceRecord
+from connectors.qonto import selectors as qonto_selectors
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
+from connectors.qonto.outbox import NotPostable, posting_enqueue
+from connectors.qonto.triggers import record_post
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching import selectors
 from matching.core import (
     CREATE,
@@ -83,11 +86,8 @@ def posting_for_outcome(
     A link to a supplier invoice (or, for a purchase without a receipt, to its transaction) is
     linked as matched; everything else goes through `record_post` (docs/triggers.md). A record
     posted before and changed since is linked to the object it was posted as: never posted twice.
-    Raises connectors.qonto.services.NotPostable with the reason when nothing can be posted.
+    Raises connectors.qonto.outbox.NotPostable with the reason when nothing can be posted.
     """
-    from connectors.qonto import selectors as qonto_selectors
-    from connectors.qonto import services as qonto
-
     earlier = (
         Posting.objects.for_workspace(record.workspace_id)
         .filter(record=record, state=PostingState.DONE)
@@ -110,7 +110,7 @@ def posting_for_outcome(
             link = (target.qonto_id, "transaction")
     if link is not None:
         return _fresh(
-            qonto.posting_enqueue(
+            posting_enqueue(
                 record=record,
                 action=PostingAction.LINK,
                 actor=actor,
@@ -119,13 +119,11 @@ def posting_for_outcome(
                 reason=reason,
             )
         )
-    return _fresh(qonto.record_post(record=record, actor=actor))
+    return _fresh(record_post(record=record, actor=actor))
 
 
 def _fresh(posting: Posting) -> Posting:
     """The outbox keeps one row per (record, version, action): a withdrawn one is not reused."""
-    from connectors.qonto.services import NotPostable
-
     if posting.state == PostingState.FAILED and posting.error_code == "withdrawn":
         raise NotPostable(
             f"a {posting.get_action_display().lower()} of this version was withdrawn; "
@@ -385,7 +383,6 @@ def _propose_workspace(workspace_id: int, ids: list[int], actor: Actor, force: b
 
 def _apply_proposal(row: SourceRecord, proposal: Proposal, actor: Actor) -> None:
     """Move the record to its band's state, with its audit event; auto-approved ones post."""
-    from connectors.qonto.services import NotPostable
 
     before = row.state
     state = BAND_STATE[proposal.band]

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.models import RecordState, SourceRecord
 from connectors.qonto.models import QontoEntry
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.selectors import MATCHED_KINDS
+from matching.services import proposals_refresh_for_entries, records_propose
 
 BATCH = 500
 
 
 def records_propose_task(workspace_id: int, record_ids: list[int]) -> int:
     """Propose for these records; harmless twice (settled versions are left alone)."""
-    from matching.services import records_propose
-
     records = list(
         SourceRecord.objects.for_workspace(workspace_id).filter(pk__in=record_ids).order_by("pk")
     )
@@ -23,8 +22,6 @@ def records_propose_task(workspace_id: int, record_ids: list[int]) -> int:
 
 def records_propose_pending_task(workspace_id: int | None = None) -> int:
     """Propose for matched records still `pulled` (a handoff that failed, a backfill)."""
-    from matching.services import records_propose
-
     query = SourceRecord.objects.filter(
         state=RecordState.PULLED, entity_type__in=MATCHED_KINDS, deleted=False
     )
@@ -43,8 +40,6 @@ def records_propose_pending_task(workspace_id: int | None = None) -> int:
 
 def proposals_refresh_task(workspace_id: int, since: str) -> int:
     """Qonto entries pulled since `since` (ISO time): re-propose the open records they reach."""
-    from matching.services import proposals_refresh_for_entries
-
     entries = list(
         QontoEntry.objects.for_workspace(workspace_id).filter(
             pulled_at__gte=datetime.fromisoformat(since)

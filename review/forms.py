@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
-from review.selectors import SORTS, AuditFilters, QueueFilters
+from review.selectors.audit import AuditFilters
+from review.selectors.queue import SORTS, QueueFilters
 from well.models import Role
 
 KIND_CHOICES = [("", "All kinds"), ("Bill", "Bill"), ("Purchase", "Purchase")]

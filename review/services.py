@@ -15,12 +15,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from connectors.models import RecordState, SourceRecord
 from connectors.qonto.models import Posting, PostingState, QontoEntry
-from connectors.qonto.services import NotPostable
+from connectors.qonto.outbox import NotPostable, postings_send_soon
+from connectors.qonto.posting_states import posting_retry
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching import services as matching
 from matching.core import CREATE, LINK
-from matching.models import Action, Decision, DecisionKind, Proposal
+from matching.models import Action, Decision, DecisionKind, Proposal, VendorRule
 from well.audit import Actor, audit_event_record
 from well.models import ActorType, Membership, Role
 
@@ -537,8 +538,6 @@ def vendor_rule_set(
     note: str = "",
 ):
     """Create or replace the workspace's rule for one vendor, with its audit event."""
-    from matching.models import VendorRule
-
     if auto_threshold is not None and not 0 <= auto_threshold <= 1:
         raise ValidationError({"auto_threshold": ["Give a threshold between 0 and 1."]})
     rule = (
@@ -589,10 +588,8 @@ def record_postings_retry(
     """Send the record's failed postings to Qonto again; returns how many were queued.
 
     Each keeps its idempotency key (same version, same action), so Qonto never gets it twice;
-    connectors.qonto.services.posting_retry writes each one's `posting.retried` audit event.
+    connectors.qonto.posting_states.posting_retry writes each one's `posting.retried` event.
     """
-    from connectors.qonto.services import posting_retry, postings_send_soon
-
     _check_role(actor=actor, membership=membership, record=record)
     with transaction.atomic():
         failed = list(

@@ -27,7 +27,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
-from review import charts, selectors, services
+from connectors.onboarding import onboarding_redirect_due
+from review import charts, services
 from review.forms import (
     AuditFilterForm,
     BulkApproveForm,
@@ -42,6 +43,24 @@ from review.forms import (
     WhatIfForm,
 )
 from review.paging import page_number_parse, window_page
+from review.selectors.audit import AuditFilters, audit_log, audit_verbs, record_audit_pack
+from review.selectors.dashboard import dashboard_get
+from review.selectors.queue import (
+    QueueFilters,
+    queue_reasons,
+    records_for_bulk,
+    refused_list,
+    review_queue,
+)
+from review.selectors.record_page import record_page
+from review.selectors.records import (
+    qonto_entry_find,
+    record_detail_get,
+    record_file_get,
+    record_ledger_accounts,
+)
+from review.selectors.whatif import decided_history, whatif_replay
+from review.selectors.workspace import vendor_rules, vendors_for_rules, workspace_members
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
@@ -55,7 +74,7 @@ WHATIF_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(11)]
 
 
 def _record_or_404(request, record_id: int):
-    record = selectors.record_detail_get(workspace=request.workspace, pk=record_id)
+    record = record_detail_get(workspace=request.workspace, pk=record_id)
     if record is None:
         raise Http404("No such record.")
     return record
@@ -113,11 +132,9 @@ def _label(record) -> str:
 @workspace_view()
 @require_GET
 def dashboard(request):
-    from connectors.onboarding import onboarding_redirect_due
-
     if onboarding_redirect_due(workspace=request.workspace):  # a wizard left unfinished
         return redirect("onboarding:wizard", workspace_slug=request.workspace.slug)
-    data = selectors.dashboard_get(workspace=request.workspace)
+    data = dashboard_get(workspace=request.workspace)
     workspace = request.workspace
     return render(
         request,
@@ -149,12 +166,12 @@ def _list_page(request, query, template: str, extra: dict):
 @require_GET
 def queue(request):
     form = QueueFilterForm(request.GET or None)
-    filters = form.filters() if request.GET else selectors.QueueFilters()
+    filters = form.filters() if request.GET else QueueFilters()
     return _list_page(
         request,
-        selectors.review_queue(workspace=request.workspace, filters=filters),
+        review_queue(workspace=request.workspace, filters=filters),
         "review/queue.html",
-        {"form": form, "reasons": selectors.queue_reasons(workspace=request.workspace)},
+        {"form": form, "reasons": queue_reasons(workspace=request.workspace)},
     )
 
 
@@ -162,10 +179,10 @@ def queue(request):
 @require_GET
 def refused(request):
     form = QueueFilterForm(request.GET or None)
-    filters = form.filters() if request.GET else selectors.QueueFilters()
+    filters = form.filters() if request.GET else QueueFilters()
     return _list_page(
         request,
-        selectors.refused_list(workspace=request.workspace, filters=filters),
+        refused_list(workspace=request.workspace, filters=filters),
         "review/refused.html",
         {"form": form},
     )
@@ -180,9 +197,7 @@ def bulk_approve(request):
     if not form.is_valid():
         messages.error(request, "Select the records to approve first.")
         return redirect(back)
-    records = selectors.records_for_bulk(
-        workspace=request.workspace, pks=form.cleaned_data["records"]
-    )
+    records = records_for_bulk(workspace=request.workspace, pks=form.cleaned_data["records"])
     if not records:
         messages.warning(request, "None of the selected records is still in review.")
         return redirect(back)
@@ -204,7 +219,7 @@ def bulk_approve(request):
 
 
 def _record_page(request, record_id: int, *, edit_form=None, override_form=None, status=200):
-    page = selectors.record_page(workspace=request.workspace, pk=record_id)
+    page = record_page(workspace=request.workspace, pk=record_id)
     if page is None:
         raise Http404("No such record.")
     initial = {
@@ -240,7 +255,7 @@ def record_approve(request, record_id: int):
     record = _record_or_404(request, record_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    page_accounts = selectors.record_ledger_accounts(workspace=request.workspace)
+    page_accounts = record_ledger_accounts(workspace=request.workspace)
     initial = {
         "invoice_number": record.invoice_number,
         "due_date": record.due_date.isoformat() if record.due_date else "",
@@ -289,9 +304,7 @@ def record_pin(request, record_id: int):
     form = PinForm(request.POST)
     entry = None
     if form.is_valid():
-        entry = selectors.qonto_entry_find(
-            workspace=request.workspace, key=form.cleaned_data["entry"]
-        )
+        entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
     if entry is None:
         messages.error(request, "Choose a Qonto entry of this workspace to pin.")
         return _back(request, record)
@@ -334,9 +347,7 @@ def record_override(request, record_id: int):
         return _record_page(request, record_id, override_form=form, status=400)
     entry = None
     if form.cleaned_data["outcome"] == "link":
-        entry = selectors.qonto_entry_find(
-            workspace=request.workspace, key=form.cleaned_data["entry"]
-        )
+        entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
         if entry is None:
             form.add_error("entry", "Choose a Qonto entry of this workspace.")
             return _record_page(request, record_id, override_form=form, status=400)
@@ -380,9 +391,7 @@ def record_postings_retry(request, record_id: int):
 @xframe_options_sameorigin
 def record_file(request, record_id: int, file_id: int):
     """The QuickBooks attachment, inline, under a CSP that lets it run nothing."""
-    found = selectors.record_file_get(
-        workspace=request.workspace, record_pk=record_id, file_pk=file_id
-    )
+    found = record_file_get(workspace=request.workspace, record_pk=record_id, file_pk=file_id)
     if found is None:
         raise Http404("No such file.")
     if request.method != "GET":
@@ -406,11 +415,11 @@ def record_file(request, record_id: int, file_id: int):
 
 
 @workspace_view()
-def record_audit_pack(request, record_id: int):
+def record_audit_pack_download(request, record_id: int):
     record = _record_or_404(request, record_id)
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET"])
-    pack = selectors.record_audit_pack(record=record)
+    pack = record_audit_pack(record=record)
     response = HttpResponse(
         json.dumps(pack, cls=DjangoJSONEncoder, indent=2), content_type="application/json"
     )
@@ -424,9 +433,9 @@ def record_audit_pack(request, record_id: int):
 @require_GET
 def audit(request):
     form = AuditFilterForm(request.GET or None)
-    query = selectors.audit_log(
+    query = audit_log(
         workspace=request.workspace,
-        filters=form.filters() if request.GET else selectors.AuditFilters(),
+        filters=form.filters() if request.GET else AuditFilters(),
     )
     page = window_page(query, number=page_number_parse(request.GET.get("page")), per_page=50)
     params = request.GET.copy()
@@ -438,7 +447,7 @@ def audit(request):
             "form": form,
             "page": page,
             "params": params.urlencode(),
-            "verbs": selectors.audit_verbs(workspace=request.workspace),
+            "verbs": audit_verbs(workspace=request.workspace),
         },
     )
 
@@ -452,9 +461,9 @@ class _Echo:
 @require_GET
 def audit_csv(request):
     form = AuditFilterForm(request.GET or None)
-    query = selectors.audit_log(
+    query = audit_log(
         workspace=request.workspace,
-        filters=form.filters() if request.GET else selectors.AuditFilters(),
+        filters=form.filters() if request.GET else AuditFilters(),
     )
     writer = csv.writer(_Echo())
     header = ["at", "actor_type", "actor", "verb", "object_type", "object_id", "before", "after"]
@@ -491,9 +500,7 @@ def _settings_page(request, *, threshold_form=None, rule_form=None, status=200):
     whatif = WhatIfForm(request.GET or None)
     tried = whatif.cleaned_data.get("threshold") if whatif.is_valid() else None
     thresholds = sorted({*WHATIF_THRESHOLDS, workspace.auto_threshold, *([tried] if tried else [])})
-    points = selectors.whatif_replay(
-        cases=selectors.decided_history(workspace=workspace), thresholds=thresholds
-    )
+    points = whatif_replay(cases=decided_history(workspace=workspace), thresholds=thresholds)
     return render(
         request,
         "review/settings.html",
@@ -511,10 +518,10 @@ def _settings_page(request, *, threshold_form=None, rule_form=None, status=200):
             "whatif_svg": charts.whatif_chart(
                 points, current=workspace.auto_threshold, chosen=tried
             ),
-            "rules": selectors.vendor_rules(workspace=workspace),
+            "rules": vendor_rules(workspace=workspace),
             "rule_form": rule_form
-            or VendorRuleForm(vendors=selectors.vendors_for_rules(workspace=workspace)),
-            "members": selectors.workspace_members(workspace=workspace),
+            or VendorRuleForm(vendors=vendors_for_rules(workspace=workspace)),
+            "members": workspace_members(workspace=workspace),
             "roles": Role.choices,
             "is_owner": request.membership.allows(Role.OWNER),
         },
@@ -559,9 +566,7 @@ def thresholds_update(request):
 def vendor_rule_save(request):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    form = VendorRuleForm(
-        request.POST, vendors=selectors.vendors_for_rules(workspace=request.workspace)
-    )
+    form = VendorRuleForm(request.POST, vendors=vendors_for_rules(workspace=request.workspace))
     if not form.is_valid():
         messages.error(request, "The vendor rule was not saved: see below.")
         return _settings_page(request, rule_form=form, status=400)
@@ -587,7 +592,7 @@ def member_role(request):
     member = None
     if form.is_valid():
         member = (
-            selectors.workspace_members(workspace=request.workspace)
+            workspace_members(workspace=request.workspace)
             .filter(Q(pk=form.cleaned_data["member"]))
             .first()
         )

@@ -1,6 +1,7 @@
 """Every periodic task, declared once; `manage.py setup_schedules` upserts them by name.
 
-Task dotted paths are a public API: renaming one needs a migration of the schedule rows.
+Task dotted paths are a public API: a renamed task keeps its old path (connectors/tasks.py) for
+the rows and queued tasks that still name it; `setup_schedules` moves the rows to the new one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ class ScheduleSpec:
 SCHEDULES: list[ScheduleSpec] = [
     # Every minute; each connection syncs at its own minute of the hour (at most 24 a day), never
     # queued again while its last sync is queued or running (connectors/dispatch.py).
-    ScheduleSpec(name="quickbooks-sync-dispatch", func="connectors.tasks.sync_dispatch", minutes=1),
+    ScheduleSpec(
+        name="quickbooks-sync-dispatch",
+        func="connectors.quickbooks.tasks.quickbooks_sync_dispatch",
+        minutes=1,
+    ),
     ScheduleSpec(
         name="qonto-sync-dispatch", func="connectors.qonto.tasks.qonto_sync_dispatch", minutes=1
     ),

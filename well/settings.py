@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "connectors",
     "matching",
     "review",
+    # The sandboxes, the demo and the soak (their `manage.py` commands); no app imports it.
+    "sandbox",
 ]
 
 MIDDLEWARE = [
@@ -248,7 +250,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    # Requests per partner API key (well.api.PerKeyThrottle); 429 with Retry-After beyond it.
+    # Requests per partner API key (api.base.PerKeyThrottle); 429 with Retry-After beyond it.
     "DEFAULT_THROTTLE_RATES": {"api_key": env_str("WELL_API_RATE", "600/min")},
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Well partner API", "VERSION": "1.0.0"}

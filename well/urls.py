@@ -1,12 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
 
 from well import views
-from well.api import SCHEMA_SETTINGS, DocsView
-
-# The partner API: one router (review/api_urls.py gathers every app's endpoints).
-API_V1 = [path("api/v1/", include("review.api_urls"))]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,15 +17,10 @@ urlpatterns = [
         views.api_key_revoke,
         name="api_key_revoke",
     ),
-    path("oauth/quickbooks/", include("connectors.quickbooks.urls")),
+    path("oauth/quickbooks/", include("connectors.quickbooks.oauth_urls")),
     path("oauth/qonto/", include("connectors.qonto.oauth_urls")),
-    *API_V1,
-    path(
-        "api/schema/",
-        SpectacularAPIView.as_view(patterns=API_V1, custom_settings=SCHEMA_SETTINGS),
-        name="api-schema",
-    ),
-    path("api/docs/", DocsView.as_view(), name="api-docs"),
+    # The partner API under /api/v1/, its schema and docs (api/urls.py).
+    path("", include("api.urls")),
 ]
 
 # A body too large or with too many fields gets a page that says so (and a 413 when too large).

@@ -25,7 +25,10 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
+from well import safe_fetch
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open, secret_seal
 from well.models import (
@@ -90,12 +93,10 @@ def url_check(url: str) -> None:
 def _address_vetted(url: str) -> str:
     """Resolve the endpoint's host once and return the address to connect to.
 
-    Every address the name has must be public (connectors.safe_fetch's rules): a name that
+    Every address the name has must be public (well.safe_fetch's rules): a name that
     answers a public address to the check and a private one to the connection (DNS
     rebinding) cannot reach the inside, because the delivery connects to this address only.
     """
-    from connectors import safe_fetch
-
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".")
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -253,8 +254,6 @@ def _deliveries_create(workspace_id: int, event: str, data: dict, occurred) -> N
     endpoint_ids = _endpoint_ids(workspace_id, event)
     if not endpoint_ids:
         return
-    from django_q.tasks import async_task
-
     with transaction.atomic():
         for endpoint_id in endpoint_ids:
             delivery = WebhookDelivery.objects.create(
@@ -279,9 +278,6 @@ def _deliveries_create(workspace_id: int, event: str, data: dict, occurred) -> N
 
 
 def _retry_later(delivery: WebhookDelivery) -> None:
-    from django_q.models import Schedule
-    from django_q.tasks import schedule
-
     schedule(
         "well.webhooks.webhook_deliver",
         delivery.pk,

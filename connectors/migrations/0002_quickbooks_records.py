@@ -4,7 +4,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-import connectors.models
+import connectors.quickbooks.models
 
 
 class Migration(migrations.Migration):
@@ -50,7 +50,9 @@ class Migration(migrations.Migration):
                 ("last_updated_at", models.DateTimeField(blank=True, null=True)),
                 (
                     "payload",
-                    models.JSONField(default=dict, encoder=connectors.models.PayloadEncoder),
+                    models.JSONField(
+                        default=dict, encoder=connectors.quickbooks.models.PayloadEncoder
+                    ),
                 ),
                 ("payload_hash", models.CharField(blank=True, max_length=64)),
                 ("deleted", models.BooleanField(default=False)),

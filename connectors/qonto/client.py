@@ -1,8 +1,8 @@
-"""Qonto Business API: one function per endpoint, through connectors.http (no database).
+"""Qonto Business API: one function per endpoint, through well.http (no database).
 
 Reference: shared/reference/qonto-api.md (sections cited at each function). Errors come in the
 JSON:API envelope `{"errors": [{code, detail, source}], "trace_id"}` (§7.1) and are raised as the
-named errors of connectors.http with Qonto's code, detail and trace id; never a token.
+named errors of well.http with Qonto's code, detail and trace id; never a token.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import requests
 
-from connectors import http
-from connectors.http import (
+from well import http
+from well.http import (
     AuthExpired,
     AuthRevoked,
     PermanentError,

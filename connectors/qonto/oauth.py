@@ -7,16 +7,15 @@ errors) and §1 (the staging-token header on the token endpoint too).
 from __future__ import annotations
 
 import logging
-import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.utils import timezone
 
-from connectors import http
-from connectors.http import AuthRevoked, PermanentError, ProviderError, TransientError
+from connectors.oauth import InvalidGrant, TokenSet
+from well import http
+from well.http import PermanentError, ProviderError, TransientError
 
 logger = logging.getLogger("well.connectors.qonto")
 
@@ -29,25 +28,6 @@ SCOPES = (
 )
 SCOPE = " ".join(SCOPES)
 REFRESH_LIFETIME = timedelta(days=90)  # §2.4
-
-
-class InvalidGrant(AuthRevoked):
-    """The token endpoint answered invalid_grant: the refresh token is dead (or superseded)."""
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """A token response; the tokens never appear in repr or logs."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    access_expires_at: datetime
-    refresh_expires_at: datetime | None
-    scope: str = SCOPE
-
-
-def new_state() -> str:
-    return secrets.token_urlsafe(32)
 
 
 def _headers() -> dict[str, str]:

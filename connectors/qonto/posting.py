@@ -7,7 +7,7 @@
   minutes, qonto-api.md §7.4); an older one is reconciled first (list recent invoices, match our
   file name, then invoice number and amount) so nothing is uploaded twice after Qonto forgot it.
 - Done only after verification: one result per item, the Qonto ID stored, then read back.
-- Each item ends with a conditional UPDATE fenced by its attempt_id (services.posting_finish).
+- Each item ends with a conditional UPDATE fenced by its attempt_id (posting_states.posting_finish).
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.http import AuthRevoked, PermanentError, ProviderError, RateLimited
-from connectors.models import Connection, ConnectionStatus, Provider, SourceRecord
+from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.pdf import (
     DocumentRejected,
     RenderFields,
@@ -38,14 +37,12 @@ from connectors.pdf import (
 )
 from connectors.qonto import client, selectors
 from connectors.qonto.models import PAYMENT_ACTIONS, Posting, PostingAction, PostingState
-from connectors.qonto.services import (
-    SYSTEM,
-    posting_claim,
-    posting_finish,
-    posting_mark_unknown,
-    qonto_api_for,
-)
+from connectors.qonto.outbox import SYSTEM
+from connectors.qonto.posting_states import posting_claim, posting_finish, posting_mark_unknown
+from connectors.qonto.services import qonto_api_for
+from connectors.quickbooks.models import SourceRecord
 from connectors.services import connection_mark_needs_reconnect
+from well.http import AuthRevoked, PermanentError, ProviderError, RateLimited
 
 logger = logging.getLogger("well.connectors.qonto.posting")
 

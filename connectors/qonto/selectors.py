@@ -6,9 +6,9 @@ import re
 from datetime import timedelta
 
 from django.db import connection as db_connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from connectors.models import RecordState, SourceFile, SourceRecord
+from connectors.models import BankAccountMapping
 from connectors.qonto.models import (
     Posting,
     PostingAction,
@@ -17,6 +17,7 @@ from connectors.qonto.models import (
     QontoEntry,
     QontoEntryKind,
 )
+from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
 
 POSTED_INVOICE_ACTIONS = (PostingAction.UPLOAD, PostingAction.CREDIT_NOTE, PostingAction.LINK)
 APPROVED_STATES = (
@@ -41,8 +42,6 @@ def postings_for_workspace(*, workspace) -> QuerySet[Posting]:
 
 
 def posting_counts(*, workspace) -> dict[str, int]:
-    from django.db.models import Count
-
     rows = Posting.objects.for_workspace(workspace).values("state").annotate(n=Count("id"))
     return {row["state"]: row["n"] for row in rows}
 
@@ -106,10 +105,8 @@ def paid_bill_invoices(*, record: SourceRecord) -> dict[str, str]:
     """The Qonto supplier invoice of each bill this payment pays that is in Qonto through Well.
 
     By bill QuickBooks ID: the newest done upload or link of the bill (an invoice, not a
-    transaction), else an approved proposal linking the bill to a Qonto supplier invoice.
+    transaction), else the link to a Qonto supplier invoice its approval queued (not sent yet).
     """
-    from matching.models import Action, Proposal
-
     bill_ids = payment_bill_ids(record=record)
     if not bill_ids:
         return {}
@@ -129,17 +126,20 @@ def paid_bill_invoices(*, record: SourceRecord) -> dict[str, str]:
     )
     for bill_id, qonto_id in postings:
         found.setdefault(bill_id, qonto_id)
+    # An approved link is queued in the approval's transaction, with its target (the outbox).
     linked = (
-        Proposal.objects.for_workspace(record.workspace_id)
+        Posting.objects.for_workspace(record.workspace_id)
         .filter(
-            is_current=True,
             record__entity_type="Bill",
             record__qbo_id__in=[b for b in bill_ids if b not in found],
             record__state__in=APPROVED_STATES,
-            action=Action.LINK,
-            target__kind=QontoEntryKind.SUPPLIER_INVOICE,
+            action=PostingAction.LINK,
+            target_kind="invoice",
+            state__in=[PostingState.READY, PostingState.IN_FLIGHT, PostingState.UNKNOWN],
         )
-        .values_list("record__qbo_id", "target__qonto_id")
+        .exclude(qonto_id="")
+        .order_by("-created_at")
+        .values_list("record__qbo_id", "qonto_id")
     )
     for bill_id, qonto_id in linked:
         found.setdefault(bill_id, qonto_id)
@@ -231,8 +231,6 @@ def qonto_bank_account_match(
 def qonto_bank_account_for(*, account: SourceRecord) -> QontoBankAccount | None:
     """The Qonto account a QuickBooks bank Account is: the user's pairing (connectors/
     onboarding.py) wins over the automatic one by IBAN or account number."""
-    from connectors.models import BankAccountMapping
-
     chosen = (
         BankAccountMapping.objects.for_workspace(account.workspace_id)
         .filter(qbo_account_id=account.qbo_id)

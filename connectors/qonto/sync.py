@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -22,24 +21,19 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from connectors import handoff
-from connectors.http import AuthRevoked, ProviderError
-from connectors.models import Connection, ConnectionStatus, SyncRun, SyncStatus
+from connectors.models import Connection, Provider, SyncRun, SyncStatus
 from connectors.payloads import storable
 from connectors.qonto import client
 from connectors.qonto.models import QontoBankAccount, QontoEntry, QontoEntryKind
-from connectors.qonto.services import SYSTEM, qonto_api_for
-from connectors.services import (
-    connection_error_record,
-    connection_mark_needs_reconnect,
-    sync_run_begin,
-    sync_run_skip,
-)
-from well.locks import advisory_lock, lock_key
-from well.webhooks import sync_run_summary, webhooks_emit
+from connectors.qonto.outbox import SYSTEM
+from connectors.qonto.services import qonto_api_for
+from connectors.sync_runs import SyncTally, sync_run
+from well.http import ProviderError
 
 logger = logging.getLogger("well.connectors.qonto.sync")
 
 OVERLAP = timedelta(minutes=5)
+OUTCOMES = ("new", "updated", "unchanged", "errored")
 # QontoEntry amounts are numeric(19, 4): 15 integer digits at most.
 AMOUNT_LIMIT = Decimal("1e15")
 CENT = Decimal("0.0001")
@@ -220,29 +214,11 @@ def transaction_fields(row: dict) -> dict:
     }
 
 
-def _advisory_lock(connection_id):
-    """One Qonto read per connection at a time, across workers."""
-    # The salt keeps this key apart from the QuickBooks sync's.
-    return advisory_lock(lock_key(connection_id, salt=0x51))
-
-
 class _Reader:
-    def __init__(self, connection: Connection, run: SyncRun) -> None:
+    def __init__(self, connection: Connection, tally: SyncTally, api: client.QontoApi) -> None:
         self.connection = connection
-        self.run = run
-        self.calls = 0
-        self.counts: dict[str, dict[str, int]] = defaultdict(
-            lambda: {"new": 0, "updated": 0, "unchanged": 0, "errored": 0}
-        )
-        # Why rows were skipped, for the run's error notes (as the QuickBooks sync keeps them).
-        self.errors: list[str] = []
-
-    def skip(self, kind: str, reason: str) -> None:
-        self.counts[kind]["errored"] += 1
-        self.errors.append(f"{kind}: {reason}")
-
-    def count_call(self, attempt) -> None:
-        self.calls += 1
+        self.tally = tally
+        self.api = api
 
     def commit(self, kind: str, rows: list[dict]) -> None:
         """Upsert one page by Qonto ID in one transaction; an unchanged payload is a no-op."""
@@ -253,7 +229,9 @@ class _Reader:
             row = storable(row)
             qonto_id = row.get("id") if isinstance(row, dict) else None
             if isinstance(qonto_id, bool) or not isinstance(qonto_id, (str, int)) or not qonto_id:
-                self.skip(kind, f"a row without a usable id was skipped ({str(qonto_id)[:40]!r})")
+                self.tally.skip(
+                    kind, f"a row without a usable id was skipped ({str(qonto_id)[:40]!r})"
+                )
                 continue
             items[str(qonto_id)[:64]] = row
         workspace_id = self.connection.workspace_id
@@ -270,7 +248,7 @@ class _Reader:
                 digest = _hash(row)
                 entry = existing.get(qonto_id)
                 if entry is not None and entry.payload_hash == digest:
-                    self.counts[kind]["unchanged"] += 1
+                    self.tally.counts[kind]["unchanged"] += 1
                     continue
                 values = {**fields_of(row), "payload": row, "payload_hash": digest}
                 values["pulled_at"] = now
@@ -284,12 +262,12 @@ class _Reader:
                             **values,
                         )
                     )
-                    self.counts[kind]["new"] += 1
+                    self.tally.counts[kind]["new"] += 1
                 else:
                     for name, value in values.items():
                         setattr(entry, name, value)
                     changed.append(entry)
-                    self.counts[kind]["updated"] += 1
+                    self.tally.counts[kind]["updated"] += 1
             if new:
                 QontoEntry.objects.bulk_create(new, batch_size=500)
             if changed:
@@ -329,7 +307,7 @@ class _Reader:
                     },
                 )
                 kept.append(account)
-        self.counts["bank_account"]["unchanged"] += len(kept)
+        self.tally.counts["bank_account"]["unchanged"] += len(kept)
         return kept
 
     def invoices(self) -> None:
@@ -361,81 +339,27 @@ class _Reader:
         QontoBankAccount.objects.filter(pk=account.pk).update(transactions_synced_to=newest)
 
 
-def qonto_sync(connection: Connection, *, trigger: str = "schedule", **api_options) -> SyncRun:
+def qonto_sync(*, connection_id, trigger: str = "schedule", **api_options) -> SyncRun:
     """Read one Qonto connection now; the loser of a race is recorded as skipped."""
-    if connection.status != ConnectionStatus.CONNECTED:
-        return sync_run_skip(
-            connection=connection,
-            trigger=trigger,
-            full=False,
-            reason=f"Qonto is {connection.get_status_display().lower()}; no call was made.",
-        )
-    with _advisory_lock(connection.pk) as got:
-        if not got:
-            return sync_run_skip(
-                connection=connection,
-                trigger=trigger,
-                full=False,
-                reason="Another read of this Qonto connection was running; this one did nothing.",
-            )
-        connection.refresh_from_db()
-        run = sync_run_begin(connection=connection, trigger=trigger)
-        reader = _Reader(connection, run)
-        reader.api = qonto_api_for(connection, on_attempt=reader.count_call, **api_options)
-        try:
-            for account in reader.accounts():
-                reader.transactions(account)
-            reader.invoices()
-        except AuthRevoked as exc:
-            connection_mark_needs_reconnect(connection=connection, reason=str(exc), actor=SYSTEM)
-            return _finish(reader, SyncStatus.FAILED, error=str(exc))
-        except ProviderError as exc:
-            connection_error_record(connection=connection, error=str(exc))
-            return _finish(reader, SyncStatus.FAILED, error=str(exc))
-        except Exception as exc:
-            logger.exception("qonto read of connection %s failed", connection.pk)
-            _finish(reader, SyncStatus.FAILED, error=f"Unexpected error ({type(exc).__name__}).")
-            raise
-        run = _finish(reader, SyncStatus.SUCCEEDED)
-    if any(c.get("new") or c.get("updated") for c in run.counts.values()):
-        handoff.qonto_entries_changed(workspace_id=run.workspace_id, since=run.started_at)
-    return run
 
+    def work(connection: Connection, tally: SyncTally) -> None:
+        api = qonto_api_for(connection, on_attempt=tally.calls, **api_options)
+        reader = _Reader(connection, tally, api)
+        for account in reader.accounts():
+            reader.transactions(account)
+        reader.invoices()
 
-def _finish(reader: _Reader, status: str, *, error: str = "") -> SyncRun:
-    run = reader.run
-    now = timezone.now()
-    run.status = status
-    run.finished_at = now
-    run.counts = {k: dict(v) for k, v in reader.counts.items()}
-    run.api_calls = reader.calls
-    run.progress = {"phase": "done"}
-    notes = "; ".join(reader.errors[:20])
-    run.error = "\n".join(part for part in (error, notes) if part)[:10000]
-    run.marker_after = (
-        Connection.objects.filter(pk=run.connection_id)
-        .values_list("sync_marker", flat=True)
-        .first()
-        or ""
+    run = sync_run(
+        connection_id=connection_id,
+        provider=Provider.QONTO,
+        trigger=trigger,
+        full=False,
+        outcomes=OUTCOMES,
+        work=work,
+        marker_at_end=False,
+        actor=SYSTEM,
     )
-    with transaction.atomic():
-        run.save(
-            update_fields=[
-                "status",
-                "finished_at",
-                "counts",
-                "api_calls",
-                "progress",
-                "error",
-                "marker_after",
-            ]
-        )
-        if status == SyncStatus.SUCCEEDED:
-            Connection.objects.filter(pk=run.connection_id).update(
-                last_good_sync_at=now, last_error="", last_error_at=None
-            )
-        else:
-            webhooks_emit(
-                workspace=run.workspace_id, event="sync.failed", payload=sync_run_summary(run)
-            )
+    changed = any(c.get("new") or c.get("updated") for c in run.counts.values())
+    if run.status == SyncStatus.SUCCEEDED and changed:
+        handoff.qonto_entries_changed(workspace_id=run.workspace_id, since=run.started_at)
     return run

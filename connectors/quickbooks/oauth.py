@@ -5,10 +5,9 @@ Reference: quickbooks-api.md §1 (endpoints, Basic client auth, rotation, invali
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
-import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -19,8 +18,9 @@ from oauthlib.oauth2 import OAuth2Error
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from connectors import http
-from connectors.http import AuthRevoked, PermanentError, ProviderError, TransientError
+from connectors.oauth import InvalidGrant, TokenSet
+from well import http
+from well.http import PermanentError, ProviderError, TransientError
 
 logger = logging.getLogger("well.connectors.quickbooks")
 
@@ -31,25 +31,6 @@ SCOPE = "com.intuit.quickbooks.accounting"
 for _name in ("requests_oauthlib", "oauthlib"):
     if logging.getLogger(_name).level < logging.INFO:  # NOTSET (0) included
         logging.getLogger(_name).setLevel(logging.INFO)
-
-
-class InvalidGrant(AuthRevoked):
-    """The token endpoint answered invalid_grant: the refresh token is dead (or superseded)."""
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """A token response; the tokens never appear in repr or logs."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    access_expires_at: datetime
-    refresh_expires_at: datetime | None
-    scope: str = SCOPE
-
-
-def new_state() -> str:
-    return secrets.token_urlsafe(32)
 
 
 def _allow_loopback_http(url: str) -> None:
@@ -162,8 +143,6 @@ def token_refresh(*, refresh_token: str) -> TokenSet:
 
 def token_revoke(*, token: str) -> None:
     """Revoke the grant (§1.9); a failure is raised, the caller decides."""
-    import base64
-
     basic = base64.b64encode(
         f"{settings.QUICKBOOKS_CLIENT_ID}:{settings.QUICKBOOKS_CLIENT_SECRET}".encode()
     ).decode()

@@ -1,11 +1,13 @@
-"""The OAuth callback: one global URL registered with Intuit for every workspace."""
+"""Workspace routes of the QuickBooks connection, under /w/<slug>/connections/quickbooks/."""
 
 from django.urls import path
 
-from connectors import views
+from connectors.quickbooks import views
 
-app_name = "quickbooks_oauth"
-
+# No namespace of its own: the names stay `connectors:quickbooks_*` as templates know them.
 urlpatterns = [
-    path("callback", views.quickbooks_callback, name="callback"),
+    path("connect/", views.connect, name="quickbooks_connect"),
+    path("disconnect/", views.disconnect, name="quickbooks_disconnect"),
+    path("sync/", views.sync_now, name="quickbooks_sync"),
+    path("reimport/", views.reimport, name="quickbooks_reimport"),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from connectors.models import RecordState
+from connectors.quickbooks.models import RecordState
 
 register = template.Library()
 

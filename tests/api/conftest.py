@@ -6,9 +6,6 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from matching.models import Band
-from matching.services import record_propose
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
 from well.api_auth import api_key_create
 from well.audit import Actor
 
@@ -44,17 +41,3 @@ def client_for(make_key):
         return client
 
     return make
-
-
-def record_in_review(books):
-    """A bill the engine sends to review (about 0.73, 'upload as new', invoice runner-up)."""
-    books.invoice()
-    bill = books.bill(amount="121.00", day="2025-01-05")
-    proposal = record_propose(record=bill)
-    assert proposal.band == Band.REVIEW
-    return bill
-
-
-@pytest.fixture
-def in_review():
-    return record_in_review

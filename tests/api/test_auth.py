@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from connectors.models import RecordState, SourceRecord
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.models import Decision
 from well.api_auth import api_key_authenticate, api_key_revoke
 from well.audit import Actor

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
-from connectors.models import RecordState, SourceRecord
 from connectors.qonto.models import Posting
+from connectors.quickbooks.models import RecordState, SourceRecord
+from connectors.services import connection_tokens_forget
 from matching.models import Decision
+from well.audit import Actor
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +135,7 @@ def test_the_list_s_fast_rendering_equals_the_generic_rendering_of_its_fields(
 ):
     from rest_framework import serializers
 
-    from review.api import RecordOut
+    from api.records import RecordOut
 
     in_review(books)
     books.bill(amount="10.00", day="2024-06-01")
@@ -152,3 +155,24 @@ def test_the_list_s_fast_rendering_equals_the_generic_rendering_of_its_fields(
             else None
         )
         assert row == dict(generic)
+
+
+def test_a_records_audit_events_in_the_api_are_the_ones_its_page_shows(
+    books, client_for, in_review, client
+):
+    bill = in_review(books)
+    other = in_review(books)  # its events are not this record's
+    api = client_for(books.workspace)
+    assert api.post(f"/api/v1/records/{bill.pk}/approve/", {}).status_code == 201  # a posting
+    connection_tokens_forget(connection=books.qonto, actor=Actor.system("tests"), reason="test")
+    client.force_login(books.owner)
+
+    page = client.get(reverse("review:record", args=[books.workspace.slug, bill.pk]))
+    shown = [entry.event_id for entry in page.context["p"].timeline]
+    listed = api.get(f"/api/v1/records/{bill.pk}/audit-events/?page_size=200").json()["results"]
+
+    assert [event["id"] for event in listed] == sorted(shown, reverse=True)
+    verbs = {event["verb"] for event in listed}
+    assert {"record.proposed", "record.approve", "posting.enqueued"} <= verbs
+    assert "connection.disconnected" in verbs  # the connection's life, as on the page
+    assert not {event["object_id"] for event in listed} & {str(other.pk)}

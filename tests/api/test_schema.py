@@ -19,7 +19,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import record_in_review
 from well.api_auth import api_key_create
 from well.audit import Actor
 
@@ -71,7 +70,7 @@ def test_the_docs_page_loads_its_assets_from_our_own_static_files(client):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_no_operation_answers_with_a_server_error_or_outside_its_schema(
-    live_server, settings, make_books
+    live_server, settings, make_books, in_review
 ):
     # schemathesis' lazy pytest fixture mode does not run under pytest 9 yet; we drive each
     # operation's hypothesis strategy ourselves, which is what it does.
@@ -80,7 +79,7 @@ def test_no_operation_answers_with_a_server_error_or_outside_its_schema(
         "DEFAULT_THROTTLE_RATES": {"api_key": "1000000/min"},
     }
     books = make_books("Live")
-    record_in_review(books)
+    in_review(books)
     books.bill(amount="50.00", day="2025-02-01", state="refused")
     _, secret = api_key_create(
         workspace=books.workspace,

@@ -36,7 +36,7 @@ PUBLIC_ADDRESS = "93.184.215.14"  # what partner.example resolves to in these te
 @pytest.fixture(autouse=True)
 def _partner_resolves_to_a_public_address(monkeypatch):
     """No DNS in tests: the partner's name resolves to a public address (calls counted)."""
-    from connectors import safe_fetch
+    from well import safe_fetch
 
     lookups: list[str] = []
 
@@ -202,7 +202,7 @@ def local_hook():
 def test_a_delivery_connects_to_the_address_it_checked_and_never_looks_the_name_up_again(
     books, settings, monkeypatch, local_hook
 ):
-    from connectors import safe_fetch
+    from well import safe_fetch
 
     settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = True  # the local stand-in for the partner
     url = f"http://hooks.partner.test:{local_hook}/well"
@@ -237,7 +237,7 @@ def test_a_delivery_connects_to_the_address_it_checked_and_never_looks_the_name_
 def test_a_name_resolving_to_any_internal_address_gets_nothing(
     books, endpoint, monkeypatch, answers
 ):
-    from connectors import safe_fetch
+    from well import safe_fetch
 
     monkeypatch.setattr(safe_fetch, "resolve", lambda host, port: answers)
     delivery = _emit(books)

@@ -15,17 +15,11 @@ import pytest
 import requests
 from django_q.models import OrmQ
 
-from connectors.demo import DemoUrls, demo_settings_apply
-from connectors.models import (
-    BankAccountMapping,
-    Connection,
-    ConnectionStatus,
-    Onboarding,
-    Provider,
-    SourceRecord,
-)
+from connectors.models import BankAccountMapping, Connection, ConnectionStatus, Onboarding, Provider
 from connectors.qonto.models import Posting, PostingState, QontoBankAccount
-from connectors.sandbox.runner import start_sandboxes
+from connectors.quickbooks.models import SourceRecord
+from sandbox.demo import DemoUrls, demo_settings_apply
+from sandbox.runner import start_sandboxes
 from well.models import AuditEvent, Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,7 +35,7 @@ def sandboxes(live_server, tmp_path, settings, monkeypatch):
     settings.MEDIA_ROOT = tmp_path / "media"
     qbo, qonto = start_sandboxes(bills=40, data_dir=tmp_path / "sandbox")
     urls = DemoUrls(site=live_server.url, quickbooks=qbo.base_url, qonto=qonto.base_url)
-    monkeypatch.setattr("connectors.demo.settings", settings)  # so the fixture restores them
+    monkeypatch.setattr("sandbox.demo.settings", settings)  # so the fixture restores them
     demo_settings_apply(urls)
     try:
         yield urls
@@ -101,7 +95,7 @@ def test_a_new_user_signs_up_and_sets_up_well_in_three_steps(sandboxes, page, sc
 
     # The worker runs the sync that connecting queued; the page fills in by itself (htmx).
     ran = worker_run_queued()
-    assert "connectors.tasks.sync_connection" in ran
+    assert "connectors.quickbooks.tasks.quickbooks_sync_task" in ran
     page.wait_for_selector("#mapping-form", timeout=20_000)
     banks = page.locator("#bank-accounts tbody tr[data-qbo-account]")
     assert banks.count() == 2
@@ -130,9 +124,10 @@ def test_a_new_user_signs_up_and_sets_up_well_in_three_steps(sandboxes, page, sc
     assert "of" in page.inner_text("#proposals")
     screenshot("onboarding-4a-first-sync-running")
     ran = worker_run_queued()
-    assert {"connectors.qonto.tasks.qonto_sync_task", "connectors.tasks.sync_connection"} <= set(
-        ran
-    )
+    assert {
+        "connectors.qonto.tasks.qonto_sync_task",
+        "connectors.quickbooks.tasks.quickbooks_sync_task",
+    } <= set(ran)
     page.wait_for_selector("#sync-progress[data-done=true]", timeout=20_000)
     summary = page.inner_text("#sync-progress")
     assert "The first sync is finished" in summary

@@ -10,16 +10,23 @@ import re
 import pytest
 import requests
 
-from connectors.demo import DemoUrls, demo_connect, demo_settings_apply
-from connectors.models import Connection, Provider, RecordState, SourceRecord
+from connectors.models import Connection, Provider
 from connectors.qonto.models import Posting, PostingState
 from connectors.qonto.posting import postings_send
 from connectors.qonto.sync import qonto_sync
-from connectors.quickbooks.sync import connection_sync
-from connectors.sandbox.runner import start_sandboxes
+from connectors.quickbooks.models import RecordState, SourceRecord
+from connectors.quickbooks.sync import quickbooks_sync
 from matching.models import Candidate, Decision, DecisionKind
+from sandbox.demo import (
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DemoUrls,
+    demo_connect,
+    demo_settings_apply,
+    demo_tenant_ensure,
+)
+from sandbox.runner import start_sandboxes
 from well.audit import Actor
-from well.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_tenant_ensure
 from well.models import AuditEvent, Workspace
 from well.services import workspace_thresholds_update
 
@@ -39,7 +46,7 @@ def world(live_server, tmp_path, settings):
     try:
         demo_connect(workspace=workspace, site=urls.site)
         connections = {c.provider: c for c in Connection.objects.for_workspace(workspace)}
-        qonto_sync(connections[Provider.QONTO], trigger="test")
+        qonto_sync(connection_id=connections[Provider.QONTO].pk, trigger="test")
         # The seeded books are mostly easy for the engine: stricter thresholds than the default
         # 85%/55% give the queue and the refused list something to show a person.
         workspace_thresholds_update(
@@ -48,7 +55,7 @@ def world(live_server, tmp_path, settings):
             review_threshold=0.9,
             actor=Actor.system("tests"),
         )
-        connection_sync(connection_id=connections[Provider.QUICKBOOKS].pk, trigger="test")
+        quickbooks_sync(connection_id=connections[Provider.QUICKBOOKS].pk, trigger="test")
         yield workspace, urls
     finally:
         for name, value in saved.items():
@@ -138,7 +145,10 @@ def test_an_accountant_reviews_pins_approves_and_follows_it_to_qonto(world, page
 
     # The worker posts; the page shows what Qonto answered.
     postings_send()
-    qonto_sync(Connection.objects.get(workspace=workspace, provider=Provider.QONTO), trigger="t")
+    qonto_sync(
+        connection_id=Connection.objects.get(workspace=workspace, provider=Provider.QONTO).pk,
+        trigger="t",
+    )
     for pk in (first, second):
         assert SourceRecord.objects.get(pk=pk).state == RecordState.POSTED
     assert qonto_invoices(urls) >= before
@@ -210,7 +220,7 @@ def test_a_failed_posting_is_retried_from_the_record_page_and_reaches_qonto(
     world, page, screenshot
 ):
     from connectors.qonto.models import Posting, PostingState
-    from connectors.qonto.services import posting_claim, posting_finish
+    from connectors.qonto.posting_states import posting_claim, posting_finish
     from review.services import record_approve
     from well.audit import Actor
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from well.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_tenant_ensure
+from sandbox.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_tenant_ensure
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -20,13 +20,12 @@ from connectors.models import (
     ConnectionStatus,
     Onboarding,
     Provider,
-    RecordState,
-    SourceRecord,
     SyncRun,
     SyncStatus,
 )
 from connectors.qonto.models import Posting, PostingState, QontoBankAccount, QontoEntry
-from connectors.qonto.services import record_post
+from connectors.qonto.triggers import record_post
+from connectors.quickbooks.models import RecordState, SourceRecord
 from well.audit import Actor
 from well.models import AuditEvent, Role, Workspace
 from well.services import membership_add
@@ -191,7 +190,10 @@ def test_the_wizard_resumes_at_every_step_it_was_left(owner, client):
     assert dashboard_lands_on(client, workspace) == "dashboard"
     assert client.post(reverse("onboarding:sync_start", args=[workspace.slug])).status_code == 302
     queued = sorted(task.func() for task in OrmQ.objects.all())
-    assert queued == ["connectors.qonto.tasks.qonto_sync_task", "connectors.tasks.sync_connection"]
+    assert queued == [
+        "connectors.qonto.tasks.qonto_sync_task",
+        "connectors.quickbooks.tasks.quickbooks_sync_task",
+    ]
     # Starting twice queues nothing more.
     client.post(reverse("onboarding:sync_start", args=[workspace.slug]))
     assert OrmQ.objects.count() == 2
@@ -440,7 +442,9 @@ def test_a_failed_discovery_says_why_and_reads_again_on_request(owner, client):
     response = client.post(reverse("onboarding:discover", args=[workspace.slug]))
 
     assert response.url == step_url(workspace, "mapping")
-    assert [task.func() for task in OrmQ.objects.all()] == ["connectors.tasks.sync_connection"]
+    assert [task.func() for task in OrmQ.objects.all()] == [
+        "connectors.quickbooks.tasks.quickbooks_sync_task"
+    ]
     assert AuditEvent.objects.filter(workspace=workspace, verb="connection.sync_requested")
 
 

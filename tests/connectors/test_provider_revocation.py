@@ -10,34 +10,15 @@ import pytest
 import requests
 from django.urls import reverse
 
-from connectors.models import Connection, ConnectionStatus, Provider, RecordState, SourceRecord
+from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto.models import QontoEntry
 from connectors.qonto.sync import qonto_sync
-from connectors.quickbooks.sync import connection_sync
-from tests.connectors import test_qonto_fixtures as qonto_fixtures
-from tests.connectors.test_quickbooks_fixtures import *  # noqa: F403 - the shared fixtures
+from connectors.quickbooks.models import RecordState, SourceRecord
+from connectors.quickbooks.sync import quickbooks_sync
+from tests.connectors.oauth_flows import qonto_consent
 from well.models import AuditEvent, Membership
 
 pytestmark = pytest.mark.django_db
-
-# The Qonto fixtures under names that do not clash with the QuickBooks ones.
-qonto_server = qonto_fixtures.qonto_server
-qonto = qonto_fixtures.qonto
-qonto_settings = qonto_fixtures.qonto_settings
-
-
-@pytest.fixture
-def qonto_connected(qonto_settings, make_user, make_workspace):
-    """A workspace whose owner connected Qonto through the real OAuth flow (sandbox)."""
-    from connectors.qonto import services as qonto_services
-
-    owner = make_user("owner@qonto.example")
-    workspace = make_workspace("Qonto Co", owner=owner)
-    url, pending = qonto_services.qonto_authorization_begin(workspace=workspace, user=owner)
-    answer = qonto_fixtures.consent(url)
-    return qonto_services.qonto_authorization_complete(
-        pending=pending, user=owner, state=answer["state"], code=answer["code"]
-    ).connection
 
 
 def _banner(client, workspace, page: str) -> str:
@@ -70,27 +51,30 @@ def _quickbooks_consent(location: str) -> str:
 
 
 def test_quickbooks_revoked_in_quickbooks_needs_reconnect_then_resumes_from_its_marker(
-    connected, qbo, client
+    quickbooks_connected, qbo, client
 ):
-    workspace = connected.workspace
-    assert connection_sync(connection_id=connected.pk, sleep=lambda s: None).status == "succeeded"
-    bills = SourceRecord.objects.filter(connection=connected, entity_type="Bill")
+    workspace = quickbooks_connected.workspace
+    assert (
+        quickbooks_sync(connection_id=quickbooks_connected.pk, sleep=lambda s: None).status
+        == "succeeded"
+    )
+    bills = SourceRecord.objects.filter(connection=quickbooks_connected, entity_type="Bill")
     in_review = list(bills.order_by("pk").values_list("pk", flat=True)[:3])
     bills.filter(pk__in=in_review).update(state=RecordState.IN_REVIEW)  # a queue to keep
-    connected.refresh_from_db()
-    marker = connected.sync_marker
+    quickbooks_connected.refresh_from_db()
+    marker = quickbooks_connected.sync_marker
 
     qbo.faults(revoke=True)  # the user removed Well's access in QuickBooks
     qbo.control("stats", {"reset": True})
-    failed = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    failed = quickbooks_sync(connection_id=quickbooks_connected.pk, sleep=lambda s: None)
 
     assert failed.status == "failed"
-    connected.refresh_from_db()
-    assert connected.status == ConnectionStatus.NEEDS_RECONNECT
-    assert connected.sync_marker == marker
+    quickbooks_connected.refresh_from_db()
+    assert quickbooks_connected.status == ConnectionStatus.NEEDS_RECONNECT
+    assert quickbooks_connected.sync_marker == marker
     assert sum(qbo.api_calls().values()) <= 2  # one 401, then the refresh said invalid_grant
     qbo.control("stats", {"reset": True})
-    assert connection_sync(connection_id=connected.pk).status == "skipped"
+    assert quickbooks_sync(connection_id=quickbooks_connected.pk).status == "skipped"
     assert qbo.stats()["total"] == 0  # no call at all while it needs reconnecting
 
     for page in ("connectors:list", "review:dashboard"):
@@ -108,13 +92,13 @@ def test_quickbooks_revoked_in_quickbooks_needs_reconnect_then_resumes_from_its_
     back = client.get(_quickbooks_consent(start["Location"]))
     assert back.status_code == 302 and back["Location"] == next_url  # back on the dashboard
 
-    connected.refresh_from_db()
-    assert connected.status == ConnectionStatus.CONNECTED
-    assert connected.sync_marker == marker
+    quickbooks_connected.refresh_from_db()
+    assert quickbooks_connected.status == ConnectionStatus.CONNECTED
+    assert quickbooks_connected.sync_marker == marker
     assert AuditEvent.objects.filter(verb="connection.reconnected").exists()
     assert "needs to be reconnected" not in _banner(client, workspace, "connectors:list")
     qbo.control("stats", {"reset": True})
-    resumed = connection_sync(connection_id=connected.pk, sleep=lambda s: None)
+    resumed = quickbooks_sync(connection_id=quickbooks_connected.pk, sleep=lambda s: None)
     assert resumed.status == "succeeded", resumed.error
     assert resumed.marker_before == marker
     assert resumed.progress["mode"] == "cdc"  # from the marker, not a full resync
@@ -147,7 +131,7 @@ def test_qonto_revoked_in_qonto_needs_reconnect_then_resumes_from_its_marker(
         sync_token="0",
         state=RecordState.IN_REVIEW,
     )
-    assert qonto_sync(connection, trigger="test").status == "succeeded"
+    assert qonto_sync(connection_id=connection.pk, trigger="test").status == "succeeded"
     connection.refresh_from_db()
     marker = connection.sync_marker
     assert marker
@@ -155,12 +139,12 @@ def test_qonto_revoked_in_qonto_needs_reconnect_then_resumes_from_its_marker(
 
     grant = qonto.control("grants")["grants"][0]["id"]
     qonto.control("revoke", {"grant_id": grant})  # the user removed Well's access in Qonto
-    failed = qonto_sync(connection, trigger="test")
+    failed = qonto_sync(connection_id=connection.pk, trigger="test")
     assert failed.status == "failed"
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.NEEDS_RECONNECT
     stats = qonto.control("stats")["calls"]
-    assert qonto_sync(connection, trigger="test").status == "skipped"
+    assert qonto_sync(connection_id=connection.pk, trigger="test").status == "skipped"
     assert qonto.control("stats")["calls"] == stats  # no call while it needs reconnecting
 
     for page in ("connectors:list", "review:dashboard"):
@@ -173,14 +157,14 @@ def test_qonto_revoked_in_qonto_needs_reconnect_then_resumes_from_its_marker(
     action, next_url = _reconnect_form(_banner(client, workspace, "connectors:list"), "qonto")
     assert action == reverse("connectors:qonto:connect", args=[workspace.slug])
     start = client.post(action, {"next": next_url})
-    answer = qonto_fixtures.consent(start["Location"])
+    answer = qonto_consent(start["Location"])
     back = client.get(reverse("qonto_oauth:callback"), answer)
     assert back.status_code == 302 and back["Location"] == next_url
 
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.CONNECTED
     assert connection.sync_marker == marker
-    resumed = qonto_sync(connection, trigger="test")
+    resumed = qonto_sync(connection_id=connection.pk, trigger="test")
     assert resumed.status == "succeeded", resumed.error
     assert resumed.marker_before == marker
     assert QontoEntry.objects.filter(connection=connection).count() == entries
@@ -188,45 +172,56 @@ def test_qonto_revoked_in_qonto_needs_reconnect_then_resumes_from_its_marker(
     assert waiting.state == RecordState.IN_REVIEW
 
 
-def test_only_an_owner_gets_the_reconnect_button(connected, qbo, client, make_user):
+def test_only_an_owner_gets_the_reconnect_button(quickbooks_connected, qbo, client, make_user):
     from well.audit import Actor
     from well.models import Role
     from well.services import membership_add
 
-    Connection.objects.filter(pk=connected.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
+    Connection.objects.filter(pk=quickbooks_connected.pk).update(
+        status=ConnectionStatus.NEEDS_RECONNECT
+    )
     accountant = make_user("acc@well.example")
     membership_add(
-        workspace=connected.workspace, user=accountant, role=Role.ACCOUNTANT, actor=Actor.system()
+        workspace=quickbooks_connected.workspace,
+        user=accountant,
+        role=Role.ACCOUNTANT,
+        actor=Actor.system(),
     )
     client.force_login(accountant)
-    html = _banner(client, connected.workspace, "review:dashboard")
+    html = _banner(client, quickbooks_connected.workspace, "review:dashboard")
     assert "QuickBooks Online needs to be reconnected" in html
     assert "Ask an owner" in html
     assert 'name="next"' not in html
 
 
 def test_the_connections_page_and_banner_make_as_many_queries_for_many_runs_as_for_one(
-    connected, qbo, client, make_workspace
+    quickbooks_connected, qbo, client, make_workspace
 ):
     from django.db import connection as db_connection
     from django.test.utils import CaptureQueriesContext
 
     from connectors.models import SyncRun
 
-    Connection.objects.filter(pk=connected.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
-    url = reverse("connectors:list", args=[connected.workspace.slug])
+    Connection.objects.filter(pk=quickbooks_connected.pk).update(
+        status=ConnectionStatus.NEEDS_RECONNECT
+    )
+    url = reverse("connectors:list", args=[quickbooks_connected.workspace.slug])
 
     def queries() -> int:
         with CaptureQueriesContext(db_connection) as captured:
             assert client.get(url).status_code == 200
         return len(captured.captured_queries)
 
-    SyncRun.objects.create(workspace=connected.workspace, connection=connected)
+    SyncRun.objects.create(
+        workspace=quickbooks_connected.workspace, connection=quickbooks_connected
+    )
     one = queries()
     for _ in range(9):
-        SyncRun.objects.create(workspace=connected.workspace, connection=connected)
+        SyncRun.objects.create(
+            workspace=quickbooks_connected.workspace, connection=quickbooks_connected
+        )
     Connection.objects.create(
-        workspace=connected.workspace,
+        workspace=quickbooks_connected.workspace,
         provider=Provider.QONTO,
         status=ConnectionStatus.NEEDS_RECONNECT,
         external_id="org-1",

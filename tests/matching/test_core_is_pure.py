@@ -16,8 +16,8 @@ def guarded(name, *args, **kwargs):
         raise ImportError("django is blocked for the matching core")
     return real_import(name, *args, **kwargs)
 builtins.__import__ = guarded
-import matching.core, matching.core.io, matching.core.engine, matching.datasets.generate
-import matching.datasets.fit
+import matching.core, matching.core.io, matching.core.engine, matching.core.fitting
+import matching.datasets.generate
 print("pure")
 """
 

@@ -7,13 +7,12 @@ import json
 import pytest
 
 from connectors import handoff
-from connectors.models import RecordState, SourceRecord
 from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching import selectors
 from matching.core.io import run
 from matching.models import Band, Candidate, Proposal, VendorRule
 from matching.services import proposals_refresh_for_entries, record_propose, records_propose
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

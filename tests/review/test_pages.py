@@ -9,18 +9,16 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
-from connectors.models import RecordState, SourceFile, SourceRecord
 from connectors.qonto.models import Posting
+from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
 from matching.models import Band, Decision, DecisionKind, Proposal
 from matching.services import record_propose
-from review.selectors import DecidedCase, decided_history, whatif_replay
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
-from tests.matching.test_proposals_fixtures import RecordFactory
+from review.selectors.whatif import DecidedCase, decided_history, whatif_replay
+from tests.factories import SourceRecordFactory
+from tests.review.pages import queued, texts, url
 from well.audit import Actor
 from well.models import AuditEvent, Role, Workspace
 
@@ -45,68 +43,6 @@ def refused(books):
     bill = books.bill(day="2025-01-10", vendor_id="999", vendor_name="Zeta")  # never seen
     assert record_propose(record=bill).band == Band.REFUSED
     return bill, entry
-
-
-def queued(books, n: int, state: str = RecordState.IN_REVIEW, band: str = Band.REVIEW):
-    """n records in a state with a current proposal, each with two candidates (fast rows)."""
-    from matching.models import Candidate
-
-    for i in range(n):
-        entry = books.invoice(amount_text=f"{100 + i}.00")
-        record = books.bill(amount=f"{100 + i}.00", state=state)
-        proposal = Proposal.objects.create(
-            workspace=books.workspace,
-            record=record,
-            action="link",
-            target=entry,
-            confidence=0.7,
-            band=band,
-            auto_threshold=0.85,
-            review_threshold=0.55,
-            reasons=[{"signal": "gate", "weight": 0, "detail": "not auto-posted: 0.70 < 0.85"}],
-        )
-        Candidate.objects.create(
-            workspace=books.workspace,
-            proposal=proposal,
-            rank=1,
-            action="link",
-            target=entry,
-            confidence=0.7,
-        )
-        Candidate.objects.create(
-            workspace=books.workspace, proposal=proposal, rank=2, action="create", confidence=0.2
-        )
-        AuditEvent.objects.create(
-            workspace=books.workspace,
-            actor_type="system",
-            actor_label="tests",
-            verb="record.proposed",
-            object_type="quickbooks.bill",
-            object_id=str(record.pk),
-        )
-
-
-def url(books, name: str, **kwargs) -> str:
-    return reverse(f"review:{name}", kwargs={"workspace_slug": books.workspace.slug, **kwargs})
-
-
-def texts(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-@pytest.fixture
-def people(books, make_user):
-    """A client signed in as each role."""
-    from django.test import Client
-
-    accountant, _ = books.member(make_user, "acc@atelier.example", Role.ACCOUNTANT)
-    viewer, _ = books.member(make_user, "view@atelier.example", Role.VIEWER)
-    clients = {}
-    for role, user in (("owner", books.owner), ("accountant", accountant), ("viewer", viewer)):
-        client = Client()
-        client.force_login(user)
-        clients[role] = client
-    return clients
 
 
 # --- every page, every role ----------------------------------------------------------------
@@ -465,7 +401,7 @@ def test_an_accountant_cannot_change_the_thresholds(books, people):
 
 
 def _vendor(books, qbo_id: str = "41", name: str = "Algolia SAS") -> SourceRecord:
-    return RecordFactory(
+    return SourceRecordFactory(
         workspace=books.workspace,
         connection=books.qbo,
         entity_type="Vendor",
@@ -614,7 +550,9 @@ def test_the_record_page_makes_a_bounded_number_of_queries(books, people):
     bill = in_review(books)
     few = _count(people["owner"], url(books, "record", record_id=bill.pk))
     for _ in range(10):
-        RecordFactory(workspace=books.workspace, connection=books.qbo, total_amount=Decimal(1))
+        SourceRecordFactory(
+            workspace=books.workspace, connection=books.qbo, total_amount=Decimal(1)
+        )
     assert _count(people["owner"], url(books, "record", record_id=bill.pk)) == few
 
 

@@ -9,18 +9,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from connectors.models import RecordState
 from connectors.qonto.models import Posting, PostingState
-from review import selectors
+from connectors.quickbooks.models import RecordState
 from review.paging import MAX_PAGE, page_number_parse
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
-from tests.review import test_pages
-from tests.review.test_pages import queued, texts, url
+from review.selectors import queue as queue_selectors
+from tests.review.pages import queued, texts, url
 from well.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
-
-people = test_pages.people  # a client signed in as each role
 
 
 def rows(response) -> list[int]:
@@ -77,7 +73,7 @@ def test_a_page_past_the_end_or_not_a_number_is_answered_plainly(books, people):
     ],
 )
 def test_each_record_sort_orders_the_whole_queue_across_pages(books, people, sort, key, reverse):
-    from connectors.models import SourceRecord
+    from connectors.quickbooks.models import SourceRecord
 
     queued(books, 30)
     records = SourceRecord.objects.filter(workspace=books.workspace, state=RecordState.IN_REVIEW)
@@ -133,7 +129,7 @@ def test_search_never_finds_another_workspaces_records(books, other_books, peopl
 def test_a_broad_search_beyond_the_id_lists_still_finds_every_match(books, people, monkeypatch):
     queued(books, 6)
     narrow = rows(people["owner"].get(url(books, "queue"), {"q": "Algolia"}))
-    monkeypatch.setattr(selectors, "SEARCH_IDS_MAX", 2)  # every match now goes as a subquery
+    monkeypatch.setattr(queue_selectors, "SEARCH_IDS_MAX", 2)  # every match now goes as a subquery
     broad = rows(people["owner"].get(url(books, "queue"), {"q": "Algolia"}))
     assert len(narrow) == 6 and broad == narrow
 

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from connectors.models import RecordState, SourceRecord
 from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.models import Band, Decision, DecisionKind, Proposal, WorkspaceModel
 from matching.services import record_propose
 from review import services
@@ -21,7 +21,6 @@ from review.services import (
     record_upload_as_new,
     records_bulk_approve,
 )
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
 from well.audit import Actor
 from well.models import AuditEvent, Membership, Role, Workspace
 
@@ -384,7 +383,7 @@ def test_a_reviewers_decisions_change_later_proposals_of_that_workspace_only(mak
 
 
 def test_the_queue_takes_the_same_queries_for_3_or_30_records(books, django_assert_max_num_queries):
-    from review.selectors import review_queue
+    from review.selectors.queue import review_queue
 
     books.invoice()
 

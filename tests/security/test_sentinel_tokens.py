@@ -28,19 +28,24 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from connectors.demo import DemoUrls, demo_connect, demo_settings_apply, demo_sync_and_post
-from connectors.models import Connection, Provider, SourceFile, SourceRecord, SyncRun
+from connectors.models import Connection, Provider, SyncRun
 from connectors.qonto.models import Posting
-from connectors.quickbooks.sync import connection_sync
-from connectors.sandbox.runner import start_sandboxes
-from connectors.sandbox.server import serve_in_thread
+from connectors.quickbooks.models import SourceFile, SourceRecord
+from connectors.quickbooks.sync import quickbooks_sync
 from matching.models import Decision, VendorRule
-from tests.connectors.test_demo import provider_settings_restored  # noqa: F401 - fixture
+from sandbox.demo import (
+    DemoUrls,
+    demo_connect,
+    demo_settings_apply,
+    demo_sync_and_post,
+    demo_tenant_ensure,
+)
+from sandbox.runner import start_sandboxes
+from sandbox.server import serve_in_thread
 from tests.well.test_admin_mfa import _current_code
 from tests.well.test_isolation import _PARAM, _fill, api_routes, workspace_routes
 from well.api_auth import api_key_create
 from well.audit import Actor
-from well.demo import demo_tenant_ensure
 from well.encryption import secret_open
 from well.models import ApiKey, AuditEvent, Role, WebhookEndpoint
 from well.services import membership_add
@@ -130,11 +135,11 @@ def all_logs():
 
 
 @pytest.fixture
-def sentinel_world(settings, monkeypatch, tmp_path, provider_settings_restored, all_logs):  # noqa: F811
+def sentinel_world(settings, monkeypatch, tmp_path, provider_settings_restored, all_logs):
     """The demo, connected and synced, with sentinel secrets everywhere."""
     monkeypatch.setenv("SANDBOX_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    for module in ("connectors.sandbox.qbo_oauth", "connectors.sandbox.qonto_oauth"):
+    for module in ("sandbox.qbo_oauth", "sandbox.qonto_oauth"):
         monkeypatch.setattr(f"{module}.secrets", _SentinelSecrets())
     monkeypatch.setattr("well.api_auth.secrets", _SentinelSecrets())
     monkeypatch.setattr("well.webhooks.secrets", _SentinelSecrets())
@@ -169,7 +174,7 @@ def _provider_failures(world) -> None:
     requests.post(
         f"{world.urls.quickbooks}/_sandbox/faults", json={"queue": ["5xx"] * 8}, timeout=10
     ).raise_for_status()
-    failed = connection_sync(connection_id=qbo_connection.pk, trigger="test", sleep=lambda s: 0)
+    failed = quickbooks_sync(connection_id=qbo_connection.pk, trigger="test", sleep=lambda s: 0)
     assert failed.status == "failed" and failed.error
     requests.post(f"{world.urls.quickbooks}/_sandbox/faults", json={"clear": True, "revoke": True})
     qonto_connection = Connection.objects.get(workspace=world.workspace, provider=Provider.QONTO)
@@ -260,7 +265,7 @@ def _force_a_500(monkeypatch, client: Client, key_secret: str, workspace) -> str
     def crash(**kwargs):
         raise RuntimeError("the dashboard selector broke")
 
-    monkeypatch.setattr("review.selectors.dashboard_get", crash)
+    monkeypatch.setattr("review.views.dashboard_get", crash)
     client.raise_request_exception = False
     response = client.get(
         f"/w/{workspace.slug}/",
@@ -289,7 +294,7 @@ def _crash_inside_a_provider_call(monkeypatch, workspace) -> str:
     connection = Connection.objects.get(workspace=workspace, provider=Provider.QUICKBOOKS)
     monkeypatch.setattr(HTTPAdapter, "send", broken_send)
     try:
-        connection_sync(connection_id=connection.pk, full=True, trigger="test")
+        quickbooks_sync(connection_id=connection.pk, full=True, trigger="test")
     except RuntimeError:
         reporter = ExceptionReporter(None, *sys.exc_info())
         return reporter.get_traceback_html() + reporter.get_traceback_text()
@@ -374,7 +379,7 @@ def test_no_sentinel_secret_leaks_from_a_full_demo_sync(
     assert not found, found
 
     # The same capture and scanner catch a leak when there is one.
-    logging.getLogger("well.connectors.http").debug("refreshing with %s", key_secret)
+    logging.getLogger("well.http").debug("refreshing with %s", key_secret)
     assert leaks("\n".join(all_logs.lines[-1:]))
     encoded = base64.b64encode(f"client:{CLIENT_SECRET}".encode()).decode()
     assert leaks(f"Authorization: Basic {encoded}")

@@ -13,8 +13,6 @@ from django.apps import apps
 from django.core import serializers
 from rest_framework.test import APIClient
 
-from tests.api.conftest import record_in_review
-from tests.matching.test_proposals_fixtures import *  # noqa: F403 - the shared fixtures
 from well.api_auth import api_key_create
 from well.audit import Actor
 from well.models import ApiKey
@@ -36,11 +34,11 @@ def _snapshot(workspace) -> str:
 
 
 @pytest.fixture
-def world(books, client):
+def world(books, client, in_review):
     from django.core.cache import cache
 
     cache.clear()
-    record = record_in_review(books)
+    record = in_review(books)
     client.force_login(books.owner)
     _, secret = api_key_create(
         workspace=books.workspace,

@@ -15,8 +15,9 @@ from django.core import serializers
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from connectors.models import Connection, Provider, SourceFile, SourceRecord, SyncRun
+from connectors.models import Connection, Provider, SyncRun
 from connectors.qonto.models import Posting, QontoEntry
+from connectors.quickbooks.models import SourceFile, SourceRecord
 from matching.models import Decision, VendorRule
 from well.api_auth import api_key_create
 from well.audit import Actor, audit_event_record

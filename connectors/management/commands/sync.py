@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors.quickbooks.sync import connection_sync
+from connectors.quickbooks.sync import quickbooks_sync
 from connectors.selectors import quickbooks_connection_get
 from well.selectors import workspace_get_by_slug
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         connection = quickbooks_connection_get(workspace=workspace)
         if connection is None:
             raise CommandError(f"Workspace {workspace_slug!r} has no QuickBooks connection.")
-        run = connection_sync(connection_id=connection.pk, full=full, trigger="command")
+        run = quickbooks_sync(connection_id=connection.pk, full=full, trigger="command")
         self.stdout.write(
             json.dumps(
                 {

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.core.wsgi import get_wsgi_application
+
+from sandbox.demo import (
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    QONTO_PORT,
+    QUICKBOOKS_PORT,
+    DemoUrls,
+    demo_connect,
+    demo_counts,
+    demo_data_dir,
+    demo_settings_apply,
+    demo_sync_and_post,
+    demo_tenant_ensure,
+)
+from sandbox.runner import start_sandboxes
+from sandbox.server import serve_in_thread
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the demo: the sandboxes, the demo workspace connected to them through the real "
+        "OAuth flows, a first sync, and the site on 127.0.0.1:8000."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once", action="store_true", help="Connect, sync and post once, print counts, exit."
+        )
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--quickbooks-port", type=int, default=QUICKBOOKS_PORT)
+        parser.add_argument("--qonto-port", type=int, default=QONTO_PORT)
+        parser.add_argument("--bills", type=int, default=200)
+        parser.add_argument(
+            "--interval", type=int, default=300, help="Seconds between demo sync rounds."
+        )
+
+    def handle(self, *args, once, port, quickbooks_port, qonto_port, bills, interval, **options):
+        os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")  # sandboxes speak plain http
+        call_command("migrate", interactive=False, verbosity=0)
+        workspace = demo_tenant_ensure()
+        qbo, qonto = start_sandboxes(
+            qbo_port=quickbooks_port, qonto_port=qonto_port, bills=bills, data_dir=demo_data_dir()
+        )
+        site = serve_in_thread(StaticFilesHandler(get_wsgi_application()), port=port)
+        urls = DemoUrls(site=site.base_url, quickbooks=qbo.base_url, qonto=qonto.base_url)
+        demo_settings_apply(urls)
+        try:
+            demo_connect(workspace=workspace, site=urls.site)
+            demo_sync_and_post(workspace=workspace)
+            counts = demo_counts(workspace=workspace, qonto_url=urls.qonto)
+            if once:
+                self.stdout.write(json.dumps(counts))
+                return
+            self.stdout.write(
+                f"\nWell demo on {urls.site}/\n"
+                f"Sign in as {DEMO_EMAIL} with the password {DEMO_PASSWORD} (demo only).\n"
+                f"QuickBooks sandbox: {urls.quickbooks}   Qonto sandbox: {urls.qonto}\n"
+                f"First sync: {json.dumps(counts)}\n"
+                f"A new sync round runs every {interval} s; press Ctrl-C to stop.\n"
+            )
+            while True:
+                time.sleep(interval)
+                demo_sync_and_post(workspace=workspace)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            site.stop()
+            qbo.stop()
+            qonto.stop()
