@@ -81,4 +81,3 @@ bench-scale: install
 bench-match: install
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(PY) -m benchmarks.bench_match
-	$(PY) -m benchmarks.splink_compare

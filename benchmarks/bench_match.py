@@ -1,49 +1,119 @@
-"""Benchmark the matching engine at 10,000 incoming records against 100,000 Qonto entries.
+"""The matching benchmark: Well and Splink side by side, and Well at 10,000 x 100,000.
 
-    .venv/bin/python -m benchmarks.bench_match [--dir var/bench-10k] [--seed 9001]
+    .venv/bin/python -m benchmarks.bench_match [--only bank|scale] [--skip-splink]
 
-Generates the dataset once (reused when the folder exists), then runs match_eval's own code
-path (`matching.core.io.run`) and prints time, peak resident memory and the quality figures.
+1. The public bank-transactions pair (../shared/datasets/bank-transactions, MIT licence) in its
+   two shapes, converted with the converter shipped beside it: "cold" (no payee, no history) and
+   "history" (a payee, the earliest half as history). Well runs `match_eval`'s own code path;
+   Splink 5 runs as its banking-transactions demo sets it up (benchmarks.splink_compare), then
+   with an isotonic calibrator fitted on the history.
+2. 10,000 incoming records against 100,000 Qonto entries from our generator (seed 9001).
+
+Every engine runs in a process of its own, one after the other, and reports its wall time and
+the peak resident memory of that process and of any helper it forked (the sum is an upper
+bound: a forked helper shares its parent's pages). One JSON line per run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from matching.core.io import run
-from matching.datasets.generate import generate
+ROOT = Path(__file__).resolve().parents[1]
+# Beside the repository, as ../shared/datasets/bank-transactions; elsewhere, say where.
+DATASET = Path(
+    os.environ.get(
+        "BANK_TRANSACTIONS_DIR", ROOT.parent / "shared" / "datasets" / "bank-transactions"
+    )
+)
+SHAPES = {
+    "cold": [],
+    "history": ["--payee", "first-word", "--history-share", "0.5"],
+}
+KEPT = ("auto_precision", "auto_coverage", "ece", "review_recall_top4", "blocking_recall")
 
-WHO = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+
+def _convert(shape: str, out: Path) -> None:
+    if (out / "truth.jsonl").exists():
+        return
+    subprocess.run(
+        [sys.executable, str(DATASET / "to_eval.py"), str(DATASET), str(out), *SHAPES[shape]],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _well(folder: Path) -> dict:
+    """Well in this process (the caller runs it in a child of its own)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "well.settings")
+    django.setup()
+    from matching.core.io import run
+
+    started = time.perf_counter()
+    summary = run(folder, folder / "decisions.jsonl", folder / "truth.jsonl")
+    seconds = time.perf_counter() - started
+    return {
+        "engine": "well",
+        "dataset": folder.name,
+        "seconds": round(seconds, 1),
+        "fit_seconds": summary["fit_seconds"],
+        **_memory(),
+        **{k: summary["figures"][k] for k in KEPT},
+    }
+
+
+def _memory() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    helper = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "peak_rss_mb": round(own),
+        "peak_rss_helper_mb": round(helper),
+        "peak_rss_all_mb": round(own + helper),
+    }
+
+
+def _in_child(*args: str) -> dict:
+    """Run one engine in a fresh process; its last output line is its JSON summary."""
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Generate (or reuse) the dataset, run the engine, print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, default=Path("var/bench-10k"))
-    parser.add_argument("--seed", type=int, default=9001)
-    parser.add_argument("--incoming", type=int, default=10_000)
-    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--only", choices=("bank", "scale"), default=None)
+    parser.add_argument("--skip-splink", action="store_true")
+    parser.add_argument("--well", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--var", type=Path, default=ROOT / "var")
     args = parser.parse_args(argv)
-    if not (args.dir / "truth.jsonl").exists():
-        generate(args.dir, args.seed, args.incoming, args.entries)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    summary = run(args.dir, args.dir / "decisions.jsonl", args.dir / "truth.jsonl")
-    seconds = time.perf_counter() - started
-    summary["seconds"] = round(seconds, 2)
-    summary["records_per_second"] = round(summary["records"] / seconds, 1)
-    summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    summary["peak_rss_before_run_mb"] = round(before / 1024)
-    # The forked helper (reads the bank transactions, scores half the records) shares the
-    # parent's pages until it writes them; its own peak bounds what it adds.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    summary["peak_rss_child_mb"] = round(children / 1024)
-    summary["cpu_seconds"] = round(sum(resource.getrusage(who).ru_utime for who in WHO), 2)
-    print(json.dumps(summary))
+    if args.well is not None:  # the child that runs Well
+        print(json.dumps(_well(args.well)))
+        return
+    if args.only in (None, "bank"):
+        for shape in SHAPES:
+            folder = args.var / f"tx-{shape}"
+            _convert(shape, folder)
+            print(json.dumps(_in_child("benchmarks.bench_match", "--well", str(folder))))
+            if not args.skip_splink:
+                for extra in ([], ["--calibrate"]):
+                    run = _in_child("benchmarks.splink_compare", str(folder), *extra)
+                    print(json.dumps(run))
+    if args.only in (None, "scale"):
+        folder = args.var / "bench-10k"
+        if not (folder / "truth.jsonl").exists():
+            from matching.datasets.generate import generate
+
+            generate(folder, 9001, 10_000, 100_000)
+        print(json.dumps(_in_child("benchmarks.bench_match", "--well", str(folder))))
 
 
 if __name__ == "__main__":

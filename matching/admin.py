@@ -37,9 +37,55 @@ class DecisionAdmin(admin.ModelAdmin):
 
 @admin.register(WorkspaceModel)
 class WorkspaceModelAdmin(admin.ModelAdmin):
-    list_display = ["workspace", "version", "feedback_count", "updated_at"]
+    """Read-only: each workspace's matching model, what it was fitted on and when."""
+
+    list_display = [
+        "workspace",
+        "version",
+        "fitted_at",
+        "history_links",
+        "reviewer_labels",
+        "open_records",
+        "entries",
+        "feedback_count",
+    ]
     list_select_related = ["workspace"]
-    readonly_fields = ["workspace", "data", "version", "feedback_count", "updated_at"]
+    fields = [
+        "workspace",
+        "version",
+        "fitted_at",
+        "history_links",
+        "reviewer_labels",
+        "open_records",
+        "entries",
+        "feedback_count",
+        "link_priors",
+        "calibrator",
+        "fitted_report",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="share of records with an entry, by kind")
+    def link_priors(self, obj: WorkspaceModel) -> str:
+        groups = (obj.data or {}).get("groups") or {}
+        return ", ".join(f"{kind}: {g.get('pi', 0):.2f}" for kind, g in groups.items()) or "-"
+
+    @admin.display(description="calibrator")
+    def calibrator(self, obj: WorkspaceModel) -> str:
+        coefficients = (obj.data or {}).get("calibrator") or {}
+        return ", ".join(f"{name} {value:+.2f}" for name, value in coefficients.items()) or "-"
+
+    @admin.display(description="time split and samples")
+    def fitted_report(self, obj: WorkspaceModel) -> str:
+        fitted = (obj.data or {}).get("fitted") or {}
+        shown = {k: v for k, v in fitted.items() if k not in ("at",)}
+        return ", ".join(f"{k}: {v}" for k, v in shown.items()) or "-"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(VendorRule)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
 from connectors.quickbooks.models import DOCUMENT_KINDS, SourceRecord
@@ -47,6 +47,27 @@ FIT_OPEN_LIMIT = 10_000
 POSTED_ACTIONS = (PostingAction.LINK, PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
 ENTRY_FIELDS = ("id", "kind", "qonto_id", "payload")
 RECORD_FIELDS = ("id", "entity_type", "qbo_id", "payload")
+
+
+def workspace_models_stale(*, now) -> list[int]:
+    """Workspaces whose model is a week old, or whose history grew a tenth since it was fitted."""
+    week_ago = now - timedelta(days=7)
+    links = dict(
+        Posting.objects.filter(action__in=POSTED_ACTIONS)
+        .exclude(state=PostingState.FAILED)
+        .exclude(qonto_id="")
+        .values_list("workspace_id")
+        .annotate(count=Count("id"))
+    )
+    return [
+        workspace_id
+        for workspace_id, fitted_at, fitted_links in WorkspaceModel.objects.values_list(
+            "workspace_id", "fitted_at", "history_links"
+        )
+        if fitted_at is None
+        or fitted_at < week_ago
+        or links.get(workspace_id, 0) > fitted_links * 1.1 + 20
+    ]
 
 
 def workspace_model_get(*, workspace: Workspace | int) -> Model | None:
@@ -305,9 +326,7 @@ def fitting_inputs(*, workspace: Workspace) -> FittingInputs:
         .only(*RECORD_FIELDS)[:FIT_OPEN_LIMIT]
     )
     open_records = [record_from_row(row, policy.home_currency) for row in open_rows]
-    return FittingInputs(
-        vendors, accounts, history, entries, open_records, list(labels.values())
-    )
+    return FittingInputs(vendors, accounts, history, entries, open_records, list(labels.values()))
 
 
 def current_proposals_for(*, records: list[SourceRecord]) -> dict[int, Proposal]:

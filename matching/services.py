@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django_q.tasks import async_task
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from connectors.qonto import selectors as qonto_selectors
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
@@ -42,6 +43,7 @@ from well.models import AuditEvent, Workspace
 from well.webhooks import record_summary, webhooks_emit
 
 SYSTEM = Actor.system("matching")
+logger = logging.getLogger(__name__)
 
 # A record in one of these states has had its outcome settled for its current version.
 SETTLED = frozenset(
@@ -169,7 +171,8 @@ def _band(
         extra.append(_reason("gate", "not auto-posted: changed in QuickBooks after Well posted it"))
     if not decision.gates_failed and conf < auto:
         extra.append(_reason("gate", f"not auto-posted: confidence {conf:.2f} is below {auto:.2f}"))
-    if flagged or (decision.gates_failed and conf >= review) or conf >= review:
+    if flagged or decision.ambiguous or conf >= review:
+        # Near-identical candidates share the probability between them: a person picks one.
         return Band.REVIEW, extra
     extra.append(
         _reason(
@@ -586,6 +589,19 @@ def workspace_model_fit(*, workspace: Workspace | int, actor: Actor = SYSTEM) ->
             reason="fitted on the workspace's own books",
         )
     return row
+
+
+def workspace_models_refresh(*, actor: Actor = SYSTEM) -> list[int]:
+    """Fit again every workspace model that its books have outgrown (see the selector)."""
+    refreshed = []
+    for workspace_id in selectors.workspace_models_stale(now=timezone.now()):
+        try:
+            workspace_model_fit(workspace=workspace_id, actor=actor)
+        except Exception:  # one workspace's bad data never stops the others' refresh
+            logger.exception("matching model fit failed", extra={"workspace": workspace_id})
+            continue
+        refreshed.append(workspace_id)
+    return refreshed
 
 
 def workspace_model_learn(

@@ -7,7 +7,12 @@ from datetime import datetime
 from connectors.qonto.models import QontoEntry
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.selectors import MATCHED_KINDS
-from matching.services import proposals_refresh_for_entries, records_propose
+from matching.services import (
+    proposals_refresh_for_entries,
+    records_propose,
+    workspace_model_fit,
+    workspace_models_refresh,
+)
 
 BATCH = 500
 
@@ -48,8 +53,11 @@ def proposals_refresh_task(workspace_id: int, since: str) -> int:
     return len(proposals_refresh_for_entries(workspace=workspace_id, entries=entries))
 
 
+def workspace_models_refresh_task() -> int:
+    """Fit again the models whose workspace's books grew or that are a week old; harmless twice."""
+    return len(workspace_models_refresh())
+
+
 def workspace_model_fit_task(workspace_id: int) -> str:
     """Fit the workspace's model on its own books again; harmless twice."""
-    from matching.services import workspace_model_fit
-
     return workspace_model_fit(workspace=workspace_id).version

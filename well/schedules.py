@@ -37,4 +37,10 @@ SCHEDULES: list[ScheduleSpec] = [
         func="matching.tasks.records_propose_pending_task",
         minutes=10,
     ),
+    # Each workspace's matching model is fitted again on its own books as they grow.
+    ScheduleSpec(
+        name="matching-models-refresh",
+        func="matching.tasks.workspace_models_refresh_task",
+        minutes=60,
+    ),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .engine import Book, build_book, decide
 from .fitting import Label, fit
+from .model import Model, load_prior
 from .types import (
     CREATE,
     LINK,
@@ -22,7 +23,6 @@ from .types import (
     Target,
     Vendor,
 )
-from .model import Model, load_prior
 
 __all__ = [
     "CREATE",

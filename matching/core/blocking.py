@@ -6,7 +6,8 @@ A record's candidates are the union of four rules, each capped to its best few:
     used for that vendor before) or whose label starts like the record's memo, within +-45
     days, closest in amount and date first;
 (c) the same invoice number;
-(d) an amount within 15% and within 21 days, closest first (fees, FX, short payments).
+(d) an amount within 3% and within 10 days, closest first (fees, FX, short payments);
+(e) the amount with or without French VAT within 10 days, and the vendor's VAT numbers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date
 
 import numpy as np
 
+from .compare import VAT_FACTORS
 from .types import Entry, Record
 
 # Windows in days, entry date minus record date: payments follow bills, receipts precede entry.
@@ -55,6 +57,7 @@ class Index:
     by_amount: dict[int, list[tuple[int, int]]]  # amount -> sorted (day, position)
     by_key: dict[str, list[int]]  # positions by date; made a _Bucket when first looked up
     by_text: dict[str, list[int]]
+    by_tax: dict[str, list[int]]  # VAT numbers printed on supplier invoices
     by_ref: dict[str, list[int]]
     dated: _Bucket  # every dated entry with an amount, by date
     buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
@@ -63,7 +66,7 @@ class Index:
         """The entries under a counterparty ("key") or memo ("text") key, as arrays."""
         found = self.buckets.get((table, key))
         if found is None:
-            items = (self.by_key if table == "key" else self.by_text).get(key)
+            items = {"key": self.by_key, "text": self.by_text, "tax": self.by_tax}[table].get(key)
             if items is None:
                 return None
             found = self.buckets[(table, key)] = _bucket(items, self.entries)
@@ -147,6 +150,7 @@ def build_index(
     by_amount: dict[int, list[tuple[int, int]]] = defaultdict(list)
     by_key: dict[str, list[int]] = defaultdict(list)
     by_text: dict[str, list[int]] = defaultdict(list)
+    by_tax: dict[str, list[int]] = defaultdict(list)
     by_ref: dict[str, list[int]] = defaultdict(list)
     dated: list[int] = []
     for i in order:
@@ -157,6 +161,8 @@ def build_index(
             by_key[key.name_key].append(i)
         for text in key.text_keys:
             by_text[text].append(i)
+        if entries[i].tax_id:
+            by_tax[entries[i].tax_id].append(i)
         for token in key.tokens:
             by_ref[token].append(i)
         if key.ordinal != NO_DATE and entries[i].amount_cents is not None:
@@ -166,12 +172,15 @@ def build_index(
         dict(by_amount),
         dict(by_key),
         dict(by_text),
+        dict(by_tax),
         dict(by_ref),
         _bucket(dated, entries),
     )
 
 
-def _closest_dates(pairs: list[tuple[int, int]], center: int | None, window: tuple[int, int]) -> list[int]:
+def _closest_dates(
+    pairs: list[tuple[int, int]], center: int | None, window: tuple[int, int]
+) -> list[int]:
     if center is None:
         return [i for _, i in pairs[-CAP_PER_RULE:]]
     lo = bisect_left(pairs, (center + window[0], -1))
@@ -224,6 +233,7 @@ def candidates(
     record: Record,
     party_keys: list[str],
     excluded: set[int] | frozenset[int] = frozenset(),
+    tax_ids: tuple[str, ...] = (),
 ) -> list[int]:
     """The union of the four blocking rules for one record, as entry positions.
 
@@ -233,9 +243,14 @@ def candidates(
     center = record.txn_date.toordinal() if record.txn_date else None
     found: dict[int, None] = {}
     amounts = {abs(a) for a in (record.amount_cents, record.home_amount_cents) if a is not None}
-    for amount in amounts:
+    # The same amount, or that amount with or without French VAT (a bill booked before tax).
+    vat = {round(a * f) for a in amounts for rate in VAT_FACTORS for f in (rate, 1 / rate)}
+    for amount in amounts | vat:
         same = index.by_amount.get(amount)
         if not same:
+            continue
+        if amount not in amounts:
+            found.update(dict.fromkeys(_closest_dates(same, center, NEAR_WINDOW)))
             continue
         found.update(dict.fromkeys(_closest_dates(same, center, AMOUNT_WINDOW)))
         if center is None:
@@ -249,11 +264,17 @@ def candidates(
     keys = [("key", key) for key in party_keys] + [("text", k) for k in text_keys(record.memo)]
     for table, key in dict.fromkeys(keys):
         items = (index.by_key if table == "key" else index.by_text).get(key)
-        if items is None or len(items) > common:
-            continue  # a key half the statement shares ("payment", "bgc") finds nothing
-        bucket = index.bucket(table, key)
-        ranked = _ranked(bucket, center, PARTY_WINDOW, target, KEY_RATIO)
+        if items is None:
+            continue
+        # A key half the statement shares ("payment", "chez") only says something close by.
+        window = PARTY_WINDOW if len(items) <= common else NEAR_WINDOW
+        ranked = _ranked(index.bucket(table, key), center, window, target, KEY_RATIO)
         found.update(dict.fromkeys(_best(*ranked, CAP_KEYS)))
+    for tax_id in tax_ids:
+        items = index.by_tax.get(tax_id)
+        if items is not None:
+            ranked = _ranked(index.bucket("tax", tax_id), center, PARTY_WINDOW, target, KEY_RATIO)
+            found.update(dict.fromkeys(_best(*ranked, CAP_KEYS)))
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
     if center is not None:

@@ -206,8 +206,11 @@ def _date_levels(
     missing = (record_day < 0) | (entry_day < 0)
     swapped = is_invoice & ~recurring & (_swapped_ordinals(entry_day) == record_day)
     # A scanner that misread the year: same day and month, a year off.
-    year_off = is_invoice & ~recurring & np.isin(np.abs(gap), (365, 366)) & (
-        _month_day(entry_day) == _month_day(record_day)
+    year_off = (
+        is_invoice
+        & ~recurring
+        & np.isin(np.abs(gap), (365, 366))
+        & (_month_day(entry_day) == _month_day(record_day))
     )
     period = recurring & (np.abs(gap) >= 26) & (np.abs(gap) <= 35)
     conditions = [
@@ -388,6 +391,13 @@ def reference_level(record: Record, entry: Entry) -> str:
         return "exact"
     if len(ours) >= 4 and ours in entry.text:
         return "in_label"
+    theirs = entry.reference
+    if (
+        theirs
+        and (theirs.endswith(ours) or ours.endswith(theirs))
+        and min(len(ours), len(theirs)) >= 3
+    ):
+        return "in_label"  # one number is the other's tail ("547" of "2026060547")
     if not entry.reference:
         return MISSING
     if len(ours) >= 4 and Levenshtein.distance(ours, entry.reference, score_cutoff=2) <= 2:
@@ -466,7 +476,9 @@ def compare_pairs(
     # Amount, in the record's currency when Qonto converted it, else in the home currency.
     ours_currency, theirs_currency = rcols.currency[r], ecols.currency[e]
     other = (ours_currency > 0) & (theirs_currency > 0) & (ours_currency != theirs_currency)
-    converted = other & (ecols.other_currency[e] == ours_currency) & ~np.isnan(ecols.other_amount[e])
+    converted = (
+        other & (ecols.other_currency[e] == ours_currency) & ~np.isnan(ecols.other_amount[e])
+    )
     ours = np.where(other & ~converted, rcols.other_amount[r], rcols.amount[r])
     theirs = np.where(converted, ecols.other_amount[e], ecols.amount[e])
     levels[:, 0] = _amount_levels(ours, theirs, np.where(converted, np.nan, ecols.net[e]))

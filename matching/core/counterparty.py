@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from .types import SUPPLIER_INVOICE, Entry, HistoryLink, Vendor
@@ -156,6 +157,6 @@ def build_directory(
             profile.legal_names[entry.raw_name] += 1
     for (vendor_id, amount), days in seen.items():
         days.sort()
-        if any(b - a <= 7 for a, b in zip(days, days[1:], strict=False)):
+        if any(b - a <= 7 for a, b in pairwise(days)):
             directory.profiles[vendor_id].repeats.add(amount)
     return directory

@@ -1,4 +1,4 @@
-"""The one entry point: a workspace's books, its fitted model and a batch of records in, decisions out.
+"""The one entry point: a workspace's books, its model and a batch of records in, decisions out.
 
 1. `build_book` indexes the workspace once: vendors, accounts, the history graph and the Qonto
    entries no record is linked to yet, by the kind of entry each record type can be.
@@ -42,7 +42,6 @@ from .types import (
     CREATE,
     LINK,
     SUPPLIER_INVOICE,
-    TRANSACTION,
     Account,
     Alternative,
     Decision,
@@ -237,6 +236,7 @@ def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
             record,
             list(dict.fromkeys(k for k in keys if k)),
             excluded,
+            tuple(profile.tax_ids),
         )
         counts[i - start] = len(found)
         record_pos += [i] * len(found)
@@ -265,12 +265,12 @@ def bill_rivals(book: Book, records: list[Record], pairs: Pairs) -> list[str]:
         key: list(days) for key, days in book.directory.bills.items()
     }
     for record in records:
-        if record.type != "Purchase" and record.vendor_id and record.amount_cents is not None:
-            if record.txn_date is not None:
-                key = (record.vendor_id, abs(record.amount_cents))
-                bills.setdefault(key, []).append(
-                    (record.txn_date.toordinal(), f"{record.type} {record.id}")
-                )
+        supplier_document = record.type != "Purchase" and record.vendor_id
+        if supplier_document and record.amount_cents is not None and record.txn_date is not None:
+            key = (record.vendor_id, abs(record.amount_cents))
+            bills.setdefault(key, []).append(
+                (record.txn_date.toordinal(), f"{record.type} {record.id}")
+            )
     found = [""] * pairs.size
     if not bills:
         return found
@@ -361,12 +361,11 @@ class Options:
 
 def option_features(batch: Batch, raw_pair: np.ndarray, raw_none: np.ndarray) -> tuple:
     """Calibrator inputs (model.FEATURES) for every pair and for every record's "create"."""
-    no_party = np.array(
-        [0.0 if (r.vendor_id or r.vendor_name) else 1.0 for r in batch.records]
-    )
+    no_party = np.array([0.0 if (r.vendor_id or r.vendor_name) else 1.0 for r in batch.records])
     amounts = [r.amount_cents or 0 for r in batch.records]
-    recurring = np.array([p.amounts.get(a, 0) >= 2 for p, a in zip(batch.profiles, amounts)], float)
-    repeats = np.array([a in p.repeats for p, a in zip(batch.profiles, amounts)], float)
+    profiles = list(zip(batch.profiles, amounts, strict=True))
+    recurring = np.array([p.amounts.get(a, 0) >= 2 for p, a in profiles], float)
+    repeats = np.array([a in p.repeats for p, a in profiles], float)
     log_candidates = np.log1p(batch.counts.astype(float))
     rec = batch.pairs.record
     pair_logit = _logit(raw_pair)
@@ -503,7 +502,9 @@ def iter_decisions(
             candidates_out[(record.type, record.id)] = {
                 (book.entries[p].kind, book.entries[p].id) for p in found
             }
-        yield _decision(book, batch, opts, model, policy, i, int(chosen[i]), bool(contested[i]), llr)
+        yield _decision(
+            book, batch, opts, model, policy, i, int(chosen[i]), bool(contested[i]), llr
+        )
 
 
 def _completeness(record: Record) -> tuple[float, list[str]]:
@@ -602,6 +603,7 @@ def _decision(
     if action == CREATE and quality < QUALITY_AUTO:
         gates.append(f"too thin to create alone (quality {quality:.2f}: {', '.join(thin)})")
     near = [p for p in ranked if p != pair and opts.pair[p] >= NEAR_TIE * confidence]
+    alike: list[int] = []
     if action == LINK and near:
         alike = [p for p in near if _alike(batch, p, pair)]
         if alike:
@@ -609,6 +611,11 @@ def _decision(
                 f"{len(alike)} other entr{'y' if len(alike) == 1 else 'ies'} of this vendor "
                 "look the same (amount and dates): a person picks"
             )
+    if vector is not None and entry is not None and vector["counterparty"] == "different":
+        gates.append(
+            f"the names differ: '{batch.parties[i] or record.vendor_name}' in QuickBooks, "
+            f"'{entry.raw_name}' in Qonto"
+        )
     if contested:
         gates.append("another record of this batch is as likely to be this entry")
     if pair >= 0 and batch.rivals[pair]:
@@ -686,6 +693,7 @@ def _decision(
         reasons=reasons,
         auto=not gates and confidence >= policy.auto_threshold,
         gates_failed=gates,
+        ambiguous=bool(alike) or contested,
         features=features,
         comparisons={
             f"{book.entries[int(batch.pairs.entry[p])].kind}:"
@@ -765,11 +773,9 @@ def _create_reasons(
         Reason(
             "candidates",
             round(float(opts.pair[best]), 4),
-            f"best of {candidates} Qonto entries ({entry.raw_name or entry.id}) "
-            f"is only {float(opts.pair[best]):.0%} likely: {', '.join(weak) or 'not enough evidence'}",
+            f"best of {candidates} Qonto entries ({entry.raw_name or entry.id}) is only "
+            f"{float(opts.pair[best]):.0%} likely: {', '.join(weak) or 'not enough evidence'}",
             level="too_weak",
             params={"count": str(candidates), "best": entry.raw_name or entry.id},
         )
     ]
-
-

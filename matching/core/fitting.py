@@ -38,6 +38,7 @@ from .model import FEATURES, GROUPS, Group, Model, load_prior, target_kind
 from .types import Account, Entry, HistoryLink, Record, Vendor
 
 RANDOM_PAIRS = 40_000
+U_ENTRIES_MIN = 100  # entries of a kind before u is measured on the workspace's own
 M_PRIOR_STRENGTH = 20.0  # pseudo-pairs pulling m toward the prior
 U_PRIOR_STRENGTH = 50.0
 PI_PRIOR_STRENGTH = 20.0
@@ -136,7 +137,8 @@ def estimate_u(
     of_kind = [i for i, e in enumerate(book.entries) if e.kind == kind]
     mine = [r for r in records if target_kind(r.type) == kind]
     _, u_prior = _probabilities(prior)
-    if not of_kind or not mine:
+    if len(of_kind) < U_ENTRIES_MIN or not mine:
+        # In a book of a few entries a "random" pair is often a true one: keep the prior.
         return prior.u
     size = min(size, len(of_kind) * len(mine))
     record_pos = np.array([rng.randrange(len(mine)) for _ in range(size)], dtype=np.int64)
@@ -148,7 +150,9 @@ def estimate_u(
         if record.name and record.name not in own:
             own.append(record.name)
         names.append(own)
-    recurring = [p.amounts.get(r.amount_cents or 0, 0) >= 2 for r, p in zip(mine, profiles)]
+    recurring = [
+        p.amounts.get(r.amount_cents or 0, 0) >= 2 for r, p in zip(mine, profiles, strict=True)
+    ]
     ctx = Context(profiles, names, book.directory, book.paired, recurring)
     pairs = compare_pairs(
         mine,
@@ -161,7 +165,7 @@ def estimate_u(
         book.columns,
     )
     counts = _level_counts(pairs.levels.astype(np.int64), np.ones(pairs.size))
-    return _table(counts + U_PRIOR_STRENGTH * _normalised(u_prior) + 0.5)
+    return _table(counts + U_PRIOR_STRENGTH * _normalised(u_prior) + 1e-3)
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
@@ -356,9 +360,7 @@ def fit(
         em(model, kind, samples, prior.groups[kind])
     if calibration is not None and len(calibration[1]):
         features, right = calibration
-        model.calibrator = fit_calibrator(
-            features, right, prior.calibrator, CALIBRATION_STRENGTH
-        )
+        model.calibrator = fit_calibrator(features, right, prior.calibrator, CALIBRATION_STRENGTH)
         report["calibration_samples"] = len(right)
     for kind in GROUPS:
         report[f"pi_{kind}"] = round(model.groups[kind].pi, 4)

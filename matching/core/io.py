@@ -144,6 +144,7 @@ def decision_dict(decision: Decision) -> dict[str, Any]:
             {"signal": r.signal, "weight": r.weight, "detail": r.detail} for r in decision.reasons
         ],
         "auto": decision.auto,
+        "ambiguous": decision.ambiguous,
         "model_version": decision.model_version,
     }
 

@@ -32,6 +32,7 @@ FEATURES = (
     "rival_bill",
 )
 MIN_WEIGHT = -10.0
+ENTRIES_FLOOR = 100
 FLOOR = 1e-6  # no probability is ever exactly 0: a level never seen still weighs finitely
 
 
@@ -84,8 +85,12 @@ class Group:
         )
 
     def log2_prior(self) -> float:
-        """log2 of the prior that one given entry of this kind is the record's."""
-        return math.log2(max(self.pi, 0.01) / max(self.entries, 1))
+        """log2 of the prior that one given entry of this kind is the record's.
+
+        A book of a handful of entries is a workspace whose account Well has not read in full
+        yet, not one where the only entry is likely the record's: at least ENTRIES_FLOOR count.
+        """
+        return math.log2(max(self.pi, 0.01) / max(self.entries, ENTRIES_FLOOR))
 
     def log2_none(self) -> float:
         return math.log2(max(1 - self.pi, 0.01))

@@ -99,10 +99,16 @@ def clean_text(raw: str) -> str:
     return _BANK_PREFIXES.sub("", spaced).strip() or spaced
 
 
+# Digits a scanner reads for letters inside a word ("REPR0GRAPHIE"): keys read them as letters.
+_OCR_LETTERS = str.maketrans("0158", "oisb")
+
+
 def name_key(cleaned: str) -> str:
-    """Blocking key of a cleaned name: its first significant word."""
+    """Blocking key of a cleaned name: its first significant word (OCR digits read as letters)."""
     for token in cleaned.split():
         if len(token) >= 3 and token not in _STOPWORDS and not token.isdigit():
+            if not token.isalpha() and sum(c.isalpha() for c in token) > len(token) // 2:
+                token = token.translate(_OCR_LETTERS)
             return token[:10]
     return cleaned.replace(" ", "")[:10]
 

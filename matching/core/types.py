@@ -164,6 +164,9 @@ class Decision:
     reasons: list[Reason] = field(default_factory=list)
     auto: bool = False
     gates_failed: list[str] = field(default_factory=list)
+    # Several options about as likely, each a real candidate: a person picks, whatever the
+    # confidence (review, not refused).
+    ambiguous: bool = False
     features: dict[str, float] = field(default_factory=dict)
     # Comparison vectors (signal -> level) of every candidate, for feedback.
     comparisons: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -712,7 +712,7 @@ class Books:
 
     def malformed(self) -> None:
         """A few incoming records as real exports sometimes are: no total, no date, no vendor."""
-        for _when, wrapped, truth in self.rng.sample(
+        for _when, wrapped, _truth in self.rng.sample(
             self.incoming, max(1, len(self.incoming) // 200)
         ):
             obj = wrapped["object"]

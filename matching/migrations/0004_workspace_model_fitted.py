@@ -4,40 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('matching', '0003_review_indexes'),
+        ("matching", "0003_review_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workspacemodel',
-            name='entries',
-            field=models.PositiveIntegerField(default=0, help_text='Qonto entries fitted on'),
+            model_name="workspacemodel",
+            name="entries",
+            field=models.PositiveIntegerField(default=0, help_text="Qonto entries fitted on"),
         ),
         migrations.AddField(
-            model_name='workspacemodel',
-            name='fitted_at',
+            model_name="workspacemodel",
+            name="fitted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='workspacemodel',
-            name='history_links',
-            field=models.PositiveIntegerField(default=0, help_text='past links fitted on'),
+            model_name="workspacemodel",
+            name="history_links",
+            field=models.PositiveIntegerField(default=0, help_text="past links fitted on"),
         ),
         migrations.AddField(
-            model_name='workspacemodel',
-            name='open_records',
-            field=models.PositiveIntegerField(default=0, help_text='undecided records fitted on'),
+            model_name="workspacemodel",
+            name="open_records",
+            field=models.PositiveIntegerField(default=0, help_text="undecided records fitted on"),
         ),
         migrations.AddField(
-            model_name='workspacemodel',
-            name='reviewer_labels',
-            field=models.PositiveIntegerField(default=0, help_text='reviewer answers fitted on'),
+            model_name="workspacemodel",
+            name="reviewer_labels",
+            field=models.PositiveIntegerField(default=0, help_text="reviewer answers fitted on"),
         ),
         migrations.AlterField(
-            model_name='workspacemodel',
-            name='feedback_count',
-            field=models.PositiveIntegerField(default=0, help_text='reviewer answers since this model was fitted'),
+            model_name="workspacemodel",
+            name="feedback_count",
+            field=models.PositiveIntegerField(
+                default=0, help_text="reviewer answers since this model was fitted"
+            ),
         ),
     ]

@@ -126,9 +126,10 @@ def test_a_name_qonto_used_for_another_vendor_counts_against_unless_the_names_ag
     )
     # Two vendors can share a first word: a name that is plainly the record's own still wins.
     directory.key_owners["algolia"]["2"] = 5
-    assert compare(record(), entry(raw_name="ALGOLIA SAS"), profile, directory)[
-        "counterparty"
-    ] in ("name_same", "name_close")
+    assert compare(record(), entry(raw_name="ALGOLIA SAS"), profile, directory)["counterparty"] in (
+        "name_same",
+        "name_close",
+    )
 
 
 def test_a_record_without_payee_has_no_counterparty_signal():

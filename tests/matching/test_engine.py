@@ -1,4 +1,4 @@
-"""The engine end to end on unsaved books: targets by kind, ambiguity, one-to-one, gates, reasons."""
+"""The engine on unsaved books: targets by kind, ambiguity, one-to-one, gates, reasons."""
 
 from __future__ import annotations
 
@@ -6,10 +6,18 @@ from datetime import date, timedelta
 
 import pytest
 
-from matching.core import CREATE, LINK, Account, HistoryLink, Policy, build_book, decide, load_prior
+from matching.core import (
+    CREATE,
+    LINK,
+    Account,
+    HistoryLink,
+    Policy,
+    build_book,
+    decide,
+    load_prior,
+    normalise,
+)
 from matching.core.types import SUPPLIER_INVOICE, TRANSACTION
-
-from matching.core import normalise
 
 from .builders import entry, invoice, record, vendor
 
@@ -66,13 +74,17 @@ def test_a_bill_is_never_linked_to_a_bank_transaction():
     bill is uploaded (Qonto pairs the uploaded invoice with the payment)."""
     [decision] = _decide([record()], [entry(TRANSACTION, id="pay")])
     assert decision.action == CREATE and decision.target is None
-    assert all(alt.target is None or alt.target.type == SUPPLIER_INVOICE for alt in decision.alternatives)
+    assert all(
+        alt.target is None or alt.target.type == SUPPLIER_INVOICE for alt in decision.alternatives
+    )
 
 
 def test_a_purchase_is_linked_to_its_transaction_never_to_an_invoice():
     purchase = record(type="Purchase", reference="")
     [decision] = _decide([purchase], [invoice(id="inv"), entry(TRANSACTION, id="card")])
-    assert decision.action == LINK and decision.target == decision.target.__class__(TRANSACTION, "card")
+    assert decision.action == LINK and decision.target == decision.target.__class__(
+        TRANSACTION, "card"
+    )
 
 
 def test_a_purchase_without_payee_is_matched_by_its_memo_amount_and_date():
@@ -159,7 +171,9 @@ def test_enrichment_learns_tax_id_and_usual_ledger_from_history():
         ({}, {}, Policy(closed_until=date(2025, 1, 31)), "period closed"),
     ],
 )
-def test_each_gate_sends_a_strong_match_to_review_with_its_reason(overrides, found, policy, expected):
+def test_each_gate_sends_a_strong_match_to_review_with_its_reason(
+    overrides, found, policy, expected
+):
     links, entries = _history()
     [decision] = _decide([record(**overrides)], [*entries, invoice(**found)], links, policy)
     assert not decision.auto and decision.confidence < policy.auto_threshold

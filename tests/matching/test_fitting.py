@@ -57,7 +57,9 @@ def _book(count: int, seed: int, delay: int, decoy_days: int | None, purchases: 
 def _score(records, entries, truth, labels=()):
     fitted = fit([vendor()], [], [], entries, records, list(labels))
     decisions = decide(fitted.book, records, fitted.model, Policy(), None, fitted.batch)
-    right = [d.target is not None and (d.target.type, d.target.id) == truth[d.id] for d in decisions]
+    right = [
+        d.target is not None and (d.target.type, d.target.id) == truth[d.id] for d in decisions
+    ]
     auto = [ok for d, ok in zip(decisions, right, strict=True) if d.auto]
     return fitted.model, sum(right) / len(right), auto
 
@@ -139,9 +141,9 @@ def test_a_fitted_model_round_trips_through_json(labels):
     model = fit([vendor()], [], [], entries, records[labels:], answers).model
     again = Model.from_json(model.to_json())
     assert again.to_dict() == model.to_dict()
-    book_records = records[labels:]
-    first = decide(fit([vendor()], [], [], entries, book_records).book, book_records, model, Policy())
-    second = decide(fit([vendor()], [], [], entries, book_records).book, book_records, again, Policy())
+    rest = records[labels:]
+    book = fit([vendor()], [], [], entries, rest).book
+    first, second = decide(book, rest, model, Policy()), decide(book, rest, again, Policy())
     assert [(d.action, d.target, d.confidence) for d in first] == [
         (d.action, d.target, d.confidence) for d in second
     ]
