@@ -160,9 +160,11 @@ def other_books(make_books):
 
 
 def _record_in_review(books: Books) -> SourceRecord:
-    """A bill the engine sends to review (about 0.73, 'upload as new', invoice runner-up)."""
-    books.invoice()
-    bill = books.bill(amount="121.00", day="2025-01-05")
+    """A bill the engine sends to review: two invoices of its vendor for its amount, two and five
+    days after it (about 0.7 for the nearer, the other runner-up)."""
+    books.invoice(day="2025-01-12")
+    books.invoice(day="2025-01-15")
+    bill = books.bill()
     proposal = record_propose(record=bill)
     assert proposal.band == Band.REVIEW
     return bill

@@ -124,6 +124,7 @@ def build_directory(
     seen: dict[tuple[str, int], list[int]] = defaultdict(list)
     for link in history:
         record = link.record
+        directory.used[(link.target_kind, link.target_id)] = f"{record.type} {record.id}"
         if not record.vendor_id:
             continue
         if record.amount_cents is not None and record.txn_date is not None:
@@ -142,7 +143,6 @@ def build_directory(
             profile.accounts[record.account_ids[0]] += 1
         if record.amount_cents is not None:
             profile.amounts[record.amount_cents] += 1
-        directory.used[(link.target_kind, link.target_id)] = f"{record.type} {record.id}"
         entry = entries.get((link.target_kind, link.target_id))
         if entry is None:
             continue

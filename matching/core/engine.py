@@ -73,6 +73,8 @@ class Book:
     paired: set[str]
     linked: frozenset[int]  # entries already linked to a record of the history
     columns: Columns
+    # Invoice numbers of the supplier invoices already linked, and to which record.
+    linked_references: dict[str, str] = field(default_factory=dict)
     targets: dict[int, Target] = field(default_factory=dict)  # one Target per entry, shared
 
 
@@ -121,12 +123,19 @@ def build_book(
     for kind in GROUPS:
         free = [i for i, e in enumerate(entries) if e.kind == kind and i not in linked]
         indexes[kind] = blocking.build_index(entries, free, catalog.keys)
+    directory = build_directory(by_id, history, keyed)
+    linked_references = {
+        entries[i].reference: directory.used.get((entries[i].kind, entries[i].id), "")
+        for i in linked
+        if entries[i].kind == SUPPLIER_INVOICE and len(entries[i].reference) >= 4
+    }
     return Book(
         vendors=by_id,
         accounts={a.id: a for a in accounts},
         entries=entries,
         positions=positions,
-        directory=build_directory(by_id, history, keyed),
+        directory=directory,
+        linked_references=linked_references,
         indexes=indexes,
         frequencies=catalog.frequencies,
         paired=catalog.paired,
@@ -611,6 +620,11 @@ def _decision(
                 f"{len(alike)} other entr{'y' if len(alike) == 1 else 'ies'} of this vendor "
                 "look the same (amount and dates): a person picks"
             )
+    if vector is not None and vector["reference"] == "different" and entry.kind == SUPPLIER_INVOICE:
+        gates.append(
+            f"the invoice numbers differ: {record.raw_reference or record.reference} in "
+            f"QuickBooks, {entry.reference} in Qonto"
+        )
     if vector is not None and entry is not None and vector["counterparty"] == "different":
         gates.append(
             f"the names differ: '{batch.parties[i] or record.vendor_name}' in QuickBooks, "
@@ -618,6 +632,12 @@ def _decision(
         )
     if contested:
         gates.append("another record of this batch is as likely to be this entry")
+    duplicate = book.linked_references.get(record.reference) if record.type != "Purchase" else ""
+    if duplicate:
+        gates.append(
+            f"invoice number {record.raw_reference or record.reference} is already {duplicate}'s:"
+            " a duplicate bill?"
+        )
     if pair >= 0 and batch.rivals[pair]:
         gates.append(f"this transaction may be the payment of {batch.rivals[pair]} instead")
     if gates:

@@ -59,7 +59,7 @@ def test_a_record_s_detail_has_quickbooks_and_mapped_fields_enrichment_proposal_
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["quickbooks"]["Id"] == bill.qbo_id
-    assert body["mapped"]["total_amount"] == "121.0000"
+    assert body["mapped"]["total_amount"] == "120.0000"
     assert isinstance(body["enrichment"], dict)
     proposal = body["proposal"]
     assert proposal["band"] == "review"

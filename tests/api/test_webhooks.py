@@ -14,7 +14,6 @@ from django.db import transaction
 from django_q.models import OrmQ, Schedule
 
 from connectors.services import connection_mark_needs_reconnect
-from matching.services import record_propose
 from well.audit import Actor
 from well.encryption import secret_open
 from well.models import DeliveryState, WebhookDelivery, WebhookEndpoint
@@ -147,11 +146,9 @@ def test_an_endpoint_only_gets_the_events_it_subscribed_to(books):
 
 
 def test_a_record_sent_to_review_and_a_connection_needing_reconnect_emit_their_events(
-    books, endpoint
+    books, endpoint, in_review
 ):
-    books.invoice()
-    bill = books.bill(amount="121.00", day="2025-01-05")
-    record_propose(record=bill)
+    bill = in_review(books)
     connection_mark_needs_reconnect(
         connection=books.qbo, reason="grant revoked", actor=Actor.system("tests")
     )

@@ -6,11 +6,13 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django_q.models import OrmQ
 
 from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.quickbooks.models import RecordState, SourceRecord
+from matching.core.fitting import SPLIT_MIN
 from matching.models import Band, Decision, DecisionKind, Proposal, WorkspaceModel
-from matching.services import record_propose
+from matching.services import record_propose, workspace_model_fit
 from review import services
 from review.services import (
     DecisionError,
@@ -37,17 +39,19 @@ def owner_of(books):
 
 
 def in_review(books, **kwargs):
-    """A bill sent to review: 'upload as new' (no number, no history), the invoice runner-up."""
-    books.invoice()
-    bill = books.bill(amount="121.00", day="2025-01-17", **kwargs)
+    """A bill sent to review: 'upload as new' (a vendor never seen, too thin to upload alone),
+    a month-later invoice of another vendor kept as a candidate."""
+    books.invoice(amount_text="100.00", day="2025-02-10")
+    bill = books.bill(vendor_id="999", vendor_name="Zeta", **kwargs)
     proposal = record_propose(record=bill)
     assert proposal.band == Band.REVIEW
     return bill
 
 
 def refused(books):
-    entry = books.invoice()
-    bill = books.bill(day="2025-01-10", vendor_id="999", vendor_name="Zeta")  # never seen
+    # The vendor's only invoice is a month later and a sixth smaller: not this bill, maybe.
+    entry = books.invoice(amount_text="100.00", day="2025-02-10")
+    bill = books.bill()
     assert record_propose(record=bill).band == Band.REFUSED
     return bill, entry
 
@@ -167,7 +171,7 @@ def test_a_failure_rolls_back_the_decision_the_state_and_the_audit(books, monkey
     assert SourceRecord.objects.get(pk=bill.pk).invoice_number == ""
     assert not Decision.objects.exists() and not Posting.objects.exists()
     assert AuditEvent.objects.count() == events
-    assert not WorkspaceModel.objects.exists()
+    assert WorkspaceModel.objects.get(workspace=books.workspace).feedback_count == 0
 
 
 def test_approving_with_edits_of_mapped_fields(books):
@@ -345,38 +349,42 @@ def link_confidence(proposal: Proposal, entry) -> float:
     return found[0] if found else 0.0
 
 
-def test_a_reviewers_decisions_change_later_proposals_of_that_workspace_only(make_books):
+def test_a_reviewers_decisions_change_later_proposals_of_that_workspace_only(
+    make_books, django_capture_on_commit_callbacks
+):
+    """Reviewers who upload as new, again and again, the bills the engine would link to the
+    invoice two days later: once their answers are fitted, that workspace's later proposals of
+    the same kind lose their confidence, and another workspace's do not."""
     ours, theirs = make_books("Ours"), make_books("Theirs")
     for books in (ours, theirs):
-        Workspace.objects.filter(pk=books.workspace.pk).update(auto_threshold=0.995)
+        Workspace.objects.filter(pk=books.workspace.pk).update(auto_threshold=0.999)
     actor, membership = owner_of(ours)
+    answers = SPLIT_MIN + 5
     first = None
-    for i in range(6):
+    for i in range(answers):
         pair(theirs, i)  # the same books, where nobody decides
         bill, entry = pair(ours, i)
         proposal = record_propose(record=bill)
         first = first or link_confidence(proposal, entry)
-        # The reviewer says, again and again, that this vendor's bill is not that invoice.
-        if proposal.action == "link":
-            record_reject(record=bill, actor=actor, membership=membership, note="never this")
-        else:
-            record_approve(record=bill, actor=actor, membership=membership)
+        with django_capture_on_commit_callbacks(execute=True):
+            record_upload_as_new(record=bill, actor=actor, membership=membership, note="not this")
+
+    model = WorkspaceModel.objects.get(workspace=ours.workspace)
+    assert model.feedback_count == answers  # counted, and a fit queued past REFIT_AFTER_ANSWERS
+    queued = [q.task["func"] for q in OrmQ.objects.all()]
+    assert "matching.tasks.workspace_model_fit_task" in queued
+    workspace_model_fit(workspace=ours.workspace)  # what the queued task runs
 
     later = {}
     for books in (ours, theirs):
-        bill, entry = pair(books, 7)
+        bill, entry = pair(books, answers + 1)
         later[books.workspace.name] = link_confidence(record_propose(record=bill), entry)
 
     assert first > 0.9 and later["Theirs"] > 0.75, later
-    assert later["Ours"] < later["Theirs"] - 0.3
-    model = WorkspaceModel.objects.get(workspace=ours.workspace)
-    assert model.feedback_count == 6 and model.version.endswith("+fb6")
-    assert not WorkspaceModel.objects.filter(workspace=theirs.workspace).exists()
-    assert (
-        Proposal.objects.filter(workspace=ours.workspace)
-        .latest("pk")
-        .model_version.endswith("+fb6")
-    )
+    assert later["Ours"] < later["Theirs"] - 0.3, later
+    model.refresh_from_db()
+    assert model.feedback_count == 0 and model.reviewer_labels == answers
+    assert WorkspaceModel.objects.get(workspace=theirs.workspace).reviewer_labels == 0
 
 
 # --- queue ---------------------------------------------------------------------------------
@@ -385,18 +393,19 @@ def test_a_reviewers_decisions_change_later_proposals_of_that_workspace_only(mak
 def test_the_queue_takes_the_same_queries_for_3_or_30_records(books, django_assert_max_num_queries):
     from review.selectors.queue import review_queue
 
-    books.invoice()
+    books.invoice(day="2025-01-12")
+    books.invoice(day="2025-01-15")
 
     def show():  # what a queue row shows: the record and the proposed entry
         for proposal in review_queue(workspace=books.workspace):
             _ = proposal.record.supplier_name, proposal.target and proposal.target.counterparty
 
     for _ in range(3):
-        record_propose(record=books.bill(amount="121.00", day="2025-01-05"))
+        record_propose(record=books.bill())
     with django_assert_max_num_queries(3) as few:
         show()
     for _ in range(27):
-        record_propose(record=books.bill(amount="121.00", day="2025-01-05"))
+        record_propose(record=books.bill())
     with django_assert_max_num_queries(len(few.captured_queries)):
         show()
     assert review_queue(workspace=books.workspace).count() == 30
