@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from connectors.models import Connection, Provider
-from connectors.qonto.models import Posting, PostingState
+from connectors.qonto.models import Posting, PostingState, QontoEntry
 from connectors.qonto.posting import postings_send
 from connectors.qonto.sync import qonto_sync
 from connectors.quickbooks.models import RecordState, SourceRecord
@@ -181,9 +181,24 @@ def test_a_refused_record_is_pinned_by_hand_and_posted(world, page, screenshot):
     sign_in(page, site)
     page.goto(f"{site}/w/demo/refused/")
     screenshot("review-refused")
-    row = page.locator("tbody tr[data-record]").first
+    # A row and a candidate of it that no other record holds (the page lists taken ones too).
+    taken = set(
+        Posting.objects.exclude(state=PostingState.FAILED)
+        .exclude(qonto_id="")
+        .values_list("qonto_id", flat=True)
+    )
+    for row in page.locator("tbody tr[data-record]").all():
+        free = [
+            value
+            for value in row.locator("select[name=entry] option").evaluate_all(
+                "options => options.map(o => o.value)"
+            )
+            if value and QontoEntry.objects.get(pk=value).qonto_id not in taken
+        ]
+        if free:
+            break
     pk = row.get_attribute("data-record")
-    assert row.locator("select[name=entry] option").count() >= 1
+    row.locator("select[name=entry]").select_option(free[0])
     row.locator("button", has_text="Pin and post").click()
     page.wait_for_selector(".messages li.success")
     assert Decision.objects.get(record_id=pk).kind == DecisionKind.PIN
