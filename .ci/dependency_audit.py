@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -39,6 +40,12 @@ SECURITY_SENSITIVE = {
     "certifi",
     "idna",
 }
+
+
+# A patch release gets this long to be taken before it fails the audit: a release published the
+# morning CI runs is a notice to act on, not a broken build (a known vulnerability fails at once,
+# through pip-audit above).
+PATCH_GRACE = timedelta(days=7)
 
 
 def locked_versions() -> dict[str, str]:
@@ -70,8 +77,14 @@ def project_releases(name: str) -> dict:
         return json.load(response)["releases"]
 
 
-def patch_level_findings(pins: dict[str, str]) -> list[str]:
-    findings = []
+def published_at(release_files: list[dict]) -> datetime:
+    return min(datetime.fromisoformat(f["upload_time_iso_8601"]) for f in release_files)
+
+
+def patch_level_findings(pins: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Findings (yanked pins, patch releases older than the grace) and notices (fresher ones)."""
+    findings, notices = [], []
+    now = datetime.now(UTC)
     for name in sorted(SECURITY_SENSITIVE & pins.keys()):
         locked = Version(pins[name])
         releases = project_releases(name)
@@ -86,11 +99,15 @@ def patch_level_findings(pins: dict[str, str]) -> list[str]:
                 continue
             live = release_files and not all(f.get("yanked") for f in release_files)
             if live and not version.is_prerelease and version.release[:2] == locked.release[:2]:
-                same_series.append(version)
-        newest = max(same_series, default=locked)
-        if newest > locked:
-            findings.append(f"{name}=={locked}: patch release {newest} exists")
-    return findings
+                same_series.append((version, published_at(release_files)))
+        newer = [(version, at) for version, at in same_series if version > locked]
+        if not newer:
+            continue
+        newest, _ = max(newer)
+        overdue = [version for version, at in newer if now - at > PATCH_GRACE]
+        line = f"{name}=={locked}: patch release {newest} exists"
+        (findings if overdue else notices).append(line)
+    return findings, notices
 
 
 def main() -> None:
@@ -108,7 +125,9 @@ def main() -> None:
             return
     print("pip-audit could not audit every package from here; patch-level check as well")
     pins = locked_versions()
-    findings = patch_level_findings(pins)
+    findings, notices = patch_level_findings(pins)
+    for notice in notices:
+        print(f"  notice (published less than {PATCH_GRACE.days} days ago): {notice}")
     for finding in findings:
         print(f"  {finding}")
     if findings:
