@@ -190,13 +190,15 @@ def test_the_wizard_resumes_at_every_step_it_was_left(owner, client):
     assert dashboard_lands_on(client, workspace) == "dashboard"
     assert client.post(reverse("onboarding:sync_start", args=[workspace.slug])).status_code == 302
     queued = sorted(task.func() for task in OrmQ.objects.all())
+    # The outbox too: postings made while the wizard ran waited for the start.
     assert queued == [
+        "connectors.qonto.tasks.postings_send_task",
         "connectors.qonto.tasks.qonto_sync_task",
         "connectors.quickbooks.tasks.quickbooks_sync_task",
     ]
     # Starting twice queues nothing more.
     client.post(reverse("onboarding:sync_start", args=[workspace.slug]))
-    assert OrmQ.objects.count() == 2
+    assert OrmQ.objects.count() == 3
 
     # Left in the middle of the first sync: the page shows where it is.
     qbo = Connection.objects.get(workspace=workspace, provider=Provider.QUICKBOOKS)
@@ -465,7 +467,10 @@ def test_a_failed_first_sync_is_shown_and_a_later_revoked_grant_does_not_reopen_
         error="invalid_grant: reconnect QuickBooks",
     )
     progress = client.get(reverse("onboarding:sync_progress", args=[workspace.slug]))
-    assert "The QuickBooks sync stopped: invalid_grant" in progress.content.decode()
+    shown = progress.content.decode()
+    assert "Reading QuickBooks failed:" in shown
+    assert "invalid_grant: reconnect QuickBooks" in shown and 'id="retry-sync"' in shown
+    assert " left" not in shown  # no estimate of the time left once a step has stopped
 
     Connection.objects.filter(pk=qbo.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
     assert onboarding.wizard_state_get(workspace=workspace).current_step == "quickbooks"
