@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 return
             # What the site queues (a new user's wizard: the sync on connecting, the first
             # sync, postings) runs in the worker, as in production.
-            worker = task_worker_start()
+            worker = task_worker_start(workers=1)  # one SQLite file: one writer at a time
             self.stdout.write(
                 f"\nWell demo on {urls.site}/\n"
                 f"Sign in as {DEMO_EMAIL} with the password {DEMO_PASSWORD} (demo only).\n"
