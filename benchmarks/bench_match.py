@@ -13,7 +13,9 @@ Every engine runs in a process of its own, one after the other, and reports its 
 memory: the peak resident memory of that process and of any helper it forked (their sum is an
 upper bound: a forked helper shares its parent's pages), and `peak_pss_mb`, the peak of the
 proportional set size of the whole process tree sampled every 50 ms from /proc (shared pages
-counted once: what the engines together take from the machine). One JSON line per run.
+counted once: what the engines together take from the machine), and `cpu_seconds`, the
+processor time of the tree (threads and helpers included), which a busy machine does not
+stretch as it does wall time. One JSON line per run.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ def _pss_kb(pid: int) -> int:
 
 def _in_child(*args: str) -> dict:
     """Run one engine in a fresh process; its last output line is its JSON summary."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with subprocess.Popen(
         [sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
     ) as child:
@@ -115,7 +118,15 @@ def _in_child(*args: str) -> dict:
         output = child.stdout.read() if child.stdout else ""
     if child.returncode:
         raise subprocess.CalledProcessError(child.returncode, args)
-    return {**json.loads(output.strip().splitlines()[-1]), "peak_pss_mb": round(peak / 1024)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Processor time of the engine, its threads and helpers: what wall time would be on an idle
+    # machine with one core (a shared machine stretches wall time, not this).
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {
+        **json.loads(output.strip().splitlines()[-1]),
+        "cpu_seconds": round(cpu, 1),
+        "peak_pss_mb": round(peak / 1024),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
