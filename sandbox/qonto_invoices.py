@@ -90,6 +90,11 @@ EXTRACTED_FIELDS = (
     "due_date",
     "vat_number",
     "iban",
+    "description",
+    "taxes",
+    "total_tax_amount",
+    "total_amount_excluding_taxes",
+    "is_credit_note",
 )
 
 

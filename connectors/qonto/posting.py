@@ -30,8 +30,10 @@ from django.utils import timezone
 from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.pdf import (
     DocumentRejected,
+    Party,
     RenderFields,
     RenderLine,
+    VatLine,
     render_record_pdf,
     validate_document,
 )
@@ -40,7 +42,14 @@ from connectors.qonto.models import PAYMENT_ACTIONS, Posting, PostingAction, Pos
 from connectors.qonto.outbox import SYSTEM
 from connectors.qonto.posting_states import posting_claim, posting_finish, posting_mark_unknown
 from connectors.qonto.services import qonto_api_for
+from connectors.quickbooks.company import (
+    company_party,
+    document_language,
+    tax_code_rates,
+    vat_by_rate,
+)
 from connectors.quickbooks.models import SourceRecord
+from connectors.quickbooks.suppliers import supplier_of, tax_id_is_masked
 from connectors.services import connection_mark_needs_reconnect
 from well.http import AuthRevoked, PermanentError, ProviderError, RateLimited
 
@@ -118,9 +127,38 @@ def document_name(posting: Posting, record: SourceRecord, original: str = "", ex
     return f"{_safe_stem(stem)}--well-{posting.idempotency_key[:8]}{ext}"
 
 
-def render_fields(record: SourceRecord, *, credit: bool) -> RenderFields:
-    """What the generated PDF shows, from the record's typed columns and lines."""
+class SupplierUnknown(DocumentRejected):
+    """No supplier to print: Well does not send Qonto an invoice without one."""
+
+
+def _line_rate(line: dict, rates: dict[str, Decimal]) -> Decimal | None:
+    for detail_key in ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail"):
+        detail = line.get(detail_key)
+        if isinstance(detail, dict) and isinstance(detail.get("TaxCodeRef"), dict):
+            return rates.get(str(detail["TaxCodeRef"].get("value")))
+    return None
+
+
+def render_fields(record: SourceRecord, *, credit: bool, language: str | None = None):
+    """What the drawn PDF shows: the record's typed columns and lines, its supplier (the
+    QuickBooks Vendor), the company as customer, VAT by rate, in the workspace's language.
+
+    Raises SupplierUnknown when QuickBooks names no supplier for the record.
+    """
+    supplier = supplier_of(record)
+    name = " ".join(supplier["supplier_name"].split())
+    if not name:
+        raise SupplierUnknown(
+            "Well cannot name the supplier of this record: it has no vendor in QuickBooks, or "
+            "the vendor was not read yet. Set the vendor on the record in QuickBooks (or sync "
+            "again); Well does not send Qonto an invoice without its supplier.",
+            code="supplier_unknown",
+        )
     total = record.total_amount if record.total_amount is not None else Decimal("0")
+    vat = vat_by_rate(record.payload or {})
+    single_rate = vat[0][0] if len(vat) == 1 else None
+    rates = tax_code_rates(record.workspace_id) if len(vat) > 1 else {}
+    sign = -1 if credit else 1
     lines = []
     for line in record.payload.get("Line") or []:
         if not isinstance(line, dict) or line.get("Amount") in (None, ""):
@@ -134,22 +172,42 @@ def render_fields(record: SourceRecord, *, credit: bool) -> RenderFields:
         lines.append(
             RenderLine(
                 description=str(line.get("Description") or line.get("DetailType") or "Line")[:300],
-                amount=-amount if credit else amount,
+                amount=sign * amount,
+                vat_rate=single_rate if single_rate is not None else _line_rate(line, rates),
             )
         )
-    sign = -1 if credit else 1
+    tax = record.tax_amount
+    if tax is None and vat:
+        tax = sum((amount for _rate, amount, _base in vat), Decimal(0))
+    tax_id = supplier["supplier_tax_id"]
+    address = tuple(part for part in supplier["supplier_address"].split("\n") if part.strip())
     return RenderFields(
         record_type=record.entity_type,
         record_id=record.qbo_id,
-        vendor_name=record.supplier_name or "Unknown supplier",
+        vendor_name=name,
         total=sign * abs(total),
         currency=record.currency or "EUR",
         invoice_number=record.invoice_number or None,
         issue_date=record.issue_date,
         due_date=record.due_date,
         lines=tuple(lines),
-        tax=(sign * abs(record.tax_amount)) if record.tax_amount is not None else None,
-        vat_number=record.supplier_tax_id or None,
+        tax=(sign * abs(tax)) if tax is not None else None,
+        # QuickBooks masks TaxIdentifier (quickbooks-api.md §4.3): a masked one is no VAT number.
+        vat_number=(tax_id or None) if not tax_id_is_masked(tax_id) else None,
+        supplier=Party(
+            name=name,
+            legal_name=supplier["supplier_legal_name"],
+            address=address,
+            website=supplier["supplier_website"],
+            email=supplier["supplier_email"],
+        ),
+        customer=company_party(record.workspace_id),
+        vat_lines=tuple(
+            VatLine(rate=rate, amount=sign * abs(amount), base=base) for rate, amount, base in vat
+        ),
+        lines_include_tax=(record.payload or {}).get("GlobalTaxCalculation") == "TaxInclusive",
+        subject=record.label if record.entity_type == "Purchase" else "",
+        language=language or document_language(record.workspace_id),
     )
 
 
@@ -173,10 +231,9 @@ def document_for(posting: Posting) -> Document:
         ext = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
         name = document_name(posting, record, original, ext[checked.content_type])
         return Document(name, content, checked.content_type, checked.sha256)
+    fields = render_fields(record, credit=posting.action == PostingAction.CREDIT_NOTE)
     try:
-        content = render_record_pdf(
-            render_fields(record, credit=posting.action == PostingAction.CREDIT_NOTE)
-        )
+        content = render_record_pdf(fields)
     except ValueError as exc:
         raise DocumentRejected(
             f"Well could not draw a PDF for this record: {exc}", code="render"
