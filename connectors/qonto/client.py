@@ -333,7 +333,11 @@ def supplier_invoices_bulk(
         )
         files.append(("supplier_invoices[][idempotency_key]", (None, item.idempotency_key)))
     files.append(("source", (None, "integration")))
-    files.append(("meta", (None, json.dumps(meta or {"integration_type": "well"}))))
+    if meta:
+        # `meta` is optional and the docs only show example values ("dropbox", "grover"), with
+        # nothing saying any value is accepted: sent only when configured (QONTO_UPLOAD_META).
+        # https://docs.qonto.com/api-reference/business-api/expense-management/supplier-invoices/create-supplier-invoices
+        files.append(("meta", (None, json.dumps(meta))))
     response = _call(api, "POST", "/v2/supplier_invoices/bulk", files=files, retry_safe=True)
     body = _json(response)
     invoices = body.get("supplier_invoices")

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
@@ -37,9 +39,9 @@ from connectors.pdf import (
     render_record_pdf,
     validate_document,
 )
-from connectors.qonto import client, selectors
+from connectors.qonto import client, plan, selectors
 from connectors.qonto.models import PAYMENT_ACTIONS, Posting, PostingAction, PostingState
-from connectors.qonto.outbox import SYSTEM
+from connectors.qonto.outbox import INVOICE_KINDS, SYSTEM
 from connectors.qonto.posting_states import posting_claim, posting_finish, posting_mark_unknown
 from connectors.qonto.services import qonto_api_for
 from connectors.quickbooks.company import (
@@ -65,7 +67,11 @@ UPLOADS = (PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
 TRANSIENT_ITEM_CODES = frozenset({"internal_server_error"})
 # After this many attempts a transient item error is reported as a failure a person can retry.
 MAX_TRANSIENT_ATTEMPTS = 5
-_POINTER = re.compile(r"^/supplier_invoices/(\d+)")
+# A per-item error names its item by index (`/supplier_invoices/1/file`) or, as integrators
+# quoting Qonto's docs report, by the item's key (`/supplier_invoices/idempotency_key/<key>`):
+# both are understood (qonto-api.md §4.3 leaves the shape unconfirmed).
+_POINTER = re.compile(r"^/supplier_invoices/(\d+)(?:/|$)")
+_KEY_POINTER = re.compile(r"^/supplier_invoices/idempotency_key/([^/]+)")
 WAITING_FOR_EARLIER = "Waiting for the earlier mark or unmark of this invoice to settle."
 
 
@@ -242,6 +248,15 @@ def document_for(posting: Posting) -> Document:
     return Document(document_name(posting, record), content, "application/pdf", sha)
 
 
+def upload_meta() -> dict | None:
+    """The `meta` sent with each upload: none unless configured (settings.QONTO_UPLOAD_META).
+
+    Qonto's docs show only example values for it; see client.supplier_invoices_bulk.
+    """
+    meta = getattr(settings, "QONTO_UPLOAD_META", None)
+    return dict(meta) if isinstance(meta, dict) and meta else None
+
+
 # --- The worker ------------------------------------------------------------------------------
 
 
@@ -407,6 +422,17 @@ class _Sender:
                 self.unmark_paid(posting)
                 return
             kind = posting.target_kind or "invoice"
+            if kind == "transaction" and posting.record.entity_type in INVOICE_KINDS:
+                # Queued before the rule (outbox.posting_enqueue): a bill never ends as a
+                # transaction link; a person re-approves it to upload or link an invoice.
+                self.finish(
+                    posting,
+                    PostingState.FAILED,
+                    message="A bill is uploaded to Qonto's supplier invoices or linked to one, "
+                    "never closed by a bank-transaction link; approve it again.",
+                    error_code="bill_to_transaction",
+                )
+                return
             if kind == "transaction":
                 found = client.transaction(self.api, posting.qonto_id)
             else:
@@ -593,7 +619,7 @@ class _Sender:
         ]
         postings = [p for p, _ in batch]
         try:
-            result = client.supplier_invoices_bulk(self.api, items)
+            result = client.supplier_invoices_bulk(self.api, items, meta=upload_meta())
         except AuthRevoked as exc:
             self.auth_lost(exc)
             self.release(postings, str(exc))
@@ -624,10 +650,14 @@ class _Sender:
                 created[entry[0].idempotency_key] = invoice
         refused: dict[str, client.ApiErrorItem] = {}
         loose: list[client.ApiErrorItem] = []
+        keys = {p.idempotency_key for p, _ in batch}
         for error in result.errors:
-            match = _POINTER.match(error.pointer)
-            if match and int(match.group(1)) < len(batch):
-                refused[batch[int(match.group(1))][0].idempotency_key] = error
+            by_index = _POINTER.match(error.pointer)
+            by_key = _KEY_POINTER.match(error.pointer)
+            if by_index and int(by_index.group(1)) < len(batch):
+                refused[batch[int(by_index.group(1))][0].idempotency_key] = error
+            elif by_key and unquote(by_key.group(1)) in keys:
+                refused[unquote(by_key.group(1))] = error
             else:
                 loose.append(error)
         pending = [p for p, _ in batch if p.idempotency_key not in created | refused]
@@ -683,20 +713,42 @@ class _Sender:
         return error.code in TRANSIENT_ITEM_CODES and posting.attempts < MAX_TRANSIENT_ATTEMPTS
 
     def read_back(self, invoices: list[dict]) -> set[str]:
-        """The ids Qonto shows again when asked for the invoices of these attachments."""
+        """The ids Qonto shows again when asked for the invoices of these attachments.
+
+        Without the list (Solo Basic, connectors/qonto/plan.py), each invoice is read by its id;
+        where even that is refused, the bulk answer (an id for our file) is the verification.
+        """
         attachment_ids = [str(i.get("attachment_id")) for i in invoices if i.get("attachment_id")]
         if not attachment_ids:
             return set()
         found: set[str] = set()
-        try:
-            for page in client.supplier_invoices_pages(
-                self.api, attachment_ids=attachment_ids, sort_by="created_at:asc"
-            ):
-                found.update(str(i.get("id")) for i in page.items)
-        except AuthRevoked as exc:
-            self.auth_lost(exc)
-        except ProviderError as exc:
-            logger.warning("read-back failed: %s", exc)
+        if plan.list_worth_trying(self.connection):
+            try:
+                for page in client.supplier_invoices_pages(
+                    self.api, attachment_ids=attachment_ids, sort_by="created_at:asc"
+                ):
+                    found.update(str(i.get("id")) for i in page.items)
+                return found
+            except AuthRevoked as exc:
+                self.auth_lost(exc)
+                return found
+            except ProviderError as exc:
+                if not plan.is_plan_refusal(exc):
+                    logger.warning("read-back failed: %s", exc)
+                    return found
+                plan.plan_record(self.connection, list_available=False, detail=plan.LIMITED_DETAIL)
+        for invoice in invoices:
+            try:
+                found.add(str(client.supplier_invoice(self.api, str(invoice["id"]))["id"]))
+            except AuthRevoked as exc:
+                self.auth_lost(exc)
+                break
+            except ProviderError as exc:
+                if plan.is_plan_refusal(exc):
+                    # Not even the per-invoice read: Qonto's bulk answer named our file.
+                    found.add(str(invoice["id"]))
+                else:
+                    logger.warning("read-back of %s failed: %s", invoice.get("id"), exc)
         return found
 
     # --- reconciliation --------------------------------------------------------------------
@@ -706,6 +758,18 @@ class _Sender:
 
         Returns the postings Qonto does not hold (safe to upload again).
         """
+        if not plan.list_worth_trying(self.connection):
+            # No list on this plan: Well cannot see whether these arrived, and resending after
+            # Qonto forgot the key could create a second invoice. A person checks in Qonto.
+            for posting in postings:
+                self.finish(
+                    posting,
+                    PostingState.UNKNOWN,
+                    message="Qonto's plan does not let Well list supplier invoices to check "
+                    f"whether {posting.file_name or 'this file'} arrived. Look for it in Qonto's "
+                    "supplier invoices: if it is there, nothing to do; if not, retry it.",
+                )
+            return []
         since = min(p.sent_at for p in postings) - RECONCILE_LOOKBACK
         by_name: dict[str, list[dict]] = defaultdict(list)
         by_number: dict[str, list[dict]] = defaultdict(list)
