@@ -397,7 +397,14 @@ def transactions_page(
     updated_at_from: datetime | None = None,
     per_page: int = PER_PAGE,
 ) -> Page:
-    """One page of one account's completed and pending transactions, attachments embedded.
+    """One page of one account's transactions, attachments embedded.
+
+    Completed and pending ones, and declined ones too: a pending card payment later declined
+    must be read again to leave the candidates. `declined` is one of the three documented
+    statuses (TRANSACTION_STATUSES: pending, declined, completed,
+    https://docs.qonto.com/api-reference/sdk-libraries/-internal-/namespaces/src/common/constants/variables/TRANSACTION_STATUSES);
+    `reversed` is not documented as a filter value, so a reversed one is found by reading the
+    pending ones again by id (connectors/qonto/sync.py).
 
     # Reference (§5.2): https://docs.qonto.com/api-reference/business-api/transactions-statements/transactions/list-transactions
     """
@@ -405,6 +412,7 @@ def transactions_page(
         ("bank_account_id", bank_account_id),
         ("status[]", "completed"),
         ("status[]", "pending"),
+        ("status[]", "declined"),
         ("includes[]", "attachments"),
         ("sort_by", "updated_at:asc"),
         ("page", page),

@@ -41,6 +41,10 @@ logger = logging.getLogger("well.connectors.qonto.sync")
 OVERLAP = timedelta(minutes=5)
 # Without the supplier-invoice list (Solo Basic), the invoices Well uploaded read one by one.
 UPLOADED_READS = 200
+# Pending transactions read again by id in one sync (oldest read first).
+PENDING_READS = 200
+# Transactions that are no candidate for matching: refused, or undone after a pending hold.
+WITHDRAWN_STATUSES = ("declined", "reversed")
 OUTCOMES = ("new", "updated", "unchanged", "errored")
 # QontoEntry amounts are numeric(19, 4): 15 integer digits at most.
 AMOUNT_LIMIT = Decimal("1e15")
@@ -227,6 +231,7 @@ class _Reader:
         self.connection = connection
         self.tally = tally
         self.api = api
+        self.started = timezone.now()
 
     def commit(self, kind: str, rows: list[dict]) -> None:
         """Upsert one page by Qonto ID in one transaction; an unchanged payload is a no-op."""
@@ -380,6 +385,36 @@ class _Reader:
             newest = max([newest, *stamps]) if stamps else newest
             self.commit(QontoEntryKind.TRANSACTION, page.items)
         QontoBankAccount.objects.filter(pk=account.pk).update(transactions_synced_to=newest)
+        self.pending_recheck(account)
+
+    def pending_recheck(self, account: QontoBankAccount) -> None:
+        """Read again, by id, the transactions still pending in Well after the list.
+
+        A pending card payment later declined or reversed may never come back in the list
+        (`reversed` is no documented filter value): read by id, its new status replaces the
+        old one and a declined, reversed or vanished (404) one leaves the candidates.
+        """
+        pending = (
+            QontoEntry.objects.for_workspace(self.connection.workspace_id)
+            .filter(
+                kind=QontoEntryKind.TRANSACTION,
+                bank_account_id=account.qonto_id,
+                status="pending",
+            )
+            .exclude(pulled_at__gte=self.started)
+            .order_by("pulled_at")[:PENDING_READS]
+        )
+        rows = []
+        for entry in pending:
+            try:
+                rows.append(client.transaction(self.api, entry.qonto_id))
+            except ProviderError as exc:
+                if exc.status != 404:
+                    raise
+                # Gone from Qonto: a pending authorisation that was withdrawn.
+                rows.append({**entry.payload, "status": "reversed"})
+        if rows:
+            self.commit(QontoEntryKind.TRANSACTION, rows)
 
 
 def qonto_sync(*, connection_id, trigger: str = "schedule", **api_options) -> SyncRun:

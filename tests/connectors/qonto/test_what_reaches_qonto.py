@@ -10,12 +10,14 @@ import pytest
 from pypdf import PdfReader
 
 from connectors.models import Connection
-from connectors.qonto.models import Posting, PostingAction, PostingState
+from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
 from connectors.qonto.outbox import NotPostable, posting_enqueue
 from connectors.qonto.posting import Document, document_for
+from connectors.qonto.selectors import qonto_transaction_for
 from connectors.qonto.sync import qonto_sync
 from connectors.qonto.triggers import record_post
 from connectors.quickbooks.models import RecordState, SourceRecord
+from matching.core import normalise
 from tests.connectors.qonto.test_posting import REVIEWER, refreshed, send
 
 pytestmark = pytest.mark.django_db
@@ -306,3 +308,47 @@ def test_on_solo_basic_uploads_are_verified_without_the_list_and_the_plan_is_rec
     assert posting.state == PostingState.DONE, posting.message
     assert posting.qonto_id
     assert qonto.calls("GET /v2/supplier_invoices/<invoice_id>") >= 1
+
+
+# --- pending transactions later declined or reversed -----------------------------------------
+
+
+@pytest.mark.parametrize("later", ["declined", "reversed", "gone"])
+def test_a_pending_payment_later_declined_or_reversed_leaves_the_candidates(
+    connected, make_record, qonto, later
+):
+    qonto_sync(connection_id=connected.pk)
+    store = qonto.app.store
+    with store.lock:
+        debit = next(
+            t
+            for t in store.state["transactions"]
+            if t.get("side") == "debit" and t.get("settled_at")
+        )
+        debit["status"] = "pending"
+        debit["updated_at"] = store.now_iso()
+    qonto_sync(connection_id=connected.pk)
+    entry = QontoEntry.objects.get(kind="transaction", qonto_id=debit["id"])
+    assert entry.status == "pending"
+    purchase = make_record(
+        "Purchase",
+        total_amount=abs(entry.amount),
+        issue_date=entry.date,
+        currency=entry.currency or "EUR",
+        invoice_number="",
+    )
+    assert qonto_transaction_for(record=purchase) is not None
+
+    with store.lock:
+        if later == "gone":
+            store.state["transactions"].remove(debit)
+        else:
+            # Qonto does not say it moves `updated_at` on a decline: the list may never show it.
+            debit["status"] = later
+    qonto_sync(connection_id=connected.pk)
+
+    entry.refresh_from_db()
+    assert entry.status in ("declined", "reversed")
+    assert normalise.transaction(entry.payload) is None  # not a matching candidate
+    assert qonto_transaction_for(record=purchase) is None
+    assert qonto.calls("GET /v2/transactions/<transaction_id>") >= 1
