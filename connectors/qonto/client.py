@@ -433,12 +433,13 @@ def transactions_pages(api: QontoApi, **filters: Any) -> Iterator[Page]:
         page_number = page.next_page
 
 
-def transaction(api: QontoApi, transaction_id: str) -> dict:
+def transaction(api: QontoApi, transaction_id: str, *, includes: Sequence[str] = ()) -> dict:
     """One transaction.
 
     # Reference (§5.2): https://docs.qonto.com/api-reference/business-api/transactions-statements/transactions/retrieve-a-transaction
     """
-    body = _json(_call(api, "GET", f"/v2/transactions/{transaction_id}"))
+    params = [("includes[]", name) for name in includes] or None
+    body = _json(_call(api, "GET", f"/v2/transactions/{transaction_id}", params=params))
     found = body.get("transaction")
     if not isinstance(found, dict) or not found.get("id"):
         raise PermanentError("Qonto's transaction answer has no transaction")

@@ -407,7 +407,8 @@ class _Reader:
         rows = []
         for entry in pending:
             try:
-                rows.append(client.transaction(self.api, entry.qonto_id))
+                # As the list reads it (attachments embedded): an unchanged one stays unchanged.
+                rows.append(client.transaction(self.api, entry.qonto_id, includes=["attachments"]))
             except ProviderError as exc:
                 if exc.status != 404:
                     raise
