@@ -19,6 +19,7 @@ from connectors.qonto.triggers import record_post
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.core import normalise
 from tests.connectors.qonto.test_posting import REVIEWER, refreshed, send
+from well.models import Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -352,3 +353,15 @@ def test_a_pending_payment_later_declined_or_reversed_leaves_the_candidates(
     assert normalise.transaction(entry.payload) is None  # not a matching candidate
     assert qonto_transaction_for(record=purchase) is None
     assert qonto.calls("GET /v2/transactions/<transaction_id>") >= 1
+
+
+def test_the_qonto_page_says_what_solo_basic_limits(connected, qonto, client):
+    qonto.control("plan", {"plan": "solo_basic"})
+    qonto_sync(connection_id=connected.pk)
+    owner = Membership.objects.filter(workspace_id=connected.workspace_id).first().user
+    client.force_login(owner)
+    page = client.get(f"/w/{connected.workspace.slug}/connections/qonto/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "does not include the list of supplier invoices" in text
+    assert "forwarded by e-mail" in text
