@@ -36,6 +36,7 @@ from connectors.pdf import (
     RenderFields,
     RenderLine,
     VatLine,
+    language_of,
     render_record_pdf,
     validate_document,
 )
@@ -50,6 +51,7 @@ from connectors.quickbooks.company import (
     tax_code_rates,
     vat_by_rate,
 )
+from connectors.quickbooks.extract import SUPPLIER_FIELDS
 from connectors.quickbooks.models import SourceRecord
 from connectors.quickbooks.suppliers import supplier_of, tax_id_is_masked
 from connectors.services import connection_mark_needs_reconnect
@@ -151,7 +153,8 @@ def render_fields(record: SourceRecord, *, credit: bool, language: str | None = 
 
     Raises SupplierUnknown when QuickBooks names no supplier for the record.
     """
-    supplier = supplier_of(record)
+    stored = record.workspace_id is not None  # an unsaved record (a what-if) reads nothing
+    supplier = supplier_of(record) if stored else {n: getattr(record, n) for n in SUPPLIER_FIELDS}
     name = " ".join(supplier["supplier_name"].split())
     if not name:
         raise SupplierUnknown(
@@ -163,7 +166,7 @@ def render_fields(record: SourceRecord, *, credit: bool, language: str | None = 
     total = record.total_amount if record.total_amount is not None else Decimal("0")
     vat = vat_by_rate(record.payload or {})
     single_rate = vat[0][0] if len(vat) == 1 else None
-    rates = tax_code_rates(record.workspace_id) if len(vat) > 1 else {}
+    rates = tax_code_rates(record.workspace_id) if len(vat) > 1 and stored else {}
     sign = -1 if credit else 1
     lines = []
     for line in record.payload.get("Line") or []:
@@ -207,13 +210,14 @@ def render_fields(record: SourceRecord, *, credit: bool, language: str | None = 
             website=supplier["supplier_website"],
             email=supplier["supplier_email"],
         ),
-        customer=company_party(record.workspace_id),
+        customer=company_party(record.workspace_id) if stored else None,
         vat_lines=tuple(
             VatLine(rate=rate, amount=sign * abs(amount), base=base) for rate, amount, base in vat
         ),
         lines_include_tax=(record.payload or {}).get("GlobalTaxCalculation") == "TaxInclusive",
         subject=record.label if record.entity_type == "Purchase" else "",
-        language=language or document_language(record.workspace_id),
+        language=language
+        or (document_language(record.workspace_id) if stored else language_of(None)),
     )
 
 

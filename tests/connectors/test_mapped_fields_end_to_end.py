@@ -62,6 +62,8 @@ def test_fourteen_mapped_fields_reach_qonto_end_to_end(sandboxes):
     ours = Posting.objects.filter(record__in=[bill, purchase], action=PostingAction.UPLOAD)
     assert set(ours.values_list("state", flat=True)) == {PostingState.DONE}
     assert set(ours.values_list("outcome", flat=True)) == {"created"}
+    # Qonto analyses an upload after a while (the demo sandbox: 2 s): move its clock past it.
+    requests.post(f"{urls.qonto}/_sandbox/clock", json={"advance_seconds": 60}, timeout=10)
     qonto_sync(connection_id=connections[Provider.QONTO].pk)  # Qonto's analysis, read back
 
     def qonto_invoice(record):
@@ -88,8 +90,8 @@ def test_fourteen_mapped_fields_reach_qonto_end_to_end(sandboxes):
     def amount(value: Decimal, currency: str) -> str:
         return format_amount(value, currency, lang)
 
-    def qonto_value(money) -> Decimal:
-        return Decimal(money["value"])
+    def qonto_value(money) -> Decimal | None:
+        return Decimal(money["value"]) if money else None
 
     # (field, QuickBooks value, printed in the PDF, what Qonto extracted or None: no such field)
     rows = [
@@ -148,8 +150,8 @@ def test_fourteen_mapped_fields_reach_qonto_end_to_end(sandboxes):
         text = pt if field.startswith("Purchase") else bt
         assert quickbooks not in (None, ""), field
         assert printed in text, (field, printed)
-        if extracted is not None:
-            assert extracted == quickbooks, (field, quickbooks, extracted)
+        if field not in ("Vendor.WebAddr",):
+            assert extracted == quickbooks, (field, quickbooks, extracted, bi, pi)
     # Vendor.TaxIdentifier: QuickBooks masks it (quickbooks-api.md §4.3), so it is kept but never
     # printed as a VAT number, and Qonto extracts none rather than a wrong one.
     assert tax_id_is_masked(vendor.supplier_tax_id)
