@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connectors", "0007_posting_unmark_paid"),
+        ("connectors", "0008_supplier_block_and_qonto_plan"),
     ]
 
     operations = [
