@@ -250,4 +250,8 @@ def sync_retry(request):
 def sync_progress(request):
     """The live part of the first-sync page (htmx polls it until the sync is done)."""
     progress = onboarding.first_sync_progress_get(workspace=request.workspace)
-    return render(request, "onboarding/_progress.html", {"progress": progress})
+    return render(
+        request,
+        "onboarding/_progress.html",
+        {"progress": progress, "is_owner": request.membership.allows(Role.OWNER)},
+    )

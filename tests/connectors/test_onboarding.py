@@ -477,6 +477,55 @@ def test_a_failed_first_sync_is_shown_and_a_later_revoked_grant_does_not_reopen_
     assert dashboard_lands_on(client, workspace) == "dashboard"
 
 
+def test_a_failed_qonto_read_shows_its_reason_and_retry_queues_only_what_did_not_finish(
+    owner, client, make_user
+):
+    workspace = start(client)
+    qbo = connect(workspace, Provider.QUICKBOOKS)
+    qonto = connect(workspace, Provider.QONTO)
+    started = timezone.now() - timedelta(minutes=1)
+    Onboarding.objects.filter(workspace=workspace).update(
+        mapping_confirmed_at=started, first_sync_started_at=started
+    )
+    for connection, status, error in (
+        (qonto, SyncStatus.FAILED, "GET /v2/organization failed with HTTP 503"),
+        (qbo, SyncStatus.SUCCEEDED, ""),
+    ):
+        SyncRun.objects.create(
+            workspace=workspace,
+            connection=connection,
+            status=status,
+            started_at=started + timedelta(seconds=1),
+            finished_at=started + timedelta(seconds=2),
+            error=error,
+        )
+    progress_url = reverse("onboarding:sync_progress", args=[workspace.slug])
+    shown = client.get(progress_url).content.decode()
+    assert "Stopped at: Reading Qonto." in shown and "HTTP 503" in shown
+    assert 'id="retry-sync"' in shown and " left" not in shown
+
+    accountant = make_user("acc@onboarding.example")
+    membership_add(
+        workspace=workspace, user=accountant, role=Role.ACCOUNTANT, actor=Actor.system("t")
+    )
+    other = client.__class__()
+    other.force_login(accountant)
+    assert "An owner of this workspace can retry it" in other.get(progress_url).content.decode()
+    assert other.post(reverse("onboarding:sync_retry", args=[workspace.slug])).status_code == 403
+
+    response = client.post(reverse("onboarding:sync_retry", args=[workspace.slug]))
+
+    assert response.status_code == 302
+    queued = sorted(task.func() for task in OrmQ.objects.all())
+    assert queued == [
+        "connectors.qonto.tasks.postings_send_task",
+        "connectors.qonto.tasks.qonto_sync_task",
+    ]  # QuickBooks succeeded since the start: not read again
+    assert AuditEvent.objects.filter(verb="onboarding.first_sync_retried").count() == 1
+    shown = client.get(progress_url).content.decode()
+    assert 'id="sync-error"' not in shown  # the failure before the retry is history
+
+
 def test_a_viewer_sees_the_mapping_but_cannot_confirm_it(mapped_workspace, client, make_user):
     workspace, _account, _main, reserve = mapped_workspace
     viewer = make_user("viewer@onboarding.example")
