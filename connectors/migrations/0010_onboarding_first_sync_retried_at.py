@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connectors", "0008_supplier_block_and_qonto_plan"),
+        ("connectors", "0009_qonto_entry_net_amount"),
     ]
 
     operations = [
