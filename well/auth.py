@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib import messages
 from django.utils.translation import gettext
-from allauth.mfa.models import Authenticator
 
 from well.encryption import system_open, system_seal
 
