@@ -59,6 +59,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_int_list(name: str, default: list[int]) -> list[int]:
+    try:
+        return [int(item) for item in env_list(name, [str(d) for d in default])]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be comma-separated integers") from exc
+
+
 def origin_of(url: str) -> str:
     """'https://host[:port]' of a URL (for the content security policy)."""
     parts = urlsplit(url)

@@ -13,6 +13,7 @@ from well.env import (
     env_bool,
     env_float,
     env_int,
+    env_int_list,
     env_list,
     env_str,
     is_development_master_key,
@@ -341,3 +342,6 @@ LOGGING = {
 # Attachment downloads may reach loopback only in tests and the demo, whose sandboxes
 # serve files on 127.0.0.1; production never sets this.
 WELL_ALLOW_LOOPBACK_DOWNLOADS = env_bool("WELL_ALLOW_LOOPBACK_DOWNLOADS", False)
+# Ports partners' webhook endpoints may use (a name resolving to loopback, where allowed, may
+# use any: the tests' and the demo's receivers).
+WELL_WEBHOOK_PORTS = env_int_list("WELL_WEBHOOK_PORTS", [443, 80])
