@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -32,7 +33,7 @@ from connectors.quickbooks.records import SYSTEM
 from connectors.sync_runs import SyncTally
 from well.audit import audit_event_record
 from well.http import ProviderError
-from well.safe_fetch import MAX_BYTES, FileTooLarge, UnsafeURL, fetch_file
+from well.safe_fetch import MAX_BYTES, STANDARD_PORTS, FileTooLarge, UnsafeURL, fetch_file
 
 DOWNLOAD_THREADS = 8
 EXTENSIONS = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png"}
@@ -102,6 +103,18 @@ def files_ensure(
     _store_files(connection, tally, list(zip(jobs, results, strict=True)), done)
 
 
+def download_ports() -> tuple[int, ...]:
+    """Ports attachment links may use: 80 and 443; where loopback is allowed (the demo, the
+    tests) also the QuickBooks sandbox's own port, which serves its files, and no other."""
+    if not settings.WELL_ALLOW_LOOPBACK_DOWNLOADS:
+        return STANDARD_PORTS
+    try:
+        sandbox_port = urlsplit(settings.QUICKBOOKS_API_URL).port
+    except ValueError:
+        sandbox_port = None
+    return (*STANDARD_PORTS, sandbox_port) if sandbox_port else STANDARD_PORTS
+
+
 def _download(api: client.QuickBooksApi, attachable: SourceRecord) -> tuple[str, Any, Any]:
     """('ok', FetchedFile, validated type) or ('error', message, retryable); never raises."""
     outcome = _fetch(api, attachable)
@@ -125,13 +138,16 @@ def _fetch(api: client.QuickBooksApi, attachable: SourceRecord) -> tuple[str, An
     if isinstance(size, (int, float)) and size > MAX_BYTES:
         return ("error", f"The attachment is {size} bytes, more than the 10 MB limit.", False)
     hosts = settings.QUICKBOOKS_DOWNLOAD_HOSTS
+    ports = download_ports()
     url = payload.get("TempDownloadUri")
     try:
         for attempt in range(2):
             if not url:
                 url = client.download_url(api, attachable.qbo_id)
             try:
-                fetched = fetch_file(url, allowed_hosts=hosts, max_bytes=MAX_BYTES)
+                fetched = fetch_file(
+                    url, allowed_hosts=hosts, max_bytes=MAX_BYTES, allowed_ports=ports
+                )
                 return ("ok", fetched, None)
             except (UnsafeURL, FileTooLarge):
                 raise

@@ -160,3 +160,38 @@ def test_a_pdf_with_javascript_from_quickbooks_is_refused_with_the_reason(connec
     victim.refresh_from_db()
     assert victim.error.startswith("Refused: The PDF contains JavaScript")
     assert not victim.file
+
+
+def test_where_loopback_is_allowed_a_link_to_another_local_port_is_never_fetched(connected, qbo):
+    # Issue 19: in the demo a hostile provider made Well fetch another local service.
+    import http.server
+    import threading
+
+    from connectors.quickbooks import attachments
+    from connectors.quickbooks import sync as sync_module
+
+    hits: list[str] = []
+
+    class Local(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"%PDF-1.4 internal state")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Local)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = sync_module.api_for(connected)
+        url = f"http://127.0.0.1:{server.server_address[1]}/_sandbox/state"
+        outcome = attachments._download(
+            api, SourceRecord(qbo_id="1", payload={"TempDownloadUri": url})
+        )
+    finally:
+        server.shutdown()
+
+    assert outcome[0] == "error" and "unusual port" in outcome[1]
+    assert hits == []
