@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -311,6 +313,18 @@ REST_FRAMEWORK = {
     # Requests per partner API key (api.base.PerKeyThrottle); 429 with Retry-After beyond it.
     "DEFAULT_THROTTLE_RATES": {"api_key": env_str("WELL_API_RATE", "600/min")},
 }
+# Wrong, revoked or expired API keys allowed per client address before 429 (per window).
+WELL_API_AUTH_FAILURE_RATE = env_str("WELL_API_AUTH_FAILURE_RATE", "10/min")
+if not re.fullmatch(r"\d+/(s|sec|m|min|h|hour)", WELL_API_AUTH_FAILURE_RATE):
+    raise ImproperlyConfigured("WELL_API_AUTH_FAILURE_RATE looks like 10/min.")
+# Addresses (or networks) of the reverse proxies in front of Well: from them, the client's
+# address is read from X-Forwarded-For; from anyone else that header is ignored.
+WELL_TRUSTED_PROXIES = env_list("WELL_TRUSTED_PROXIES", [])
+for _proxy in WELL_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"WELL_TRUSTED_PROXIES: {_proxy!r} is not an address") from exc
 SPECTACULAR_SETTINGS = {"TITLE": "Well partner API", "VERSION": "1.0.0"}
 
 # --- Logging -------------------------------------------------------------------------------
