@@ -118,3 +118,18 @@ def test_a_validated_pdf_still_shows_in_the_preview(
     # Chromium's PDF viewer runs in the frame (it refuses to run in any `sandbox`ed iframe,
     # which is why the file's own CSP header does the sandboxing).
     assert any(frame.url.startswith("chrome-extension://") for frame in page.frames)
+
+
+def test_chromium_finds_nothing_wrong_with_the_content_security_policy(
+    live_server, page, books, in_review
+):
+    # Issue 19, finding 9: the literal 'nonce' was an invalid source on every page.
+    record = in_review(books)
+    complaints: list[str] = []
+    page.on("console", lambda message: complaints.append(message.text))
+    _sign_in(page, live_server, books.owner.email)
+    page.goto(f"{live_server.url}/w/{books.workspace.slug}/records/{record.pk}/")
+    page.wait_for_load_state("load")
+
+    assert [c for c in complaints if "Content Security Policy" in c] == []
+    assert page.evaluate("() => document.querySelector('script[nonce]') !== null")
