@@ -404,6 +404,9 @@ def record_file(request, record_id: int, file_id: int):
     served = source_file_served(source=found)
     if served is None:
         raise Http404("The file is no longer in storage; sync again.")
+    if not served.inline and request.headers.get("Sec-Fetch-Dest") in ("iframe", "frame"):
+        # A frame shows validated PDFs only; anything else would start a download by itself.
+        raise Http404("This attachment is not a PDF Well can show; download it instead.")
     response = HttpResponse(served.content, content_type=served.content_type)
     response["Content-Disposition"] = content_disposition_header(
         not served.inline, served.filename or "document"

@@ -108,6 +108,9 @@ def test_a_file_stored_before_validation_is_only_ever_a_download_of_opaque_bytes
     assert response["Content-Disposition"].startswith("attachment;")
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Security-Policy"].split(";")[0] == "sandbox"
+    # Asked for by a frame (a row stored as a PDF before validation is still framed), it is
+    # not served at all: a frame shows validated PDFs only.
+    assert client.get(_file_url(legacy_html), HTTP_SEC_FETCH_DEST="iframe").status_code == 404
     page = client.get(
         reverse(
             "review:record",
