@@ -128,11 +128,10 @@ def reference(raw: Any) -> str:
 
 def squash(*texts: Any) -> str:
     """Every text folded like a reference (alphanumerics only), for reference containment."""
-    return " ".join(
-        _NON_ALNUM.sub("", fold(t)).translate(_OCR_DIGITS)
-        for t in texts
-        if isinstance(t, str) and t
+    folded = (
+        _NON_ALNUM.sub("", fold(t)).translate(_OCR_DIGITS) for t in texts if isinstance(t, str)
     )
+    return " ".join(word for word in folded if word)
 
 
 def tax_id(raw: Any) -> str:
@@ -550,10 +549,8 @@ def transaction(obj: Any) -> Entry | None:
     local = int_cents(obj.get("local_amount_cents"))
     if local is None:
         local = cents(obj.get("local_amount"))
-    if local is not None and amount is not None and amount < 0:
-        local = -abs(local)
-    elif local is not None:
-        local = abs(local)
+    if local is not None:
+        local = -abs(local) if obj.get("side") == "credit" else abs(local)
     label = _text(obj.get("label"))
     return entry_from_fields(
         TRANSACTION,
