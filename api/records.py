@@ -243,6 +243,13 @@ class EditsIn(serializers.Serializer):
 
 class NoteIn(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    proposal = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the proposal you decided on (its id); a decision on a proposal replaced since "
+        "is refused with 409",
+    )
 
 
 class ApproveIn(NoteIn):
@@ -370,7 +377,7 @@ class RecordViewSet(WorkspaceViewSet):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         record = self.get_object()
-        kwargs = {"note": values.get("note", "")}
+        kwargs = {"note": values.get("note", ""), "proposal_id": values.get("proposal")}
         if "edits" in values:
             kwargs["edits"] = values["edits"] or None
         if "entry" in values:
@@ -396,11 +403,11 @@ class RecordViewSet(WorkspaceViewSet):
         """Approve the current proposal (after optional edits of mapped fields): it is posted."""
         return self._once(services.record_approve, ApproveIn)
 
-    @extend_schema(request=NoteIn, responses={201: DecidedOut, **ERRORS})
+    @extend_schema(request=ApproveIn, responses={201: DecidedOut, **ERRORS})
     @action(detail=True, methods=["post"])
     def reject(self, request, record_id: int):
-        """The proposal is wrong: nothing is posted."""
-        return self._once(services.record_reject, NoteIn)
+        """The proposal is wrong: nothing is posted (the note and corrections are kept)."""
+        return self._once(services.record_reject, ApproveIn)
 
     @extend_schema(request=PinIn, responses={201: DecidedOut, **ERRORS})
     @action(detail=True, methods=["post"])
