@@ -360,6 +360,36 @@ def decisions_check_rows(
     return verdicts
 
 
+def decisions_check_bulk(
+    *, records: Iterable[SourceRecord]
+) -> list[tuple[SourceRecord, Any, Verdict]]:
+    """(record, current proposal, verdict) of a bulk approval, in the order it approves them.
+
+    A Qonto entry proposed to several selected records goes to the first one only: the others
+    say so before anything happens, as `records_bulk_approve` would refuse them.
+    """
+    claimed: dict[str, SourceRecord] = {}
+    rows = []
+    for record in sorted(records, key=lambda r: r.pk):
+        proposal = _current(record)
+        verdict = decision_check(record=record, kind=Kind.APPROVE, proposal=proposal)
+        target = proposal.target if proposal is not None and proposal.action == LINK else None
+        if verdict and target is not None:
+            first = claimed.setdefault(target.qonto_id, record)
+            if first.pk != record.pk:
+                verdict = Verdict(
+                    Kind.APPROVE,
+                    False,
+                    _(
+                        "This Qonto entry is already linked to %(record)s (approved first in "
+                        "this selection)."
+                    )
+                    % {"record": record_label(first)},
+                )
+        rows.append((record, proposal, verdict))
+    return rows
+
+
 def _holders_by_entry(workspace_id: int, qonto_ids: list[str]) -> dict[str, list[SourceRecord]]:
     """Every record holding each of these entries (a list row excludes itself)."""
     found: dict[str, list[SourceRecord]] = {}

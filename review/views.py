@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET
 
 from connectors.onboarding import onboarding_redirect_due
 from review import charts, services
-from review.decisions import Kind, decision_check, decisions_check_rows
+from review.decisions import Kind, decision_check, decisions_check_bulk, decisions_check_rows
 from review.forms import (
     AuditFilterForm,
     BulkApproveForm,
@@ -56,7 +56,6 @@ from review.selectors.queue import (
 from review.selectors.record_page import record_page
 from review.selectors.records import (
     qonto_entry_find,
-    record_current_proposal,
     record_detail_get,
     record_file_get,
     record_ledger_accounts,
@@ -231,11 +230,10 @@ def bulk_approve(request):
         return redirect(back)
     if not form.cleaned_data["confirm"]:
         # Each row says what will happen to it (or why it will not be approved) before it does.
-        rows = []
-        for record in records:
-            proposal = record_current_proposal(record=record)
-            verdict = decision_check(record=record, kind=Kind.APPROVE, proposal=proposal)
-            rows.append({"record": record, "verdict": verdict, "proposal": proposal})
+        rows = [
+            {"record": record, "proposal": proposal, "verdict": verdict}
+            for record, proposal, verdict in decisions_check_bulk(records=records)
+        ]
         return render(
             request,
             "review/bulk_confirm.html",
@@ -261,8 +259,12 @@ def bulk_approve(request):
         messages.success(
             request, f"{len(result.decided)} records approved; they are being posted to Qonto."
         )
+    named = {record.pk: record for record in records}
     for pk, why in result.skipped.items():
-        messages.warning(request, f"Record {pk} was not approved: {why}.")
+        record = named[pk]
+        amount = f"{record.total_amount or ''} {record.currency}".strip()
+        who = f"{record.supplier_name}, {amount}" if record.supplier_name else amount
+        messages.warning(request, f"{_label(record)} ({who}) was not approved: {why}")
     return redirect(back)
 
 
