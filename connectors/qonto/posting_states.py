@@ -107,7 +107,14 @@ def posting_finish(
             reason=message[:2000],
         )
         record = SourceRecord.objects.get(pk=posting.record_id)
-        if state == PostingState.DONE:
+        # The record follows its posting while it is on its way to Qonto; one that moved on (a
+        # new version back in review, an override) keeps its state: the posting's event says it.
+        follows = record.state in (RecordState.POSTING, RecordState.FAILED, RecordState.POSTED)
+        if state == PostingState.FAILED:
+            qonto_link_release(posting=posting)
+        if not follows:
+            pass
+        elif state == PostingState.DONE:
             record_transition(
                 record=record,
                 state=RecordState.POSTED,
@@ -115,7 +122,6 @@ def posting_finish(
                 reason=f"{posting.action}: Qonto {qonto_id} ({outcome})",
             )
         elif state == PostingState.FAILED:
-            qonto_link_release(posting=posting)
             record_transition(record=record, state=RecordState.FAILED, actor=SYSTEM, reason=message)
     for name, value in values.items():
         setattr(posting, name, value)
