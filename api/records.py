@@ -23,6 +23,7 @@ from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.models import Action, Band, Decision, DecisionKind, Proposal
 from matching.selectors import MATCHED_KINDS
 from review import services
+from review.decisions import Kind, decision_check
 from review.selectors.audit import record_audit_events
 from review.selectors.records import (
     decisions_for_workspace,
@@ -194,6 +195,20 @@ class PostingBriefOut(serializers.Serializer):
     qonto_url = serializers.CharField()
 
 
+class VerdictOut(serializers.Serializer):
+    """The decision service's answer for one decision: would it be taken now, and what it does."""
+
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(help_text="why not, when not allowed")
+    outcome = serializers.CharField(help_text="what it does in Qonto, when allowed")
+
+
+class OfferedOut(serializers.Serializer):
+    approve = VerdictOut()
+    reject = VerdictOut()
+    upload_as_new = VerdictOut()
+
+
 class RecordDetailOut(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField(source="entity_type")
@@ -212,6 +227,10 @@ class RecordDetailOut(serializers.Serializer):
     )
     proposal = ProposalOut(allow_null=True)
     postings = PostingBriefOut(many=True, source="postings_list")
+    decisions = OfferedOut(
+        source="offered",
+        help_text="what the decision service would accept now (the record page's buttons)",
+    )
 
 
 class DecisionOut(serializers.Serializer):
@@ -365,6 +384,10 @@ class RecordViewSet(WorkspaceViewSet):
         proposal = record_current_proposal(record=record)
         record.proposal = proposal
         record.enrichment = proposal.counterparty if proposal else None
+        record.offered = {
+            kind: decision_check(record=record, kind=kind, proposal=proposal)
+            for kind in (Kind.APPROVE, Kind.REJECT, Kind.UPLOAD_AS_NEW)
+        }
         record.postings_list = list(
             Posting.objects.for_workspace(self.workspace)
             .filter(record=record)

@@ -254,3 +254,13 @@ def test_bulk_confirmation_says_per_row_what_will_happen_and_why_not(books, peop
     assert said[0].startswith("1 records approved")
     assert sum(f"already linked to Bill {rows[0].qbo_id}" in m for m in said) == 2
     assert live_holders(shared) == {rows[0].pk}
+
+
+def test_the_api_says_what_the_service_would_accept_as_the_page_does(books, people, api_key_client):
+    bill_1079, _, _ = bill_1079_and_bill_603(books, people)
+
+    detail = api_key_client(books).get(f"/api/v1/records/{bill_1079.pk}/").json()
+
+    assert detail["decisions"]["approve"]["allowed"] is False
+    assert "already linked to Bill 603" in detail["decisions"]["approve"]["reason"]
+    assert detail["decisions"]["reject"]["allowed"] is True
