@@ -264,3 +264,22 @@ def test_the_api_says_what_the_service_would_accept_as_the_page_does(books, peop
     assert detail["decisions"]["approve"]["allowed"] is False
     assert "already linked to Bill 603" in detail["decisions"]["approve"]["reason"]
     assert detail["decisions"]["reject"]["allowed"] is True
+
+
+def test_a_queue_row_above_the_auto_threshold_says_a_check_stopped_it(books, people):
+    entry = books.invoice()
+    record = books.bill(state=RecordState.IN_REVIEW)
+    ProposalFactory(
+        record=record,
+        action="link",
+        target=entry,
+        confidence=0.97,
+        reasons=[{"signal": "gate", "weight": 0, "detail": "not auto-posted: a vendor rule"}],
+    )
+
+    page = people["accountant"].get(url(books, "queue")).content.decode()
+
+    row = page[page.index(f'id="row-{record.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "0.97" in row and "above auto-post: stopped by a check" in row
+    assert "not auto-posted: a vendor rule" in row
