@@ -507,9 +507,13 @@ def supplier_invoice(obj: Any) -> Entry | None:
     )
 
 
+# A pending card payment later declined or reversed paid nothing (connectors/qonto/sync.py).
+WITHDRAWN = ("declined", "reversed")
+
+
 def transaction(obj: Any) -> Entry | None:
-    """A Qonto transaction; None when unusable (no id, or declined)."""
-    if not isinstance(obj, dict) or not obj.get("id") or obj.get("status") == "declined":
+    """A Qonto transaction; None when unusable (no id, or declined or reversed: no payment)."""
+    if not isinstance(obj, dict) or not obj.get("id") or obj.get("status") in WITHDRAWN:
         return None
     amount = int_cents(obj.get("amount_cents"))
     if amount is None:
