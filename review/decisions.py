@@ -123,6 +123,15 @@ def _tax_id(value: str) -> str:
     return re.sub(r"[^0-9A-Z]", "", (value or "").upper())
 
 
+def _same_tax_id(ours: str, theirs: str) -> bool:
+    """Two tax IDs that may be the same: QuickBooks masks all but the last four characters
+    ("XXXXXXX0704"), and a VAT number may carry its country prefix ("GB543820704")."""
+    ours, theirs = ours.lstrip("X"), theirs.lstrip("X")
+    if not ours or not theirs:
+        return True
+    return ours.endswith(theirs) or theirs.endswith(ours)
+
+
 def link_gate(*, record: SourceRecord, entry: QontoEntry) -> str:
     """Why this record may not be linked to this entry (currency, tax ID), or ""."""
     theirs = {c for c in (entry.currency, entry.local_currency) if c}
@@ -132,7 +141,7 @@ def link_gate(*, record: SourceRecord, entry: QontoEntry) -> str:
             "document."
         ) % {"theirs": "/".join(sorted(theirs)), "ours": record.currency}
     ours, vat = _tax_id(record.supplier_tax_id), _tax_id(entry.vat_number)
-    if ours and vat and ours != vat:
+    if ours and vat and not _same_tax_id(ours, vat):
         return _(
             "The supplier's tax ID (%(ours)s) is not the Qonto entry's VAT number (%(vat)s)."
         ) % {"ours": record.supplier_tax_id, "vat": entry.vat_number}

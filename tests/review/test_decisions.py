@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from django.db import IntegrityError, transaction
 
-from connectors.qonto.models import Posting, PostingState, QontoLink
+from connectors.qonto.models import Posting, PostingState, QontoEntry, QontoLink
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.models import Action, Band, Decision, Proposal
 from matching.services import proposals_refresh_for_entries, record_propose
@@ -283,3 +283,36 @@ def test_a_queue_row_above_the_auto_threshold_says_a_check_stopped_it(books, peo
     row = row[: row.index("</tr>")]
     assert "0.97" in row and "above auto-post: stopped by a check" in row
     assert "not auto-posted: a vendor rule" in row
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "linked"),
+    [
+        ("XXXXXXX0704", "GB543820704", True),  # QuickBooks masks all but the last four
+        ("543820704", "GB 543 820 704", True),  # the country prefix, spaces
+        ("FR40123456789", "FR40123456789", True),
+        ("FR40123456789", "FR99999999999", False),
+        ("XXXXXXX0704", "GB543820999", False),
+    ],
+)
+def test_the_tax_id_gate_of_a_pin(books, people, ours, theirs, linked):
+    entry = books.invoice(amount_text="100.00", day="2025-02-10")
+    QontoEntry.objects.filter(pk=entry.pk).update(vat_number=theirs)
+    bill = books.bill(state=RecordState.REFUSED, supplier_tax_id=ours)
+
+    response = people["accountant"].post(url(books, "pin", record_id=bill.pk), {"entry": entry.pk})
+
+    assert Decision.objects.filter(record=bill).exists() == linked
+    if not linked:
+        assert "is not the Qonto entry's VAT number" in texts(response)[-1]
+
+
+def test_a_pin_to_an_entry_in_another_currency_is_refused(books, people):
+    entry = books.invoice(amount_text="100.00", day="2025-02-10")
+    QontoEntry.objects.filter(pk=entry.pk).update(currency="USD")
+    bill = books.bill(state=RecordState.REFUSED)
+
+    response = people["accountant"].post(url(books, "pin", record_id=bill.pk), {"entry": entry.pk})
+
+    assert "in USD and the record in EUR" in texts(response)[-1]
+    assert not Decision.objects.filter(record=bill).exists()
