@@ -101,7 +101,9 @@ class OverrideForm(forms.Form):
         ("create", "Upload as a new supplier invoice"),
     ]
     outcome = forms.ChoiceField(choices=OUTCOMES)
-    entry = forms.CharField(required=False, label="Qonto entry (for link)")
+    # Picked in the record page's Qonto entry list (review/selectors/qonto_entries.py), never
+    # typed: the list shows what each entry is and which are already linked.
+    entry = forms.CharField(required=False, widget=forms.HiddenInput)
     note = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -24,6 +24,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
@@ -45,6 +46,11 @@ from review.forms import (
 from review.paging import page_number_parse, window_page
 from review.selectors.audit import AuditFilters, audit_log, audit_verbs, record_audit_pack
 from review.selectors.dashboard import dashboard_get
+from review.selectors.qonto_entries import (
+    EntryNotFound,
+    qonto_entries_pick,
+    qonto_entry_choice_get,
+)
 from review.selectors.queue import (
     QueueFilters,
     queue_reasons,
@@ -55,7 +61,6 @@ from review.selectors.queue import (
 )
 from review.selectors.record_page import record_page
 from review.selectors.records import (
-    qonto_entry_find,
     record_detail_get,
     record_file_get,
     record_ledger_accounts,
@@ -271,6 +276,19 @@ def bulk_approve(request):
 # --- one record ----------------------------------------------------------------------------
 
 
+def _entry_picker(request, record):
+    """The Qonto entry picker (pin, override): searched by `entry_q`, the record's amount by
+    default; an empty search lists every entry."""
+    query = request.GET.get("entry_q")
+    if query is None and record.total_amount is not None:
+        query = f"{abs(record.total_amount):.2f}"
+    return qonto_entries_pick(
+        workspace=request.workspace,
+        query=query or "",
+        page=page_number_parse(request.GET.get("entry_page")),
+    )
+
+
 def _record_page(request, record_id: int, *, edit_form=None, override_form=None, status=200):
     page = record_page(workspace=request.workspace, pk=record_id)
     if page is None:
@@ -302,9 +320,12 @@ def _record_page(request, record_id: int, *, edit_form=None, override_form=None,
             "record": page.record,
             "edit_form": edit_form or EditForm(initial=initial, accounts=page.accounts),
             "override_form": override_form or OverrideForm(),
+            "picker": _entry_picker(request, page.record),
             "can_act": can_act,
             "v": verdicts,
             "can_decide": any(verdicts.values()),
+            "open_states": services.OPEN,
+            "reopenable": services.REOPENABLE,
         },
         status=status,
     )
@@ -375,11 +396,14 @@ def record_pin(request, record_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     form = PinForm(request.POST)
-    entry = None
-    if form.is_valid():
-        entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
-    if entry is None:
-        messages.error(request, "Choose a Qonto entry of this workspace to pin.")
+    try:
+        if not form.is_valid():
+            raise EntryNotFound(_("Choose the Qonto entry to pin in the list."))
+        entry = qonto_entry_choice_get(
+            workspace=request.workspace, key=form.cleaned_data["entry"]
+        ).entry
+    except EntryNotFound as exc:
+        messages.error(request, str(exc))
         return _back(request, record)
     return _decide_with_form(
         request,
@@ -415,9 +439,12 @@ def record_override(request, record_id: int):
         return _record_page(request, record_id, override_form=form, status=400)
     entry = None
     if form.cleaned_data["outcome"] == "link":
-        entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
-        if entry is None:
-            form.add_error("entry", "Choose a Qonto entry of this workspace.")
+        try:
+            entry = qonto_entry_choice_get(
+                workspace=request.workspace, key=form.cleaned_data["entry"]
+            ).entry
+        except EntryNotFound as exc:
+            form.add_error(None, str(exc))
             return _record_page(request, record_id, override_form=form, status=400)
     try:
         services.record_override(

@@ -103,8 +103,17 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    # The demo runs the web server and the worker on one SQLite file.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The demo runs the web server and the worker on one SQLite file. A transaction takes the
+    # write lock when it begins (IMMEDIATE), so a second writer waits for it (timeout) instead
+    # of failing with "database is locked" when its read lock cannot be upgraded; WAL lets
+    # pages read while the worker writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

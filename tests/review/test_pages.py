@@ -243,7 +243,7 @@ def test_pinning_another_candidate_posts_it(books, people):
 def test_a_refused_record_is_pinned_by_hand_from_the_refused_list(books, people):
     bill, entry = refused(books)
     page = people["owner"].get(url(books, "refused")).content.decode()
-    assert f'data-record="{bill.pk}"' in page and "Pin and post" in page
+    assert f'data-record="{bill.pk}"' in page and "Choose the Qonto entry" in page
     response = people["owner"].post(
         url(books, "pin", record_id=bill.pk),
         {"entry": entry.qonto_id, "next": url(books, "refused")},
@@ -257,7 +257,7 @@ def test_another_workspaces_entry_cannot_be_pinned(books, other_books, people):
     bill = in_review(books)
     theirs = other_books.invoice()
     response = people["owner"].post(url(books, "pin", record_id=bill.pk), {"entry": str(theirs.pk)})
-    assert "Choose a Qonto entry of this workspace" in texts(response)[0]
+    assert "This Qonto entry is not one of this workspace's" in texts(response)[0]
     assert not Decision.objects.exists()
 
 

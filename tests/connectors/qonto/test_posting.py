@@ -12,7 +12,8 @@ from django.core.files.base import ContentFile
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from connectors.models import Connection
+from connectors.models import Connection, Onboarding
+from connectors.onboarding import first_sync_start
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
 from connectors.qonto.outbox import NotPostable, posting_enqueue
 from connectors.qonto.posting import (
@@ -265,6 +266,30 @@ def test_postings_wait_for_the_first_qonto_read_then_link_what_qonto_already_hol
     posting = refreshed(posting)
     assert posting.state == PostingState.DONE and posting.outcome == "linked"
     assert qonto.uploads() == []
+
+
+def test_nothing_is_written_to_qonto_before_the_owner_starts_the_first_sync(
+    connected, make_record, qonto
+):
+    """Issue 16: Well uploaded 2 invoices and marked 127 paid right after Qonto was connected,
+    a minute before the owner pressed "Start the first sync"."""
+    workspace = connected.workspace
+    owner = workspace.memberships.first().user
+    Onboarding.objects.create(workspace=workspace, mapping_confirmed_at=timezone.now())
+    bill = make_record("Bill", invoice_number="GATE-1", total_amount=Decimal("80.00"))
+    upload = record_post(record=bill, actor=REVIEWER)
+
+    waiting = send()
+
+    assert waiting.claimed == 0 and refreshed(upload).state == PostingState.READY
+    writes = {r: n for r, n in qonto.control("stats")["calls"].items() if r.startswith("POST /v2")}
+    assert writes == {}
+
+    assert first_sync_start(workspace=workspace, actor=Actor.user(owner))
+    send()
+
+    assert refreshed(upload).state == PostingState.DONE
+    assert qonto.calls(BULK) == 1
 
 
 def test_a_payment_of_a_posted_bill_marks_the_qonto_invoice_paid(

@@ -39,7 +39,7 @@ def links_from_postings(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connectors", "0008_supplier_block_and_qonto_plan"),
+        ("connectors", "0010_onboarding_first_sync_retried_at"),
         ("well", "0003_api_keys_webhooks"),
     ]
 
