@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import (
-    FileResponse,
     Http404,
     HttpResponse,
     HttpResponseNotAllowed,
@@ -23,12 +22,13 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from connectors.onboarding import onboarding_redirect_due
+from connectors.quickbooks.attachments import source_file_served
 from review import charts, services
 from review.decisions import Kind, decision_check, decisions_check_bulk, decisions_check_rows
 from review.forms import (
@@ -486,21 +486,34 @@ def record_postings_retry(request, record_id: int):
 @workspace_view()
 @xframe_options_sameorigin
 def record_file(request, record_id: int, file_id: int):
-    """The QuickBooks attachment, inline, under a CSP that lets it run nothing."""
+    """The QuickBooks attachment as what validation found it to be, under a sandboxing CSP.
+
+    Only a PDF that passes validation again is shown inline (the preview frame); an image is a
+    download of its type and anything else a download of opaque bytes. The provider's
+    Content-Type is never used.
+    """
     found = record_file_get(workspace=request.workspace, record_pk=record_id, file_pk=file_id)
     if found is None:
         raise Http404("No such file.")
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
-    response = FileResponse(
-        found.file.open("rb"),
-        content_type=found.content_type or "application/pdf",
-        as_attachment=False,
-        filename=found.file_name or "document.pdf",
+    served = source_file_served(source=found)
+    if served is None:
+        raise Http404("The file is no longer in storage; sync again.")
+    if not served.inline and request.headers.get("Sec-Fetch-Dest") in ("iframe", "frame"):
+        # A frame shows validated PDFs only; anything else would start a download by itself.
+        raise Http404("This attachment is not a PDF Well can show; download it instead.")
+    response = HttpResponse(served.content, content_type=served.content_type)
+    response["Content-Disposition"] = content_disposition_header(
+        not served.inline, served.filename or "document"
     )
+    response["X-Content-Type-Options"] = "nosniff"
+    # `sandbox`: even opened on its own, the file is an opaque origin that runs no script,
+    # submits no form and opens no window (the preview iframe itself cannot carry the
+    # attribute: Chromium then refuses to show any PDF, see docs/security.md).
     response["Content-Security-Policy"] = (
-        "default-src 'none'; object-src 'self'; plugin-types application/pdf; "
-        "style-src 'unsafe-inline'; frame-ancestors 'self'"
+        "sandbox; default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; "
+        "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
     )
     response["Cache-Control"] = "private, max-age=300"
     response._csp_exempt = True  # our header above, not the site's

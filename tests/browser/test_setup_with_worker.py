@@ -18,7 +18,12 @@ from django_q.tasks import async_task
 from connectors.models import Connection, Onboarding, Provider
 from connectors.qonto.models import Posting, PostingState
 from sandbox.worker import task_worker_start
-from tests.browser.test_onboarding import PASSWORD, allow_on_consent_page, sandboxes  # noqa: F401
+from tests.browser.test_onboarding import (  # noqa: F401
+    PASSWORD,
+    allow_on_consent_page,
+    sandboxes,
+    verify_email_from_the_page,
+)
 from well.models import AuditEvent, Workspace
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -56,6 +61,7 @@ def wizard_until_first_sync(page, sandboxes, email: str) -> Workspace:  # noqa: 
     page.fill("input[name=password1]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
     page.click("form button[type=submit]")
+    verify_email_from_the_page(page)
     page.wait_for_url(f"{site}/")
     page.click("#new-workspace")
     page.fill("input[name=name]", "Brasserie Lumière")

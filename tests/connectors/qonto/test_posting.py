@@ -28,6 +28,7 @@ from connectors.qonto.sync import qonto_sync
 from connectors.qonto.triggers import record_post
 from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
 from connectors.selectors import qonto_connection_get
+from tests.connectors.test_pdf_active_content import OPEN_ACTION_JS
 from well.audit import Actor
 from well.http import RetryPolicy
 from well.models import AuditEvent
@@ -393,6 +394,8 @@ HOSTILE = {
         b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R/Encrypt<<>>>>\n%%EOF",
     ),
     "truncated": ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R"),
+    # Stored before the sync checked PDFs for scripts: the outbox checks again (issue 19).
+    "javascript": ("script.pdf", OPEN_ACTION_JS),
 }
 
 
@@ -409,6 +412,8 @@ def test_hostile_pdfs_are_refused_and_the_batch_goes_on(connected, make_record, 
     bad_posting, good_posting = refreshed(bad_posting), refreshed(good_posting)
     assert bad_posting.state == PostingState.FAILED
     assert bad_posting.message and bad_posting.error_code
+    if case == "javascript":
+        assert "JavaScript" in bad_posting.message
     assert good_posting.state == PostingState.DONE
     assert len(qonto.uploads()) == 1
 
