@@ -23,6 +23,7 @@ from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.models import Action, Band, Decision, DecisionKind, Proposal
 from matching.selectors import MATCHED_KINDS
 from review import services
+from review.decisions import Kind, decision_check
 from review.selectors.audit import record_audit_events
 from review.selectors.records import (
     decisions_for_workspace,
@@ -194,6 +195,20 @@ class PostingBriefOut(serializers.Serializer):
     qonto_url = serializers.CharField()
 
 
+class VerdictOut(serializers.Serializer):
+    """The decision service's answer for one decision: would it be taken now, and what it does."""
+
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(help_text="why not, when not allowed")
+    outcome = serializers.CharField(help_text="what it does in Qonto, when allowed")
+
+
+class OfferedOut(serializers.Serializer):
+    approve = VerdictOut()
+    reject = VerdictOut()
+    upload_as_new = VerdictOut()
+
+
 class RecordDetailOut(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField(source="entity_type")
@@ -212,6 +227,10 @@ class RecordDetailOut(serializers.Serializer):
     )
     proposal = ProposalOut(allow_null=True)
     postings = PostingBriefOut(many=True, source="postings_list")
+    decisions = OfferedOut(
+        source="offered",
+        help_text="what the decision service would accept now (the record page's buttons)",
+    )
 
 
 class DecisionOut(serializers.Serializer):
@@ -243,6 +262,13 @@ class EditsIn(serializers.Serializer):
 
 class NoteIn(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    proposal = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the proposal you decided on (its id); a decision on a proposal replaced since "
+        "is refused with 409",
+    )
 
 
 class ApproveIn(NoteIn):
@@ -358,6 +384,10 @@ class RecordViewSet(WorkspaceViewSet):
         proposal = record_current_proposal(record=record)
         record.proposal = proposal
         record.enrichment = proposal.counterparty if proposal else None
+        record.offered = {
+            kind: decision_check(record=record, kind=kind, proposal=proposal)
+            for kind in (Kind.APPROVE, Kind.REJECT, Kind.UPLOAD_AS_NEW)
+        }
         record.postings_list = list(
             Posting.objects.for_workspace(self.workspace)
             .filter(record=record)
@@ -370,7 +400,7 @@ class RecordViewSet(WorkspaceViewSet):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         record = self.get_object()
-        kwargs = {"note": values.get("note", "")}
+        kwargs = {"note": values.get("note", ""), "proposal_id": values.get("proposal")}
         if "edits" in values:
             kwargs["edits"] = values["edits"] or None
         if "entry" in values:
@@ -396,11 +426,11 @@ class RecordViewSet(WorkspaceViewSet):
         """Approve the current proposal (after optional edits of mapped fields): it is posted."""
         return self._once(services.record_approve, ApproveIn)
 
-    @extend_schema(request=NoteIn, responses={201: DecidedOut, **ERRORS})
+    @extend_schema(request=ApproveIn, responses={201: DecidedOut, **ERRORS})
     @action(detail=True, methods=["post"])
     def reject(self, request, record_id: int):
-        """The proposal is wrong: nothing is posted."""
-        return self._once(services.record_reject, NoteIn)
+        """The proposal is wrong: nothing is posted (the note and corrections are kept)."""
+        return self._once(services.record_reject, ApproveIn)
 
     @extend_schema(request=PinIn, responses={201: DecidedOut, **ERRORS})
     @action(detail=True, methods=["post"])

@@ -26,7 +26,7 @@ from well.models import Workspace
 
 # The QuickBooks kinds the engine matches against Qonto entries: those that become a document.
 MATCHED_KINDS = DOCUMENT_KINDS
-OPEN_STATES = ("pulled", "proposed", "in_review", "refused")
+OPEN_STATES = ("pulled", "proposed", "in_review", "refused", "waiting_payment")
 # Entry date minus record date the blocking rules can reach (matching.core.blocking windows).
 WINDOW_BEFORE = timedelta(days=65)
 WINDOW_AFTER = timedelta(days=95)

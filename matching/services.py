@@ -15,18 +15,16 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
-from connectors.qonto import selectors as qonto_selectors
-from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
-from connectors.qonto.outbox import NotPostable, posting_enqueue
-from connectors.qonto.triggers import record_post
+from connectors.lifecycle import record_transition
+from connectors.qonto.models import Posting, PostingState, QontoEntry
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching import selectors
 from matching.core import (
     CREATE,
     LINK,
-    SUPPLIER_INVOICE,
     LabelledDecision,
     Target,
     build_book,
@@ -40,7 +38,6 @@ from matching.core.reasons import signal_reasons
 from matching.models import Band, Candidate, Proposal, VendorRule, WorkspaceModel
 from well.audit import Actor, audit_event_record
 from well.models import AuditEvent, Workspace
-from well.webhooks import record_summary, webhooks_emit
 
 SYSTEM = Actor.system("matching")
 logger = logging.getLogger(__name__)
@@ -55,83 +52,15 @@ SETTLED = frozenset(
         RecordState.POSTED,
     }
 )
+# An automatic proposal is `proposed` until the decision service approves it (review).
 BAND_STATE = {
-    Band.AUTO: RecordState.AUTO_APPROVED,
+    Band.AUTO: RecordState.PROPOSED,
     Band.REVIEW: RecordState.IN_REVIEW,
     Band.REFUSED: RecordState.REFUSED,
 }
-
-
-class NotPostableHere(Exception):
-    """Raised inside a savepoint when the posting service refuses the record."""
-
-
-# --- posting -------------------------------------------------------------------------------
-
-
-def posted_posting(*, record: SourceRecord) -> Posting | None:
-    """The newest posting that reached (or may have reached) Qonto for this record."""
-    return (
-        Posting.objects.for_workspace(record.workspace_id)
-        .filter(record=record)
-        .exclude(state=PostingState.FAILED)
-        .order_by("-created_at")
-        .first()
-    )
-
-
-def posting_for_outcome(
-    *, record: SourceRecord, action: str, target: QontoEntry | None, actor: Actor, reason: str = ""
-) -> Posting:
-    """Enqueue what this outcome means in Qonto, in the caller's transaction.
-
-    A link to a supplier invoice (or, for a purchase without a receipt, to its transaction) is
-    linked as matched; everything else goes through `record_post` (docs/triggers.md). A record
-    posted before and changed since is linked to the object it was posted as: never posted twice.
-    Raises connectors.qonto.outbox.NotPostable with the reason when nothing can be posted.
-    """
-    earlier = (
-        Posting.objects.for_workspace(record.workspace_id)
-        .filter(record=record, state=PostingState.DONE)
-        .exclude(source_version=record.sync_token or "0")
-        .exclude(qonto_id="")
-        .exclude(action__in=[PostingAction.MARK_PAID, PostingAction.UNMARK_PAID])
-        .order_by("-done_at")
-        .first()
-    )
-    link: tuple[str, str] | None = None
-    if earlier is not None:
-        link = (earlier.qonto_id, earlier.target_kind or "invoice")
-        reason = reason or "changed in QuickBooks after posting: linked to what Qonto holds"
-    elif action == LINK and target is not None:
-        if target.kind == SUPPLIER_INVOICE:
-            link = (target.qonto_id, "invoice")
-        elif record.entity_type == "Purchase" and not qonto_selectors.record_has_file(
-            record=record
-        ):
-            link = (target.qonto_id, "transaction")
-    if link is not None:
-        return _fresh(
-            posting_enqueue(
-                record=record,
-                action=PostingAction.LINK,
-                actor=actor,
-                target_qonto_id=link[0],
-                target_kind=link[1],
-                reason=reason,
-            )
-        )
-    return _fresh(record_post(record=record, actor=actor))
-
-
-def _fresh(posting: Posting) -> Posting:
-    """The outbox keeps one row per (record, version, action): a withdrawn one is not reused."""
-    if posting.state == PostingState.FAILED and posting.error_code == "withdrawn":
-        raise NotPostable(
-            f"a {posting.get_action_display().lower()} of this version was withdrawn; "
-            "it can be posted again once QuickBooks has a new version of the record"
-        )
-    return posting
+# The decision service's hand-over task, named by its dotted path (review sits above matching):
+# it approves automatic proposals and sets aside purchases waiting for their bank payment.
+ROUTE_TASK = "review.tasks.proposals_route_task"
 
 
 # --- proposals -----------------------------------------------------------------------------
@@ -381,67 +310,21 @@ def _propose_workspace(workspace_id: int, ids: list[int], actor: Actor, force: b
 
     for row, proposal in zip(todo, proposals, strict=True):
         _apply_proposal(row, proposal, actor)
+    # The decision service takes over in this transaction, as a worker would run its task: a
+    # proposal and what it means (approved and queued for Qonto, or waiting) commit together.
+    import_string(ROUTE_TASK)(workspace_id, [row.pk for row in todo])
     return proposals
 
 
 def _apply_proposal(row: SourceRecord, proposal: Proposal, actor: Actor) -> None:
-    """Move the record to its band's state, with its audit event; auto-approved ones post."""
-
-    before = row.state
-    state = BAND_STATE[proposal.band]
-    if proposal.band == Band.AUTO:
-        _set_state(row, state)
-        _audit_proposal(row, proposal, before, actor)
-        try:
-            with transaction.atomic():
-                posting_for_outcome(
-                    record=row,
-                    action=proposal.action,
-                    target=proposal.target,
-                    actor=actor,
-                    reason=f"auto-approved at {proposal.confidence:.2f}",
-                )
-        except NotPostable as exc:
-            # The posting service refused it: a person decides, with the reason shown.
-            proposal.band = Band.REVIEW
-            proposal.reasons = [*proposal.reasons, _reason("gate", f"not auto-posted: {exc}")]
-            proposal.save(update_fields=["band", "reasons"])
-            _set_state(row, RecordState.IN_REVIEW)
-            audit_event_record(
-                workspace=row.workspace_id,
-                actor=actor,
-                verb="record.in_review",
-                obj=row,
-                object_type="quickbooks." + row.entity_type.lower(),
-                before={"state": RecordState.AUTO_APPROVED},
-                after={"state": RecordState.IN_REVIEW, "proposal": proposal.pk},
-                reason=str(exc),
-            )
-        return
-    _set_state(row, state)
-    _audit_proposal(row, proposal, before, actor)
-
-
-def _set_state(row: SourceRecord, state: str) -> None:
-    if row.state != state:
-        SourceRecord.objects.filter(pk=row.pk).update(state=state)
-        row.state = state
-        if state == RecordState.IN_REVIEW:
-            webhooks_emit(
-                workspace=row.workspace_id, event="record.needs_review", payload=record_summary(row)
-            )
-
-
-def _audit_proposal(row: SourceRecord, proposal: Proposal, before: str, actor: Actor) -> None:
-    audit_event_record(
-        workspace=row.workspace_id,
+    """Move the record to its band's state (the lifecycle's one writer) with its audit event."""
+    record_transition(
+        record=row,
+        state=BAND_STATE[proposal.band],
         actor=actor,
         verb="record.proposed",
-        obj=row,
-        object_type="quickbooks." + row.entity_type.lower(),
-        before={"state": before},
+        always_audit=True,
         after={
-            "state": row.state,
             "proposal": proposal.pk,
             "version": proposal.record_version,
             "action": proposal.action,
@@ -466,7 +349,6 @@ def _record_deleted(
     row: SourceRecord, proposal: Proposal | None, posted: bool, actor: Actor
 ) -> None:
     """A record deleted in QuickBooks leaves the queue; a posted one is flagged for a person."""
-    before = row.state
     if posted:
         # Flag once per deletion: an earlier flag for a change after posting, since approved,
         # does not cover the deletion.
@@ -479,22 +361,20 @@ def _record_deleted(
             return
         if proposal is not None:
             Proposal.objects.filter(pk=proposal.pk).update(changed_after_posting=True)
-        _set_state(row, RecordState.IN_REVIEW)
+        state = RecordState.IN_REVIEW
         reason = "deleted in QuickBooks after Well posted it to Qonto: check Qonto by hand"
     else:
         if row.state == RecordState.REJECTED:
             return
         Proposal.objects.filter(record=row, is_current=True).update(is_current=False)
-        _set_state(row, RecordState.REJECTED)
+        state = RecordState.REJECTED
         reason = "deleted in QuickBooks before it was posted: nothing to post"
-    audit_event_record(
-        workspace=row.workspace_id,
+    record_transition(
+        record=row,
+        state=state,
         actor=actor,
-        verb=f"record.{row.state}",
-        obj=row,
-        object_type="quickbooks." + row.entity_type.lower(),
-        before={"state": before},
-        after={"state": row.state, "deleted": True},
+        always_audit=True,
+        after={"deleted": True},
         reason=reason,
     )
 

@@ -77,12 +77,15 @@ class EditForm(forms.Form):
         self.fields["ledger_account"].choices = [("", "— keep —"), *accounts]
 
     def edits(self) -> dict:
-        """Only the fields the person changed from their initial values."""
+        """Only the fields the person posted and changed from their initial values (a button
+        elsewhere on the page, posting none of them, changes nothing)."""
         data = self.cleaned_data
         return {
             name: data[name]
             for name in ("ledger_account", "invoice_number", "due_date")
-            if name in self.changed_data and not (name == "ledger_account" and not data[name])
+            if name in self.data
+            and name in self.changed_data
+            and not (name == "ledger_account" and not data[name])
         }
 
 

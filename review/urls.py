@@ -9,6 +9,7 @@ urlpatterns = [
     path("queue/", views.queue, name="queue"),
     path("queue/approve/", views.bulk_approve, name="bulk_approve"),
     path("refused/", views.refused, name="refused"),
+    path("waiting/", views.waiting, name="waiting"),
     path("records/<int:record_id>/", views.record, name="record"),
     path("records/<int:record_id>/approve/", views.record_approve, name="approve"),
     path("records/<int:record_id>/reject/", views.record_reject, name="reject"),

@@ -11,7 +11,7 @@ import csv
 import json
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import (
@@ -30,12 +30,12 @@ from django.views.decorators.http import require_GET
 from connectors.onboarding import onboarding_redirect_due
 from connectors.quickbooks.attachments import source_file_served
 from review import charts, services
+from review.decisions import Kind, decision_check, decisions_check_bulk, decisions_check_rows
 from review.forms import (
     AuditFilterForm,
     BulkApproveForm,
     EditForm,
     MemberRoleForm,
-    NoteForm,
     OverrideForm,
     PinForm,
     QueueFilterForm,
@@ -57,6 +57,7 @@ from review.selectors.queue import (
     records_for_bulk,
     refused_list,
     review_queue,
+    waiting_for_payment_list,
 )
 from review.selectors.record_page import record_page
 from review.selectors.records import (
@@ -99,22 +100,6 @@ def _errors_text(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-def _decide(request, record, call, done: str):
-    """Run one decision service; every outcome becomes a message. Returns True on success."""
-    try:
-        call()
-    except PermissionDenied:
-        raise
-    except services.DecisionError as exc:
-        messages.error(request, str(exc))
-        return False
-    except ValidationError as exc:
-        messages.error(request, _errors_text(exc))
-        return False
-    messages.success(request, done)
-    return True
-
-
 def _answer(request, record, ok: bool):
     """htmx from the queue: the row, updated in place; otherwise redirect after POST."""
     if request.htmx and request.POST.get("from") == "queue":
@@ -125,6 +110,25 @@ def _answer(request, record, ok: bool):
 
 def _actor(request):
     return {"actor": Actor.user(request.user), "membership": request.membership}
+
+
+def _proposal_id(request) -> int | None:
+    """The proposal the page showed when the person decided (stale ones are refused)."""
+    value = request.POST.get("proposal", "")
+    return int(value) if value.isdigit() else None
+
+
+def _edit_form(request, record):
+    """The corrections and the note, posted with whichever action the person chose."""
+    initial = {
+        "invoice_number": record.invoice_number,
+        "due_date": record.due_date.isoformat() if record.due_date else "",
+    }
+    return EditForm(
+        request.POST,
+        initial=initial,
+        accounts=record_ledger_accounts(workspace=request.workspace),
+    )
 
 
 def _label(record) -> str:
@@ -164,6 +168,11 @@ def _list_page(request, query, template: str, extra: dict):
     params.pop("page", None)
     context = {"page": page, "params": params.urlencode(), **extra}
     context["can_act"] = request.membership.allows(Role.ACCOUNTANT)
+    if context["can_act"] and extra.get("check"):
+        # A row offers an action only where the decision service would take it.
+        verdicts = decisions_check_rows(proposals=page.object_list, kind=extra["check"])
+        for proposal in page.object_list:
+            proposal.verdict = verdicts.get(proposal.record_id)
     return render(request, template, context)
 
 
@@ -176,7 +185,11 @@ def queue(request):
         request,
         review_queue(workspace=request.workspace, filters=filters),
         "review/queue.html",
-        {"form": form, "reasons": queue_reasons(workspace=request.workspace)},
+        {
+            "form": form,
+            "reasons": queue_reasons(workspace=request.workspace),
+            "check": Kind.APPROVE,
+        },
     )
 
 
@@ -189,6 +202,20 @@ def refused(request):
         request,
         refused_list(workspace=request.workspace, filters=filters),
         "review/refused.html",
+        {"form": form},
+    )
+
+
+@workspace_view()
+@require_GET
+def waiting(request):
+    """Purchases waiting for their bank payment in Qonto: nothing to decide until it comes."""
+    form = QueueFilterForm(request.GET or None)
+    filters = form.filters() if request.GET else QueueFilters()
+    return _list_page(
+        request,
+        waiting_for_payment_list(workspace=request.workspace, filters=filters),
+        "review/waiting.html",
         {"form": form},
     )
 
@@ -207,16 +234,42 @@ def bulk_approve(request):
         messages.warning(request, "None of the selected records is still in review.")
         return redirect(back)
     if not form.cleaned_data["confirm"]:
-        return render(request, "review/bulk_confirm.html", {"records": records, "form": form})
+        # Each row says what will happen to it (or why it will not be approved) before it does.
+        rows = [
+            {"record": record, "proposal": proposal, "verdict": verdict}
+            for record, proposal, verdict in decisions_check_bulk(records=records)
+        ]
+        return render(
+            request,
+            "review/bulk_confirm.html",
+            {
+                "rows": rows,
+                "records": records,
+                "approvable": sum(1 for row in rows if row["verdict"]),
+                "form": form,
+            },
+        )
+    proposal_ids = {}
+    for value in request.POST.getlist("proposal"):
+        record_pk, _sep, proposal_pk = value.partition(":")
+        if record_pk.isdigit() and proposal_pk.isdigit():
+            proposal_ids[int(record_pk)] = int(proposal_pk)
     result = services.records_bulk_approve(
-        records=records, note=form.cleaned_data["note"], **_actor(request)
+        records=records,
+        note=form.cleaned_data["note"],
+        proposal_ids=proposal_ids,
+        **_actor(request),
     )
     if result.decided:
         messages.success(
             request, f"{len(result.decided)} records approved; they are being posted to Qonto."
         )
+    named = {record.pk: record for record in records}
     for pk, why in result.skipped.items():
-        messages.warning(request, f"Record {pk} was not approved: {why}.")
+        record = named[pk]
+        amount = f"{record.total_amount or ''} {record.currency}".strip()
+        who = f"{record.supplier_name}, {amount}" if record.supplier_name else amount
+        messages.warning(request, f"{_label(record)} ({who}) was not approved: {why}")
     return redirect(back)
 
 
@@ -244,6 +297,21 @@ def _record_page(request, record_id: int, *, edit_form=None, override_form=None,
         "invoice_number": page.record.invoice_number,
         "due_date": page.record.due_date.isoformat() if page.record.due_date else "",
     }
+    can_act = request.membership.allows(Role.ACCOUNTANT)
+    verdicts = {}
+    if can_act:
+        # The page offers an action only where the decision service would take it.
+        record, proposal = page.record, page.proposal
+        for kind in (Kind.APPROVE, Kind.REJECT, Kind.UPLOAD_AS_NEW):
+            verdicts[kind] = decision_check(record=record, kind=kind, proposal=proposal)
+        for candidate in page.candidates:
+            candidate.verdict = (
+                decision_check(
+                    record=record, kind=Kind.PIN, entry=candidate.target, proposal=proposal
+                )
+                if candidate.target
+                else None
+            )
     return render(
         request,
         "review/record.html",
@@ -253,7 +321,9 @@ def _record_page(request, record_id: int, *, edit_form=None, override_form=None,
             "edit_form": edit_form or EditForm(initial=initial, accounts=page.accounts),
             "override_form": override_form or OverrideForm(),
             "picker": _entry_picker(request, page.record),
-            "can_act": request.membership.allows(Role.ACCOUNTANT),
+            "can_act": can_act,
+            "v": verdicts,
+            "can_decide": any(verdicts.values()),
             "open_states": services.OPEN,
             "reopenable": services.REOPENABLE,
         },
@@ -274,28 +344,39 @@ def record_approve(request, record_id: int):
     record = _record_or_404(request, record_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    page_accounts = record_ledger_accounts(workspace=request.workspace)
-    initial = {
-        "invoice_number": record.invoice_number,
-        "due_date": record.due_date.isoformat() if record.due_date else "",
-    }
-    form = EditForm(request.POST, initial=initial, accounts=page_accounts)
+    return _decide_with_form(
+        request,
+        record,
+        services.record_approve,
+        f"{_label(record)} approved; it is being posted to Qonto.",
+    )
+
+
+def _decide_with_form(request, record, service, done: str, **extra):
+    """A decision posted with the record page's one form: its note and corrections are kept
+    whatever the action (approve, reject, upload as new, pin)."""
+    form = _edit_form(request, record)
     if not form.is_valid():
-        return _record_page(request, record_id, edit_form=form, status=400)
+        return _record_page(request, record.pk, edit_form=form, status=400)
     try:
-        services.record_approve(
-            record=record, note=form.cleaned_data["note"], edits=form.edits(), **_actor(request)
+        service(
+            record=record,
+            note=form.cleaned_data["note"],
+            edits=form.edits() or None,
+            proposal_id=_proposal_id(request),
+            **extra,
+            **_actor(request),
         )
     except ValidationError as exc:
         # Keep what the person typed; show each field's error next to it.
         for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
             form.add_error(None if field not in form.fields else field, errors)
-        messages.error(request, "Nothing was approved: correct the highlighted fields.")
-        return _record_page(request, record_id, edit_form=form, status=400)
+        messages.error(request, "Nothing was decided: correct the highlighted fields.")
+        return _record_page(request, record.pk, edit_form=form, status=400)
     except services.DecisionError as exc:
         messages.error(request, str(exc))
         return _answer(request, record, False)
-    messages.success(request, f"{_label(record)} approved; it is being posted to Qonto.")
+    messages.success(request, done)
     return _answer(request, record, True)
 
 
@@ -304,15 +385,9 @@ def record_reject(request, record_id: int):
     record = _record_or_404(request, record_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    form = NoteForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    ok = _decide(
-        request,
-        record,
-        lambda: services.record_reject(record=record, note=note, **_actor(request)),
-        f"{_label(record)} rejected; nothing is posted.",
+    return _decide_with_form(
+        request, record, services.record_reject, f"{_label(record)} rejected; nothing is posted."
     )
-    return _answer(request, record, ok)
 
 
 @workspace_view(Role.ACCOUNTANT)
@@ -330,16 +405,14 @@ def record_pin(request, record_id: int):
     except EntryNotFound as exc:
         messages.error(request, str(exc))
         return _back(request, record)
-    ok = _decide(
+    return _decide_with_form(
         request,
         record,
-        lambda: services.record_pin(
-            record=record, entry=entry, note=form.cleaned_data["note"], **_actor(request)
-        ),
+        services.record_pin,
         f"{_label(record)} pinned to Qonto {entry.get_kind_display().lower()} "
         f"{entry.qonto_id}; it is being posted.",
+        entry=entry,
     )
-    return _answer(request, record, ok)
 
 
 @workspace_view(Role.ACCOUNTANT)
@@ -347,15 +420,12 @@ def record_upload_as_new(request, record_id: int):
     record = _record_or_404(request, record_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    form = NoteForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
-    ok = _decide(
+    return _decide_with_form(
         request,
         record,
-        lambda: services.record_upload_as_new(record=record, note=note, **_actor(request)),
+        services.record_upload_as_new,
         f"{_label(record)} will be uploaded to Qonto as a new supplier invoice.",
     )
-    return _answer(request, record, ok)
 
 
 @workspace_view(Role.ACCOUNTANT)
@@ -382,6 +452,7 @@ def record_override(request, record_id: int):
             note=form.cleaned_data["note"],
             outcome=form.cleaned_data["outcome"],
             entry=entry,
+            proposal_id=_proposal_id(request),
             **_actor(request),
         )
     except ValidationError as exc:

@@ -112,3 +112,86 @@ def test_the_check_sees_an_upward_import_even_inside_a_function(tmp_path, source
 def test_a_cycle_between_two_packages_is_found():
     edges = [("well", "connectors", "a"), ("connectors", "well", "b")]
     assert _cycles(edges)
+
+
+def _module_imports(root: Path = ROOT) -> dict[str, set[str]]:
+    """{module: the project modules it imports}, at any depth (inside functions too)."""
+    modules = {
+        _module_name(path, root): path
+        for package in LAYERS
+        for path in (root / package).rglob("*.py")
+        if "migrations" not in path.parts
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = set()
+        for _, module in _imported(path, root):
+            if module in modules:
+                found.add(module)
+        # `from package import module` names the module itself.
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                found |= {f"{module}.{a.name}" for a in node.names} & set(modules)
+        # A module's own packages are initialised before it (their __init__ re-exporting it is
+        # the usual shape, not a loop); `from . import sibling` names the sibling, kept above.
+        ancestors = {name.rsplit(".", n)[0] for n in range(1, name.count(".") + 1)}
+        graph[name] = found - {name} - ancestors
+    return graph
+
+
+def _module_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for start in sorted(graph):
+        if start not in index:
+            visit(start)
+    return cycles
+
+
+def test_there_is_no_import_loop_between_modules_even_through_imports_inside_functions():
+    """The loop of issue 16 (quickbooks/sync -> handoff -> matching -> qonto -> onboarding ->
+    quickbooks/sync) was held together by imports hidden in functions: none may come back."""
+    assert _module_cycles(_module_imports()) == []
+
+
+def test_the_module_loop_check_finds_a_loop_hidden_in_a_function(tmp_path):
+    for name, code in {
+        "well/a.py": "from well import b\n",
+        "well/b.py": "def f():\n    from well.a import x\n",
+    }.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / "__init__.py").write_text("")
+        path.write_text(code)
+    for package in LAYERS[1:]:
+        (tmp_path / package).mkdir(exist_ok=True)
+    assert _module_cycles(_module_imports(tmp_path)) == [["well.a", "well.b"]]

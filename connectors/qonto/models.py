@@ -20,6 +20,7 @@ __all__ = [
     "QontoBankAccount",
     "QontoEntry",
     "QontoEntryKind",
+    "QontoLink",
 ]
 
 
@@ -224,3 +225,38 @@ class Posting(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.record_id} v{self.source_version} ({self.state})"
+
+
+class QontoLink(TenantModel):
+    """A record's claim on one Qonto supplier invoice or transaction: what it is linked to.
+
+    Written with the link posting that makes it (connectors/qonto/links.py). A claim is live
+    while its posting is queued, in flight or done, and released when the posting fails or is
+    withdrawn. The database holds the promise that a Qonto entry is the target of at most one
+    live link: a second record's claim on the same entry is an IntegrityError.
+    """
+
+    record = models.ForeignKey(
+        "connectors.SourceRecord", on_delete=models.CASCADE, related_name="qonto_links"
+    )
+    target_kind = models.CharField(max_length=20, help_text="invoice or transaction")
+    qonto_id = models.CharField(max_length=64)
+    live = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "target_kind", "qonto_id"],
+                condition=models.Q(live=True),
+                name="qonto_link_one_live_per_entry",
+            ),
+            models.UniqueConstraint(
+                fields=["record", "target_kind", "qonto_id"], name="qonto_link_once_per_record"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        released = "" if self.live else " (released)"
+        return f"{self.record_id} -> {self.target_kind} {self.qonto_id}{released}"

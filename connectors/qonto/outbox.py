@@ -14,10 +14,12 @@ from django.conf import settings
 from django.db import transaction
 from django_q.tasks import async_task
 
+from connectors.lifecycle import record_transition
+from connectors.qonto.errors import NotPostable
+from connectors.qonto.links import qonto_link_claim
 from connectors.qonto.models import PAYMENT_ACTIONS, Posting, PostingAction
 from connectors.quickbooks.models import RecordState, SourceRecord
 from well.audit import Actor, audit_event_record
-from well.webhooks import record_summary, webhooks_emit
 
 # The kinds that live in Qonto as supplier invoices (uploaded, or linked to one).
 INVOICE_KINDS = frozenset({"Bill", "VendorCredit"})
@@ -26,9 +28,7 @@ INVOICE_KINDS = frozenset({"Bill", "VendorCredit"})
 SYSTEM = Actor.system("Qonto connector")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("8a3c4a52-64a4-4f83-8b3e-6f1f2f6f7b10")
 
-
-class NotPostable(ValueError):
-    """This record means nothing to post in Qonto (or not yet); the message says why."""
+__all__ = ["NotPostable", "idempotency_key", "posting_enqueue", "postings_send_soon"]
 
 
 def idempotency_key(
@@ -126,6 +126,11 @@ def posting_enqueue(
             "payment_date": payment_date,
         },
     )
+    if action == PostingAction.LINK and target_qonto_id and posting.state != "failed":
+        # The entry becomes this record's; another record's live link refuses it (EntryTaken).
+        qonto_link_claim(
+            record=record, target_kind=target_kind or "invoice", qonto_id=target_qonto_id
+        )
     if not created:
         return posting
     audit_event_record(
@@ -144,33 +149,8 @@ def posting_enqueue(
         },
         reason=reason,
     )
-    record_state_change(
+    record_transition(
         record=record, state=RecordState.POSTING, actor=actor, reason=f"{action} queued"
     )
     postings_send_soon()
     return posting
-
-
-def record_state_change(
-    *, record: SourceRecord, state: str, actor: Actor, reason: str = ""
-) -> None:
-    """Move the record along its lifecycle with its audit event (caller holds a transaction)."""
-    before = SourceRecord.objects.filter(pk=record.pk).values_list("state", flat=True).first()
-    if before == state:
-        return
-    SourceRecord.objects.filter(pk=record.pk).update(state=state)
-    record.state = state
-    if state in (RecordState.POSTED, RecordState.FAILED):
-        webhooks_emit(
-            workspace=record.workspace_id, event=f"record.{state}", payload=record_summary(record)
-        )
-    audit_event_record(
-        workspace=record.workspace_id,
-        actor=actor,
-        verb=f"record.{state}",
-        obj=record,
-        object_type="quickbooks." + record.entity_type.lower(),
-        before={"state": before},
-        after={"state": state},
-        reason=reason,
-    )

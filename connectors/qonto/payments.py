@@ -11,9 +11,10 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.lifecycle import record_transition
 from connectors.qonto import selectors
 from connectors.qonto.models import PAYMENT_ACTIONS, Posting, PostingAction, PostingState
-from connectors.qonto.outbox import SYSTEM, posting_enqueue, record_state_change
+from connectors.qonto.outbox import SYSTEM, posting_enqueue
 from connectors.quickbooks.models import RecordState, SourceRecord
 from well.audit import Actor, audit_event_record
 from well.models import AuditEvent
@@ -192,7 +193,7 @@ def payment_settle(*, record: SourceRecord, actor: Actor = SYSTEM) -> PaymentSet
         }
         if withdrawn and not Posting.objects.filter(record=record).exists():
             # Its only marks were withdrawn: the payment is back to where the sync left it.
-            record_state_change(
+            record_transition(
                 record=record, state=RecordState.PULLED, actor=actor, reason="marks withdrawn"
             )
         changed = bool(new or undone or withdrawn)

@@ -12,8 +12,10 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.lifecycle import record_transition
+from connectors.qonto.links import qonto_link_claim, qonto_link_release
 from connectors.qonto.models import Posting, PostingAction, PostingState
-from connectors.qonto.outbox import SYSTEM, qonto_url_for, record_state_change
+from connectors.qonto.outbox import SYSTEM, qonto_url_for
 from connectors.qonto.payments import bill_payments_settle
 from connectors.quickbooks.models import RecordState, SourceRecord
 from well.audit import Actor, audit_event_record
@@ -105,17 +107,22 @@ def posting_finish(
             reason=message[:2000],
         )
         record = SourceRecord.objects.get(pk=posting.record_id)
-        if state == PostingState.DONE:
-            record_state_change(
+        # The record follows its posting while it is on its way to Qonto; one that moved on (a
+        # new version back in review, an override) keeps its state: the posting's event says it.
+        follows = record.state in (RecordState.POSTING, RecordState.FAILED, RecordState.POSTED)
+        if state == PostingState.FAILED:
+            qonto_link_release(posting=posting)
+        if not follows:
+            pass
+        elif state == PostingState.DONE:
+            record_transition(
                 record=record,
                 state=RecordState.POSTED,
                 actor=SYSTEM,
                 reason=f"{posting.action}: Qonto {qonto_id} ({outcome})",
             )
         elif state == PostingState.FAILED:
-            record_state_change(
-                record=record, state=RecordState.FAILED, actor=SYSTEM, reason=message
-            )
+            record_transition(record=record, state=RecordState.FAILED, actor=SYSTEM, reason=message)
     for name, value in values.items():
         setattr(posting, name, value)
     if (
@@ -164,6 +171,14 @@ def posting_retry(*, posting: Posting, actor: Actor) -> bool:
         updated = Posting.objects.filter(pk=posting.pk, state=PostingState.FAILED).update(
             state=PostingState.READY, updated_at=timezone.now()
         )
+        if updated and posting.action == PostingAction.LINK and posting.qonto_id:
+            # Its claim on the entry comes back, unless another record took the entry meanwhile
+            # (EntryTaken: nothing is retried).
+            qonto_link_claim(
+                record=posting.record,
+                target_kind=posting.target_kind or "invoice",
+                qonto_id=posting.qonto_id,
+            )
         if updated:
             audit_event_record(
                 workspace=posting.workspace_id,
@@ -172,5 +187,30 @@ def posting_retry(*, posting: Posting, actor: Actor) -> bool:
                 obj=posting,
                 before={"state": PostingState.FAILED},
                 after={"state": PostingState.READY},
+            )
+    return bool(updated)
+
+
+def posting_withdraw(*, posting: Posting, actor: Actor, reason: str) -> bool:
+    """Withdraw a posting not sent yet (an override came first); its link claim ends with it."""
+    with transaction.atomic():
+        updated = Posting.objects.filter(
+            pk=posting.pk, state=PostingState.READY, sent_at__isnull=True
+        ).update(
+            state=PostingState.FAILED,
+            message=f"Withdrawn before sending: {reason}"[:4000],
+            error_code="withdrawn",
+            updated_at=timezone.now(),
+        )
+        if updated:
+            qonto_link_release(posting=posting)
+            audit_event_record(
+                workspace=posting.workspace_id,
+                actor=actor,
+                verb="posting.withdrawn",
+                obj=posting,
+                before={"state": PostingState.READY},
+                after={"state": PostingState.FAILED, "error_code": "withdrawn"},
+                reason=reason,
             )
     return bool(updated)

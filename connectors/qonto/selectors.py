@@ -197,6 +197,14 @@ def qonto_transaction_for(*, record: SourceRecord, bank_account_id: str = "") ->
     entries = QontoEntry.objects.for_workspace(record.workspace_id)
     if bank_account_id:
         entries = entries.filter(bank_account_id=bank_account_id)
+    # A transaction another record is linked to is that record's payment, not this one's.
+    held = (
+        Posting.objects.for_workspace(record.workspace_id)
+        .filter(action=PostingAction.LINK)
+        .exclude(state=PostingState.FAILED)
+        .exclude(record=record)
+        .values("qonto_id")
+    )
     return (
         entries.filter(
             kind=QontoEntryKind.TRANSACTION,
@@ -207,6 +215,7 @@ def qonto_transaction_for(*, record: SourceRecord, bank_account_id: str = "") ->
         # A declined or reversed payment never paid the purchase (connectors/qonto/sync.py).
         .exclude(status__in=("declined", "reversed"))
         .filter(Q(currency="") | Q(currency=record.currency or "EUR"))
+        .exclude(qonto_id__in=held)
         .order_by("date")
         .first()
     )

@@ -30,6 +30,7 @@ class RecordState(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     REFUSED = "refused", "Refused"
+    WAITING_PAYMENT = "waiting_payment", "Waiting for payment"
     POSTING = "posting", "Posting"
     POSTED = "posted", "Posted"
     FAILED = "failed", "Failed"

@@ -149,6 +149,15 @@ def refused_list(
     ).prefetch_related(candidates_prefetch())
 
 
+def waiting_for_payment_list(
+    *, workspace: Workspace | int, filters: QueueFilters | None = None
+) -> QuerySet[Proposal]:
+    """Purchases waiting for their bank payment in Qonto: out of the queue until it comes."""
+    return proposals_in_state(
+        workspace=workspace, states=[RecordState.WAITING_PAYMENT], filters=filters
+    )
+
+
 def queue_reasons(*, workspace: Workspace | int) -> list[str]:
     """The gates that sent records to review, for the reason filter's choices."""
     rows = (

@@ -326,8 +326,10 @@ def test_a_mapping_corrected_by_the_user_is_used_by_later_postings(mapped_worksp
     assert client.post(reset).status_code == 302
     assert not BankAccountMapping.objects.filter(workspace=workspace).exists()
     assert AuditEvent.objects.filter(verb="onboarding.bank_mapping_reset").count() == 1
+    # tx-main is P1's payment now (one live link per Qonto entry): P3 is paid by another.
+    debit(workspace, "tx-main-2", main, "42.50", day)
     third = purchase_paid_from(workspace, account, "P3", "42.50", day)
-    assert record_post(record=third, actor=Actor.system("tests")).qonto_id == "tx-main"
+    assert record_post(record=third, actor=Actor.system("tests")).qonto_id == "tx-main-2"
 
 
 def test_the_threshold_and_default_ledger_account_are_saved_and_bad_values_change_nothing(

@@ -43,7 +43,8 @@ def test_a_certain_match_is_auto_approved_and_its_posting_enqueued(books):
         .order_by("created_at", "id")
         .values_list("verb", flat=True)
     )
-    assert verbs == ["record.proposed", "record.posting"]
+    # Matching proposes; the decision service approves it automatically (review.decisions).
+    assert verbs == ["record.proposed", "record.auto_approve", "record.posting"]
 
 
 def test_the_proposal_audit_event_carries_scores_and_thresholds_in_force(books):
@@ -55,7 +56,7 @@ def test_the_proposal_audit_event_carries_scores_and_thresholds_in_force(books):
     event = AuditEvent.objects.get(verb="record.proposed", object_id=str(bill.pk))
     assert event.actor_type == "system" and event.actor_label == "matching"
     assert event.before == {"state": "pulled"}
-    assert event.after["state"] == RecordState.AUTO_APPROVED
+    assert event.after["state"] == RecordState.PROPOSED and event.after["band"] == "auto"
     assert event.after["confidence"] == proposal.confidence
     assert event.after["thresholds"] == {"auto": 0.85, "review": 0.55}
     assert event.after["model_version"] and event.after["reasons"]

@@ -195,7 +195,7 @@ def test_a_validation_error_keeps_everything_typed(books, people):
     page = response.content.decode()
     assert 'value="F-KEEP-ME"' in page and 'value="31/02/2025"' in page
     assert "my careful note" in page and "Give the due date as YYYY-MM-DD." in page
-    assert "Nothing was approved" in page
+    assert "Nothing was decided" in page
     assert not Decision.objects.exists()
 
 

@@ -13,7 +13,7 @@ from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.core.fitting import SPLIT_MIN
 from matching.models import Band, Decision, DecisionKind, Proposal, WorkspaceModel
 from matching.services import record_propose, workspace_model_fit
-from review import services
+from review import decisions
 from review.services import (
     DecisionError,
     record_approve,
@@ -161,7 +161,7 @@ def test_a_failure_rolls_back_the_decision_the_state_and_the_audit(books, monkey
     def broken(**kwargs):
         raise RuntimeError("the outbox is down")
 
-    monkeypatch.setattr(services.matching, "posting_for_outcome", broken)
+    monkeypatch.setattr(decisions, "record_outcome_post", broken)
     with pytest.raises(RuntimeError):
         record_approve(
             record=bill, actor=actor, membership=membership, edits={"invoice_number": "N-1"}
