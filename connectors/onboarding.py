@@ -58,15 +58,17 @@ def _free_slug(name: str) -> str:
 
 
 @transaction.atomic
-def workspace_onboarding_start(*, name: str, user) -> Workspace:
-    """A new workspace owned by `user`, with its wizard started."""
+def workspace_onboarding_start(*, name: str, user, language: str = "") -> Workspace:
+    """A new workspace owned by `user`, with its wizard started, in the creator's language."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": ["Give your company's name."]})
     if len(name) > 200:
         raise ValidationError({"name": ["Keep the name under 200 characters."]})
     actor = Actor.user(user)
-    workspace = workspace_create(name=name, slug=_free_slug(name), owner=user, actor=actor)
+    workspace = workspace_create(
+        name=name, slug=_free_slug(name), owner=user, actor=actor, language=language
+    )
     onboarding = Onboarding.objects.create(workspace=workspace)
     audit_event_record(
         workspace=workspace,

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import onboarding, views
@@ -55,7 +56,9 @@ def workspace_new(request):
     name = request.POST.get("name", "")
     if request.method == "POST":
         try:
-            workspace = onboarding.workspace_onboarding_start(name=name, user=request.user)
+            workspace = onboarding.workspace_onboarding_start(
+                name=name, user=request.user, language=translation.get_language()
+            )
         except ValidationError as exc:
             errors = exc.message_dict
         else:

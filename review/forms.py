@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from review.selectors.audit import AuditFilters
 from review.selectors.queue import SORTS, QueueFilters
+from well.fields import LocalDecimalField, ShareField
 from well.models import Role
 
 KIND_CHOICES = [("", "All kinds"), ("Bill", "Bill"), ("Purchase", "Purchase")]
@@ -29,12 +31,12 @@ class QueueFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
     vendor = forms.CharField(required=False)
     kind = forms.ChoiceField(required=False, choices=KIND_CHOICES)
-    amount_min = forms.DecimalField(required=False, min_value=0, label="Amount from")
-    amount_max = forms.DecimalField(required=False, min_value=0, label="Amount to")
+    amount_min = LocalDecimalField(required=False, min_value=0, label=_("Amount from"))
+    amount_max = LocalDecimalField(required=False, min_value=0, label=_("Amount to"))
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    confidence_min = forms.FloatField(required=False, min_value=0, max_value=1)
-    confidence_max = forms.FloatField(required=False, min_value=0, max_value=1)
+    confidence_min = ShareField(required=False, label=_("Confidence from (%)"))
+    confidence_max = ShareField(required=False, label=_("Confidence to (%)"))
     reason = forms.CharField(required=False)
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
 
@@ -65,10 +67,11 @@ class EditForm(forms.Form):
 
     ledger_account = forms.ChoiceField(required=False, label="Ledger account")
     invoice_number = forms.CharField(required=False, max_length=200, label="Invoice number")
-    due_date = forms.CharField(
+    due_date = forms.DateField(
         required=False,
-        label="Due date",
-        widget=forms.TextInput(attrs={"placeholder": "YYYY-MM-DD"}),
+        label=_("Due date"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
     )
     note = forms.CharField(required=False, max_length=2000)
 
@@ -139,8 +142,8 @@ class AuditFilterForm(forms.Form):
 
 
 class ThresholdForm(forms.Form):
-    review_threshold = forms.FloatField(min_value=0, max_value=1, label="Review from")
-    auto_threshold = forms.FloatField(min_value=0, max_value=1, label="Auto-post from")
+    review_threshold = ShareField(label=_("Review from (%)"))
+    auto_threshold = ShareField(label=_("Auto-post from (%)"))
 
     def clean(self):
         data = super().clean()
@@ -151,7 +154,7 @@ class ThresholdForm(forms.Form):
 
 
 class WhatIfForm(forms.Form):
-    threshold = forms.FloatField(required=False, min_value=0, max_value=1)
+    threshold = ShareField(required=False, label=_("Try an auto-post threshold (%)"))
 
 
 class MemberRoleForm(forms.Form):
@@ -161,12 +164,10 @@ class MemberRoleForm(forms.Form):
 
 class VendorRuleForm(forms.Form):
     vendor = forms.ChoiceField(label="Vendor")
-    auto_threshold = forms.FloatField(
-        label="Auto-post from",
+    auto_threshold = ShareField(
+        label=_("Auto-post from (%)"),
         required=False,
-        min_value=0,
-        max_value=1,
-        help_text="Leave empty to keep the workspace's threshold.",
+        help_text=_("Leave empty to keep the workspace's threshold."),
     )
     never_auto = forms.BooleanField(label="Never auto-post this vendor", required=False)
     note = forms.CharField(label="Why", required=False, max_length=500)

@@ -33,6 +33,10 @@ class Workspace(models.Model):
     )
     auto_threshold = models.FloatField(default=0.85)
     review_threshold = models.FloatField(default=0.55)
+    # The pages' language when neither the person nor the browser chose one (the creator's).
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    # Times are shown in this zone, with its name (IANA), for every member.
+    time_zone = models.CharField(max_length=64, default="Europe/Paris")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,15 +21,27 @@ def _workspace_settings(workspace: Workspace) -> dict:
         "storage_region": workspace.storage_region,
         "auto_threshold": workspace.auto_threshold,
         "review_threshold": workspace.review_threshold,
+        "language": workspace.language,
+        "time_zone": workspace.time_zone,
     }
 
 
 @transaction.atomic
 def workspace_create(
-    *, name: str, actor: Actor, owner=None, slug: str = "", storage_region: str = "eu"
+    *,
+    name: str,
+    actor: Actor,
+    owner=None,
+    slug: str = "",
+    storage_region: str = "eu",
+    language: str = "",
+    time_zone: str = "",
 ) -> Workspace:
+    fields = {"language": language} if language else {}
+    if time_zone:
+        fields["time_zone"] = time_zone
     workspace = Workspace.objects.create(
-        name=name, slug=slug or slugify(name)[:60], storage_region=storage_region
+        name=name, slug=slug or slugify(name)[:60], storage_region=storage_region, **fields
     )
     workspace_key_create(workspace=workspace)
     audit_event_record(
