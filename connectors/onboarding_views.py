@@ -165,6 +165,7 @@ def step_mapping(request):
             request.POST.get("auto_threshold") if errors else round(workspace.auto_threshold * 100)
         ),
         review_percent=round(workspace.review_threshold * 100),
+        review_share=workspace.review_threshold,
     )
     if errors:
         response.status_code = 400

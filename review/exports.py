@@ -87,6 +87,13 @@ def _uuid_or_none(text: str):
         return None
 
 
+def event_record_names(events: list) -> dict[int, str]:
+    """The record each event is about, named as the pages name it ("Purchase 1072")."""
+    by_event, record_ids = _record_ids(events)
+    records = SourceRecord.objects.in_bulk(record_ids) if record_ids else {}
+    return {pk: record_name(records[rid]) for pk, rid in by_event.items() if rid in records}
+
+
 def _confidence(event) -> float | None:
     after = event.after or {}
     for value in (after.get("confidence"), (after.get("proposed") or {}).get("confidence")):

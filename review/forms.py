@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from review.selectors.audit import AuditFilters
@@ -155,6 +158,15 @@ class ThresholdForm(forms.Form):
 
 class WhatIfForm(forms.Form):
     threshold = ShareField(required=False, label=_("Try an auto-post threshold (%)"))
+
+
+def _zones() -> list[tuple[str, str]]:
+    return [(z, z.replace("_", " ")) for z in sorted(zoneinfo.available_timezones()) if "/" in z]
+
+
+class WorkspaceLocaleForm(forms.Form):
+    language = forms.ChoiceField(label=_("Workspace language"), choices=settings.LANGUAGES)
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=_zones)
 
 
 class MemberRoleForm(forms.Form):

@@ -24,5 +24,6 @@ urlpatterns = [
     path("settings/", views.settings, name="settings"),
     path("settings/thresholds/", views.thresholds_update, name="thresholds"),
     path("settings/members/", views.member_role, name="member_role"),
+    path("settings/language/", views.workspace_locale, name="workspace_locale"),
     path("settings/vendor-rules/", views.vendor_rule_save, name="vendor_rule"),
 ]

@@ -23,6 +23,8 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
@@ -40,6 +42,7 @@ from review.forms import (
     ThresholdForm,
     VendorRuleForm,
     WhatIfForm,
+    WorkspaceLocaleForm,
 )
 from review.paging import page_number_parse, window_page
 from review.selectors.audit import AuditFilters, audit_log, audit_verbs, record_audit_pack
@@ -60,10 +63,17 @@ from review.selectors.records import (
 )
 from review.selectors.whatif import decided_history, whatif_replay
 from review.selectors.workspace import vendor_rules, vendors_for_rules, workspace_members
+from review.words import record_name
+from well import formats
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
-from well.services import ThresholdError, membership_add, workspace_thresholds_update
+from well.services import (
+    ThresholdError,
+    membership_add,
+    workspace_locale_update,
+    workspace_thresholds_update,
+)
 
 PAGE_SIZE = 25
 WHATIF_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(11)]
@@ -75,7 +85,7 @@ WHATIF_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(11)]
 def _record_or_404(request, record_id: int):
     record = record_detail_get(workspace=request.workspace, pk=record_id)
     if record is None:
-        raise Http404("No such record.")
+        raise Http404(_("No such record."))
     return record
 
 
@@ -122,7 +132,7 @@ def _actor(request):
 
 
 def _label(record) -> str:
-    return f"{record.entity_type} {record.invoice_number or record.qbo_id}"
+    return record_name(record)
 
 
 # --- dashboard -----------------------------------------------------------------------------
@@ -144,7 +154,9 @@ def dashboard(request):
                 data.histogram, auto=workspace.auto_threshold, review=workspace.review_threshold
             ),
             "volume_svg": charts.volume_chart(data.volume),
-            "reviewers_svg": charts.horizontal_bars(data.reviewers, title="Decisions per reviewer"),
+            "reviewers_svg": charts.horizontal_bars(
+                data.reviewers, title=_("Decisions per reviewer")
+            ),
         },
     )
 
@@ -194,11 +206,11 @@ def bulk_approve(request):
     form = BulkApproveForm(request.POST)
     back = reverse("review:queue", kwargs={"workspace_slug": request.workspace.slug})
     if not form.is_valid():
-        messages.error(request, "Select the records to approve first.")
+        messages.error(request, _("Select the records to approve first."))
         return redirect(back)
     records = records_for_bulk(workspace=request.workspace, pks=form.cleaned_data["records"])
     if not records:
-        messages.warning(request, "None of the selected records is still in review.")
+        messages.warning(request, _("None of the selected records is still in review."))
         return redirect(back)
     if not form.cleaned_data["confirm"]:
         return render(request, "review/bulk_confirm.html", {"records": records, "form": form})
@@ -207,10 +219,18 @@ def bulk_approve(request):
     )
     if result.decided:
         messages.success(
-            request, f"{len(result.decided)} records approved; they are being posted to Qonto."
+            request,
+            ngettext(
+                "%(n)d record approved; it is being posted to Qonto.",
+                "%(n)d records approved; they are being posted to Qonto.",
+                len(result.decided),
+            )
+            % {"n": len(result.decided)},
         )
     for pk, why in result.skipped.items():
-        messages.warning(request, f"Record {pk} was not approved: {why}.")
+        messages.warning(
+            request, _("Record %(id)s was not approved: %(why)s.") % {"id": pk, "why": why}
+        )
     return redirect(back)
 
 
@@ -220,7 +240,7 @@ def bulk_approve(request):
 def _record_page(request, record_id: int, *, edit_form=None, override_form=None, status=200):
     page = record_page(workspace=request.workspace, pk=record_id)
     if page is None:
-        raise Http404("No such record.")
+        raise Http404(_("No such record."))
     initial = {
         "invoice_number": page.record.invoice_number,
         "due_date": page.record.due_date.isoformat() if page.record.due_date else "",
@@ -232,7 +252,8 @@ def _record_page(request, record_id: int, *, edit_form=None, override_form=None,
             "p": page,
             "record": page.record,
             "edit_form": edit_form or EditForm(initial=initial, accounts=page.accounts),
-            "override_form": override_form or OverrideForm(),
+            # Its own ids: the approve form has a note field too (one id="id_note" per page).
+            "override_form": override_form or OverrideForm(auto_id="override_%s"),
             "can_act": request.membership.allows(Role.ACCOUNTANT),
             "open_states": services.OPEN,
             "reopenable": services.REOPENABLE,
@@ -270,12 +291,14 @@ def record_approve(request, record_id: int):
         # Keep what the person typed; show each field's error next to it.
         for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
             form.add_error(None if field not in form.fields else field, errors)
-        messages.error(request, "Nothing was approved: correct the highlighted fields.")
+        messages.error(request, _("Nothing was approved: correct the highlighted fields."))
         return _record_page(request, record_id, edit_form=form, status=400)
     except services.DecisionError as exc:
         messages.error(request, str(exc))
         return _answer(request, record, False)
-    messages.success(request, f"{_label(record)} approved; it is being posted to Qonto.")
+    messages.success(
+        request, _("%(record)s approved; it is being posted to Qonto.") % {"record": _label(record)}
+    )
     return _answer(request, record, True)
 
 
@@ -290,7 +313,7 @@ def record_reject(request, record_id: int):
         request,
         record,
         lambda: services.record_reject(record=record, note=note, **_actor(request)),
-        f"{_label(record)} rejected; nothing is posted.",
+        _("%(record)s rejected; nothing is posted.") % {"record": _label(record)},
     )
     return _answer(request, record, ok)
 
@@ -305,7 +328,7 @@ def record_pin(request, record_id: int):
     if form.is_valid():
         entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
     if entry is None:
-        messages.error(request, "Choose a Qonto entry of this workspace to pin.")
+        messages.error(request, _("Choose a Qonto entry of this workspace to pin."))
         return _back(request, record)
     ok = _decide(
         request,
@@ -313,8 +336,12 @@ def record_pin(request, record_id: int):
         lambda: services.record_pin(
             record=record, entry=entry, note=form.cleaned_data["note"], **_actor(request)
         ),
-        f"{_label(record)} pinned to Qonto {entry.get_kind_display().lower()} "
-        f"{entry.qonto_id}; it is being posted.",
+        _("%(record)s pinned to the Qonto %(kind)s %(id)s; it is being posted.")
+        % {
+            "record": _label(record),
+            "kind": entry.get_kind_display().lower(),
+            "id": entry.qonto_id,
+        },
     )
     return _answer(request, record, ok)
 
@@ -330,7 +357,8 @@ def record_upload_as_new(request, record_id: int):
         request,
         record,
         lambda: services.record_upload_as_new(record=record, note=note, **_actor(request)),
-        f"{_label(record)} will be uploaded to Qonto as a new supplier invoice.",
+        _("%(record)s will be uploaded to Qonto as a new supplier invoice.")
+        % {"record": _label(record)},
     )
     return _answer(request, record, ok)
 
@@ -340,15 +368,15 @@ def record_override(request, record_id: int):
     record = _record_or_404(request, record_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    form = OverrideForm(request.POST)
+    form = OverrideForm(request.POST, auto_id="override_%s")
     if not form.is_valid():
-        messages.error(request, "Nothing was overridden: a note is required.")
+        messages.error(request, _("Nothing was overridden: a note is required."))
         return _record_page(request, record_id, override_form=form, status=400)
     entry = None
     if form.cleaned_data["outcome"] == "link":
         entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
         if entry is None:
-            form.add_error("entry", "Choose a Qonto entry of this workspace.")
+            form.add_error("entry", _("Choose a Qonto entry of this workspace."))
             return _record_page(request, record_id, override_form=form, status=400)
     try:
         services.record_override(
@@ -364,7 +392,9 @@ def record_override(request, record_id: int):
     except services.DecisionError as exc:
         messages.error(request, str(exc))
         return _back(request, record)
-    messages.success(request, f"{_label(record)}: your override is recorded.")
+    messages.success(
+        request, _("%(record)s: your override is recorded.") % {"record": _label(record)}
+    )
     return _back(request, record)
 
 
@@ -380,8 +410,14 @@ def record_postings_retry(request, record_id: int):
     else:
         messages.success(
             request,
-            f"{_label(record)}: {retried} failed posting{'s' if retried != 1 else ''} sent to "
-            "Qonto again, under the same idempotency key (never twice).",
+            ngettext(
+                "%(record)s: %(n)d failed posting sent to Qonto again, under the same "
+                "idempotency key (never twice).",
+                "%(record)s: %(n)d failed postings sent to Qonto again, under the same "
+                "idempotency key (never twice).",
+                retried,
+            )
+            % {"record": _label(record), "n": retried},
         )
     return _back(request, record)
 
@@ -392,7 +428,7 @@ def record_file(request, record_id: int, file_id: int):
     """The QuickBooks attachment, inline, under a CSP that lets it run nothing."""
     found = record_file_get(workspace=request.workspace, record_pk=record_id, file_pk=file_id)
     if found is None:
-        raise Http404("No such file.")
+        raise Http404(_("No such file."))
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
     response = FileResponse(
@@ -447,6 +483,7 @@ def audit(request):
             "page": page,
             "params": params.urlencode(),
             "verbs": audit_verbs(workspace=request.workspace),
+            "audit_names": exports.event_record_names(list(page.object_list)),
         },
     )
 
@@ -486,7 +523,7 @@ def audit_xlsx(request):
 # --- settings ------------------------------------------------------------------------------
 
 
-def _settings_page(request, *, threshold_form=None, rule_form=None, status=200):
+def _settings_page(request, *, threshold_form=None, rule_form=None, locale_form=None, status=200):
     workspace = request.workspace
     whatif = WhatIfForm(request.GET or None)
     tried = whatif.cleaned_data.get("threshold") if whatif.is_valid() else None
@@ -515,6 +552,10 @@ def _settings_page(request, *, threshold_form=None, rule_form=None, status=200):
             "members": workspace_members(workspace=workspace),
             "roles": Role.choices,
             "is_owner": request.membership.allows(Role.OWNER),
+            "locale_form": locale_form
+            or WorkspaceLocaleForm(
+                initial={"language": workspace.language, "time_zone": workspace.time_zone}
+            ),
         },
         status=status,
     )
@@ -532,7 +573,7 @@ def thresholds_update(request):
         return HttpResponseNotAllowed(["POST"])
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The thresholds were not changed: see below.")
+        messages.error(request, _("The thresholds were not changed: see below."))
         return _settings_page(request, threshold_form=form, status=400)
     try:
         workspace_thresholds_update(
@@ -546,10 +587,33 @@ def thresholds_update(request):
         return _settings_page(request, threshold_form=form, status=400)
     messages.success(
         request,
-        f"Thresholds saved: review from {form.cleaned_data['review_threshold']:.2f}, "
-        f"auto-post from {form.cleaned_data['auto_threshold']:.2f}. "
-        "They apply to the next proposals.",
+        _(
+            "Thresholds saved: review from %(review)s, auto-post from %(auto)s. "
+            "They apply to the next proposals."
+        )
+        % {
+            "review": formats.percent(form.cleaned_data["review_threshold"]),
+            "auto": formats.percent(form.cleaned_data["auto_threshold"]),
+        },
     )
+    return redirect("review:settings", workspace_slug=request.workspace.slug)
+
+
+@workspace_view(Role.OWNER)
+def workspace_locale(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = WorkspaceLocaleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The language and time zone were not changed: see below."))
+        return _settings_page(request, locale_form=form, status=400)
+    workspace_locale_update(
+        workspace=request.workspace,
+        language=form.cleaned_data["language"],
+        time_zone=form.cleaned_data["time_zone"],
+        actor=Actor.user(request.user),
+    )
+    messages.success(request, _("Language and time zone saved."))
     return redirect("review:settings", workspace_slug=request.workspace.slug)
 
 
@@ -559,7 +623,7 @@ def vendor_rule_save(request):
         return HttpResponseNotAllowed(["POST"])
     form = VendorRuleForm(request.POST, vendors=vendors_for_rules(workspace=request.workspace))
     if not form.is_valid():
-        messages.error(request, "The vendor rule was not saved: see below.")
+        messages.error(request, _("The vendor rule was not saved: see below."))
         return _settings_page(request, rule_form=form, status=400)
     vendor = form.cleaned_data["vendor"]
     services.vendor_rule_set(
@@ -571,7 +635,9 @@ def vendor_rule_save(request):
         note=form.cleaned_data["note"],
         actor=Actor.user(request.user),
     )
-    messages.success(request, f"Rule saved for {form.vendor_names[vendor]}.")
+    messages.success(
+        request, _("Rule saved for %(vendor)s.") % {"vendor": form.vendor_names[vendor]}
+    )
     return redirect("review:settings", workspace_slug=request.workspace.slug)
 
 
@@ -588,9 +654,9 @@ def member_role(request):
             .first()
         )
     if member is None:
-        messages.error(request, "Choose a member of this workspace.")
+        messages.error(request, _("Choose a member of this workspace."))
     elif member.user_id == request.user.pk:
-        messages.error(request, "You cannot change your own role.")
+        messages.error(request, _("You cannot change your own role."))
     else:
         membership_add(
             workspace=request.workspace,
@@ -598,5 +664,9 @@ def member_role(request):
             role=form.cleaned_data["role"],
             actor=Actor.user(request.user),
         )
-        messages.success(request, f"{member.user.email} is now {form.cleaned_data['role']}.")
+        messages.success(
+            request,
+            _("%(email)s is now %(role)s.")
+            % {"email": member.user.email, "role": Role(form.cleaned_data["role"]).label},
+        )
     return redirect("review:settings", workspace_slug=request.workspace.slug)

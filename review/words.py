@@ -7,7 +7,11 @@ API; a person reads these words instead (pages, exports). docs/i18n.md lists whe
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+
+from connectors.qonto.models import PostingState
+from connectors.quickbooks.models import RecordState
+from connectors.words import entity_words, record_name
+from matching.models import Band
 
 VERB_WORDS = {
     "records.pulled": _("Pulled from QuickBooks"),
@@ -69,14 +73,6 @@ VERB_WORDS = {
     "sync.abandoned": _("Sync abandoned"),
 }
 
-ENTITY_WORDS = {
-    "Bill": pgettext_lazy("QuickBooks record", "Bill"),
-    "Purchase": pgettext_lazy("QuickBooks record", "Purchase"),
-    "VendorCredit": pgettext_lazy("QuickBooks record", "Vendor credit"),
-    "BillPayment": pgettext_lazy("QuickBooks record", "Bill payment"),
-    "Attachable": pgettext_lazy("QuickBooks record", "Attachment"),
-}
-
 ACTOR_TYPE_WORDS = {
     "user": _("person"),
     "system": _("Well"),
@@ -93,14 +89,49 @@ def verb_words(verb: str) -> str:
     return verb.replace(".", " ").replace("_", " ").strip().capitalize()
 
 
-def entity_words(entity_type: str) -> str:
-    return str(ENTITY_WORDS.get(entity_type, entity_type))
+FAMILY_WORDS = {
+    "record.": _("Every record event"),
+    "records.": _("Records pulled"),
+    "posting.": _("Every posting to Qonto"),
+    "connection.": _("Every connection event"),
+    "workspace.": _("Every workspace change"),
+    "membership.": _("Every member change"),
+    "api_key.": _("Every API key event"),
+    "webhook.": _("Every webhook event"),
+    "vendor_rule.": _("Every vendor rule change"),
+    "onboarding.": _("Every setup step"),
+    "matching.": _("Every matching model refresh"),
+    "sync.": _("Every sync event"),
+}
 
 
-def record_name(record) -> str:
-    """A record as the pages name it: "Purchase 1072" (its document number, else its ID)."""
-    return f"{entity_words(record.entity_type)} {record.invoice_number or record.qbo_id}"
+def verb_family_words(verb: str) -> str:
+    if verb.endswith("."):
+        return str(FAMILY_WORDS.get(verb, verb.rstrip(".").replace("_", " ").capitalize()))
+    return verb_words(verb)
 
 
 def actor_type_words(actor_type: str) -> str:
     return str(ACTOR_TYPE_WORDS.get(actor_type, actor_type))
+
+
+def state_words(state: str | None) -> str:
+    """A record's or a posting's state as its label ("in_review" -> "In review")."""
+    if not state:
+        return "—"
+    for choices in (RecordState, PostingState):
+        try:
+            return str(choices(state).label)
+        except ValueError:
+            continue
+    return str(state).replace("_", " ")
+
+
+def band_words(band: str) -> str:
+    try:
+        return str(Band(band).label).lower()
+    except ValueError:
+        return str(band).replace("_", " ")
+
+
+__all__ = ["entity_words", "record_name"]

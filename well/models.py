@@ -8,17 +8,18 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class StorageRegion(models.TextChoices):
-    EU = "eu", "European Union"
-    US = "us", "United States"
+    EU = "eu", _("European Union")
+    US = "us", _("United States")
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ACCOUNTANT = "accountant", "Accountant"
-    VIEWER = "viewer", "Viewer"
+    OWNER = "owner", _("Owner")
+    ACCOUNTANT = "accountant", _("Accountant")
+    VIEWER = "viewer", _("Viewer")
 
 
 # Higher ranks may do everything lower ranks may.
@@ -112,9 +113,9 @@ class WorkspaceKey(models.Model):
 
 
 class ActorType(models.TextChoices):
-    USER = "user", "User"
-    API_KEY = "api_key", "API key"
-    SYSTEM = "system", "System"
+    USER = "user", _("User")
+    API_KEY = "api_key", _("API key")
+    SYSTEM = "system", _("System")
 
 
 class AuditEvent(models.Model):
@@ -164,9 +165,9 @@ class AuditEvent(models.Model):
 
 
 class ApiScope(models.TextChoices):
-    READ = "read", "Read"
-    DECIDE = "decide", "Decide"
-    ADMIN = "admin", "Administer"
+    READ = "read", _("Read")
+    DECIDE = "decide", _("Decide")
+    ADMIN = "admin", _("Administer")
 
 
 # What a key may do, as the role a person would need for the same thing.
@@ -234,11 +235,11 @@ class ApiIdempotency(TenantModel):
 
 
 class WebhookEvent(models.TextChoices):
-    RECORD_NEEDS_REVIEW = "record.needs_review", "A record needs review"
-    RECORD_POSTED = "record.posted", "A record was posted to Qonto"
-    RECORD_FAILED = "record.failed", "Qonto refused a record"
-    SYNC_FAILED = "sync.failed", "A sync failed"
-    CONNECTION_NEEDS_RECONNECT = "connection.needs_reconnect", "A connection needs reconnecting"
+    RECORD_NEEDS_REVIEW = "record.needs_review", _("A record needs review")
+    RECORD_POSTED = "record.posted", _("A record was posted to Qonto")
+    RECORD_FAILED = "record.failed", _("Qonto refused a record")
+    SYNC_FAILED = "sync.failed", _("A sync failed")
+    CONNECTION_NEEDS_RECONNECT = "connection.needs_reconnect", _("A connection needs reconnecting")
 
 
 class WebhookEndpoint(TenantModel):
@@ -259,10 +260,10 @@ class WebhookEndpoint(TenantModel):
 
 
 class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    RETRYING = "retrying", "Retrying"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    RETRYING = "retrying", _("Retrying")
+    FAILED = "failed", _("Failed")
 
 
 class WebhookDelivery(TenantModel):
