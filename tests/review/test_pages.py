@@ -97,7 +97,7 @@ def test_the_record_page_shows_fields_side_by_side_candidates_signals_and_timeli
     assert "QuickBooks and Qonto, side by side" in page
     assert 'class="candidate proposed"' in page and "Pin this instead" in page
     assert 'class="sbar"' in page and "amount within 0.5%" in page
-    assert "proposed:" in page and "auto ≥ 0.85" in page
+    assert "proposed:" in page and "auto-post from 85%" in page
 
 
 def test_a_record_of_another_kind_or_workspace_is_not_found(books, other_books, people):
@@ -236,7 +236,7 @@ def test_pinning_another_candidate_posts_it(books, people):
     bill = in_review(books)
     entry = Proposal.objects.get(record=bill, is_current=True).candidates.get(rank=2).target
     response = people["owner"].post(url(books, "pin", record_id=bill.pk), {"entry": str(entry.pk)})
-    assert "pinned to Qonto" in texts(response)[0]
+    assert "pinned to the Qonto" in texts(response)[0]
     decision = Decision.objects.get(record=bill)
     assert decision.kind == DecisionKind.PIN and decision.right_target == entry
 
@@ -454,7 +454,7 @@ def test_an_owner_changes_a_members_role(books, people):
     response = people["owner"].post(
         url(books, "member_role"), {"member": member.pk, "role": "accountant"}
     )
-    assert "is now accountant" in texts(response)[0]
+    assert "is now Accountant" in texts(response)[0]
     assert Membership.objects.get(pk=member.pk).role == Role.ACCOUNTANT
 
 
@@ -495,7 +495,7 @@ def test_the_settings_page_draws_the_whatif_chart_at_a_tried_threshold(books, pe
     bill = in_review(books)
     people["owner"].post(url(books, "reject", record_id=bill.pk))
     page = people["viewer"].get(url(books, "settings") + "?threshold=0.6").content.decode()
-    assert "What-if: auto-posted and later changed" in page and "0.60 (tried)" in page
+    assert "What-if: auto-posted and later changed" in page and "60% (tried)" in page
 
 
 # --- query counts do not grow with rows ----------------------------------------------------
