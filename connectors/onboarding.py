@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from connectors.dispatch import sync_enqueue
 from connectors.models import (
@@ -62,9 +63,9 @@ def workspace_onboarding_start(*, name: str, user, language: str = "") -> Worksp
     """A new workspace owned by `user`, with its wizard started, in the creator's language."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": ["Give your company's name."]})
+        raise ValidationError({"name": [_("Give your company's name.")]})
     if len(name) > 200:
-        raise ValidationError({"name": ["Keep the name under 200 characters."]})
+        raise ValidationError({"name": [_("Keep the name under 200 characters.")]})
     actor = Actor.user(user)
     workspace = workspace_create(
         name=name, slug=_free_slug(name), owner=user, actor=actor, language=language
@@ -491,7 +492,7 @@ def first_sync_start(*, workspace: Workspace, actor: Actor) -> bool:
         )
     }
     if set(connections) != {Provider.QUICKBOOKS, Provider.QONTO}:
-        raise ValidationError("Connect QuickBooks and Qonto before the first sync.")
+        raise ValidationError(_("Connect QuickBooks and Qonto before the first sync."))
     onboarding.first_sync_started_at = timezone.now()
     onboarding.save(update_fields=["first_sync_started_at"])
     audit_event_record(

@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import onboarding, views
@@ -115,7 +116,7 @@ def step_mapping(request):
     errors: dict = {}
     if request.method == "POST":
         if not request.membership.allows(Role.OWNER):
-            raise PermissionDenied("Only an owner confirms the mapping.")
+            raise PermissionDenied(_("Only an owner confirms the mapping."))
         discovery = onboarding.discovery_get(workspace=workspace)
         raw_threshold = request.POST.get("auto_threshold", "").strip()
         try:
@@ -134,7 +135,7 @@ def step_mapping(request):
             except ValidationError as exc:
                 errors = exc.message_dict
             else:
-                messages.success(request, "Your account mapping is saved.")
+                messages.success(request, _("Your account mapping is saved."))
                 state = onboarding.wizard_state_get(workspace=workspace)
                 return redirect(_step_url(workspace, state.current_step))
     state = onboarding.wizard_state_get(workspace=workspace)
@@ -188,7 +189,7 @@ def bank_mapping_reset(request, record_id: int):
     if onboarding.bank_mapping_reset(
         workspace=request.workspace, account=account, actor=Actor.user(request.user)
     ):
-        messages.info(request, "That account is paired automatically again (by IBAN or number).")
+        messages.info(request, _("That account is paired automatically again (by IBAN or number)."))
     return redirect("onboarding:mapping", workspace_slug=request.workspace.slug)
 
 
@@ -231,7 +232,7 @@ def sync_start(request):
         messages.error(request, " ".join(exc.messages))
     else:
         if started:
-            messages.success(request, "The first sync has started; you can leave and come back.")
+            messages.success(request, _("The first sync has started; you can leave and come back."))
     return redirect("onboarding:sync", workspace_slug=request.workspace.slug)
 
 

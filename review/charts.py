@@ -104,7 +104,7 @@ def confidence_histogram_chart(counts: Sequence[int], *, auto: float, review: fl
     """Proposals per confidence bin, coloured by the band the workspace's thresholds give."""
     bins = len(counts)
     labels = [
-        f"{formats.percent(i / bins)}–{formats.percent((i + 1) / bins)}" for i in range(bins)
+        f"{formats.percent(i / bins)}\u2013{formats.percent((i + 1) / bins)}" for i in range(bins)
     ]
     edges = [formats.percent(i / bins) for i in range(bins + 1)]
     colours = []

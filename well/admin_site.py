@@ -9,6 +9,7 @@ from django.contrib.admin import AdminSite
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 
 from well.auth import user_has_mfa
 
@@ -36,7 +37,7 @@ class WellAdminSite(AdminSite):
         user = request.user
         if user.is_authenticated and user.is_staff and user.is_active:
             if not user_has_mfa(user):
-                messages.warning(request, "Staff must set up two-factor authentication first.")
+                messages.warning(request, _("Staff must set up two-factor authentication first."))
                 return redirect("mfa_activate_totp")
             if not session_passed_mfa(request):
                 return redirect(
