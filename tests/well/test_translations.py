@@ -36,7 +36,7 @@ def po_entries(path: Path) -> list[dict]:
         if current is not None and current.get("msgid") is not None:
             entries.append(current)
 
-    for raw in path.read_text(encoding="utf-8").splitlines() + [""]:
+    for raw in [*path.read_text(encoding="utf-8").splitlines(), ""]:
         line = raw.strip()
         if not line:
             close()
