@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - French typography: the apostrophe is ’
+# ruff: noqa: RUF001 - French typography uses the typographic apostrophe
 """Reasons and audit events in plain words, in English and French: no internal code
 ("name_same", "1_3_days_before", "record.approve", "BillPayment") reaches a person."""
 
