@@ -12,6 +12,11 @@ ENTITY_WORDS = {
     "BillPayment": pgettext_lazy("QuickBooks record", "Bill payment"),
     "Attachable": pgettext_lazy("QuickBooks record", "Attachment"),
     "Vendor": pgettext_lazy("QuickBooks record", "Vendor"),
+    "Payment": pgettext_lazy("QuickBooks record", "Customer payment"),
+    "Invoice": pgettext_lazy("QuickBooks record", "Sales invoice"),
+    "CreditMemo": pgettext_lazy("QuickBooks record", "Credit note"),
+    "PurchaseOrder": pgettext_lazy("QuickBooks record", "Purchase order"),
+    "Customer": pgettext_lazy("QuickBooks record", "Customer"),
     "Account": pgettext_lazy("QuickBooks record", "Account"),
 }
 

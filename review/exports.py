@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from connectors.qonto.models import Posting
 from connectors.quickbooks.models import SourceRecord
+from review.reasons import event_reason_words
 from review.words import actor_type_words, record_name, verb_words
 
 # https://owasp.org/www-community/attacks/CSV_Injection
@@ -129,7 +130,7 @@ def _rows_of_chunk(events: list) -> Iterator[AuditRow]:
             what=verb_words(e.verb),
             confidence=_confidence(e),
             actor=f"{e.actor_label} ({actor_type_words(e.actor_type)})",
-            note=e.reason or "",
+            note=event_reason_words(e.reason or "", actor_type=e.actor_type),
         )
 
 

@@ -8,11 +8,16 @@ page: a level with no sentence falls back to the English detail with codes remov
 
 from __future__ import annotations
 
+import math
 import re
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from connectors.qonto.models import PostingAction
+from connectors.qonto.payments import CUSTOMER_PAYMENT, NO_POSTED_BILL
+from connectors.qonto.triggers import NEVER_POSTED
 from well import formats
 
 
@@ -27,6 +32,14 @@ def _money_param(text: str) -> str:
 def _share(text) -> str:
     try:
         return formats.percent(float(text))
+    except (TypeError, ValueError):
+        return str(text)
+
+
+def _share_below(text) -> str:
+    """A confidence said to be below a threshold, never rounded up onto it (94.97 -> 94.9)."""
+    try:
+        return formats.percent(math.floor(float(text) * 1000) / 1000, digits=1)
     except (TypeError, ValueError):
         return str(text)
 
@@ -136,14 +149,14 @@ def _signal_sentence(signal: str, level: str, p: dict) -> str | None:
         ) % {"count": count, "best": p.get("best", "")}
     if signal == "gate" and level == "below_threshold":
         return _("not auto-posted: confidence %(confidence)s is below %(threshold)s") % {
-            "confidence": _share(p.get("confidence")),
+            "confidence": _share_below(p.get("confidence")),
             "threshold": _share(p.get("threshold")),
         }
     if signal == "gate" and level == "refused":
         return _(
             "refused: confidence %(confidence)s is below the review threshold %(threshold)s"
         ) % {
-            "confidence": _share(p.get("confidence")),
+            "confidence": _share_below(p.get("confidence")),
             "threshold": _share(p.get("threshold")),
         }
     if signal == "gate" and level == "never_auto":
@@ -382,3 +395,163 @@ SIGNAL_WORDS = {
 def signal_words(signal: str) -> str:
     words = SIGNAL_WORDS.get(signal)
     return words() if words else str(signal).replace("_", " ").capitalize()
+
+
+# --- reasons Well itself wrote into the audit trail ------------------------------------------
+
+
+def _system_patterns() -> list[tuple[re.Pattern, object]]:
+    exact = {
+        CUSTOMER_PAYMENT: _(
+            "A customer payment settles sales invoices, which are context for reconciliation "
+            "only and never uploaded to Qonto; nothing to mark paid."
+        ),
+        NO_POSTED_BILL: _(
+            "This payment is not against a bill Well has posted; nothing to mark paid."
+        ),
+        NEVER_POSTED["Invoice"]: _(
+            "A sales invoice is context for reconciliation only; it is never uploaded to Qonto "
+            "as a supplier invoice."
+        ),
+        NEVER_POSTED["PurchaseOrder"]: _(
+            "A purchase order is not posted; it is the policy fit for the bill that arrives "
+            "against it (vendor and amount within the order)."
+        ),
+        NEVER_POSTED["Account"]: _(
+            "A bank account is mapped to a Qonto bank account by IBAN or number, not posted."
+        ),
+        NEVER_POSTED["Vendor"]: _(
+            "Vendors feed the counterparty graph used by enrichment; nothing is posted."
+        ),
+        NEVER_POSTED["Customer"]: _(
+            "Customers feed the counterparty graph used by enrichment; nothing is posted."
+        ),
+        NEVER_POSTED["Attachable"]: _(
+            "An attachment is posted as the PDF of its bill or purchase."
+        ),
+        "A malformed QuickBooks payment marks nothing paid.": _(
+            "A malformed QuickBooks payment marks nothing paid."
+        ),
+        "marks withdrawn": _("marks withdrawn"),
+        "resumes from the last sync marker": _("resumes from the last sync"),
+        "fitted on the workspace's own books": _("fitted on the workspace's own books"),
+        "a worker stopped during a sync": _("a worker stopped during a sync"),
+        "grant revoked; postings and review queue kept": _(
+            "access revoked; postings and the review queue are kept"
+        ),
+        "The user chose to start over with another QuickBooks company.": _(
+            "The user chose to start over with another QuickBooks company."
+        ),
+        "re-import requested: records already posted are recognised by QuickBooks ID": _(
+            "re-import asked for: records already posted are recognised by their QuickBooks ID"
+        ),
+        "The worker stopped before recording Qonto's answer.": _(
+            "The worker stopped before recording Qonto's answer."
+        ),
+    }
+    patterns = [
+        (re.compile("^" + re.escape(english) + "$"), lambda m, words=words: words)
+        for english, words in exact.items()
+    ]
+    return [
+        *patterns,
+        (
+            re.compile(r"^auto-approved at (?P<c>\d\.\d+)$"),
+            lambda m: (
+                _("approved automatically at %(confidence)s") % {"confidence": _share(m["c"])}
+            ),
+        ),
+        (
+            re.compile(r"^(?P<a>[a-z_]+) queued$"),
+            lambda m: _("%(action)s queued") % {"action": _action_words(m["a"])},
+        ),
+        (
+            re.compile(r"^pays QuickBooks bill (?P<b>.+)$"),
+            lambda m: _("pays QuickBooks bill %(bill)s") % {"bill": m["b"]},
+        ),
+        (
+            re.compile(r"^Qonto already holds this invoice \((?P<n>.*)\); linked\.$"),
+            lambda m: (
+                _("Qonto already holds this invoice (%(number)s); linked.") % {"number": m["n"]}
+            ),
+        ),
+        (
+            re.compile(r"^(?P<a>[a-z_]+): Qonto (?P<id>\S+) \((?P<o>[a-z_]+)\)$"),
+            lambda m: (
+                _("%(action)s: Qonto %(id)s (%(outcome)s)")
+                % {
+                    "action": _action_words(m["a"]),
+                    "id": m["id"],
+                    "outcome": _outcome_words(m["o"]),
+                }
+            ),
+        ),
+        (
+            re.compile(r"^QuickBooks payment (?P<id>\S+) was deleted$"),
+            lambda m: _("QuickBooks payment %(id)s was deleted") % {"id": m["id"]},
+        ),
+        (
+            re.compile(r"^QuickBooks payment (?P<id>\S+) no longer pays this invoice's bill$"),
+            lambda m: (
+                _("QuickBooks payment %(id)s no longer pays this invoice's bill") % {"id": m["id"]}
+            ),
+        ),
+        (
+            re.compile(r"^QuickBooks payment (?P<id>\S+) is now dated (?P<d>[\d-]+)$"),
+            lambda m: (
+                _("QuickBooks payment %(id)s is now dated %(day)s")
+                % {"id": m["id"], "day": formats.day(m["d"])}
+            ),
+        ),
+        (
+            re.compile(r"^daily cap reached; next slot in (?P<s>\d+) s$"),
+            lambda m: (
+                _("daily limit reached; next sync possible in %(minutes)s min")
+                % {"minutes": max(1, round(int(m["s"]) / 60))}
+            ),
+        ),
+    ]
+
+
+def _action_words(action: str) -> str:
+    try:
+        return str(PostingAction(action).label)
+    except ValueError:
+        return action.replace("_", " ")
+
+
+def _outcome_words(outcome: str) -> str:
+    words = {
+        "created": _("created"),
+        "replayed": _("already there"),
+        "linked": _("linked"),
+        "reconciled": _("reconciled"),
+        "paid": _("marked paid"),
+        "matched": _("matched"),
+    }
+    return str(words.get(outcome, outcome.replace("_", " ")))
+
+
+def event_reason_words(reason: str, *, actor_type: str = "") -> str:
+    """An audit event's reason: a person's note as written; what Well wrote, in words."""
+    if not reason or actor_type == "user":
+        return reason or ""
+    patterns = _system_patterns()
+    for pattern, words in patterns:  # a whole sentence first: some hold a "; " themselves
+        match = pattern.search(reason)
+        if match:
+            return str(words(match))
+    parts = []
+    for part in reason.split("; "):
+        for pattern, words in patterns:
+            match = pattern.search(part)
+            if match:
+                parts.append(str(words(match)))
+                break
+        else:
+            parts.append(detail_words(part))
+    return " ; ".join(parts) if _french() else "; ".join(parts)
+
+
+def _french() -> bool:
+    return (translation.get_language() or "").startswith("fr")

@@ -71,6 +71,10 @@ VERB_WORDS = {
     "onboarding.bank_mapping_reset": _("Account pairing reset"),
     "matching.model_fitted": _("Matching model refreshed"),
     "sync.abandoned": _("Sync abandoned"),
+    "payment.context": _("Payment: for reconciliation only"),
+    "payment.settled": _("Payment of a posted bill"),
+    "record.needs_review": _("Needs review"),
+    "workspace.locale_changed": _("Language and time zone changed"),
 }
 
 ACTOR_TYPE_WORDS = {
@@ -102,6 +106,7 @@ FAMILY_WORDS = {
     "onboarding.": _("Every setup step"),
     "matching.": _("Every matching model refresh"),
     "sync.": _("Every sync event"),
+    "payment.": _("Every payment event"),
 }
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
+from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from django.utils import timezone, translation
@@ -48,7 +49,7 @@ def number(value, *, digits: int = 2, language: str | None = None) -> str:
     )
 
 
-def percent(fraction, *, language: str | None = None) -> str:
+def percent(fraction, *, digits: int = 0, language: str | None = None) -> str:
     """A share of one as a percentage: 0.85 -> "85 %" in French, "85%" in English."""
     if fraction is None or fraction == "":
         return DASH
@@ -56,7 +57,11 @@ def percent(fraction, *, language: str | None = None) -> str:
         value = float(fraction)
     except (TypeError, ValueError):
         return DASH
-    return babel_numbers.format_percent(value, locale=locale_name(language))
+    if not digits:
+        return babel_numbers.format_percent(value, locale=locale_name(language))
+    pattern = Locale.parse(locale_name(language)).percent_formats[None].pattern
+    pattern = pattern.replace("#,##0", "#,##0." + "0" * digits)
+    return babel_numbers.format_percent(value, format=pattern, locale=locale_name(language))
 
 
 def day(value, *, language: str | None = None) -> str:

@@ -23,6 +23,14 @@ def reason_text(reason: dict) -> str:
 
 
 @register.filter
+def event_reason(event) -> str:
+    """An audit event's (or timeline entry's) reason in the reader's language."""
+    return reasons.event_reason_words(
+        getattr(event, "reason", "") or "", actor_type=getattr(event, "actor_type", "")
+    )
+
+
+@register.filter
 def gate_text(gate: str) -> str:
     return reasons.gate_words(gate)
 
