@@ -40,7 +40,9 @@ class TimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        timezone.activate(zone_get(None))
+        # The partner API speaks UTC (ISO 8601 with Z), whatever a person's pages show.
+        if not request.path.startswith("/api/"):
+            timezone.activate(zone_get(None))
         try:
             return self.get_response(request)
         finally:

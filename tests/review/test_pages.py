@@ -392,7 +392,7 @@ def test_wrong_thresholds_are_refused_and_kept(books, people):
     assert response.status_code == 400
     page = response.content.decode()
     assert 'value="0.93"' in page and 'value="0.61"' in page
-    assert "cannot be above the auto threshold" in page
+    assert "cannot be above the auto-post threshold" in page
     assert Workspace.objects.get(pk=books.workspace.pk).auto_threshold == 0.85
 
 
