@@ -10,8 +10,12 @@
 2. 10,000 incoming records against 100,000 Qonto entries from our generator (seed 9001).
 
 Every engine runs in a process of its own, one after the other, and reports its wall time and
-the peak resident memory of that process and of any helper it forked (the sum is an upper
-bound: a forked helper shares its parent's pages). One JSON line per run.
+memory: the peak resident memory of that process and of any helper it forked (their sum is an
+upper bound: a forked helper shares its parent's pages), and `peak_pss_mb`, the peak of the
+proportional set size of the whole process tree sampled every 50 ms from /proc (shared pages
+counted once: what the engines together take from the machine), and `cpu_seconds`, the
+processor time of the tree (threads and helpers included), which a busy machine does not
+stretch as it does wall time. One JSON line per run.
 """
 
 from __future__ import annotations
@@ -80,12 +84,49 @@ def _memory() -> dict:
     }
 
 
+def _tree(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:  # the process ended between the listing and the read
+        return 0
+    return next((int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")), 0)
+
+
 def _in_child(*args: str) -> dict:
     """Run one engine in a fresh process; its last output line is its JSON summary."""
-    result = subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    ) as child:
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, sum(_pss_kb(pid) for pid in _tree(child.pid)))
+            time.sleep(0.05)
+        output = child.stdout.read() if child.stdout else ""
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Processor time of the engine, its threads and helpers: what wall time would be on an idle
+    # machine with one core (a shared machine stretches wall time, not this).
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {
+        **json.loads(output.strip().splitlines()[-1]),
+        "cpu_seconds": round(cpu, 1),
+        "peak_pss_mb": round(peak / 1024),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from connectors.models import Connection, SyncRun
 from connectors.qonto.models import Posting, QontoEntry
 from connectors.quickbooks.models import SourceRecord
+from connectors.services import connection_release
+from well.audit import Actor
 
 
 @admin.register(Connection)
@@ -28,8 +30,26 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_error_at",
     ]
 
+    actions = ["release"]
+
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description="Release: disconnect here so another workspace can connect it")
+    def release(self, request, queryset) -> None:
+        """Move a QuickBooks company or Qonto organization to another workspace (issue 17):
+        release it here, then an owner of the other workspace connects it there."""
+        for connection in queryset:
+            connection_release(
+                connection=connection,
+                actor=Actor.user(request.user),
+                reason=f"Released by staff ({request.user}) so another workspace can connect it.",
+            )
+        self.message_user(
+            request,
+            f"{queryset.count()} connection(s) released; another workspace can now connect them.",
+            messages.SUCCESS,
+        )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -63,6 +63,15 @@ class Connection(TenantModel):
         null=True, blank=True, help_text="When tax codes, company info and preferences were read."
     )
     connected_at = models.DateTimeField(null=True, blank=True)
+    # Qonto only: what the organization's plan lets Well read (connectors/qonto/plan.py).
+    # Unknown until the first read of the supplier-invoice list; False on Solo Basic.
+    supplier_invoice_list_available = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Qonto: GET /v2/supplier_invoices answered (False: the plan does not allow it).",
+    )
+    plan_checked_at = models.DateTimeField(null=True, blank=True)
+    plan_detail = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

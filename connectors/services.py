@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connectors.models import Connection, ConnectionStatus, Provider
+from connectors.oauth import ConnectError
 from well.audit import Actor, audit_event_record
 from well.models import Workspace
 from well.webhooks import connection_summary, webhooks_emit
@@ -123,4 +124,57 @@ def connection_error_record(*, connection: Connection, error: str) -> None:
     """Remember the last error for the health panel (not a state change: no audit event)."""
     Connection.objects.filter(pk=connection.pk).update(
         last_error=error[:2000], last_error_at=timezone.now()
+    )
+
+
+# --- One company, one workspace (issue 17) ---------------------------------------------------
+
+
+class AlreadyConnectedElsewhere(ConnectError):
+    """The QuickBooks company or Qonto organization is connected to another workspace."""
+
+
+_WHAT = {Provider.QUICKBOOKS: "QuickBooks company", Provider.QONTO: "Qonto organization"}
+
+
+def connection_claim_check(*, workspace: Workspace | int, provider: str, external_id: str) -> None:
+    """Refuse a company or organization another workspace holds (connected or to reconnect).
+
+    Two workspaces on one company would each propose and post the same bills. The other
+    workspace is not named: the person connecting may not be a member of it.
+    """
+    workspace_id = workspace if isinstance(workspace, int) else workspace.pk
+    taken = (
+        Connection.objects.filter(provider=provider, external_id=external_id)
+        .exclude(workspace_id=workspace_id)
+        .exclude(status=ConnectionStatus.DISCONNECTED)
+        .exists()
+    )
+    if external_id and taken:
+        what = _WHAT.get(provider, "account")
+        raise AlreadyConnectedElsewhere(
+            f"This {what} is already connected to another Well workspace, so nothing was "
+            f"connected here. Disconnect it in that workspace first (Connections, "
+            f"Disconnect), or ask Well support to move it to this workspace."
+        )
+
+
+def connection_release(*, connection: Connection, actor: Actor, reason: str = "") -> None:
+    """Staff: let another workspace connect this company or organization (admin action).
+
+    The tokens are deleted and the connection marked disconnected; its records and postings
+    stay in this workspace. Audit event `connection.released`.
+    """
+    connection_tokens_forget(
+        connection=connection,
+        actor=actor,
+        reason=reason or "Released by staff so another workspace can connect it.",
+    )
+    audit_event_record(
+        workspace=connection.workspace_id,
+        actor=actor,
+        verb="connection.released",
+        obj=connection,
+        after={"provider": connection.provider, "external_id": connection.external_id},
+        reason=reason or "Released by staff so another workspace can connect it.",
     )

@@ -25,7 +25,11 @@ Control API (JSON, no auth, not rate limited):
 - `POST /_sandbox/revoke` {"grant_id"} or {"token"}; `GET /_sandbox/grants`;
 - `POST /_sandbox/rotate` {"refresh_token", "expire_grace": bool} → a token response;
 - `POST /_sandbox/api_key` → {"login", "secret_key"};
-- `GET|POST /_sandbox/limits` {"per_10s", "per_10min", "max_401_per_hour"}.
+- `GET|POST /_sandbox/limits` {"per_10s", "per_10min", "max_401_per_hour"};
+- `GET|POST /_sandbox/plan` {"plan": "essential"|"solo_basic"}: on Solo Basic the supplier
+  invoice list answers 403 (the plan does not include it); the start value is `plan=`;
+- `GET|POST /_sandbox/pointers` {"style": "index"|"idempotency_key"}: how per-item bulk errors
+  name their item; the start value is `error_pointers=`.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from sandbox.qonto_http import (
     time_param,
 )
 from sandbox.qonto_invoices import (
+    ERROR_POINTER_STYLES,
     MAX_FILE_BYTES,
     SupplierInvoices,
     _file_name,
@@ -82,6 +87,9 @@ logger = logging.getLogger(__name__)
 URL_TTL = 30 * 60  # §6: pre-signed attachment URLs last 30 minutes
 DEFAULT_LIMITS = {"per_10s": 1000, "per_10min": 10000, "max_401_per_hour": 200}  # §7.3
 CONTROL_WRITES = ("reset", "revoke", "rotate", "api_key")
+# Qonto price plans that matter to the API: `GET /v2/supplier_invoices` is "available for all
+# Qonto price plans except Solo basic" (list supplier invoices, Qonto API reference).
+PLANS = ("essential", "solo_basic")
 TRANSACTION_STATUSES = ("pending", "declined", "completed", "reversed")
 TRANSACTION_SORTS = ("settled_at", "emitted_at", "updated_at", "created_at")
 TRANSACTION_INCLUDES = ("attachments", "labels", "vat_details")
@@ -148,7 +156,7 @@ def _url_map() -> Map:
         Rule("/_files/<attachment_id>", endpoint="file", methods=["GET"]),
     ]
     control = ("faults", "stats", "state", "reset", "clock", "invoices", "revoke", "rotate")
-    control += ("api_key", "limits", "grants")
+    control += ("api_key", "limits", "grants", "plan", "pointers")
     for name in control:
         rules.append(Rule(f"/_sandbox/{name}", endpoint=f"control_{name}", methods=["GET", "POST"]))
     return Map(rules, strict_slashes=False, merge_slashes=False)
@@ -166,6 +174,8 @@ class QontoSandbox:
         staging_token: str | None = None,
         analysis_delay_seconds: float = 2.0,
         access_token_ttl: int = 3600,
+        error_pointers: str = "index",
+        plan: str = "essential",
     ) -> None:
         self.store = QontoStore(data_dir)
         self.staging_token = staging_token
@@ -175,7 +185,15 @@ class QontoSandbox:
             client_secret=client_secret,
             access_token_ttl=access_token_ttl,
         )
-        self.invoices = SupplierInvoices(self.store, analysis_delay_seconds=analysis_delay_seconds)
+        self.invoices = SupplierInvoices(
+            self.store,
+            analysis_delay_seconds=analysis_delay_seconds,
+            error_pointers=error_pointers,
+        )
+        if plan not in PLANS:
+            raise ValueError(f"plan must be one of {PLANS}")
+        self.plan = plan
+        self._start = {"plan": plan, "error_pointers": error_pointers}  # what reset goes back to
         self.faults = Faults()
         self.timeout_phase = "after"
         self.limits = dict(DEFAULT_LIMITS)
@@ -409,7 +427,7 @@ class QontoSandbox:
             "organization": lambda: self._organization(request),
             "bank_accounts": lambda: self._bank_accounts(request),
             "bank_account": lambda: self._bank_account(args["account_id"]),
-            "invoices": lambda: invoices.list(request),
+            "invoices": lambda: self._plan_refusal() or invoices.list(request),
             "invoice": lambda: invoices.get(args["invoice_id"]),
             "bulk": lambda: invoices.bulk(
                 request, partial_failure=request.environ.get("qonto.partial_bulk", False)
@@ -696,8 +714,43 @@ class QontoSandbox:
             "api_key": lambda: json_response(self.oauth.new_api_key()),
             "limits": lambda: self._control_limits(body),
             "grants": lambda: json_response({"grants": list(self.store.state["grants"].values())}),
+            "plan": lambda: self._control_plan(request.method, body),
+            "pointers": lambda: self._control_pointers(request.method, body),
         }
         return views[name]()
+
+    def _control_plan(self, method: str, body: dict) -> Response:
+        """GET the organization's price plan; POST {"plan": "solo_basic"|"essential"}."""
+        if method == "POST":
+            if body.get("plan") not in PLANS:
+                raise ApiError(400, "invalid", f"plan must be one of {', '.join(PLANS)}.")
+            self.plan = body["plan"]
+        return json_response({"plan": self.plan})
+
+    def _control_pointers(self, method: str, body: dict) -> Response:
+        """GET the per-item error pointer style; POST {"style": "index"|"idempotency_key"}."""
+        if method == "POST":
+            if body.get("style") not in ERROR_POINTER_STYLES:
+                styles = ", ".join(ERROR_POINTER_STYLES)
+                raise ApiError(400, "invalid", f"style must be one of {styles}.")
+            self.invoices.error_pointers = body["style"]
+        return json_response({"style": self.invoices.error_pointers})
+
+    def _plan_refusal(self) -> Response | None:
+        """Solo Basic: the list of supplier invoices is not in the plan.
+
+        "This endpoint is available for all Qonto price plans except Solo basic" (list supplier
+        invoices, https://docs.qonto.com/api-reference/business-api/expense-management/supplier-invoices/list-supplier-invoices).
+        The refusal's exact body is not documented; a 403 in the error envelope, like other
+        permission refusals (§7.1), is the most plausible shape.
+        """
+        if self.plan != "solo_basic":
+            return None
+        raise ApiError(
+            403,
+            "forbidden",
+            "This feature is not available on your current price plan (Solo Basic).",
+        )
 
     def _control_faults(self, method: str, body: dict) -> Response:
         """GET the fault settings; POST changes (Faults fields, plus `timeout_phase`, `clear`)."""
@@ -735,6 +788,8 @@ class QontoSandbox:
         self.faults.clear()
         self.timeout_phase = "after"
         self.limits = dict(DEFAULT_LIMITS)
+        self.plan = self._start["plan"]
+        self.invoices.error_pointers = self._start["error_pointers"]
         return json_response(self.counts())
 
     def _auth_state(self) -> dict:

@@ -34,6 +34,7 @@ _LABELS: dict[str, tuple[str, ...]] = {
         "no",
         "numero de facture",
         "numéro de facture",
+        "n facture",
         "facture n°",
         "rechnungsnummer",
     ),
@@ -66,14 +67,36 @@ _LABELS: dict[str, tuple[str, ...]] = {
         "total ttc",
         "total incl vat",
         "total (incl vat)",
+        "total incl vat",
+        "net à payer",
         "gesamtbetrag",
     ),
-    "vat_number": ("vat number", "vat no", "vat id", "vat", "tva", "ust-idnr", "vat reg no"),
+    "subtotal": ("total ht", "total excl vat", "subtotal", "sous-total ht", "montant ht"),
+    "description": ("subject", "objet", "description"),
+    "vat_number": (
+        "vat number",
+        "vat no",
+        "vat id",
+        "vat",
+        "tva",
+        "ust-idnr",
+        "vat reg no",
+        "n tva intracommunautaire",
+        "n tva",
+        "numéro de tva",
+        "tva intracommunautaire",
+    ),
     "iban": ("iban",),
 }
 
 _CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP"}
 _HEADER_WORDS = {"invoice", "tax invoice", "facture", "rechnung", "bill"}
+_CREDIT_WORDS = {"credit note", "avoir", "facture d'avoir", "gutschrift"}
+# An EU VAT number: two letters then 2 to 13 letters or digits. A bare "VAT: 12.00 EUR" line
+# is an amount of VAT, never the supplier's number.
+_VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Z+*.]{2,13}$")
+# "TVA 20 % : 206,90 EUR", "VAT 5.5%: 1.10 EUR": the VAT at one rate.
+_VAT_AT_RATE = re.compile(r"^(?:vat|tva)\s+(\d+(?:[.,]\d+)?)\s*%\s*[:\uff1a]\s*(.+)$", re.I)
 
 
 def sniff_content_type(data: bytes) -> str | None:
@@ -115,9 +138,41 @@ def parse_invoice_text(text: str) -> dict:
     fields["issue_date"] = parse_date(labelled.get("issue_date"))
     fields["due_date"] = parse_date(labelled.get("due_date"))
     fields["total_amount"] = parse_amount(labelled.get("total"))
-    fields["vat_number"] = _compact(labelled.get("vat_number"))
+    vat_number = _compact(labelled.get("vat_number"))
+    fields["vat_number"] = vat_number if vat_number and _VAT_ID.match(vat_number) else None
     fields["iban"] = _compact(labelled.get("iban"))
+    fields["description"] = (labelled.get("description") or "")[:500] or None
+    subtotal = parse_amount(labelled.get("subtotal"))
+    taxes = _taxes(lines)
+    if taxes:
+        fields["taxes"] = taxes
+        currency = (fields.get("total_amount") or {}).get("currency") or taxes[0]["tax_amount"][
+            "currency"
+        ]
+        total_tax = sum(Decimal(t["tax_amount"]["value"]) for t in taxes)
+        fields["total_tax_amount"] = {"value": str(total_tax), "currency": currency}
+    if subtotal:
+        fields["total_amount_excluding_taxes"] = subtotal
+    credit = any(line.lower() in _CREDIT_WORDS for line in lines[:12])
+    total = fields.get("total_amount")
+    if credit or (total and total["value"].startswith("-")):
+        fields["is_credit_note"] = True
     return {key: value for key, value in fields.items() if value}
+
+
+def _taxes(lines: list[str]) -> list[dict]:
+    """Each "VAT <rate>%: <amount>" line as Qonto's `taxes` item (§4.5)."""
+    taxes = []
+    for line in lines:
+        match = _VAT_AT_RATE.match(line)
+        if not match:
+            continue
+        amount = parse_amount(match.group(2))
+        if amount is None:
+            continue
+        rate = Decimal(match.group(1).replace(",", ".")) / 100
+        taxes.append({"tax_rate": f"{rate.normalize():f}", "tax_amount": amount})
+    return taxes
 
 
 def _labelled_values(lines: list[str]) -> dict[str, str]:
@@ -148,7 +203,7 @@ def _split_label(line: str) -> tuple[str | None, str]:
 def _supplier_name(lines: list[str]) -> str | None:
     """The first line that is not a bare "Invoice" heading or a labelled value."""
     for line in lines[:5]:
-        if line.lower().strip(" :") in _HEADER_WORDS:
+        if line.lower().strip(" :") in _HEADER_WORDS | _CREDIT_WORDS:
             continue
         label, _ = _split_label(line)
         if label is None:

@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import quote
 
 from werkzeug.http import parse_options_header
 from werkzeug.wrappers import Request, Response
@@ -41,6 +42,8 @@ from sandbox.qonto_multipart import (
 from sandbox.qonto_store import QontoStore, iso_from_epoch
 
 MAX_ITEMS = 20  # §4.2
+# How a per-item error names its item (§4.3 leaves it unconfirmed): by index or by key.
+ERROR_POINTER_STYLES = ("index", "idempotency_key")
 MAX_REQUEST_BYTES = 15 * 1024 * 1024  # §4.2: whole request
 MAX_FILE_BYTES = 10 * 1024 * 1024  # §4.2: one PDF
 MAX_DRAIN_BYTES = 64 * 1024 * 1024
@@ -90,15 +93,29 @@ EXTRACTED_FIELDS = (
     "due_date",
     "vat_number",
     "iban",
+    "description",
+    "taxes",
+    "total_tax_amount",
+    "total_amount_excluding_taxes",
+    "is_credit_note",
 )
 
 
 class SupplierInvoices:
     """The supplier-invoice endpoints over the shared store."""
 
-    def __init__(self, store: QontoStore, *, analysis_delay_seconds: float) -> None:
+    def __init__(
+        self,
+        store: QontoStore,
+        *,
+        analysis_delay_seconds: float,
+        error_pointers: str = "index",
+    ) -> None:
+        if error_pointers not in ERROR_POINTER_STYLES:
+            raise ValueError(f"error_pointers must be one of {ERROR_POINTER_STYLES}")
         self.store = store
         self.analysis_delay_seconds = analysis_delay_seconds
+        self.error_pointers = error_pointers
 
     # --- bulk upload -------------------------------------------------------------------------
 
@@ -167,6 +184,9 @@ class SupplierInvoices:
         if not key:
             detail = "idempotency_key is required."
             return None, error_item("required", detail, pointer=f"{pointer}/idempotency_key")
+        if self.error_pointers == "idempotency_key":
+            # The shape integrators quoting Qonto's docs report (qonto-api.md §4.3, unconfirmed).
+            pointer = f"/supplier_invoices/idempotency_key/{quote(key, safe='')}"
         cached = self._replay(key)
         if cached is not None:
             return cached, None
@@ -485,18 +505,29 @@ class SupplierInvoices:
                         "source": invoice.get("source"),
                         "created_at": invoice.get("created_at"),
                         "analyzed_at": invoice.get("analyzed_at"),
+                        "supplier_name": invoice.get("supplier_name"),
+                        "meta": invoice.get("meta"),
                     }
                 )
             return rows
 
     def counts(self) -> dict:
         """Totals for `/_sandbox/state`."""
+        self.apply_due_analyses()
         with self.store.lock:
             counts = self._sha_counts()
             privates = self.store.state["invoice_private"].values()
             return {
                 "supplier_invoices": len(self.store.state["supplier_invoices"]),
                 "created_by_upload": sum(1 for p in privates if p.get("by_upload")),
+                # Uploads whose analysis found no supplier, or Well's old placeholder (issue 17).
+                "without_supplier": sum(
+                    1
+                    for invoice_id, p in self.store.state["invoice_private"].items()
+                    if p.get("by_upload")
+                    and p.get("analysed")
+                    and _no_supplier(self.store.state["supplier_invoices"].get(invoice_id))
+                ),
                 "duplicates": sum(n for n in counts.values() if n > 1),
                 "idempotency_keys": len(self.store.state["idempotency"]),
             }
@@ -570,6 +601,11 @@ def new_invoice_object(
         "available_actions": {"archive": True, "pay": True, "reject": True, "reasons": {}},
         "approval_workflow": None,
     }
+
+
+def _no_supplier(invoice: dict | None) -> bool:
+    name = str((invoice or {}).get("supplier_name") or "").strip()
+    return not name or name.lower() == "unknown supplier"
 
 
 def _bulk_scalars(scalars: dict[str, str]) -> tuple[str, dict]:

@@ -33,7 +33,12 @@ def sandbox_credentials() -> tuple[str, str]:
 
 
 def build_sandboxes(
-    *, seed: int = 1, bills: int = 200, data_dir: Path | None = None
+    *,
+    seed: int = 1,
+    bills: int = 200,
+    data_dir: Path | None = None,
+    qonto_plan: str = "essential",
+    qonto_error_pointers: str = "index",
 ) -> tuple[QuickBooksSandbox, QontoSandbox]:
     """Both WSGI apps, seeded from `build_world(seed, bills)` unless they resume saved state."""
     client_id, client_secret = sandbox_credentials()
@@ -47,6 +52,8 @@ def build_sandboxes(
         client_id=client_id,
         client_secret=client_secret,
         data_dir=root / "qonto" if root else None,
+        plan=qonto_plan,
+        error_pointers=qonto_error_pointers,
     )
     qonto_resumed = bool(getattr(qonto.store, "loaded_from_disk", False))
     if not qbo.has_state() or not qonto_resumed:
@@ -65,9 +72,17 @@ def start_sandboxes(
     seed: int = 1,
     bills: int = 200,
     data_dir: Path | None = None,
+    qonto_plan: str = "essential",
+    qonto_error_pointers: str = "index",
 ) -> tuple[RunningServer, RunningServer]:
     """Serve both sandboxes in background threads; port 0 picks a free port."""
-    qbo_app, qonto_app = build_sandboxes(seed=seed, bills=bills, data_dir=data_dir)
+    qbo_app, qonto_app = build_sandboxes(
+        seed=seed,
+        bills=bills,
+        data_dir=data_dir,
+        qonto_plan=qonto_plan,
+        qonto_error_pointers=qonto_error_pointers,
+    )
     qbo = serve_in_thread(qbo_app, host=host, port=qbo_port)
     try:
         qonto = serve_in_thread(qonto_app, host=host, port=qonto_port)

@@ -34,8 +34,9 @@ class Workspace(models.Model):
     )
     auto_threshold = models.FloatField(default=0.85)
     review_threshold = models.FloatField(default=0.55)
-    # The pages' language when neither the person nor the browser chose one (the creator's).
-    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    # The pages' language when neither the person nor the browser chose one (the creator's);
+    # empty: the site's default for pages, the QuickBooks company's for drawn PDFs.
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True, default="")
     # Times are shown in this zone, with its name (IANA), for every member.
     time_zone = models.CharField(max_length=64, default="Europe/Paris")
     created_at = models.DateTimeField(default=timezone.now, editable=False)

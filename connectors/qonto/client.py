@@ -333,7 +333,11 @@ def supplier_invoices_bulk(
         )
         files.append(("supplier_invoices[][idempotency_key]", (None, item.idempotency_key)))
     files.append(("source", (None, "integration")))
-    files.append(("meta", (None, json.dumps(meta or {"integration_type": "well"}))))
+    if meta:
+        # `meta` is optional and the docs only show example values ("dropbox", "grover"), with
+        # nothing saying any value is accepted: sent only when configured (QONTO_UPLOAD_META).
+        # https://docs.qonto.com/api-reference/business-api/expense-management/supplier-invoices/create-supplier-invoices
+        files.append(("meta", (None, json.dumps(meta))))
     response = _call(api, "POST", "/v2/supplier_invoices/bulk", files=files, retry_safe=True)
     body = _json(response)
     invoices = body.get("supplier_invoices")
@@ -393,7 +397,14 @@ def transactions_page(
     updated_at_from: datetime | None = None,
     per_page: int = PER_PAGE,
 ) -> Page:
-    """One page of one account's completed and pending transactions, attachments embedded.
+    """One page of one account's transactions, attachments embedded.
+
+    Completed and pending ones, and declined ones too: a pending card payment later declined
+    must be read again to leave the candidates. `declined` is one of the three documented
+    statuses (TRANSACTION_STATUSES: pending, declined, completed,
+    https://docs.qonto.com/api-reference/sdk-libraries/-internal-/namespaces/src/common/constants/variables/TRANSACTION_STATUSES);
+    `reversed` is not documented as a filter value, so a reversed one is found by reading the
+    pending ones again by id (connectors/qonto/sync.py).
 
     # Reference (§5.2): https://docs.qonto.com/api-reference/business-api/transactions-statements/transactions/list-transactions
     """
@@ -401,6 +412,7 @@ def transactions_page(
         ("bank_account_id", bank_account_id),
         ("status[]", "completed"),
         ("status[]", "pending"),
+        ("status[]", "declined"),
         ("includes[]", "attachments"),
         ("sort_by", "updated_at:asc"),
         ("page", page),
@@ -421,12 +433,13 @@ def transactions_pages(api: QontoApi, **filters: Any) -> Iterator[Page]:
         page_number = page.next_page
 
 
-def transaction(api: QontoApi, transaction_id: str) -> dict:
+def transaction(api: QontoApi, transaction_id: str, *, includes: Sequence[str] = ()) -> dict:
     """One transaction.
 
     # Reference (§5.2): https://docs.qonto.com/api-reference/business-api/transactions-statements/transactions/retrieve-a-transaction
     """
-    body = _json(_call(api, "GET", f"/v2/transactions/{transaction_id}"))
+    params = [("includes[]", name) for name in includes] or None
+    body = _json(_call(api, "GET", f"/v2/transactions/{transaction_id}", params=params))
     found = body.get("transaction")
     if not isinstance(found, dict) or not found.get("id"):
         raise PermanentError("Qonto's transaction answer has no transaction")

@@ -19,6 +19,9 @@ from connectors.quickbooks.models import RecordState, SourceRecord
 from well.audit import Actor, audit_event_record
 from well.webhooks import record_summary, webhooks_emit
 
+# The kinds that live in Qonto as supplier invoices (uploaded, or linked to one).
+INVOICE_KINDS = frozenset({"Bill", "VendorCredit"})
+
 # Who Well is in the audit trail when the Qonto side acts on its own.
 SYSTEM = Actor.system("Qonto connector")
 IDEMPOTENCY_NAMESPACE = uuid.UUID("8a3c4a52-64a4-4f83-8b3e-6f1f2f6f7b10")
@@ -86,6 +89,14 @@ def posting_enqueue(
     # Undoing a mark is exactly what a deleted payment needs; nothing else posts a deleted one.
     if (record.deleted and not undoing) or record.errored:
         raise NotPostable("A deleted or malformed QuickBooks record is not posted.")
+    if target_kind == "transaction" and record.entity_type in INVOICE_KINDS:
+        # A bill (or vendor credit) belongs in Qonto's supplier invoices: linked to a bank
+        # transaction it would never reach them (issue 17). Only a purchase without a receipt
+        # is closed by its transaction.
+        raise NotPostable(
+            f"A QuickBooks {record.entity_type} is uploaded to Qonto's supplier invoices or "
+            "linked to one there; it is never closed by a link to a bank transaction."
+        )
     if undoing and not undoes_version:
         raise ValueError("an unmark_paid posting needs the version of the mark it undoes")
     version = undoes_version if undoing else record.sync_token or "0"

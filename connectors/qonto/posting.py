@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
@@ -30,17 +32,28 @@ from django.utils import timezone
 from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.pdf import (
     DocumentRejected,
+    Party,
     RenderFields,
     RenderLine,
+    VatLine,
+    language_of,
     render_record_pdf,
     validate_document,
 )
-from connectors.qonto import client, selectors
+from connectors.qonto import client, plan, selectors
 from connectors.qonto.models import PAYMENT_ACTIONS, Posting, PostingAction, PostingState
-from connectors.qonto.outbox import SYSTEM
+from connectors.qonto.outbox import INVOICE_KINDS, SYSTEM
 from connectors.qonto.posting_states import posting_claim, posting_finish, posting_mark_unknown
 from connectors.qonto.services import qonto_api_for
+from connectors.quickbooks.company import (
+    company_party,
+    document_language,
+    tax_code_rates,
+    vat_by_rate,
+)
+from connectors.quickbooks.extract import SUPPLIER_FIELDS
 from connectors.quickbooks.models import SourceRecord
+from connectors.quickbooks.suppliers import supplier_of, tax_id_is_masked
 from connectors.services import connection_mark_needs_reconnect
 from well.http import AuthRevoked, PermanentError, ProviderError, RateLimited
 
@@ -56,7 +69,11 @@ UPLOADS = (PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
 TRANSIENT_ITEM_CODES = frozenset({"internal_server_error"})
 # After this many attempts a transient item error is reported as a failure a person can retry.
 MAX_TRANSIENT_ATTEMPTS = 5
-_POINTER = re.compile(r"^/supplier_invoices/(\d+)")
+# A per-item error names its item by index (`/supplier_invoices/1/file`) or, as integrators
+# quoting Qonto's docs report, by the item's key (`/supplier_invoices/idempotency_key/<key>`):
+# both are understood (qonto-api.md §4.3 leaves the shape unconfirmed).
+_POINTER = re.compile(r"^/supplier_invoices/(\d+)(?:/|$)")
+_KEY_POINTER = re.compile(r"^/supplier_invoices/idempotency_key/([^/]+)")
 WAITING_FOR_EARLIER = "Waiting for the earlier mark or unmark of this invoice to settle."
 
 
@@ -118,9 +135,39 @@ def document_name(posting: Posting, record: SourceRecord, original: str = "", ex
     return f"{_safe_stem(stem)}--well-{posting.idempotency_key[:8]}{ext}"
 
 
-def render_fields(record: SourceRecord, *, credit: bool) -> RenderFields:
-    """What the generated PDF shows, from the record's typed columns and lines."""
+class SupplierUnknown(DocumentRejected):
+    """No supplier to print: Well does not send Qonto an invoice without one."""
+
+
+def _line_rate(line: dict, rates: dict[str, Decimal]) -> Decimal | None:
+    for detail_key in ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail"):
+        detail = line.get(detail_key)
+        if isinstance(detail, dict) and isinstance(detail.get("TaxCodeRef"), dict):
+            return rates.get(str(detail["TaxCodeRef"].get("value")))
+    return None
+
+
+def render_fields(record: SourceRecord, *, credit: bool, language: str | None = None):
+    """What the drawn PDF shows: the record's typed columns and lines, its supplier (the
+    QuickBooks Vendor), the company as customer, VAT by rate, in the workspace's language.
+
+    Raises SupplierUnknown when QuickBooks names no supplier for the record.
+    """
+    stored = record.workspace_id is not None  # an unsaved record (a what-if) reads nothing
+    supplier = supplier_of(record) if stored else {n: getattr(record, n) for n in SUPPLIER_FIELDS}
+    name = " ".join(supplier["supplier_name"].split())
+    if not name:
+        raise SupplierUnknown(
+            "Well cannot name the supplier of this record: it has no vendor in QuickBooks, or "
+            "the vendor was not read yet. Set the vendor on the record in QuickBooks (or sync "
+            "again); Well does not send Qonto an invoice without its supplier.",
+            code="supplier_unknown",
+        )
     total = record.total_amount if record.total_amount is not None else Decimal("0")
+    vat = vat_by_rate(record.payload or {})
+    single_rate = vat[0][0] if len(vat) == 1 else None
+    rates = tax_code_rates(record.workspace_id) if len(vat) > 1 and stored else {}
+    sign = -1 if credit else 1
     lines = []
     for line in record.payload.get("Line") or []:
         if not isinstance(line, dict) or line.get("Amount") in (None, ""):
@@ -134,22 +181,43 @@ def render_fields(record: SourceRecord, *, credit: bool) -> RenderFields:
         lines.append(
             RenderLine(
                 description=str(line.get("Description") or line.get("DetailType") or "Line")[:300],
-                amount=-amount if credit else amount,
+                amount=sign * amount,
+                vat_rate=single_rate if single_rate is not None else _line_rate(line, rates),
             )
         )
-    sign = -1 if credit else 1
+    tax = record.tax_amount
+    if tax is None and vat:
+        tax = sum((amount for _rate, amount, _base in vat), Decimal(0))
+    tax_id = supplier["supplier_tax_id"]
+    address = tuple(part for part in supplier["supplier_address"].split("\n") if part.strip())
     return RenderFields(
         record_type=record.entity_type,
         record_id=record.qbo_id,
-        vendor_name=record.supplier_name or "Unknown supplier",
+        vendor_name=name,
         total=sign * abs(total),
         currency=record.currency or "EUR",
         invoice_number=record.invoice_number or None,
         issue_date=record.issue_date,
         due_date=record.due_date,
         lines=tuple(lines),
-        tax=(sign * abs(record.tax_amount)) if record.tax_amount is not None else None,
-        vat_number=record.supplier_tax_id or None,
+        tax=(sign * abs(tax)) if tax is not None else None,
+        # QuickBooks masks TaxIdentifier (quickbooks-api.md §4.3): a masked one is no VAT number.
+        vat_number=(tax_id or None) if not tax_id_is_masked(tax_id) else None,
+        supplier=Party(
+            name=name,
+            legal_name=supplier["supplier_legal_name"],
+            address=address,
+            website=supplier["supplier_website"],
+            email=supplier["supplier_email"],
+        ),
+        customer=company_party(record.workspace_id) if stored else None,
+        vat_lines=tuple(
+            VatLine(rate=rate, amount=sign * abs(amount), base=base) for rate, amount, base in vat
+        ),
+        lines_include_tax=(record.payload or {}).get("GlobalTaxCalculation") == "TaxInclusive",
+        subject=record.label if record.entity_type == "Purchase" else "",
+        language=language
+        or (document_language(record.workspace_id) if stored else language_of(None)),
     )
 
 
@@ -173,16 +241,24 @@ def document_for(posting: Posting) -> Document:
         ext = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
         name = document_name(posting, record, original, ext[checked.content_type])
         return Document(name, content, checked.content_type, checked.sha256)
+    fields = render_fields(record, credit=posting.action == PostingAction.CREDIT_NOTE)
     try:
-        content = render_record_pdf(
-            render_fields(record, credit=posting.action == PostingAction.CREDIT_NOTE)
-        )
+        content = render_record_pdf(fields)
     except ValueError as exc:
         raise DocumentRejected(
             f"Well could not draw a PDF for this record: {exc}", code="render"
         ) from None
     sha = hashlib.sha256(content).hexdigest()
     return Document(document_name(posting, record), content, "application/pdf", sha)
+
+
+def upload_meta() -> dict | None:
+    """The `meta` sent with each upload: none unless configured (settings.QONTO_UPLOAD_META).
+
+    Qonto's docs show only example values for it; see client.supplier_invoices_bulk.
+    """
+    meta = getattr(settings, "QONTO_UPLOAD_META", None)
+    return dict(meta) if isinstance(meta, dict) and meta else None
 
 
 # --- The worker ------------------------------------------------------------------------------
@@ -350,6 +426,17 @@ class _Sender:
                 self.unmark_paid(posting)
                 return
             kind = posting.target_kind or "invoice"
+            if kind == "transaction" and posting.record.entity_type in INVOICE_KINDS:
+                # Queued before the rule (outbox.posting_enqueue): a bill never ends as a
+                # transaction link; a person re-approves it to upload or link an invoice.
+                self.finish(
+                    posting,
+                    PostingState.FAILED,
+                    message="A bill is uploaded to Qonto's supplier invoices or linked to one, "
+                    "never closed by a bank-transaction link; approve it again.",
+                    error_code="bill_to_transaction",
+                )
+                return
             if kind == "transaction":
                 found = client.transaction(self.api, posting.qonto_id)
             else:
@@ -536,7 +623,7 @@ class _Sender:
         ]
         postings = [p for p, _ in batch]
         try:
-            result = client.supplier_invoices_bulk(self.api, items)
+            result = client.supplier_invoices_bulk(self.api, items, meta=upload_meta())
         except AuthRevoked as exc:
             self.auth_lost(exc)
             self.release(postings, str(exc))
@@ -567,10 +654,14 @@ class _Sender:
                 created[entry[0].idempotency_key] = invoice
         refused: dict[str, client.ApiErrorItem] = {}
         loose: list[client.ApiErrorItem] = []
+        keys = {p.idempotency_key for p, _ in batch}
         for error in result.errors:
-            match = _POINTER.match(error.pointer)
-            if match and int(match.group(1)) < len(batch):
-                refused[batch[int(match.group(1))][0].idempotency_key] = error
+            by_index = _POINTER.match(error.pointer)
+            by_key = _KEY_POINTER.match(error.pointer)
+            if by_index and int(by_index.group(1)) < len(batch):
+                refused[batch[int(by_index.group(1))][0].idempotency_key] = error
+            elif by_key and unquote(by_key.group(1)) in keys:
+                refused[unquote(by_key.group(1))] = error
             else:
                 loose.append(error)
         pending = [p for p, _ in batch if p.idempotency_key not in created | refused]
@@ -626,20 +717,42 @@ class _Sender:
         return error.code in TRANSIENT_ITEM_CODES and posting.attempts < MAX_TRANSIENT_ATTEMPTS
 
     def read_back(self, invoices: list[dict]) -> set[str]:
-        """The ids Qonto shows again when asked for the invoices of these attachments."""
+        """The ids Qonto shows again when asked for the invoices of these attachments.
+
+        Without the list (Solo Basic, connectors/qonto/plan.py), each invoice is read by its id;
+        where even that is refused, the bulk answer (an id for our file) is the verification.
+        """
         attachment_ids = [str(i.get("attachment_id")) for i in invoices if i.get("attachment_id")]
         if not attachment_ids:
             return set()
         found: set[str] = set()
-        try:
-            for page in client.supplier_invoices_pages(
-                self.api, attachment_ids=attachment_ids, sort_by="created_at:asc"
-            ):
-                found.update(str(i.get("id")) for i in page.items)
-        except AuthRevoked as exc:
-            self.auth_lost(exc)
-        except ProviderError as exc:
-            logger.warning("read-back failed: %s", exc)
+        if plan.list_worth_trying(self.connection):
+            try:
+                for page in client.supplier_invoices_pages(
+                    self.api, attachment_ids=attachment_ids, sort_by="created_at:asc"
+                ):
+                    found.update(str(i.get("id")) for i in page.items)
+                return found
+            except AuthRevoked as exc:
+                self.auth_lost(exc)
+                return found
+            except ProviderError as exc:
+                if not plan.is_plan_refusal(exc):
+                    logger.warning("read-back failed: %s", exc)
+                    return found
+                plan.plan_record(self.connection, list_available=False, detail=plan.LIMITED_DETAIL)
+        for invoice in invoices:
+            try:
+                found.add(str(client.supplier_invoice(self.api, str(invoice["id"]))["id"]))
+            except AuthRevoked as exc:
+                self.auth_lost(exc)
+                break
+            except ProviderError as exc:
+                if plan.is_plan_refusal(exc):
+                    # Not even the per-invoice read: Qonto's bulk answer named our file.
+                    found.add(str(invoice["id"]))
+                else:
+                    logger.warning("read-back of %s failed: %s", invoice.get("id"), exc)
         return found
 
     # --- reconciliation --------------------------------------------------------------------
@@ -649,6 +762,18 @@ class _Sender:
 
         Returns the postings Qonto does not hold (safe to upload again).
         """
+        if not plan.list_worth_trying(self.connection):
+            # No list on this plan: Well cannot see whether these arrived, and resending after
+            # Qonto forgot the key could create a second invoice. A person checks in Qonto.
+            for posting in postings:
+                self.finish(
+                    posting,
+                    PostingState.UNKNOWN,
+                    message="Qonto's plan does not let Well list supplier invoices to check "
+                    f"whether {posting.file_name or 'this file'} arrived. Look for it in Qonto's "
+                    "supplier invoices: if it is there, nothing to do; if not, retry it.",
+                )
+            return []
         since = min(p.sent_at for p in postings) - RECONCILE_LOOKBACK
         by_name: dict[str, list[dict]] = defaultdict(list)
         by_number: dict[str, list[dict]] = defaultdict(list)

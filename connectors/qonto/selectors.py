@@ -204,6 +204,8 @@ def qonto_transaction_for(*, record: SourceRecord, bank_account_id: str = "") ->
             date__gte=record.issue_date - timedelta(days=3),
             date__lte=record.issue_date + timedelta(days=3),
         )
+        # A declined or reversed payment never paid the purchase (connectors/qonto/sync.py).
+        .exclude(status__in=("declined", "reversed"))
         .filter(Q(currency="") | Q(currency=record.currency or "EUR"))
         .order_by("date")
         .first()

@@ -29,6 +29,7 @@ from connectors.qonto.models import QontoBankAccount, QontoEntry
 from connectors.qonto.outbox import SYSTEM
 from connectors.services import (
     DisconnectResult,
+    connection_claim_check,
     connection_locked_or_new,
     connection_public,
     connection_tokens_forget,
@@ -99,6 +100,7 @@ def qonto_connection_complete(
     org_id = str(organization.get("id") or "")[:64]
     if not org_id:
         raise ConnectError("Qonto did not say which organization was connected.")
+    connection_claim_check(workspace=workspace, provider=Provider.QONTO, external_id=org_id)
     connection, created = connection_locked_or_new(workspace=workspace, provider=Provider.QONTO)
     before = None if created else connection_public(connection)
     if connection.external_id and connection.external_id != org_id:

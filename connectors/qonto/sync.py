@@ -23,8 +23,14 @@ from django.utils.dateparse import parse_datetime
 from connectors import handoff
 from connectors.models import Connection, Provider, SyncRun, SyncStatus
 from connectors.payloads import storable
-from connectors.qonto import client
-from connectors.qonto.models import QontoBankAccount, QontoEntry, QontoEntryKind
+from connectors.qonto import client, plan
+from connectors.qonto.models import (
+    Posting,
+    PostingState,
+    QontoBankAccount,
+    QontoEntry,
+    QontoEntryKind,
+)
 from connectors.qonto.outbox import SYSTEM
 from connectors.qonto.services import qonto_api_for
 from connectors.sync_runs import SyncTally, sync_run
@@ -33,6 +39,12 @@ from well.http import ProviderError
 logger = logging.getLogger("well.connectors.qonto.sync")
 
 OVERLAP = timedelta(minutes=5)
+# Without the supplier-invoice list (Solo Basic), the invoices Well uploaded read one by one.
+UPLOADED_READS = 200
+# Pending transactions read again by id in one sync (oldest read first).
+PENDING_READS = 200
+# Transactions that are no candidate for matching: refused, or undone after a pending hold.
+WITHDRAWN_STATUSES = ("declined", "reversed")
 OUTCOMES = ("new", "updated", "unchanged", "errored")
 # QontoEntry amounts are numeric(19, 4): 15 integer digits at most.
 AMOUNT_LIMIT = Decimal("1e15")
@@ -219,6 +231,7 @@ class _Reader:
         self.connection = connection
         self.tally = tally
         self.api = api
+        self.started = timezone.now()
 
     def commit(self, kind: str, rows: list[dict]) -> None:
         """Upsert one page by Qonto ID in one transaction; an unchanged payload is a no-op."""
@@ -318,12 +331,47 @@ class _Reader:
         if since is not None:
             filters["updated_at_from"] = since - OVERLAP
         newest = self.connection.sync_marker
-        for page in client.supplier_invoices_pages(self.api, **filters):
-            stamps = [str(i.get("updated_at")) for i in page.items if i.get("updated_at")]
-            newest = max([newest, *stamps]) if stamps else newest
-            self.commit(QontoEntryKind.SUPPLIER_INVOICE, page.items)
+        if not plan.list_worth_trying(self.connection):
+            self.uploaded_invoices()
+            return
+        try:
+            for page in client.supplier_invoices_pages(self.api, **filters):
+                stamps = [str(i.get("updated_at")) for i in page.items if i.get("updated_at")]
+                newest = max([newest, *stamps]) if stamps else newest
+                self.commit(QontoEntryKind.SUPPLIER_INVOICE, page.items)
+        except ProviderError as exc:
+            if not plan.is_plan_refusal(exc):
+                raise
+            # Solo Basic: no list (connectors/qonto/plan.py). Recorded, then what Well can read.
+            plan.plan_record(self.connection, list_available=False, detail=plan.LIMITED_DETAIL)
+            self.uploaded_invoices()
+            return
+        if self.connection.supplier_invoice_list_available is not True:
+            plan.plan_record(self.connection, list_available=True)
         Connection.objects.filter(pk=self.connection.pk).update(sync_marker=newest)
         self.connection.sync_marker = newest
+
+    def uploaded_invoices(self) -> None:
+        """Without the list: read the invoices Well put in Qonto one by one (their status, what
+        Qonto extracted), newest first, at most UPLOADED_READS a sync."""
+        ids = (
+            Posting.objects.for_workspace(self.connection.workspace_id)
+            .filter(state=PostingState.DONE, target_kind="invoice")
+            .exclude(qonto_id="")
+            .order_by("-done_at")
+            .values_list("qonto_id", flat=True)
+            .distinct()[:UPLOADED_READS]
+        )
+        rows = []
+        for qonto_id in dict.fromkeys(ids):
+            try:
+                rows.append(client.supplier_invoice(self.api, qonto_id))
+            except ProviderError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+        if rows:
+            self.commit(QontoEntryKind.SUPPLIER_INVOICE, rows)
 
     def transactions(self, account: QontoBankAccount) -> None:
         since = _moment(account.transactions_synced_to)
@@ -337,6 +385,37 @@ class _Reader:
             newest = max([newest, *stamps]) if stamps else newest
             self.commit(QontoEntryKind.TRANSACTION, page.items)
         QontoBankAccount.objects.filter(pk=account.pk).update(transactions_synced_to=newest)
+        self.pending_recheck(account)
+
+    def pending_recheck(self, account: QontoBankAccount) -> None:
+        """Read again, by id, the transactions still pending in Well after the list.
+
+        A pending card payment later declined or reversed may never come back in the list
+        (`reversed` is no documented filter value): read by id, its new status replaces the
+        old one and a declined, reversed or vanished (404) one leaves the candidates.
+        """
+        pending = (
+            QontoEntry.objects.for_workspace(self.connection.workspace_id)
+            .filter(
+                kind=QontoEntryKind.TRANSACTION,
+                bank_account_id=account.qonto_id,
+                status="pending",
+            )
+            .exclude(pulled_at__gte=self.started)
+            .order_by("pulled_at")[:PENDING_READS]
+        )
+        rows = []
+        for entry in pending:
+            try:
+                # As the list reads it (attachments embedded): an unchanged one stays unchanged.
+                rows.append(client.transaction(self.api, entry.qonto_id, includes=["attachments"]))
+            except ProviderError as exc:
+                if exc.status != 404:
+                    raise
+                # Gone from Qonto: a pending authorisation that was withdrawn.
+                rows.append({**entry.payload, "status": "reversed"})
+        if rows:
+            self.commit(QontoEntryKind.TRANSACTION, rows)
 
 
 def qonto_sync(*, connection_id, trigger: str = "schedule", **api_options) -> SyncRun:

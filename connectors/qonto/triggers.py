@@ -18,8 +18,11 @@ from well.audit import Actor
 
 # What each QuickBooks kind means in Qonto (docs/triggers.md).
 UPLOAD_KINDS = {"Bill": PostingAction.UPLOAD, "VendorCredit": PostingAction.CREDIT_NOTE}
-UPLOAD_KINDS["CreditMemo"] = PostingAction.CREDIT_NOTE
 NEVER_POSTED = {
+    # A CreditMemo is a credit to a customer (CustomerRef, no vendor): money Well's company owes
+    # back to a client, the context of a customer refund, never a supplier credit note.
+    "CreditMemo": "A credit memo is a credit to a customer (a sales document): context for a "
+    "customer refund, never uploaded to Qonto as a supplier credit note.",
     "Invoice": "A sales invoice is context for reconciliation only; it is never uploaded to "
     "Qonto as a supplier invoice.",
     "PurchaseOrder": "A purchase order is not posted; it is the policy fit for the bill that "

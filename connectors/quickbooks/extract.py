@@ -8,6 +8,12 @@
 | VendorCredit: as Bill (no DueDate) |
 | Vendor.DisplayName, WebAddr, TaxIdentifier | supplier_name, supplier_website, supplier_tax_id |
 
+The supplier block printed on every PDF Well draws also keeps, typed on the Vendor and copied onto
+each Bill, VendorCredit and Purchase of that vendor (connectors/quickbooks/suppliers.py):
+Vendor.CompanyName -> supplier_legal_name, BillAddr -> supplier_address (one line per printed
+line), PrimaryEmailAddr.Address -> supplier_email. Until the Vendor row is read, a bill's
+supplier_name is its VendorRef.name (QuickBooks fills it with the vendor's DisplayName).
+
 A value QuickBooks should never send (wrong type, unknown currency, negative or huge amount,
 impossible date) raises `Malformed` with a reason an accountant can read.
 """
@@ -116,6 +122,35 @@ def _ref_value(payload: dict, key: str) -> str:
     return ""
 
 
+def _ref_name(payload: dict, key: str) -> str:
+    """The display name a reference carries (`{"value": "56", "name": "Bob's Burgers"}`)."""
+    ref = payload.get(key)
+    if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+        return " ".join(ref["name"].split())[:500]
+    return ""
+
+
+# BillAddr's street lines then the city line, as a French address prints (§4.3 of the
+# QuickBooks reference: Line1..Line5, City, CountrySubDivisionCode, PostalCode, Country).
+_ADDRESS_LINES = ("Line1", "Line2", "Line3", "Line4", "Line5")
+
+
+def address_text(value: Any, field: str) -> str:
+    """A QuickBooks PhysicalAddress as printed lines joined by newlines ("" when absent)."""
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        raise Malformed(f"{field} is not an object.")
+    lines = [_text(value.get(key), f"{field}.{key}", limit=500) for key in _ADDRESS_LINES]
+    postal = _text(value.get("PostalCode"), f"{field}.PostalCode", limit=30)
+    city = _text(value.get("City"), f"{field}.City", limit=255)
+    region = _text(value.get("CountrySubDivisionCode"), f"{field}.CountrySubDivisionCode", limit=60)
+    lines.append(" ".join(part for part in (postal, city) if part))
+    lines.append(region)
+    lines.append(_text(value.get("Country"), f"{field}.Country", limit=255))
+    return "\n".join(" ".join(line.split()) for line in lines if line.strip())[:2000]
+
+
 def _bill(payload: dict, home_currency: str) -> dict:
     tax = payload.get("TxnTaxDetail")
     if tax is not None and not isinstance(tax, dict):
@@ -130,20 +165,23 @@ def _bill(payload: dict, home_currency: str) -> dict:
         "invoice_number": _text(payload.get("DocNumber"), "DocNumber", limit=100),
         "tax_amount": _amount((tax or {}).get("TotalTax"), "TxnTaxDetail.TotalTax", required=False),
         "vendor_qbo_id": _ref_value(payload, "VendorRef"),
+        "supplier_name": _ref_name(payload, "VendorRef"),
     }
 
 
 def _purchase(payload: dict, home_currency: str) -> dict:
     entity = payload.get("EntityRef")
-    vendor = ""
+    vendor = name = ""
     if isinstance(entity, dict) and entity.get("type", "Vendor") == "Vendor":
         vendor = _ref_value(payload, "EntityRef")
+        name = _ref_name(payload, "EntityRef")
     return {
         "total_amount": _amount(payload.get("TotalAmt"), "TotalAmt", required=True),
         "currency": _currency(payload, home_currency),
         "issue_date": _date(payload.get("TxnDate"), "TxnDate", required=True),
         "label": _text(payload.get("PrivateNote"), "PrivateNote", limit=4000),
         "vendor_qbo_id": vendor,
+        "supplier_name": name,
     }
 
 
@@ -154,10 +192,16 @@ def _vendor(payload: dict, home_currency: str) -> dict:
     web = payload.get("WebAddr")
     if web is not None and not isinstance(web, dict):
         raise Malformed("WebAddr is not an object.")
+    email = payload.get("PrimaryEmailAddr")
+    if email is not None and not isinstance(email, dict):
+        raise Malformed("PrimaryEmailAddr is not an object.")
     return {
         "supplier_name": name,
+        "supplier_legal_name": _text(payload.get("CompanyName"), "CompanyName", limit=500),
+        "supplier_address": address_text(payload.get("BillAddr"), "BillAddr"),
         "supplier_website": _text((web or {}).get("URI"), "WebAddr.URI", limit=1000),
         "supplier_tax_id": _text(payload.get("TaxIdentifier"), "TaxIdentifier", limit=100),
+        "supplier_email": _text((email or {}).get("Address"), "PrimaryEmailAddr", limit=254),
     }
 
 
@@ -174,10 +218,23 @@ EMPTY = {
     "invoice_number": "",
     "label": "",
     "supplier_name": "",
+    "supplier_legal_name": "",
+    "supplier_address": "",
     "supplier_website": "",
     "supplier_tax_id": "",
+    "supplier_email": "",
     "vendor_qbo_id": "",
 }
+
+# The supplier block: kept on the Vendor, copied onto the records of that vendor.
+SUPPLIER_FIELDS = (
+    "supplier_name",
+    "supplier_legal_name",
+    "supplier_address",
+    "supplier_tax_id",
+    "supplier_website",
+    "supplier_email",
+)
 
 
 def extract(entity_type: str, payload: dict, *, home_currency: str = "") -> dict:

@@ -80,9 +80,21 @@ class SourceRecord(TenantModel):
     due_date = models.DateField(null=True, blank=True)
     invoice_number = models.CharField(max_length=100, blank=True, help_text="DocNumber")
     label = models.TextField(blank=True, help_text="Purchase.PrivateNote")
-    supplier_name = models.CharField(max_length=500, blank=True)
-    supplier_website = models.CharField(max_length=1000, blank=True)
-    supplier_tax_id = models.CharField(max_length=100, blank=True)
+    # The supplier block (Vendor fields; on a Bill, VendorCredit or Purchase, its vendor's).
+    supplier_name = models.CharField(max_length=500, blank=True, help_text="Vendor.DisplayName")
+    supplier_legal_name = models.CharField(
+        max_length=500, blank=True, help_text="Vendor.CompanyName"
+    )
+    supplier_address = models.TextField(
+        blank=True, help_text="Vendor.BillAddr, one printed line per line"
+    )
+    supplier_website = models.CharField(max_length=1000, blank=True, help_text="Vendor.WebAddr")
+    supplier_tax_id = models.CharField(
+        max_length=100, blank=True, help_text="Vendor.TaxIdentifier (masked by QuickBooks)"
+    )
+    supplier_email = models.CharField(
+        max_length=254, blank=True, help_text="Vendor.PrimaryEmailAddr"
+    )
     vendor_qbo_id = models.CharField(max_length=64, blank=True)
 
     first_pulled_at = models.DateTimeField(default=timezone.now, editable=False)

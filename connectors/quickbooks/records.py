@@ -20,7 +20,7 @@ from django.utils import timezone
 from connectors import handoff
 from connectors.models import Connection
 from connectors.payloads import storable
-from connectors.quickbooks import client
+from connectors.quickbooks import client, suppliers
 from connectors.quickbooks.extract import EMPTY, Malformed, extract
 from connectors.quickbooks.models import PayloadEncoder, SourceRecord
 from connectors.sync_runs import SyncTally
@@ -182,6 +182,12 @@ def records_commit(
         )
         new_rows: list[SourceRecord] = []
         updated_rows: list[tuple[SourceRecord, dict, str]] = []
+        # A bill's supplier block comes from its Vendor (read before transactions).
+        vendors = (
+            suppliers.vendors_by_id(workspace_id, (suppliers.vendor_ref(i.payload) for i in items))
+            if entity in suppliers.SUPPLIED_KINDS
+            else {}
+        )
         for item in items:
             row = existing.get(item.qbo_id)
             if item.deleted:
@@ -213,6 +219,8 @@ def records_commit(
                     attachables.append(row)
                 continue
             fields = _fields(entity, item, home_currency)
+            if vendors and not fields["errored"]:
+                suppliers.supplier_fill(fields, vendors)
             outcome = "errored" if fields["errored"] else ("new" if row is None else "updated")
             tally.counts[entity][outcome] += 1
             if row is None:
@@ -296,6 +304,9 @@ def records_commit(
                 reason=reason or row.error_reason,
             )
         changed = new_rows + [row for row, _, _ in updated_rows]
+        if entity == "Vendor":
+            # A vendor new or changed: its bills, credits and purchases print it from now on.
+            suppliers.suppliers_propagate(changed)
         transaction.on_commit(lambda rows=changed: _hand_over(rows))
     tally.records_done += len(items)
     if entity == "Attachable":

@@ -30,6 +30,7 @@ from connectors.quickbooks.client import parse_qbo_time, qbo_time
 from connectors.quickbooks.models import SourceRecord
 from connectors.services import (
     DisconnectResult,
+    connection_claim_check,
     connection_locked_or_new,
     connection_public,
     connection_tokens_forget,
@@ -75,6 +76,7 @@ def quickbooks_connection_check_realm(
     *, workspace: Workspace, realm_id: str, start_over: bool
 ) -> None:
     """Refuse another company before any token is fetched (nothing stored, nothing merged)."""
+    connection_claim_check(workspace=workspace, provider=Provider.QUICKBOOKS, external_id=realm_id)
     existing = Connection.objects.for_workspace(workspace).filter(provider=Provider.QUICKBOOKS)
     previous = existing.values_list("external_id", flat=True).first()
     if previous and previous != realm_id and not start_over:
@@ -96,6 +98,7 @@ def quickbooks_connection_complete(
     """Store the grant for `realm_id`; the same company resumes from its marker."""
     if not realm_id or len(realm_id) > 64:
         raise ConnectError("QuickBooks did not say which company was connected.")
+    connection_claim_check(workspace=workspace, provider=Provider.QUICKBOOKS, external_id=realm_id)
     connection, created = connection_locked_or_new(
         workspace=workspace, provider=Provider.QUICKBOOKS
     )

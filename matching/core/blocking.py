@@ -49,6 +49,63 @@ class _Bucket:
     amounts: np.ndarray  # absolute cents, NaN when unread
 
 
+_WEEK_SHIFT = 1 << 40  # above any amount in cents QuickBooks can hold (10 integer digits)
+
+
+@dataclass(slots=True)
+class _Weeks:
+    """Dated entries with an amount keyed by (week, amount), so that "within 3% and 10 days"
+    for a whole batch of records is two binary searches per record and week."""
+
+    keys: np.ndarray  # week * _WEEK_SHIFT + absolute cents, sorted
+    amounts: np.ndarray
+    days: np.ndarray
+    items: np.ndarray
+
+    def near(self, centers: np.ndarray, amounts: np.ndarray) -> list[list[int]]:
+        """For each (day, amount) query, the CAP_PER_RULE entries within NEAR_RATIO of the
+        amount and NEAR_WINDOW of the day, best first (a 5% gap costs as much as a week; ties by
+        date, then position)."""
+        found: list[list[int]] = [[] for _ in range(len(centers))]
+        if not len(centers) or not len(self.keys):
+            return found
+        first = (centers + NEAR_WINDOW[0]) // 7
+        weeks = (centers + NEAR_WINDOW[1]) // 7 - first + 1
+        query = np.repeat(np.arange(len(centers)), weeks)
+        week = first[query] + (np.arange(len(query)) - np.repeat(np.cumsum(weeks) - weeks, weeks))
+        low = np.ceil(amounts[query] * (1 - NEAR_RATIO)).astype(np.int64)
+        high = np.floor(amounts[query] * (1 + NEAR_RATIO)).astype(np.int64)
+        lo = np.searchsorted(self.keys, week * _WEEK_SHIFT + low, "left")
+        hi = np.searchsorted(self.keys, week * _WEEK_SHIFT + high, "right")
+        sizes = np.maximum(hi - lo, 0)
+        owner = np.repeat(query, sizes)
+        rows = np.repeat(lo - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
+        days = self.days[rows]
+        inside = (
+            np.abs(days - centers[owner] - (NEAR_WINDOW[0] + NEAR_WINDOW[1]) / 2)
+            <= (NEAR_WINDOW[1] - NEAR_WINDOW[0]) / 2
+        )
+        owner, rows, days = owner[inside], rows[inside], days[inside]
+        amount = amounts[owner]
+        score = np.abs(self.amounts[rows] - amount) / amount / AMOUNT_SCALE + (
+            np.abs(days - centers[owner]) / DAY_SCALE
+        )
+        # Best first within each query: one sort of "query + score" (a score stays below 4).
+        order = np.argsort(owner * 4.0 + np.minimum(score, 3.99), kind="stable")
+        owner, items = owner[order], self.items[rows[order]]
+        starts = np.searchsorted(owner, owner, "left")
+        kept = np.arange(len(owner)) - starts < CAP_PER_RULE
+        for query_at, item in zip(owner[kept].tolist(), items[kept].tolist(), strict=True):
+            found[query_at].append(item)
+        return found
+
+
+def _weeks(dated: _Bucket) -> _Weeks:
+    keys = (dated.days // 7) * _WEEK_SHIFT + dated.amounts.astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    return _Weeks(keys[order], dated.amounts[order], dated.days[order], dated.items[order])
+
+
 @dataclass(slots=True)
 class Index:
     """Lookup tables over some of a workspace's Qonto entries, built once per book."""
@@ -60,6 +117,7 @@ class Index:
     by_tax: dict[str, list[int]]  # VAT numbers printed on supplier invoices
     by_ref: dict[str, list[int]]
     dated: _Bucket  # every dated entry with an amount, by date
+    weeks: _Weeks  # the same entries by week and amount
     buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
 
     def bucket(self, table: str, key: str) -> _Bucket | None:
@@ -167,6 +225,7 @@ def build_index(
             by_ref[token].append(i)
         if key.ordinal != NO_DATE and entries[i].amount_cents is not None:
             dated.append(i)
+    dated_bucket = _bucket(dated, entries)
     return Index(
         entries,
         dict(by_amount),
@@ -174,7 +233,8 @@ def build_index(
         dict(by_text),
         dict(by_tax),
         dict(by_ref),
-        _bucket(dated, entries),
+        dated_bucket,
+        _weeks(dated_bucket),
     )
 
 
@@ -234,8 +294,11 @@ def candidates(
     party_keys: list[str],
     excluded: set[int] | frozenset[int] = frozenset(),
     tax_ids: tuple[str, ...] = (),
+    near: dict[int, list[int]] | None = None,
 ) -> list[int]:
     """The union of the four blocking rules for one record, as entry positions.
+
+    `near` is rule (d) for this record by amount, as `near_rules` gives it for a whole batch.
 
     Entries in `excluded` (already linked to another record) are never candidates: a Qonto
     entry is the target of at most one live link.
@@ -278,8 +341,26 @@ def candidates(
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
     if center is not None:
+        if near is None:
+            near = near_rules(index, [record])[0]
         for amount in amounts:
             if amount > 0:
-                near = _ranked(index.dated, center, NEAR_WINDOW, amount, NEAR_RATIO)
-                found.update(dict.fromkeys(_best(*near, CAP_PER_RULE)))
+                found.update(dict.fromkeys(near.get(amount, ())))
     return [pos for pos in found if pos not in excluded]
+
+
+def near_rules(index: Index, records: list[Record]) -> list[dict[int, list[int]]]:
+    """Rule (d) for every record at once: by record, its amounts' nearby entries."""
+    owners, centers, amounts = [], [], []
+    for i, record in enumerate(records):
+        if record.txn_date is None:
+            continue
+        for amount in {abs(a) for a in (record.amount_cents, record.home_amount_cents) if a}:
+            owners.append(i)
+            centers.append(record.txn_date.toordinal())
+            amounts.append(amount)
+    found = index.weeks.near(np.array(centers, dtype=np.int64), np.array(amounts, dtype=np.float64))
+    by_record: list[dict[int, list[int]]] = [{} for _ in records]
+    for owner, amount, items in zip(owners, amounts, found, strict=True):
+        by_record[owner][amount] = items
+    return by_record

@@ -255,15 +255,21 @@ def _text_levels(ours: list[str], theirs: list[str]) -> np.ndarray:
     idx = np.flatnonzero(present)
     a = [ours[i] for i in idx]
     b = [theirs[i] for i in idx]
-    ratio = process.cpdist(a, b, scorer=fuzz.ratio, workers=-1)
+    # Each score is only compared with thresholds at or above its cutoff, so the cutoffs change
+    # no level and let rapidfuzz stop early on the many labels that share nothing.
+    ratio = process.cpdist(a, b, scorer=fuzz.ratio, score_cutoff=70, workers=-1)
     # The costlier scorers only where the plain ratio has not already decided the level.
     partial = np.zeros(len(a))
     token_set = np.zeros(len(a))
     unsure = np.flatnonzero(ratio < 100)
     if len(unsure):
         a2, b2 = [a[i] for i in unsure], [b[i] for i in unsure]
-        partial[unsure] = process.cpdist(a2, b2, scorer=fuzz.partial_ratio, workers=-1)
-        token_set[unsure] = process.cpdist(a2, b2, scorer=fuzz.token_set_ratio, workers=-1)
+        partial[unsure] = process.cpdist(
+            a2, b2, scorer=fuzz.partial_ratio, score_cutoff=80, workers=-1
+        )
+        token_set[unsure] = process.cpdist(
+            a2, b2, scorer=fuzz.token_set_ratio, score_cutoff=70, workers=-1
+        )
     short = np.array([min(len(x), len(y)) < SHORT_TEXT for x, y in zip(a, b, strict=True)])
     prefix = np.array([x.startswith(y) or y.startswith(x) for x, y in zip(a, b, strict=True)])
     best = np.maximum(ratio, token_set)

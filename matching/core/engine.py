@@ -233,6 +233,14 @@ def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
     record_pos: list[int] = []
     entry_pos: list[int] = []
     counts = np.zeros(stop - start, dtype=np.int64)
+    # Rule (d) of blocking for the whole range at once, kind by kind.
+    near: dict[int, dict[int, list[int]]] = {}
+    by_kind: dict[str, list[int]] = {}
+    for i in range(start, stop):
+        by_kind.setdefault(target_kind(records[i].type), []).append(i)
+    for kind, positions in by_kind.items():
+        found = blocking.near_rules(book.indexes[kind], [records[i] for i in positions])
+        near.update(zip(positions, found, strict=True))
     for i in range(start, stop):
         record = records[i]
         if record.amount_cents is None and record.txn_date is None and not record.reference:
@@ -246,6 +254,7 @@ def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
             list(dict.fromkeys(k for k in keys if k)),
             excluded,
             tuple(profile.tax_ids),
+            near[i],
         )
         counts[i - start] = len(found)
         record_pos += [i] * len(found)

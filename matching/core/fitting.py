@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from random import Random
@@ -414,8 +413,6 @@ def _counterfactual_calibration(
     if not removed:
         return _calibration_samples(model, batch, truth)
     dropped = _drop_entries(batch, removed)
-    positions = {label.target: j for j, label in enumerate(labels)}
-    del positions
     new_truth = np.full(len(labels), -1, dtype=np.int64)
     for i in range(len(labels)):
         if truth[i] == -2:
@@ -431,6 +428,3 @@ def _counterfactual_calibration(
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     p = np.clip(p, 1e-9, 1 - 1e-9)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-_ = math

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -285,17 +286,6 @@ def _lines_total(lines: Any) -> int | None:
     return sum(amounts) if amounts else None
 
 
-def _memo(obj: dict) -> str:
-    """The record's own words, cleaned like a bank label: its private note, else a line's."""
-    note = _text(obj.get("PrivateNote")) or _text(obj.get("Memo"))
-    if not note and isinstance(obj.get("Line"), list):
-        note = next(
-            (_text(line.get("Description")) for line in obj["Line"] if isinstance(line, dict)),
-            "",
-        )
-    return clean_text(note[:200]) if note else ""
-
-
 def _is_credit(record_type: str, obj: dict) -> bool:
     # A VendorCredit, and a card refund (Purchase with Credit=true), bring money back.
     return record_type == "VendorCredit" or (
@@ -303,60 +293,116 @@ def _is_credit(record_type: str, obj: dict) -> bool:
     )
 
 
-def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:
-    """A QuickBooks record; a malformed one comes back with its problems listed."""
-    record_type = record_type if isinstance(record_type, str) and record_type else "Unknown"
-    if not isinstance(obj, dict):
-        return Record(type=record_type, id="", problems=("the record is not an object",))
+@dataclass(frozen=True, slots=True)
+class RecordExtras:
+    """What matching reads of a QuickBooks payload beyond the mapped fields the sync types."""
+
+    memo: str = ""  # PrivateNote, else Memo, else the first line's description
+    account_ids: tuple[str, ...] = ()
+    linked_po: bool = False
+    exchange_rate: Any = None
+    credit: bool = False
+
+
+def record_extras(record_type: str, obj: dict) -> RecordExtras:
+    note = _text(obj.get("PrivateNote")) or _text(obj.get("Memo"))
+    if not note and isinstance(obj.get("Line"), list):
+        note = next(
+            (_text(line.get("Description")) for line in obj["Line"] if isinstance(line, dict)),
+            "",
+        )
+    linked = obj.get("LinkedTxn")
+    return RecordExtras(
+        memo=note,
+        account_ids=_line_accounts(obj.get("Line")),
+        linked_po=isinstance(linked, list)
+        and any(isinstance(t, dict) and t.get("TxnType") == "PurchaseOrder" for t in linked),
+        exchange_rate=obj.get("ExchangeRate"),
+        credit=_is_credit(record_type, obj),
+    )
+
+
+def record_from_fields(
+    record_type: str,
+    record_id: str,
+    *,
+    vendor_id: str,
+    vendor_name: str,
+    amount_cents: int | None,
+    currency_code: str,
+    txn_date: date | None,
+    due_date: date | None,
+    doc_number: Any,
+    extras: RecordExtras,
+    home_currency: str = "EUR",
+) -> Record:
+    """A record from its mapped fields, however they were read (typed columns written by the
+    sync, or a QuickBooks object in an evaluation file): what matching makes of them is here."""
     problems: list[str] = []
-    party = _ref(obj, "VendorRef") or _ref(obj, "EntityRef")
-    raw_name = _text(party.get("name"))
-    cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
-    amount = cents(obj.get("TotalAmt"))
-    if amount is None:
-        amount = _lines_total(obj.get("Line"))
+    cleaned, key, _ = clean_name(vendor_name) if vendor_name else ("", "", "")
+    amount = amount_cents
     if amount == 0:
         # A zero total is an export that lost its lines, never a bill worth posting.
         amount = None
         problems.append("the total is zero")
     if amount is None:
         problems.append("no readable total amount")
-    elif _is_credit(record_type, obj):
+    elif extras.credit:
         amount = -abs(amount)
-    code = currency(obj.get("CurrencyRef")) or home_currency
+    code = currency_code or home_currency
     home_amount = amount
-    rate = obj.get("ExchangeRate")
+    rate = extras.exchange_rate
     if amount is not None and code != home_currency and rate not in (None, 0, 1):
         try:
             home_amount = int((Decimal(str(rate)) * amount).quantize(Decimal(1), ROUND_HALF_UP))
         except (InvalidOperation, ValueError):
             home_amount = None
-    txn_date = day(obj.get("TxnDate"))
     if txn_date is None:
         problems.append("no readable date")
-    linked = obj.get("LinkedTxn")
-    linked_po = isinstance(linked, list) and any(
-        isinstance(t, dict) and t.get("TxnType") == "PurchaseOrder" for t in linked
-    )
-    doc = obj.get("DocNumber")
     return Record(
         type=record_type,
-        id=str(obj.get("Id") or ""),
-        vendor_id=str(party.get("value") or "")[:64],  # the column's width; QBO ids are short
-        vendor_name=raw_name,
+        id=record_id,
+        vendor_id=vendor_id[:64],  # the column's width; QBO ids are short
+        vendor_name=vendor_name,
         name=cleaned,
         name_key=key,
         amount_cents=amount,
         currency=code,
         home_amount_cents=home_amount,
         txn_date=txn_date,
+        due_date=due_date,
+        reference=reference(doc_number),
+        raw_reference=str(doc_number) if isinstance(doc_number, str | int) else "",
+        memo=clean_text(extras.memo[:200]) if extras.memo else "",
+        account_ids=extras.account_ids,
+        linked_po=extras.linked_po,
+        problems=tuple(problems) if record_id else ("no Id", *problems),
+    )
+
+
+def record(record_type: Any, obj: Any, home_currency: str = "EUR") -> Record:
+    """A QuickBooks record read from its object (evaluation files); a malformed one comes back
+    with its problems listed. The product reads the sync's typed columns instead
+    (matching.selectors.record_from_row); both end in `record_from_fields`."""
+    record_type = record_type if isinstance(record_type, str) and record_type else "Unknown"
+    if not isinstance(obj, dict):
+        return Record(type=record_type, id="", problems=("the record is not an object",))
+    party = _ref(obj, "VendorRef") or _ref(obj, "EntityRef")
+    amount = cents(obj.get("TotalAmt"))
+    if amount is None:
+        amount = _lines_total(obj.get("Line"))
+    return record_from_fields(
+        record_type,
+        str(obj["Id"]) if obj.get("Id") is not None else "",
+        vendor_id=str(party.get("value") or ""),
+        vendor_name=_text(party.get("name")),
+        amount_cents=amount,
+        currency_code=currency(obj.get("CurrencyRef")),
+        txn_date=day(obj.get("TxnDate")),
         due_date=day(obj.get("DueDate")),
-        reference=reference(doc),
-        raw_reference=str(doc) if isinstance(doc, str | int) else "",
-        memo=_memo(obj),
-        account_ids=_line_accounts(obj.get("Line")),
-        linked_po=linked_po,
-        problems=tuple(problems) if obj.get("Id") is not None else ("no Id", *problems),
+        doc_number=obj.get("DocNumber"),
+        extras=record_extras(record_type, obj),
+        home_currency=home_currency,
     )
 
 
@@ -382,6 +428,49 @@ def _money(obj: dict, key: str) -> tuple[int | None, str]:
     return cents(value), ""
 
 
+def entry_from_fields(
+    kind: str,
+    entry_id: str,
+    *,
+    raw_name: str,
+    amount_cents: int | None,
+    currency_code: str,
+    entry_date: date | None,
+    reference_text: Any = None,
+    label: str = "",
+    texts: tuple[Any, ...] = (),
+    tax_id_text: Any = None,
+    net_amount_cents: int | None = None,
+    local_amount_cents: int | None = None,
+    local_currency: str = "",
+    linked_ids: tuple[str, ...] = (),
+    is_credit_note: bool = False,
+) -> Entry:
+    """A Qonto entry from its fields, however they were read (the sync's typed columns, or a
+    Qonto object in an evaluation file). Amounts are signed as matching reads them: money out
+    positive, credits and money in negative."""
+    cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
+    return Entry(
+        kind=kind,
+        id=entry_id,
+        name=cleaned,
+        name_key=key,
+        raw_name=raw_name,
+        tax_id=tax_id(tax_id_text),
+        amount_cents=amount_cents,
+        currency=currency_code,
+        local_amount_cents=local_amount_cents,
+        local_currency=local_currency,
+        net_amount_cents=net_amount_cents,
+        entry_date=entry_date,
+        reference=reference(reference_text),
+        label=clean_text(label[:200]) if label else "",
+        text=squash(*texts),
+        linked_ids=linked_ids,
+        is_credit_note=is_credit_note,
+    )
+
+
 def supplier_invoice(obj: Any) -> Entry | None:
     """A Qonto supplier invoice; None when unusable (no id, or rejected/discarded)."""
     if not isinstance(obj, dict) or not obj.get("id"):
@@ -400,31 +489,31 @@ def supplier_invoice(obj: Any) -> Entry | None:
         amount = -abs(amount)
     if net is not None and credit_note:
         net = -abs(net)
-    raw_name = _text(obj.get("supplier_name")) or _text(obj.get("issuer_name"))
-    cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
     number = obj.get("invoice_number")
-    return Entry(
-        kind=SUPPLIER_INVOICE,
-        id=str(obj["id"]),
-        name=cleaned,
-        name_key=key,
-        raw_name=raw_name,
-        tax_id=tax_id(obj.get("vat_number")) or tax_id(obj.get("tin")),
+    return entry_from_fields(
+        SUPPLIER_INVOICE,
+        str(obj["id"]),
+        raw_name=_text(obj.get("supplier_name")) or _text(obj.get("issuer_name")),
         amount_cents=amount,
-        currency=code,
-        net_amount_cents=net,
+        currency_code=code,
         entry_date=day(obj.get("issue_date")) or day(obj.get("created_at")),
-        reference=reference(number),
-        label=clean_text(_text(obj.get("description"))[:200]),
-        text=squash(number, obj.get("description"), obj.get("file_name")),
+        reference_text=number,
+        label=_text(obj.get("description")),
+        texts=(number, obj.get("description"), obj.get("file_name")),
+        tax_id_text=obj.get("vat_number") if tax_id(obj.get("vat_number")) else obj.get("tin"),
+        net_amount_cents=net,
         linked_ids=_matched_ids(obj),
         is_credit_note=credit_note,
     )
 
 
+# A pending card payment later declined or reversed paid nothing (connectors/qonto/sync.py).
+WITHDRAWN = ("declined", "reversed")
+
+
 def transaction(obj: Any) -> Entry | None:
-    """A Qonto transaction; None when unusable (no id, or declined)."""
-    if not isinstance(obj, dict) or not obj.get("id") or obj.get("status") == "declined":
+    """A Qonto transaction; None when unusable (no id, or declined or reversed: no payment)."""
+    if not isinstance(obj, dict) or not obj.get("id") or obj.get("status") in WITHDRAWN:
         return None
     amount = int_cents(obj.get("amount_cents"))
     if amount is None:
@@ -440,20 +529,16 @@ def transaction(obj: Any) -> Entry | None:
     elif local is not None:
         local = abs(local)
     label = _text(obj.get("label"))
-    raw_name = _text(obj.get("clean_counterparty_name")) or label
-    cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
-    return Entry(
-        kind=TRANSACTION,
-        id=str(obj["id"]),
-        name=cleaned,
-        name_key=key,
-        raw_name=raw_name,
+    return entry_from_fields(
+        TRANSACTION,
+        str(obj["id"]),
+        raw_name=_text(obj.get("clean_counterparty_name")) or label,
         amount_cents=amount,
-        currency=currency(obj.get("currency")),
+        currency_code=currency(obj.get("currency")),
+        entry_date=day(obj.get("settled_at")) or day(obj.get("emitted_at")),
+        reference_text=obj.get("reference"),
+        label=label,
+        texts=(label, obj.get("reference"), obj.get("note")),
         local_amount_cents=local,
         local_currency=currency(obj.get("local_currency")),
-        entry_date=day(obj.get("settled_at")) or day(obj.get("emitted_at")),
-        reference=reference(obj.get("reference")),
-        label=clean_text(label[:200]) if label else "",
-        text=squash(label, obj.get("reference"), obj.get("note")),
     )

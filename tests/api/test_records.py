@@ -8,7 +8,8 @@ from django.urls import reverse
 from connectors.qonto.models import Posting
 from connectors.quickbooks.models import RecordState, SourceRecord
 from connectors.services import connection_tokens_forget
-from matching.models import Decision
+from matching.models import Decision, Proposal
+from matching.services import record_propose
 from well.audit import Actor
 from well.models import AuditEvent
 
@@ -176,3 +177,35 @@ def test_a_records_audit_events_in_the_api_are_the_ones_its_page_shows(
     assert {"record.proposed", "record.approve", "posting.enqueued"} <= verbs
     assert "connection.disconnected" in verbs  # the connection's life, as on the page
     assert not {event["object_id"] for event in listed} & {str(other.pk)}
+
+
+@pytest.mark.parametrize(
+    "invoices",
+    [
+        # (amount, day) of the vendor's Qonto invoices around a 120.00 bill of 2025-01-10.
+        [("120.00", "2025-01-12"), ("120.00", "2025-01-15")],
+        [("120.00", "2025-01-11"), ("120.00", "2025-01-12"), ("120.00", "2025-01-13")],
+        [("100.00", "2025-02-10")],
+        [("118.00", "2025-01-10"), ("120.00", "2025-03-01"), ("240.00", "2025-01-10")],
+        [("120.00", "2025-01-10"), ("120.00", "2025-01-10")],
+    ],
+)
+def test_the_proposal_comes_first_and_candidates_follow_in_decreasing_probability(
+    books, client_for, invoices
+):
+    """Whatever the band, what the pages and the API list is ranked as likely as it is."""
+    for amount, day in invoices:
+        books.invoice(amount_text=amount, day=day)
+    bill = books.bill()
+    record_propose(record=bill)
+
+    response = client_for(books.workspace).get(f"/api/v1/records/{bill.pk}/")
+    assert response.status_code == 200, response.content
+    proposal = response.json()["proposal"]
+    candidates = proposal["candidates"]
+    assert [c["rank"] for c in candidates] == list(range(1, len(candidates) + 1))
+    assert candidates[0]["action"] == proposal["action"]
+    confidences = [float(c["confidence"]) for c in candidates]
+    assert confidences == sorted(confidences, reverse=True), confidences
+    stored = Proposal.objects.get(record=bill, is_current=True)
+    assert [float(c.confidence) for c in stored.candidates.all()] == confidences

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -99,7 +100,20 @@ def sandboxes(settings, monkeypatch):
 
 
 def connect_both(make_user, make_workspace, index: int) -> tuple[Connection, Connection]:
-    """One workspace connected to QuickBooks and Qonto through the real OAuth flows."""
+    """One workspace connected to QuickBooks and Qonto through the real OAuth flows.
+
+    Every cluster workspace holds the one sandbox company and organization: the state that
+    existed before a company could belong to one workspace only (issue 17), which the clusters'
+    guarantees must survive too. The one-workspace guard is lifted for this setup only.
+    """
+    with (
+        mock.patch("connectors.quickbooks.services.connection_claim_check"),
+        mock.patch("connectors.qonto.services.connection_claim_check"),
+    ):
+        return _connect_both(make_user, make_workspace, index)
+
+
+def _connect_both(make_user, make_workspace, index: int) -> tuple[Connection, Connection]:
     owner = make_user(f"owner{index}@clusters.example")
     workspace = make_workspace(f"Cluster Co {index}", owner=owner)
 

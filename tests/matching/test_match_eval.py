@@ -14,6 +14,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from matching.core.model import load_prior
 from matching.datasets.generate import generate
 
 HELD_OUT_SEEDS = (51, 52, 53)
@@ -90,3 +91,22 @@ def test_match_eval_meets_the_other_targets_on_held_out_books(runs):
         assert figures["review_recall_top4"] >= 0.95
         assert figures["ledger_account_accuracy_with_history"] >= 0.90
         assert figures["blocking_recall"] >= 0.99
+
+
+def test_match_eval_decides_with_a_given_model_file(tmp_path):
+    """`--model` replays a stored model instead of fitting one (the prior here)."""
+    folder = generate(tmp_path / "book", 5, 60, 300)
+    model_file = tmp_path / "model.json"
+    model_file.write_text(load_prior().to_json())
+    out = StringIO()
+    call_command(
+        "match_eval",
+        str(folder),
+        out=str(tmp_path / "decisions.jsonl"),
+        truth=str(folder / "truth.jsonl"),
+        model=str(model_file),
+        stdout=out,
+    )
+    summary = json.loads(out.getvalue())
+    assert summary["model_version"] == "prior"
+    assert summary["records"] == 60 and summary["figures"]["records"] == 60

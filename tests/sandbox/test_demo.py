@@ -36,6 +36,7 @@ def test_the_demo_connects_syncs_and_posts_and_a_second_run_posts_nothing_new(de
     assert first["pulled"] > 40
     assert first["posted"] > 0 and first["failed"] == 0
     assert first["qonto_duplicates"] == 0
+    assert first["qonto_without_supplier"] == 0
     assert second["qonto_supplier_invoices"] == first["qonto_supplier_invoices"]
     assert second["posted"] == first["posted"] and second["qonto_duplicates"] == 0
 

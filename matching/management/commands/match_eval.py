@@ -11,6 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from matching.core.io import run
+from matching.core.model import Model
 
 
 class Command(BaseCommand):
@@ -33,9 +34,7 @@ class Command(BaseCommand):
             raise CommandError(f"{dataset} is not a folder")
         model = None
         if options["model"]:
-            from matching.core.weights import Model
-
-            model = Model.from_json(options["model"].read_text())
+            model = Model.from_json(Path(options["model"]).read_text())
         if options["tracemalloc"]:
             tracemalloc.start()
         started = time.perf_counter()

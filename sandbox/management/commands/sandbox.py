@@ -21,6 +21,18 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--bills", type=int, default=200)
         parser.add_argument("--data", type=Path, default=None, help="keep state in this folder")
+        parser.add_argument(
+            "--qonto-plan",
+            choices=("essential", "solo_basic"),
+            default="essential",
+            help="solo_basic: the supplier-invoice list answers 403, as on Qonto's Solo Basic",
+        )
+        parser.add_argument(
+            "--qonto-error-pointers",
+            choices=("index", "idempotency_key"),
+            default="index",
+            help="how per-item bulk errors name their item",
+        )
 
     def handle(self, *args, **options) -> None:
         qbo, qonto = start_sandboxes(
@@ -30,6 +42,8 @@ class Command(BaseCommand):
             options["seed"],
             options["bills"],
             options["data"],
+            qonto_plan=options["qonto_plan"],
+            qonto_error_pointers=options["qonto_error_pointers"],
         )
         client_id, client_secret = sandbox_credentials()
         self.stdout.write(f"QuickBooks sandbox: {qbo.base_url}")

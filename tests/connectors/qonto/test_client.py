@@ -91,7 +91,7 @@ def test_transactions_ask_for_completed_and_pending_with_attachments():
     responses.get(f"{BASE}/v2/transactions", json={"transactions": [], "meta": {}})
     list(client.transactions_pages(api(), bank_account_id="acc-1"))
     query = parse_qs(urlsplit(responses.calls[0].request.url).query)
-    assert query["status[]"] == ["completed", "pending"]
+    assert query["status[]"] == ["completed", "pending", "declined"]
     assert query["includes[]"] == ["attachments"]
     assert query["bank_account_id"] == ["acc-1"]
 
