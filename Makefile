@@ -19,6 +19,7 @@ $(STAMP): $(PY) pyproject.toml requirements.lock
 # axe-core (npm), which the browser tests inject into every page they check for accessibility.
 AXE := node_modules/axe-core/axe.min.js
 $(AXE): package.json package-lock.json
+	@./scripts/system-packages.sh
 	npm ci --no-audit --no-fund --silent
 	@touch $(AXE)
 
