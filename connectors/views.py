@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
 from connectors.models import Connection
@@ -98,12 +97,7 @@ def sync_now(request, *, connection: Connection | None, provider_name: str, queu
         minutes = max(1, round(exc.retry_after.total_seconds() / 60))
         messages.error(
             request,
-            ngettext(
-                "%(why)s The next sync can be asked for in %(n)d minute.",
-                "%(why)s The next sync can be asked for in %(n)d minutes.",
-                minutes,
-            )
-            % {"why": exc, "n": minutes},
+            _("%(why)s The next sync can be asked for in %(n)d min.") % {"why": exc, "n": minutes},
         )
     else:
         messages.info(request, queued)
