@@ -29,6 +29,20 @@ TRIGGER_WORDS = {
 }
 
 
+PHASE_WORDS = {
+    "reference": _("reading accounts, vendors and tax codes"),
+    "query": _("reading records"),
+    "cdc": _("reading changes"),
+    "sweep": _("checking deletions"),
+    "attachments": _("downloading attachments"),
+    "done": _("finished"),
+}
+
+
+def phase_words(phase: str) -> str:
+    return str(PHASE_WORDS.get(phase, str(phase or "").replace("_", " ")))
+
+
 def entity_words(entity_type: str) -> str:
     return str(ENTITY_WORDS.get(entity_type, entity_type))
 

@@ -36,6 +36,11 @@ def record_name(record) -> str:
 
 
 @register.filter
+def phase_text(phase: str) -> str:
+    return words.phase_words(phase)
+
+
+@register.filter
 def trigger_text(trigger: str) -> str:
     return words.trigger_words(trigger)
 
