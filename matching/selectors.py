@@ -45,8 +45,43 @@ LABEL_KINDS = (
 FIT_HISTORY_LIMIT = 20_000
 FIT_OPEN_LIMIT = 10_000
 POSTED_ACTIONS = (PostingAction.LINK, PostingAction.UPLOAD, PostingAction.CREDIT_NOTE)
-ENTRY_FIELDS = ("id", "kind", "qonto_id", "payload")
-RECORD_FIELDS = ("id", "entity_type", "qbo_id", "payload")
+# Matching reads the columns the syncs typed (each provider's payload is parsed once, at sync);
+# of a QuickBooks payload only what no column holds (normalise.record_extras).
+ENTRY_FIELDS = (
+    "id",
+    "kind",
+    "qonto_id",
+    "amount",
+    "currency",
+    "local_amount",
+    "local_currency",
+    "net_amount",
+    "date",
+    "counterparty",
+    "label",
+    "reference",
+    "invoice_number",
+    "vat_number",
+    "status",
+    "is_credit_note",
+    "matched_ids",
+    "file_name",
+)
+RECORD_FIELDS = (
+    "id",
+    "entity_type",
+    "qbo_id",
+    "payload",
+    "total_amount",
+    "currency",
+    "issue_date",
+    "due_date",
+    "invoice_number",
+    "vendor_qbo_id",
+    "supplier_name",
+)
+# Qonto entries that are no candidate: refused or undone payments, rejected invoices.
+UNUSABLE_STATUSES = frozenset({"declined", "reversed", "rejected", "discarded"})
 
 
 def workspace_models_stale(*, now) -> list[int]:
@@ -115,15 +150,69 @@ def vendor_rules_for(*, workspace: Workspace | int, vendor_ids) -> dict[str, Ven
     return {rule.vendor_qbo_id: rule for rule in rows}
 
 
+def _cents(value: Decimal | None) -> int | None:
+    return normalise.cents(value) if value is not None else None
+
+
+def _money_out(value: Decimal | None) -> int | None:
+    """A transaction column (a debit negative) as matching signs money: money out positive."""
+    cents = _cents(value)
+    return -cents if cents is not None else None
+
+
 def entry_from_row(row: QontoEntry) -> Entry | None:
-    """The core's view of a stored Qonto entry (normalised from its raw payload)."""
+    """The core's view of a stored Qonto entry, from the columns the Qonto sync typed."""
+    if row.status in UNUSABLE_STATUSES:
+        return None
     if row.kind == SUPPLIER_INVOICE:
-        return normalise.supplier_invoice(row.payload)
-    return normalise.transaction(row.payload)
+        return normalise.entry_from_fields(
+            SUPPLIER_INVOICE,
+            row.qonto_id,
+            raw_name=row.counterparty,
+            amount_cents=_cents(row.amount),
+            currency_code=row.currency,
+            entry_date=row.date,
+            reference_text=row.invoice_number,
+            label=row.label,
+            texts=(row.invoice_number, row.label, row.file_name),
+            tax_id_text=row.vat_number,
+            net_amount_cents=_cents(row.net_amount),
+            linked_ids=tuple(str(i) for i in row.matched_ids or ()),
+            is_credit_note=row.is_credit_note,
+        )
+    return normalise.entry_from_fields(
+        TRANSACTION,
+        row.qonto_id,
+        raw_name=row.counterparty,
+        amount_cents=_money_out(row.amount),
+        currency_code=row.currency,
+        entry_date=row.date,
+        reference_text=row.reference,
+        label=row.label,
+        texts=(row.label, row.reference),
+        local_amount_cents=_money_out(row.local_amount),
+        local_currency=row.local_currency,
+    )
 
 
 def record_from_row(row: SourceRecord, home_currency: str) -> Record:
-    return normalise.record(row.entity_type, row.payload, home_currency)
+    """The core's view of a stored QuickBooks record, from the columns the sync typed (and,
+    of its payload, only what matching reads beyond the mapped fields)."""
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    extras = normalise.record_extras(row.entity_type, payload)
+    return normalise.record_from_fields(
+        row.entity_type,
+        row.qbo_id,
+        vendor_id=row.vendor_qbo_id,
+        vendor_name=row.supplier_name,
+        amount_cents=_cents(row.total_amount),
+        currency_code=row.currency,
+        txn_date=row.issue_date,
+        due_date=row.due_date,
+        doc_number=row.invoice_number or extras.purchase_number,
+        extras=extras,
+        home_currency=home_currency,
+    )
 
 
 def _posted_kind(posting_target_kind: str) -> str:
@@ -239,12 +328,28 @@ def matching_inputs(*, workspace: Workspace, records: list[SourceRecord]) -> Inp
 
 
 def _vendors_and_accounts(base) -> tuple[list[Vendor], list[Account]]:
+    # The vendor's typed columns (its currency is no mapped field: read from the payload).
     vendors = [
-        vendor
-        for payload in base.filter(entity_type="Vendor", deleted=False).values_list(
-            "payload", flat=True
+        normalise.vendor_from_fields(
+            qbo_id,
+            display_name=name,
+            company_name=legal_name,
+            website=website,
+            email=email,
+            tax_identifier=tax_id,
+            currency_code=normalise.currency((payload or {}).get("CurrencyRef")),
         )
-        if (vendor := normalise.vendor(payload)) is not None
+        for qbo_id, name, legal_name, website, email, tax_id, payload in base.filter(
+            entity_type="Vendor", deleted=False
+        ).values_list(
+            "qbo_id",
+            "supplier_name",
+            "supplier_legal_name",
+            "supplier_website",
+            "supplier_email",
+            "supplier_tax_id",
+            "payload",
+        )
     ]
     accounts = [
         account

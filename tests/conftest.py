@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import psycopg
@@ -12,6 +13,7 @@ from django.db import connection
 
 from connectors.models import Connection, Provider
 from connectors.qonto.models import QontoEntry
+from connectors.quickbooks.extract import Malformed, extract
 from connectors.quickbooks.models import SourceRecord
 from matching.models import Band
 from matching.services import record_propose
@@ -115,12 +117,17 @@ class Books:
         )
 
     def reference(self, entity: str, qbo_id: str, payload: dict) -> SourceRecord:
+        payload = {"Id": qbo_id, **payload}
+        typed = {}
+        with contextlib.suppress(Malformed):  # a partial payload on purpose: no typed columns
+            typed = extract(entity, payload)  # typed as the sync types them
         return SourceRecord.objects.create(
             workspace=self.workspace,
             connection=self.qbo,
             entity_type=entity,
             qbo_id=qbo_id,
-            payload={"Id": qbo_id, **payload},
+            payload=payload,
+            **typed,
         )
 
     def member(self, make_user, email: str, role: str):

@@ -6,6 +6,7 @@ sign-up goes through; the other rows are plain, with payloads and typed columns 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -16,6 +17,8 @@ from django.contrib.auth import get_user_model
 
 from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry, QontoEntryKind
+from connectors.qonto.sync import invoice_fields, transaction_fields
+from connectors.quickbooks.extract import Malformed, extract
 from connectors.quickbooks.models import SourceRecord
 from matching.models import Action, Band, Proposal
 from well.audit import Actor
@@ -24,6 +27,8 @@ from well.services import membership_add, workspace_create
 
 PASSWORD = "correct horse battery"
 _ids = count(1000)
+# QuickBooks kinds whose mapped fields the sync types (connectors.quickbooks.extract).
+TYPED_KINDS = ("Bill", "VendorCredit", "Purchase", "Vendor")
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -129,6 +134,15 @@ class SourceRecordFactory(factory.django.DjangoModelFactory):
         }
     )
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # A well-formed payload's typed columns are what the sync makes of it (matching reads
+        # them); a test's deliberately partial payload keeps the columns declared above.
+        if kwargs["entity_type"] in TYPED_KINDS:
+            with contextlib.suppress(Malformed):
+                kwargs.update(extract(kwargs["entity_type"], kwargs["payload"]))
+        return super()._create(model_class, *args, **kwargs)
+
 
 class QontoEntryFactory(factory.django.DjangoModelFactory):
     """A Qonto supplier invoice (or, with kind=transaction, a debit) with its raw payload."""
@@ -178,6 +192,17 @@ class QontoEntryFactory(factory.django.DjangoModelFactory):
             }
         )
     )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # The typed columns come from the payload as the Qonto sync types them.
+        typed = (
+            transaction_fields(kwargs["payload"])
+            if kwargs["kind"] == QontoEntryKind.TRANSACTION
+            else invoice_fields(kwargs["payload"])
+        )
+        kwargs.update(typed)
+        return super()._create(model_class, *args, **kwargs)
 
 
 class PostingFactory(factory.django.DjangoModelFactory):

@@ -50,6 +50,13 @@ class QontoEntry(TenantModel):
     currency = models.CharField(max_length=3, blank=True)
     local_amount = models.DecimalField(max_digits=19, decimal_places=4, null=True, blank=True)
     local_currency = models.CharField(max_length=3, blank=True)
+    net_amount = models.DecimalField(
+        max_digits=19,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="a supplier invoice's total_amount_excluding_taxes",
+    )
     date = models.DateField(null=True, blank=True, help_text="issue date or settled/emitted day")
     due_date = models.DateField(null=True, blank=True)
     counterparty = models.CharField(max_length=500, blank=True)

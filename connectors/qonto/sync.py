@@ -53,6 +53,7 @@ TYPED = (
     "amount",
     "currency",
     "local_amount",
+    "net_amount",
     "local_currency",
     "date",
     "due_date",
@@ -157,14 +158,18 @@ def matched_transaction_ids(invoice: dict) -> list[str]:
 def invoice_fields(invoice: dict) -> dict:
     value, currency = client.amount_of(invoice.get("total_amount"))
     amount = _decimal(value)
+    net = _decimal(client.amount_of(invoice.get("total_amount_excluding_taxes"))[0])
     credit = bool(invoice.get("is_credit_note"))
     if amount is not None and credit:
         amount = -abs(amount)
+    if net is not None and credit:
+        net = -abs(net)
     return {
         "amount": amount,
         "currency": _currency(currency),
         "local_amount": None,
         "local_currency": "",
+        "net_amount": net,
         "date": _date(invoice.get("issue_date")),
         "due_date": _date(invoice.get("due_date")),
         "counterparty": _text(invoice.get("supplier_name") or invoice.get("issuer_name"), 500),
@@ -205,6 +210,7 @@ def transaction_fields(row: dict) -> dict:
         "currency": _currency(row.get("currency")),
         "local_amount": local,
         "local_currency": _currency(row.get("local_currency")),
+        "net_amount": None,
         "date": _date(moment),
         "due_date": None,
         "counterparty": _text(row.get("clean_counterparty_name") or row.get("label"), 500),

@@ -228,26 +228,47 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def vendor(obj: Any) -> Vendor | None:
-    """A QuickBooks Vendor; None when the object is not one."""
-    if not isinstance(obj, dict) or obj.get("Id") is None:
-        return None
-    display = _text(obj.get("DisplayName"))
-    company = _text(obj.get("CompanyName"))
-    raw = company or display or _text(obj.get("PrintOnCheckName"))
-    cleaned, key, form = clean_name(raw)
-    masked = _text(obj.get("TaxIdentifier"))
+def vendor_from_fields(
+    vendor_id: str,
+    *,
+    display_name: str,
+    company_name: str = "",
+    print_name: str = "",
+    website: str = "",
+    email: str = "",
+    tax_identifier: str = "",
+    currency_code: str = "",
+) -> Vendor:
+    """A vendor from its fields, however they were read (the sync's typed columns, or a
+    QuickBooks object in an evaluation file)."""
+    cleaned, key, form = clean_name(company_name or display_name or print_name)
     return Vendor(
-        id=str(obj["Id"]),
-        display_name=display,
-        company_name=company,
+        id=vendor_id,
+        display_name=display_name,
+        company_name=company_name,
         name=cleaned,
         name_key=key,
         legal_form=form,
-        domain=domain(_ref(obj, "WebAddr").get("URI"))
-        or domain(_ref(obj, "PrimaryEmailAddr").get("Address")),
-        tax_tail=_NON_ALNUM.sub("", masked.lower().replace("x", ""))[-4:].upper(),
-        currency=currency(obj.get("CurrencyRef")),
+        domain=domain(website) or domain(email),
+        # QuickBooks masks TaxIdentifier ("XXXXXX1234"): only its tail can be compared.
+        tax_tail=_NON_ALNUM.sub("", tax_identifier.lower().replace("x", ""))[-4:].upper(),
+        currency=currency_code,
+    )
+
+
+def vendor(obj: Any) -> Vendor | None:
+    """A QuickBooks Vendor read from its object; None when the object is not one."""
+    if not isinstance(obj, dict) or obj.get("Id") is None:
+        return None
+    return vendor_from_fields(
+        str(obj["Id"]),
+        display_name=_text(obj.get("DisplayName")),
+        company_name=_text(obj.get("CompanyName")),
+        print_name=_text(obj.get("PrintOnCheckName")),
+        website=_text(_ref(obj, "WebAddr").get("URI")),
+        email=_text(_ref(obj, "PrimaryEmailAddr").get("Address")),
+        tax_identifier=_text(obj.get("TaxIdentifier")),
+        currency_code=currency(obj.get("CurrencyRef")),
     )
 
 
@@ -302,6 +323,8 @@ class RecordExtras:
     linked_po: bool = False
     exchange_rate: Any = None
     credit: bool = False
+    # A Purchase's DocNumber is no mapped field (a bill's is its invoice number, typed).
+    purchase_number: Any = None
 
 
 def record_extras(record_type: str, obj: dict) -> RecordExtras:
@@ -319,6 +342,7 @@ def record_extras(record_type: str, obj: dict) -> RecordExtras:
         and any(isinstance(t, dict) and t.get("TxnType") == "PurchaseOrder" for t in linked),
         exchange_rate=obj.get("ExchangeRate"),
         credit=_is_credit(record_type, obj),
+        purchase_number=obj.get("DocNumber") if record_type == "Purchase" else None,
     )
 
 
@@ -339,6 +363,7 @@ def record_from_fields(
     """A record from its mapped fields, however they were read (typed columns written by the
     sync, or a QuickBooks object in an evaluation file): what matching makes of them is here."""
     problems: list[str] = []
+    vendor_name = " ".join(vendor_name.split())
     cleaned, key, _ = clean_name(vendor_name) if vendor_name else ("", "", "")
     amount = amount_cents
     if amount == 0:
@@ -372,7 +397,7 @@ def record_from_fields(
         txn_date=txn_date,
         due_date=due_date,
         reference=reference(doc_number),
-        raw_reference=str(doc_number) if isinstance(doc_number, str | int) else "",
+        raw_reference=str(doc_number).strip() if isinstance(doc_number, str | int) else "",
         memo=clean_text(extras.memo[:200]) if extras.memo else "",
         account_ids=extras.account_ids,
         linked_po=extras.linked_po,
@@ -449,6 +474,7 @@ def entry_from_fields(
     """A Qonto entry from its fields, however they were read (the sync's typed columns, or a
     Qonto object in an evaluation file). Amounts are signed as matching reads them: money out
     positive, credits and money in negative."""
+    raw_name = " ".join(raw_name.split())
     cleaned, key, _ = clean_name(raw_name) if raw_name else ("", "", "")
     return Entry(
         kind=kind,

@@ -192,7 +192,7 @@ def test_approving_with_edits_of_mapped_fields(books):
     assert proposal.counterparty["provenance"]["ledger_account"].startswith("set by")
     assert decision.edits["invoice_number"] == ["", "AL-7"]
     event = AuditEvent.objects.get(verb="record.approve", object_id=str(bill.pk))
-    assert event.after["edits"]["due_date"] == ["", "2025-02-05"]
+    assert event.after["edits"]["due_date"] == ["2025-01-10", "2025-02-05"]
 
 
 def test_invalid_edits_change_nothing_and_name_each_field(books):
