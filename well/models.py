@@ -36,13 +36,17 @@ class Workspace(models.Model):
     review_threshold = models.FloatField(default=0.55)
     # The pages' language when neither the person nor the browser chose one (the creator's);
     # empty: the site's default for pages, the QuickBooks company's for drawn PDFs.
-    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True, default="")
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, blank=True, default=""
+    )
     # Times are shown in this zone, with its name (IANA), for every member.
-    time_zone = models.CharField(max_length=64, default="Europe/Paris")
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Paris")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
@@ -85,6 +89,8 @@ class Membership(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique")
         ]
@@ -108,6 +114,10 @@ class WorkspaceKey(models.Model):
     wrapped_key = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     rewrapped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("workspace data key")
+        verbose_name_plural = _("workspace data keys")
 
     def __str__(self) -> str:
         return f"data key of workspace {self.workspace_id} (master {self.master_key_id})"
@@ -149,6 +159,8 @@ class AuditEvent(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(
@@ -200,6 +212,8 @@ class ApiKey(TenantModel):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["workspace", "created_at"], name="api_key_workspace_idx")]
 
@@ -227,6 +241,8 @@ class ApiIdempotency(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("API idempotency record")
+        verbose_name_plural = _("API idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["api_key", "key"], name="api_idempotency_unique")
         ]
@@ -254,6 +270,8 @@ class WebhookEndpoint(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -287,6 +305,8 @@ class WebhookDelivery(TenantModel):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_idx")
