@@ -31,6 +31,7 @@ from connectors.qonto.models import Posting, PostingState, QontoBankAccount, Qon
 from connectors.qonto.selectors import qonto_bank_account_for, qonto_bank_account_match
 from connectors.quickbooks.models import DOCUMENT_KINDS, RecordState, SourceRecord
 from connectors.quickbooks.sync import CDC_KINDS
+from well import formats
 from well.audit import Actor, audit_event_record
 from well.models import Workspace
 from well.services import workspace_create, workspace_thresholds_update
@@ -380,23 +381,27 @@ def mapping_confirm(
     for qbo_id, bank_pk in pairings.items():
         if qbo_id not in bank_ids:
             errors.setdefault("pairings", []).append(
-                f"QuickBooks account {qbo_id} is not a bank account of this workspace."
+                _("QuickBooks account %(id)s is not a bank account of this workspace.")
+                % {"id": qbo_id}
             )
         elif bank_pk and bank_pk not in banks:
             errors.setdefault("pairings", []).append(
-                f"The Qonto account chosen for QuickBooks account {qbo_id} is not one of "
-                "this workspace's Qonto accounts."
+                _(
+                    "The Qonto account chosen for QuickBooks account %(id)s is not one of "
+                    "this workspace's Qonto accounts."
+                )
+                % {"id": qbo_id}
             )
     if default_expense_account_qbo_id and not (
         _live(workspace, "Account").filter(qbo_id=default_expense_account_qbo_id).exists()
     ):
-        errors["default_expense_account"] = ["Choose one of your QuickBooks ledger accounts."]
+        errors["default_expense_account"] = [_("Choose one of your QuickBooks ledger accounts.")]
     if not 0 < auto_threshold <= 1:
-        errors["auto_threshold"] = ["Give an auto-post threshold between 1% and 100%."]
+        errors["auto_threshold"] = [_("Give an auto-post threshold between 1 % and 100 %.")]
     elif auto_threshold < workspace.review_threshold:
         errors["auto_threshold"] = [
-            f"The auto-post threshold cannot be below the review threshold "
-            f"({workspace.review_threshold:.0%})."
+            _("The auto-post threshold cannot be below the review threshold (%(review)s).")
+            % {"review": formats.percent(workspace.review_threshold)}
         ]
     if errors:
         raise ValidationError(errors)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from connectors import onboarding, views
 from connectors.quickbooks.models import SourceRecord
 from connectors.selectors import quickbooks_connection_get
+from well import formats
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
@@ -119,10 +120,10 @@ def step_mapping(request):
             raise PermissionDenied(_("Only an owner confirms the mapping."))
         discovery = onboarding.discovery_get(workspace=workspace)
         raw_threshold = request.POST.get("auto_threshold", "").strip()
-        try:
-            threshold = float(raw_threshold) / 100
+        try:  # "85", "85 %" or "85,5": a percentage, decimal comma or point
+            threshold = float(formats.decimal_parse(raw_threshold.rstrip("%").strip())) / 100
         except ValueError:
-            errors = {"auto_threshold": ["Give the threshold as a percentage, e.g. 85."]}
+            errors = {"auto_threshold": [_("Give the threshold as a percentage, e.g. 85.")]}
         if not errors:
             try:
                 onboarding.mapping_confirm(
