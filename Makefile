@@ -50,7 +50,7 @@ test: install system-packages
 # settings (throwaway secrets: the check reads the configuration, it serves nothing).
 audit: install
 	$(PY) .ci/dependency_audit.py
-	DEBUG=false ALLOWED_HOSTS=well.example SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	DEBUG=false ALLOWED_HOSTS=well.example EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	WELL_MASTER_KEYS=mkaudit:$$($(PY) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())') \
 	$(PY) manage.py check --deploy --fail-level WARNING
 

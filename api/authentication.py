@@ -49,8 +49,21 @@ class ApiKeyAuthentication(BaseAuthentication):
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        key = api_auth.api_key_authenticate(secret=secret.strip())
+        address = api_auth.client_address(request.META)
+        wait = api_auth.auth_failures_wait(address=address)
+        if wait is not None:
+            raise exceptions.Throttled(
+                wait, detail="Too many wrong API keys from this address; try again later."
+            )
+        try:
+            key = api_auth.api_key_authenticate(secret=secret.strip())
+        except api_auth.KeyExpired as exc:
+            api_auth.auth_failure_record(address=address)
+            raise exceptions.AuthenticationFailed(
+                f"{exc} Create a new key in the workspace settings."
+            ) from None
         if key is None:
+            api_auth.auth_failure_record(address=address)
             raise exceptions.AuthenticationFailed("This API key is unknown or revoked.")
         return ApiKeyUser(key), key
 

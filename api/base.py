@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema_field
@@ -41,12 +42,52 @@ def enum_field(choices, **kwargs) -> serializers.ChoiceField:
 
 
 class Cursor(CursorPagination):
-    """Opaque `next`/`previous` cursors: stable under inserts, no COUNT(*) per page."""
+    """Opaque `next`/`previous` cursors: stable under inserts, no COUNT(*) per page.
+
+    A cursor is decoded and its position checked against the ordering column's type before any
+    query: a forged or damaged one is a 400 in the API's error shape, never a database error.
+    """
 
     page_size = 50
     max_page_size = 200
     page_size_query_param = "page_size"
     ordering = "-pk"
+    invalid_cursor_message = "The cursor is not one this API gave out; start from the first page."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except (exceptions.NotFound, UnicodeError):
+            cursor = None
+            valid = False
+        else:
+            valid = cursor is None or self._position_valid(cursor.position)
+        if not valid:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: [self.invalid_cursor_message]}
+            )
+        return cursor
+
+    def _position_valid(self, position: str | None) -> bool:
+        """Whether a cursor's position is a value of the first ordering column."""
+        if position is None:
+            return True
+        if "\x00" in position or len(position) > 100:
+            return False
+        name = self.ordering[0].lstrip("-")
+        opts = self._model._meta
+        field = opts.pk if name == "pk" else opts.get_field(name)
+        try:
+            value = field.to_python(position)
+        except DjangoValidationError:
+            return False
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return False  # past PostgreSQL's bigint
+        return value is not None
 
 
 class CursorByCreated(Cursor):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -54,6 +55,7 @@ class ApiKeyOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -63,6 +65,14 @@ class ApiKeyCreated(ApiKeyOut):
 class ApiKeyIn(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(child=serializers.ChoiceField(ApiScope.choices), min_length=1)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="refused from then on; omit: never expires"
+    )
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("The expiry must be in the future.")
+        return value
 
 
 class ApiKeyViewSet(WorkspaceViewSet):

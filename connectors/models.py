@@ -166,6 +166,9 @@ class Onboarding(TenantModel):
         max_length=64, blank=True, help_text="QuickBooks Account Id of the default ledger account"
     )
     first_sync_started_at = models.DateTimeField(null=True, blank=True)
+    # When the owner last pressed "Retry" after a failed step of the first sync: failures
+    # before it are history, not what the page shows.
+    first_sync_retried_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

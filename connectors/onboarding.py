@@ -16,8 +16,9 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django_q.models import Task
 
-from connectors.dispatch import sync_enqueue
+from connectors.dispatch import SYNC_TASKS, sync_enqueue
 from connectors.models import (
     BankAccountMapping,
     Connection,
@@ -28,6 +29,7 @@ from connectors.models import (
     SyncStatus,
 )
 from connectors.qonto.models import Posting, PostingState, QontoBankAccount, QontoEntry
+from connectors.qonto.outbox import postings_send_soon
 from connectors.qonto.selectors import qonto_bank_account_for, qonto_bank_account_match
 from connectors.quickbooks.models import DOCUMENT_KINDS, RecordState, SourceRecord
 from connectors.quickbooks.sync import CDC_KINDS
@@ -510,7 +512,117 @@ def first_sync_start(*, workspace: Workspace, actor: Actor) -> bool:
     # Qonto first, so the QuickBooks records are matched against what Qonto already holds.
     sync_enqueue(connection=connections[Provider.QONTO], trigger="onboarding")
     sync_enqueue(connection=connections[Provider.QUICKBOOKS], trigger="onboarding")
+    # Postings made while the wizard ran waited for this moment (posting._connected_workspaces).
+    postings_send_soon()
     return True
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A step of the first sync that stopped, and why (shown with a Retry button)."""
+
+    step: str  # "qonto" or "quickbooks"
+    title: str
+    reason: str
+    at: datetime | None
+    # Retrying cannot help: the connection must be reconnected first.
+    needs_reconnect: bool = False
+
+
+def _task_failure(connection: Connection, since: datetime) -> Task | None:
+    """The newest failed django-q2 task of this connection's sync since `since`, if any.
+
+    A task that dies before its run is recorded (a crash, a worker timeout) leaves no failed
+    run behind; django-q2 keeps the failure under the task name `sync_enqueue` gave it.
+    """
+    sync_task = SYNC_TASKS[connection.provider]
+    return (
+        Task.objects.filter(
+            name=f"{sync_task.name_prefix} {connection.pk}"[:100],
+            func=sync_task.func,
+            success=False,
+            started__gte=since,
+        )
+        .order_by("-started")
+        .first()
+    )
+
+
+def _step_failure(
+    *,
+    step: str,
+    title: str,
+    connection: Connection | None,
+    run: SyncRun | None,
+    since: datetime,
+) -> StepFailure | None:
+    """Why this provider's part of the first sync stopped, or None if it did not."""
+    if connection is None:
+        return None
+    if connection.status != ConnectionStatus.CONNECTED:
+        return StepFailure(
+            step=step,
+            title=title,
+            reason=connection.last_error or _("The connection must be reconnected."),
+            at=connection.last_error_at,
+            needs_reconnect=True,
+        )
+    if run is not None and run.started_at < since:
+        run = None  # failed before the last retry: the retry queued this step again
+    if run is not None and run.status == SyncStatus.FAILED:
+        return StepFailure(
+            step=step, title=title, reason=run.error or _("No reason was given."), at=run.started_at
+        )
+    if run is None or run.status != SyncStatus.RUNNING:
+        task = _task_failure(connection, since)
+        if task is not None and (run is None or task.started >= run.started_at):
+            last_line = str(task.result or "").strip().splitlines()[-1:] or [""]
+            return StepFailure(
+                step=step,
+                title=title,
+                reason=last_line[0][:300] or _("The task failed without a message."),
+                at=task.started,
+            )
+    return None
+
+
+@transaction.atomic
+def first_sync_retry(*, workspace: Workspace, actor: Actor) -> list[str]:
+    """Queue again the parts of the first sync that have not finished; the providers queued.
+
+    Harmless when pressed twice: each sync takes its connection's lock, and a finished part
+    (Qonto read, QuickBooks synced since the start) is not queued again.
+    """
+    onboarding = _onboarding_locked(workspace)
+    if onboarding.first_sync_started_at is None:
+        raise ValidationError(_("The first sync has not started yet."))
+    progress = first_sync_progress_get(workspace=workspace)
+    connections = {
+        c.provider: c
+        for c in Connection.objects.for_workspace(workspace).filter(
+            status=ConnectionStatus.CONNECTED
+        )
+    }
+    queued = []
+    if not progress.qonto_read and Provider.QONTO in connections:
+        sync_enqueue(connection=connections[Provider.QONTO], trigger="onboarding")
+        queued.append(Provider.QONTO)
+    synced = progress.run is not None and progress.run.status == SyncStatus.SUCCEEDED
+    if not synced and Provider.QUICKBOOKS in connections:
+        sync_enqueue(connection=connections[Provider.QUICKBOOKS], trigger="onboarding")
+        queued.append(Provider.QUICKBOOKS)
+    postings_send_soon()
+    onboarding.first_sync_retried_at = timezone.now()
+    onboarding.save(update_fields=["first_sync_retried_at"])
+    audit_event_record(
+        workspace=workspace,
+        actor=actor,
+        verb="onboarding.first_sync_retried",
+        obj=onboarding,
+        before={"failure": progress.failure.reason if progress.failure else ""},
+        after={"queued": queued, "retried_at": onboarding.first_sync_retried_at},
+    )
+    return queued
 
 
 @dataclass
@@ -527,6 +639,7 @@ class FirstSyncProgress:
     done: bool
     fraction: float
     time_left: timedelta | None
+    failure: StepFailure | None = None
 
     @property
     def proposed(self) -> int:
@@ -570,10 +683,21 @@ def first_sync_progress_get(
         .annotate(n=Count("id"))
         .values_list("entity_type", "n")
     )
-    runs = SyncRun.objects.for_workspace(workspace).filter(connection__provider=Provider.QUICKBOOKS)
+    quickbooks = (
+        state.quickbooks
+        if state
+        else Connection.objects.for_workspace(workspace)
+        .filter(provider=Provider.QUICKBOOKS)
+        .first()
+    )
+    # A failure before the last retry is history; the runs themselves count from the start.
+    retried = onboarding.first_sync_retried_at if onboarding else None
+    since = max(started, retried) if started and retried else started
+    runs = SyncRun.objects.for_workspace(workspace).exclude(status=SyncStatus.SKIPPED)
     if started:
         runs = runs.filter(started_at__gte=started - timedelta(seconds=1))
-    run = runs.exclude(status=SyncStatus.SKIPPED).order_by("-started_at").first()
+    run = runs.filter(connection__provider=Provider.QUICKBOOKS).order_by("-started_at").first()
+    qonto_run = runs.filter(connection__provider=Provider.QONTO).order_by("-started_at").first()
     matched = SourceRecord.objects.for_workspace(workspace).filter(
         entity_type__in=DOCUMENT_KINDS, deleted=False, errored=False
     )
@@ -611,8 +735,27 @@ def first_sync_progress_get(
         done_steps += 2
     done = bool(started) and qonto_read and synced and not unproposed and not postings["open"]
     fraction = 1.0 if done else min(done_steps / steps, 0.99)
+    failure = None
+    if started and not done:
+        since_moment = since - timedelta(seconds=1)
+        if not qonto_read:
+            failure = _step_failure(
+                step="qonto",
+                title=_("Reading Qonto"),
+                connection=qonto,
+                run=qonto_run,
+                since=since_moment,
+            )
+        if failure is None and not synced:
+            failure = _step_failure(
+                step="quickbooks",
+                title=_("Reading QuickBooks"),
+                connection=quickbooks,
+                run=run,
+                since=since_moment,
+            )
     time_left = None
-    if started and 0 < fraction < 1:
+    if started and 0 < fraction < 1 and failure is None:
         spent = timezone.now() - started
         time_left = spent * ((1 - fraction) / fraction)
     return FirstSyncProgress(
@@ -628,4 +771,5 @@ def first_sync_progress_get(
         done=done,
         fraction=fraction,
         time_left=time_left,
+        failure=failure,
     )

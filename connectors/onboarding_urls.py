@@ -22,5 +22,6 @@ urlpatterns = [
     path(f"{STEPS}qonto/", views.step_qonto, name="qonto"),
     path(f"{STEPS}sync/", views.step_sync, name="sync"),
     path(f"{STEPS}sync/start/", views.sync_start, name="sync_start"),
+    path(f"{STEPS}sync/retry/", views.sync_retry, name="sync_retry"),
     path(f"{STEPS}sync/progress/", views.sync_progress, name="sync_progress"),
 ]

@@ -237,9 +237,26 @@ def sync_start(request):
     return redirect("onboarding:sync", workspace_slug=request.workspace.slug)
 
 
+@workspace_view(Role.OWNER)
+@require_POST
+def sync_retry(request):
+    """Queue again the parts of the first sync that stopped (the page shows why they did)."""
+    try:
+        onboarding.first_sync_retry(workspace=request.workspace, actor=Actor.user(request.user))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Well is trying the first sync again."))
+    return redirect("onboarding:sync", workspace_slug=request.workspace.slug)
+
+
 @workspace_view()
 @require_GET
 def sync_progress(request):
     """The live part of the first-sync page (htmx polls it until the sync is done)."""
     progress = onboarding.first_sync_progress_get(workspace=request.workspace)
-    return render(request, "onboarding/_progress.html", {"progress": progress})
+    return render(
+        request,
+        "onboarding/_progress.html",
+        {"progress": progress, "is_owner": request.membership.allows(Role.OWNER)},
+    )

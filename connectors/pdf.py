@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -10,9 +11,11 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -165,6 +168,37 @@ def validate_document(
     return _validate_image(content, content_type, filename=filename, sha256=sha256, limits=limits)
 
 
+_VERDICTS: OrderedDict[tuple[str, str], ValidatedDocument | DocumentRejected] = OrderedDict()
+_VERDICTS_LOCK = threading.Lock()
+_VERDICTS_KEPT = 4096
+
+
+def validate_document_once(content: bytes, *, filename: str) -> ValidatedDocument:
+    """`validate_document` with the default limits, remembered per content and claimed type.
+
+    A verdict depends only on the bytes and the type the name claims, so a file synced again
+    (a new version of its Attachable, another bill naming it) or previewed again is not parsed
+    again by a new worker process.
+    """
+    key = (hashlib.sha256(content).hexdigest(), Path(filename).suffix.lower())
+    with _VERDICTS_LOCK:
+        verdict = _VERDICTS.get(key)
+        if verdict is not None:
+            _VERDICTS.move_to_end(key)
+    if verdict is None:
+        try:
+            verdict = validate_document(content, filename=filename)
+        except DocumentRejected as exc:
+            verdict = exc
+        with _VERDICTS_LOCK:
+            _VERDICTS[key] = verdict
+            while len(_VERDICTS) > _VERDICTS_KEPT:
+                _VERDICTS.popitem(last=False)
+    if isinstance(verdict, DocumentRejected):
+        raise DocumentRejected(verdict.reason, code=verdict.code, detail=verdict.detail)
+    return dataclasses.replace(verdict, filename=filename)
+
+
 def _validate_image(
     content: bytes, content_type: str, *, filename: str, sha256: str, limits: Limits
 ) -> ValidatedDocument:
@@ -285,6 +319,20 @@ def _run_worker(content: bytes, *, limits: Limits, positions: bool) -> dict[str,
             "The PDF is password-protected (encrypted); Qonto cannot read it. "
             "Attach an unprotected copy in QuickBooks.",
             code="encrypted",
+        )
+    if status == "too_many_objects":
+        raise DocumentRejected(
+            "The PDF is built from far more objects than an invoice needs, too many for Well "
+            "to check what it would do when opened; it was refused.",
+            code="too_complex",
+        )
+    if status == "active":
+        found = [str(what) for what in result.get("found", [])][:5] or ["active content"]
+        raise DocumentRejected(
+            f"The PDF contains {', '.join(found)}, which a viewer would run or act on when the "
+            "file is opened; Well neither stores nor uploads such files. Ask the supplier for a "
+            "plain PDF (or print this one to a new PDF) and attach it in QuickBooks.",
+            code="active_content",
         )
     if status == "too_many_pages":
         raise DocumentRejected(

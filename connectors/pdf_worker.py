@@ -16,6 +16,28 @@ from typing import Any
 
 # Imported before `main` caps the process, so the limit measures the file's cost, not pypdf's.
 from pypdf import PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
+
+# Entries that make a viewer run code, start a program or send data when the file is opened or
+# touched. Looked for in the parsed object tree (names are decoded there, so `/J#53` is `/JS`),
+# never by searching the raw bytes. Embedded files stay allowed: Factur-X and ZUGFeRD e-invoices
+# carry their XML as one, and no viewer opens an attachment without a launch action.
+_ACTIVE_KEYS = {
+    "/JS": "JavaScript",
+    "/JavaScript": "JavaScript",
+    "/AA": "automatic actions (/AA)",
+    "/RichMedia": "embedded media (/RichMedia)",
+    "/XFA": "an XFA form",
+}
+_ACTIVE_ACTIONS = {
+    "/JavaScript": "JavaScript",
+    "/Launch": "a launch action",
+    "/SubmitForm": "a form that sends data (/SubmitForm)",
+    "/ImportData": "a form that imports data (/ImportData)",
+    "/RichMediaExecute": "embedded media (/RichMedia)",
+}
+# How many objects (indirect and direct) the walk visits before refusing the file as too complex.
+MAX_WALK = 200_000
 
 
 def _limit(kind: int, value: int) -> None:
@@ -34,11 +56,46 @@ def _apply_limits(memory_bytes: int, cpu_seconds: int) -> None:
     _limit(resource.RLIMIT_FSIZE, 0)
 
 
+def _active_content(reader: PdfReader) -> list[str] | None:
+    """What in the document can run or send something, from the catalog down; None when the
+    tree is too large to walk within MAX_WALK objects."""
+    found: dict[str, None] = {}
+    seen: set[tuple[int, int]] = set()
+    stack: list[Any] = [reader.trailer.raw_get("/Root")]
+    visited = 0
+    while stack:
+        node = stack.pop()
+        visited += 1
+        if visited > MAX_WALK:
+            return None
+        if isinstance(node, IndirectObject):
+            ref = (node.idnum, node.generation)
+            if ref in seen:
+                continue
+            seen.add(ref)
+            node = node.get_object()
+        if isinstance(node, DictionaryObject):  # stream dictionaries too, not their data
+            for key, value in dict.items(node):
+                if key in _ACTIVE_KEYS:
+                    found[_ACTIVE_KEYS[key]] = None
+                if key == "/S" and isinstance(value, NameObject) and value in _ACTIVE_ACTIONS:
+                    found[_ACTIVE_ACTIONS[value]] = None
+                stack.append(value)
+        elif isinstance(node, ArrayObject):
+            stack.extend(list.__iter__(node))  # the raw items: references stay references
+    return list(found)
+
+
 def _inspect(data: bytes, max_pages: int, max_chars: int, positions: bool) -> dict[str, Any]:
-    """Open the PDF and report encryption, page count, text and (optionally) text positions."""
+    """Open the PDF and report encryption, active content, page count, text (and positions)."""
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
         return {"status": "encrypted"}
+    active = _active_content(reader)
+    if active is None:
+        return {"status": "too_many_objects"}
+    if active:
+        return {"status": "active", "found": active}
     page_count = len(reader.pages)
     if page_count > max_pages:
         return {"status": "too_many_pages", "page_count": page_count}

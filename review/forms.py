@@ -111,7 +111,9 @@ class OverrideForm(forms.Form):
         ("create", _("Upload as a new supplier invoice")),
     ]
     outcome = forms.ChoiceField(choices=OUTCOMES, label=_("Outcome"))
-    entry = forms.CharField(required=False, label=_("Qonto entry (for link)"))
+    # Picked in the record page's Qonto entry list (review/selectors/qonto_entries.py), never
+    # typed: the list shows what each entry is and which are already linked.
+    entry = forms.CharField(required=False, widget=forms.HiddenInput)
     note = forms.CharField(
         max_length=2000,
         label=_("Note"),

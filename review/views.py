@@ -14,7 +14,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import (
-    FileResponse,
     Http404,
     HttpResponse,
     HttpResponseNotAllowed,
@@ -22,13 +21,14 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from connectors.onboarding import onboarding_redirect_due
+from connectors.quickbooks.attachments import source_file_served
 from review import charts, exports, services
 from review.forms import (
     AuditFilterForm,
@@ -47,6 +47,11 @@ from review.forms import (
 from review.paging import page_number_parse, window_page
 from review.selectors.audit import AuditFilters, audit_log, audit_verbs, record_audit_pack
 from review.selectors.dashboard import dashboard_get
+from review.selectors.qonto_entries import (
+    EntryNotFound,
+    qonto_entries_pick,
+    qonto_entry_choice_get,
+)
 from review.selectors.queue import (
     QueueFilters,
     queue_reasons,
@@ -56,7 +61,6 @@ from review.selectors.queue import (
 )
 from review.selectors.record_page import record_page
 from review.selectors.records import (
-    qonto_entry_find,
     record_detail_get,
     record_file_get,
     record_ledger_accounts,
@@ -237,6 +241,19 @@ def bulk_approve(request):
 # --- one record ----------------------------------------------------------------------------
 
 
+def _entry_picker(request, record):
+    """The Qonto entry picker (pin, override): searched by `entry_q`, the record's amount by
+    default; an empty search lists every entry."""
+    query = request.GET.get("entry_q")
+    if query is None and record.total_amount is not None:
+        query = f"{abs(record.total_amount):.2f}"
+    return qonto_entries_pick(
+        workspace=request.workspace,
+        query=query or "",
+        page=page_number_parse(request.GET.get("entry_page")),
+    )
+
+
 def _record_page(request, record_id: int, *, edit_form=None, override_form=None, status=200):
     page = record_page(workspace=request.workspace, pk=record_id)
     if page is None:
@@ -254,6 +271,7 @@ def _record_page(request, record_id: int, *, edit_form=None, override_form=None,
             "edit_form": edit_form or EditForm(initial=initial, accounts=page.accounts),
             # Its own ids: the approve form has a note field too (one id="id_note" per page).
             "override_form": override_form or OverrideForm(auto_id="override_%s"),
+            "picker": _entry_picker(request, page.record),
             "can_act": request.membership.allows(Role.ACCOUNTANT),
             "open_states": services.OPEN,
             "reopenable": services.REOPENABLE,
@@ -324,11 +342,14 @@ def record_pin(request, record_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     form = PinForm(request.POST)
-    entry = None
-    if form.is_valid():
-        entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
-    if entry is None:
-        messages.error(request, _("Choose a Qonto entry of this workspace to pin."))
+    try:
+        if not form.is_valid():
+            raise EntryNotFound(_("Choose the Qonto entry to pin in the list."))
+        entry = qonto_entry_choice_get(
+            workspace=request.workspace, key=form.cleaned_data["entry"]
+        ).entry
+    except EntryNotFound as exc:
+        messages.error(request, str(exc))
         return _back(request, record)
     ok = _decide(
         request,
@@ -374,9 +395,12 @@ def record_override(request, record_id: int):
         return _record_page(request, record_id, override_form=form, status=400)
     entry = None
     if form.cleaned_data["outcome"] == "link":
-        entry = qonto_entry_find(workspace=request.workspace, key=form.cleaned_data["entry"])
-        if entry is None:
-            form.add_error("entry", _("Choose a Qonto entry of this workspace."))
+        try:
+            entry = qonto_entry_choice_get(
+                workspace=request.workspace, key=form.cleaned_data["entry"]
+            ).entry
+        except EntryNotFound as exc:
+            form.add_error(None, str(exc))
             return _record_page(request, record_id, override_form=form, status=400)
     try:
         services.record_override(
@@ -425,21 +449,34 @@ def record_postings_retry(request, record_id: int):
 @workspace_view()
 @xframe_options_sameorigin
 def record_file(request, record_id: int, file_id: int):
-    """The QuickBooks attachment, inline, under a CSP that lets it run nothing."""
+    """The QuickBooks attachment as what validation found it to be, under a sandboxing CSP.
+
+    Only a PDF that passes validation again is shown inline (the preview frame); an image is a
+    download of its type and anything else a download of opaque bytes. The provider's
+    Content-Type is never used.
+    """
     found = record_file_get(workspace=request.workspace, record_pk=record_id, file_pk=file_id)
     if found is None:
         raise Http404(_("No such file."))
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
-    response = FileResponse(
-        found.file.open("rb"),
-        content_type=found.content_type or "application/pdf",
-        as_attachment=False,
-        filename=found.file_name or "document.pdf",
+    served = source_file_served(source=found)
+    if served is None:
+        raise Http404("The file is no longer in storage; sync again.")
+    if not served.inline and request.headers.get("Sec-Fetch-Dest") in ("iframe", "frame"):
+        # A frame shows validated PDFs only; anything else would start a download by itself.
+        raise Http404("This attachment is not a PDF Well can show; download it instead.")
+    response = HttpResponse(served.content, content_type=served.content_type)
+    response["Content-Disposition"] = content_disposition_header(
+        not served.inline, served.filename or "document"
     )
+    response["X-Content-Type-Options"] = "nosniff"
+    # `sandbox`: even opened on its own, the file is an opaque origin that runs no script,
+    # submits no form and opens no window (the preview iframe itself cannot carry the
+    # attribute: Chromium then refuses to show any PDF, see docs/security.md).
     response["Content-Security-Policy"] = (
-        "default-src 'none'; object-src 'self'; plugin-types application/pdf; "
-        "style-src 'unsafe-inline'; frame-ancestors 'self'"
+        "sandbox; default-src 'none'; object-src 'self'; style-src 'unsafe-inline'; "
+        "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
     )
     response["Cache-Control"] = "private, max-age=300"
     response._csp_exempt = True  # our header above, not the site's

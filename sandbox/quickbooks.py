@@ -9,7 +9,7 @@ the paths of all Intuit hosts, so a client written for the real API only swaps b
   Read-only: writes answer a ValidationFault "Unsupported Operation".
 - Files: `/_files/{signed token}` (TempDownloadUri, valid 15 minutes, no auth, §4.12).
 - Control (JSON, not counted in stats, never faulted):
-  `/_sandbox/faults|stats|state|reset|clock|mutate`.
+  `/_sandbox/faults|stats|state|reset|clock|mutate|file`.
 
     app = QuickBooksSandbox(client_id="id", client_secret="secret", data_dir=None)
     app.seed(build_world(seed=1).quickbooks)
@@ -181,6 +181,9 @@ class QuickBooksSandbox:
         self.stats: Counter[str] = Counter()
         self.recent_requests: deque[dict] = deque(maxlen=1000)
         self.sizes: dict[str, int] = {}
+        # Files set through the control API (`/_sandbox/file`): bytes served as given, with the
+        # Content-Type given, in place of the rendered PDF (hostile-provider tests).
+        self.raw_files: dict[str, tuple[bytes, str]] = {}
         self.rng = random.Random(0)
         self.file_key = hashlib.sha256(f"qbo-files:{client_secret}".encode()).digest()
         self.url_map = Map(_rules(), strict_slashes=False)
@@ -191,6 +194,7 @@ class QuickBooksSandbox:
         """Load a world's QuickBooks part (`World.quickbooks`), replacing all records."""
         self.store.seed(quickbooks)
         self.sizes.clear()
+        self.raw_files.clear()
 
     def has_state(self) -> bool:
         """Whether the data directory already holds a seeded company (then do not reseed)."""
@@ -705,6 +709,8 @@ class QuickBooksSandbox:
         return shown
 
     def file_size(self, attachable_id: str) -> int:
+        if attachable_id in self.raw_files:
+            return len(self.raw_files[attachable_id][0])
         if attachable_id not in self.sizes:
             self.sizes[attachable_id] = len(render_pdf(self.store.documents[attachable_id]))
         return self.sizes[attachable_id]
@@ -860,6 +866,9 @@ class QuickBooksSandbox:
         spec = self.store.documents.get(attachable_id)
         if spec is None or self.store.get("Attachable", attachable_id) is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        raw = self.raw_files.get(attachable_id)
+        if raw is not None:
+            return Response(raw[0], headers={"Content-Type": raw[1]})
         response = Response(render_pdf(spec), mimetype="application/pdf")
         response.headers["Content-Disposition"] = f'inline; filename="{spec["file_name"]}"'
         return response
@@ -938,10 +947,23 @@ class QuickBooksSandbox:
             "clock_offset_seconds": self.clock_offset,
         }
 
+    def control_file(self, method: str, body: dict) -> dict:
+        """Serve these bytes (base64) with this Content-Type as an attachable's file."""
+        if method != "POST":
+            raise ValueError("use POST")
+        attachable_id = str(body["id"])
+        if attachable_id not in self.store.documents:
+            raise LookupError(f"attachable {attachable_id} has no file")
+        data = base64.b64decode(str(body["body_base64"]), validate=True)
+        with self.lock:
+            self.raw_files[attachable_id] = (data, str(body.get("content_type", "")))
+        return {"id": attachable_id, "size": len(data)}
+
     def control_reset(self, method: str, body: dict) -> dict:
         if method != "POST":
             raise ValueError("use POST")
         self.store.reset()
+        self.raw_files.clear()
         self.faults.clear()
         self.throttle.clear()
         with self.lock:
@@ -1019,7 +1041,7 @@ def _rules() -> list[Rule]:
         Rule("/_files/<token>", methods=["GET"], endpoint="file"),
         *[
             Rule(f"/_sandbox/{name}", methods=["GET", "POST"], endpoint=f"control_{name}")
-            for name in ("faults", "stats", "state", "reset", "clock", "mutate")
+            for name in ("faults", "stats", "state", "reset", "clock", "mutate", "file")
         ],
     ]
 

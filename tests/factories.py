@@ -43,7 +43,12 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        return model_class.objects.create_user(*args, **kwargs)
+        from allauth.account.models import EmailAddress
+
+        user = model_class.objects.create_user(*args, **kwargs)
+        # Sign-in needs a verified address (ACCOUNT_EMAIL_VERIFICATION = "mandatory").
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+        return user
 
 
 class WorkspaceFactory(factory.django.DjangoModelFactory):

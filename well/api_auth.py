@@ -8,9 +8,13 @@ request find its key with one indexed lookup.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -43,9 +47,17 @@ def scopes_clean(scopes) -> list[str]:
 
 @transaction.atomic
 def api_key_create(
-    *, workspace: Workspace, name: str, scopes, actor: Actor, created_by=None
+    *,
+    workspace: Workspace,
+    name: str,
+    scopes,
+    actor: Actor,
+    created_by=None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key; the secret is returned once and never stored."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ScopeError("The expiry must be in the future.")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
         workspace=workspace,
@@ -54,13 +66,19 @@ def api_key_create(
         hashed=_digest(secret),
         scopes=scopes_clean(scopes),
         created_by=created_by,
+        expires_at=expires_at,
     )
     audit_event_record(
         workspace=workspace,
         actor=actor,
         verb="api_key.created",
         obj=key,
-        after={"name": key.name, "prefix": key.prefix, "scopes": key.scopes},
+        after={
+            "name": key.name,
+            "prefix": key.prefix,
+            "scopes": key.scopes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return key, secret
 
@@ -82,8 +100,17 @@ def api_key_revoke(*, key: ApiKey, actor: Actor) -> bool:
     return bool(updated)
 
 
+class KeyExpired(Exception):
+    """The secret names a key whose expiry has passed."""
+
+    def __init__(self, expires_at: datetime) -> None:
+        super().__init__(f"This API key expired on {expires_at:%Y-%m-%d %H:%M} UTC.")
+        self.expires_at = expires_at
+
+
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
-    """The live key for this secret (one query), its last-used time touched now and then."""
+    """The live key for this secret (one query), its last-used time touched now and then;
+    raises KeyExpired for a key past its expiry."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 100:
         return None
     key = (
@@ -94,6 +121,8 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
     if key is None:
         return None
     now = timezone.now()
+    if key.expires_at is not None and key.expires_at <= now:
+        raise KeyExpired(key.expires_at)
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
@@ -143,3 +172,63 @@ def idempotency_store(*, key: ApiKey, idempotency_key: str, status_code: int, bo
     ApiIdempotency.objects.filter(api_key=key, key=idempotency_key).update(
         status_code=status_code, body=body
     )
+
+
+# --- Failed key authentications, per client address ------------------------------------------
+
+
+def _failure_window() -> tuple[int, int]:
+    """(failures allowed, window in seconds) from WELL_API_AUTH_FAILURE_RATE, e.g. "10/min"."""
+    count, _, period = settings.WELL_API_AUTH_FAILURE_RATE.partition("/")
+    seconds = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}[period]
+    return int(count), seconds
+
+
+def _failure_cache_key(address: str, seconds: int) -> tuple[str, int]:
+    window = int(time.time()) // seconds
+    return f"api_auth_failures:{address}:{window}", (window + 1) * seconds
+
+
+def auth_failures_wait(*, address: str) -> int | None:
+    """Seconds this address must wait before trying a key again, or None."""
+    allowed, seconds = _failure_window()
+    key, window_end = _failure_cache_key(address, seconds)
+    if cache.get(key, 0) >= allowed:
+        return max(1, window_end - int(time.time()))
+    return None
+
+
+def auth_failure_record(*, address: str) -> None:
+    """Count one wrong, revoked or expired key from this address."""
+    _, seconds = _failure_window()
+    key, _ = _failure_cache_key(address, seconds)
+    if not cache.add(key, 1, timeout=seconds + 1):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=seconds + 1)
+
+
+def client_address(meta: dict) -> str:
+    """The caller's address: REMOTE_ADDR, or, when that is one of WELL_TRUSTED_PROXIES, the
+    nearest X-Forwarded-For entry that is not a trusted proxy (a client cannot forge it)."""
+    remote = meta.get("REMOTE_ADDR", "") or "unknown"
+    proxies = [ipaddress.ip_network(p, strict=False) for p in settings.WELL_TRUSTED_PROXIES]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in proxies)
+
+    if not proxies or not trusted(remote):
+        return remote
+    hops = [h.strip() for h in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote  # garbage from beyond the proxies: count it against the proxy
+    return remote

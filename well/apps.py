@@ -7,6 +7,9 @@ class WellConfig(AppConfig):
     name = "well"
     verbose_name = "Well"
 
+    def ready(self) -> None:
+        from well import checks  # noqa: F401 - registers the deploy checks
+
 
 class WellAdminConfig(admin_apps.AdminConfig):
     default = False

@@ -210,6 +210,9 @@ class ApiKey(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="refused from this moment on; empty: never expires"
+    )
 
     class Meta:
         verbose_name = _("API key")

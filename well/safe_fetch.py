@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -153,8 +153,16 @@ class _Target:
     addresses: list[str]
 
 
+STANDARD_PORTS = (80, 443)
+
+
 def _check_url(
-    url: str, allowed_hosts: Sequence[str], *, allow_loopback: bool, resolver: Resolver
+    url: str,
+    allowed_hosts: Sequence[str],
+    *,
+    allow_loopback: bool,
+    resolver: Resolver,
+    allowed_ports: Collection[int] = STANDARD_PORTS,
 ) -> _Target:
     """Parse and vet one URL; every address the host resolves to must be acceptable."""
     try:
@@ -180,7 +188,9 @@ def _check_url(
     if port is None:
         port = 443 if scheme == "https" else 80
     # Public download links use the standard ports; anything else smells of port scanning.
-    if port not in (80, 443) and not allow_loopback:
+    # Allowing loopback (the demo) does not open other ports: the caller names the one
+    # sandbox port it may use, so a hostile link cannot reach another local service.
+    if port not in allowed_ports:
         raise UnsafeURL(f"The attachment link uses an unusual port ({port}); it was not opened.")
     try:
         addresses = list(dict.fromkeys(resolver(host, port)))
@@ -328,15 +338,26 @@ def fetch_file(
     allow_loopback_for_tests: bool = False,
     max_redirects: int = MAX_REDIRECTS,
     resolver: Resolver | None = None,
+    allowed_ports: Collection[int] = STANDARD_PORTS,
 ) -> FetchedFile:
-    """Download `url` from an allow-listed public host, within `max_bytes` and `timeout` overall."""
+    """Download `url` from an allow-listed public host, within `max_bytes` and `timeout` overall.
+
+    Only `allowed_ports` (80 and 443 unless the caller names more) are ever connected to;
+    `allow_loopback_for_tests` (unit tests of this module only) also lifts the port check.
+    """
     allow_loopback = _loopback_allowed(allow_loopback_for_tests)
+    if allow_loopback_for_tests:
+        allowed_ports = range(1, 65536)
     resolver = resolver or resolve
     deadline = time.monotonic() + timeout
     current = url
     for hop in range(max_redirects + 1):
         target = _check_url(
-            current, allowed_hosts, allow_loopback=allow_loopback, resolver=resolver
+            current,
+            allowed_hosts,
+            allow_loopback=allow_loopback,
+            resolver=resolver,
+            allowed_ports=allowed_ports,
         )
         status, content_type, location, body = _get_once(
             target, max_bytes=max_bytes, deadline=deadline, timeout=timeout

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from well.env import env_bool, env_float, env_int, env_list, env_str
+from well.env import (
+    DEVELOPMENT_MASTER_KEY,
+    env_bool,
+    env_float,
+    env_int,
+    env_int_list,
+    env_list,
+    env_str,
+    is_development_master_key,
+    origin_of,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("WELL_DATA_DIR", str(BASE_DIR / "var")))
@@ -17,8 +30,8 @@ DEBUG = env_bool("DEBUG", True)
 PRODUCTION = not DEBUG
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
-# A development master key, usable only while DEBUG is on (never in production).
-_DEV_MASTER_KEY = "dev:d2VsbC1kZXZlbG9wbWVudC1tYXN0ZXIta2V5LTAwMDE"
+# The development master key (well.env), usable only while DEBUG is on (never in production).
+_DEV_MASTER_KEY = DEVELOPMENT_MASTER_KEY
 
 SECRET_KEY = env_str("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET_KEY)
 # "id:base64url(32 bytes)" entries, comma separated; the first wraps new data keys,
@@ -28,8 +41,15 @@ WELL_MASTER_KEYS = env_list("WELL_MASTER_KEYS", [] if PRODUCTION else [_DEV_MAST
 if PRODUCTION:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    if not WELL_MASTER_KEYS or any(k.startswith("dev:") for k in WELL_MASTER_KEYS):
+    if not WELL_MASTER_KEYS:
         raise ImproperlyConfigured("WELL_MASTER_KEYS must be set when DEBUG is off.")
+    # By its bytes, whatever ID it is listed under: the development key is public (it is in
+    # this file), so data wrapped by it is readable by anyone.
+    if any(is_development_master_key(entry) for entry in WELL_MASTER_KEYS):
+        raise ImproperlyConfigured(
+            "WELL_MASTER_KEYS holds the development master key (under any ID it is refused "
+            "when DEBUG is off); generate one with `manage.py rotate_master_key --generate`."
+        )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -110,8 +130,17 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    # The demo runs the web server and the worker on one SQLite file.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The demo runs the web server and the worker on one SQLite file. A transaction takes the
+    # write lock when it begins (IMMEDIATE), so a second writer waits for it (timeout) instead
+    # of failing with "database is locked" when its read lock cannot be upgraded; WAL lets
+    # pages read while the worker writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -159,7 +188,14 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+# Mandatory: a sign-up with an address already registered gets the same page as a new one (the
+# owner of the address gets a mail instead), so sign-up does not tell which addresses exist.
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+if ACCOUNT_EMAIL_VERIFICATION not in {"mandatory", "optional", "none"}:
+    raise ImproperlyConfigured("ACCOUNT_EMAIL_VERIFICATION must be mandatory, optional or none.")
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_ADAPTER = "well.auth.AccountAdapter"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
 ACCOUNT_RATE_LIMITS = {
@@ -172,7 +208,30 @@ ACCOUNT_SESSION_REMEMBER = None
 MFA_ADAPTER = "well.auth.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Well"
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Backends that deliver nothing: mail (password-reset and verification links) ends up in the
+# logs, a file or memory. Development uses the console; production refuses them unless
+# WELL_ALLOW_CONSOLE_EMAIL says so explicitly (and `check --deploy` still warns).
+LOG_EMAIL_BACKENDS = frozenset(
+    f"django.core.mail.backends.{name}.EmailBackend"
+    for name in ("console", "dummy", "locmem", "filebased")
+)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+WELL_ALLOW_CONSOLE_EMAIL = env_bool("WELL_ALLOW_CONSOLE_EMAIL", False)
+if PRODUCTION and EMAIL_BACKEND in LOG_EMAIL_BACKENDS and not WELL_ALLOW_CONSOLE_EMAIL:
+    raise ImproperlyConfigured(
+        f"EMAIL_BACKEND is {EMAIL_BACKEND}, which writes password-reset links to the logs; "
+        "configure SMTP (EMAIL_HOST, ...) or set WELL_ALLOW_CONSOLE_EMAIL=true explicitly."
+    )
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "well@localhost")
 
 # --- Background work (django-q2, ORM broker on the main database) ---------------------------
@@ -237,17 +296,27 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS: list[str] = []
+# Forms post to Well itself; "Connect" forms answer with a redirect to the provider's consent
+# page, which Chromium checks against form-action too: those origins, and in development
+# (the demo's sandboxes on loopback ports) any local port.
+_FORM_ACTION = [
+    "'self'",
+    *dict.fromkeys(origin_of(url) for url in (QUICKBOOKS_AUTHORIZE_URL, QONTO_AUTHORIZE_URL)),
+]
+if not PRODUCTION:
+    _FORM_ACTION += ["127.0.0.1:*", "localhost:*"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'", "'nonce'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
-        "img-src": ["'self'", "data:"],
-        "frame-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'", "127.0.0.1:*", "localhost:*", "https:"],
-        "frame-ancestors": ["'none'"],
+        "default-src": [SELF],
+        # django-csp's NONCE constant: replaced by the request's nonce in each header.
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": _FORM_ACTION,
+        "frame-ancestors": [NONE],
     }
 }
 # Form and JSON bodies above 2.5 MB get a 413 (well.request_limits.bad_request, the API's
@@ -272,6 +341,18 @@ REST_FRAMEWORK = {
     # Requests per partner API key (api.base.PerKeyThrottle); 429 with Retry-After beyond it.
     "DEFAULT_THROTTLE_RATES": {"api_key": env_str("WELL_API_RATE", "600/min")},
 }
+# Wrong, revoked or expired API keys allowed per client address before 429 (per window).
+WELL_API_AUTH_FAILURE_RATE = env_str("WELL_API_AUTH_FAILURE_RATE", "10/min")
+if not re.fullmatch(r"\d+/(s|sec|m|min|h|hour)", WELL_API_AUTH_FAILURE_RATE):
+    raise ImproperlyConfigured("WELL_API_AUTH_FAILURE_RATE looks like 10/min.")
+# Addresses (or networks) of the reverse proxies in front of Well: from them, the client's
+# address is read from X-Forwarded-For; from anyone else that header is ignored.
+WELL_TRUSTED_PROXIES = env_list("WELL_TRUSTED_PROXIES", [])
+for _proxy in WELL_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"WELL_TRUSTED_PROXIES: {_proxy!r} is not an address") from exc
 SPECTACULAR_SETTINGS = {"TITLE": "Well partner API", "VERSION": "1.0.0"}
 
 # --- Logging -------------------------------------------------------------------------------
@@ -303,3 +384,6 @@ LOGGING = {
 # Attachment downloads may reach loopback only in tests and the demo, whose sandboxes
 # serve files on 127.0.0.1; production never sets this.
 WELL_ALLOW_LOOPBACK_DOWNLOADS = env_bool("WELL_ALLOW_LOOPBACK_DOWNLOADS", False)
+# Ports partners' webhook endpoints may use (a name resolving to loopback, where allowed, may
+# use any: the tests' and the demo's receivers).
+WELL_WEBHOOK_PORTS = env_int_list("WELL_WEBHOOK_PORTS", [443, 80])

@@ -70,8 +70,17 @@ def signature_verify(*, secret: str, header: str, body: bytes, tolerance: int = 
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+# What partners see when a delivery is refused for where it would go: nothing of what the
+# name resolved to (the full reason goes to Well's log only).
+REFUSED_NOT_PUBLIC = "refused: not a public address"
+
+
+def _allowed_ports() -> list[int]:
+    return list(getattr(settings, "WELL_WEBHOOK_PORTS", [443, 80]))
+
+
 def url_check(url: str) -> None:
-    """HTTPS to a public host (loopback allowed only where the sandboxes are allowed)."""
+    """HTTPS to a public host on an allowed port (loopback only where the sandboxes are)."""
     parts = urlsplit(url)
     loopback_ok = getattr(settings, "WELL_ALLOW_LOOPBACK_DOWNLOADS", False)
     host = (parts.hostname or "").lower()
@@ -79,6 +88,15 @@ def url_check(url: str) -> None:
         raise ValidationError({"url": ["Webhook URLs must use https."]})
     if not host:
         raise ValidationError({"url": ["Give a full URL."]})
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValidationError({"url": ["The port is not a number from 1 to 65535."]}) from None
+    # An unusual port is let through here only where loopback is (tests, the demo); the
+    # delivery then connects to it only if the name resolves to loopback.
+    if port is not None and port not in _allowed_ports() and not loopback_ok:
+        ports = ", ".join(str(p) for p in _allowed_ports())
+        raise ValidationError({"url": [f"Webhook URLs may use port {ports} only."]})
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -103,14 +121,21 @@ def _address_vetted(url: str) -> str:
     loopback_ok = getattr(settings, "WELL_ALLOW_LOOPBACK_DOWNLOADS", False)
     try:
         addresses = list(dict.fromkeys(safe_fetch.resolve(host, port)))
-    except (OSError, UnicodeError) as exc:
-        raise requests.ConnectionError(f"{host} could not be resolved ({exc}).") from None
+    except (OSError, UnicodeError):
+        raise requests.ConnectionError(f"{host} could not be resolved.") from None
     if not addresses:
-        raise requests.ConnectionError(f"{host} has no address.")
+        raise requests.ConnectionError(f"{host} could not be resolved.")
     for address in addresses:
         reason = safe_fetch.address_refusal(address, allow_loopback=loopback_ok)
         if reason:
-            raise ValidationError(f"Not delivered: {host} is not a public address: {reason}.")
+            logger.info("webhook to %s refused: %s", host, reason)
+            raise ValidationError(REFUSED_NOT_PUBLIC)
+    if port not in _allowed_ports() and not all(
+        ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addresses
+    ):
+        raise ValidationError(
+            f"refused: port {port} is not allowed (only {', '.join(map(str, _allowed_ports()))})"
+        )
     return addresses[0]
 
 
@@ -288,6 +313,21 @@ def _retry_later(delivery: WebhookDelivery) -> None:
     )
 
 
+def _delivery_error(exc: requests.RequestException) -> str:
+    """A partner-facing reason for a failed connection: its kind, never addresses or sockets."""
+    logger.info("webhook connection error: %r", exc)
+    if isinstance(exc, requests.Timeout):
+        return f"Timeout: no answer within {TIMEOUT_SECONDS} s"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "SSLError: the TLS handshake or certificate check failed"
+    if isinstance(exc, requests.ConnectionError):
+        message = str(exc)
+        if message.endswith("could not be resolved."):
+            return f"ConnectionError: {message}"
+        return "ConnectionError: the endpoint could not be reached"
+    return f"{type(exc).__name__}: the request failed"
+
+
 def webhook_deliver(delivery_id: int) -> str:
     """Send one delivery; on failure schedule the next one (BACKOFF), up to MAX_ATTEMPTS."""
     with transaction.atomic():
@@ -320,8 +360,10 @@ def webhook_deliver(delivery_id: int) -> str:
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
-        except (requests.RequestException, ValidationError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:2000]
+        except ValidationError as exc:
+            error = "; ".join(exc.messages)[:2000]
+        except requests.RequestException as exc:
+            error = _delivery_error(exc)
         delivery.response_status = status
         delivery.last_error = error
         if not error:

@@ -26,10 +26,10 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from connectors.models import Connection, ConnectionStatus, Provider
+from connectors.models import Connection, ConnectionStatus, Onboarding, Provider
 from connectors.pdf import (
     DocumentRejected,
     Party,
@@ -265,18 +265,25 @@ def upload_meta() -> dict | None:
 
 
 def _connected_workspaces() -> dict[int, Connection]:
-    """Workspaces whose Qonto is connected and was read at least once.
+    """Workspaces whose Qonto is connected and was read at least once, and whose owner has
+    started the first sync (issue 16).
 
     Until Qonto's first read, Well cannot see an invoice already there (forwarded by email,
-    say) and would upload it again: postings wait for that read.
+    say) and would upload it again: postings wait for that read. A workspace still in the
+    setup wizard gets nothing written to its Qonto (no upload, no mark as paid) until its owner
+    presses "Start the first sync": connecting Qonto only lets Well read it. Workspaces made
+    before the wizard existed have no Onboarding row and are not held back.
     """
+    wizard_unfinished = Onboarding.objects.filter(
+        workspace_id=OuterRef("workspace_id"), first_sync_started_at__isnull=True
+    )
     return {
         c.workspace_id: c
         for c in Connection.objects.filter(
             provider=Provider.QONTO,
             status=ConnectionStatus.CONNECTED,
             last_good_sync_at__isnull=False,
-        )
+        ).exclude(Exists(wizard_unfinished))
     }
 
 

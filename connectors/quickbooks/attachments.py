@@ -1,17 +1,21 @@
 """The QuickBooks sync's attachments: each Attachable's file fetched once per version.
 
 Files come from Intuit's pre-signed links through the safe fetch (well/safe_fetch.py: allowed
-hosts, size limit, no internal address), are stored by content hash, and linked to each record
-the Attachable names; a failure that may pass is retried on the next sync.
+hosts, size limit, no internal address), are validated (connectors/pdf.py: a PDF parsed in the
+sandboxed worker with no JavaScript or launch action, a JPEG or PNG read by Pillow), are stored
+by content hash under the type the validation found (never the type the provider sent), and
+linked to each record the Attachable names; a failure that may pass is retried on the next sync.
 """
 
 from __future__ import annotations
 
-import mimetypes
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -21,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectors.models import Connection
+from connectors.pdf import JPEG, PDF, PNG, DocumentRejected, validate_document_once
 from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.quickbooks import client
 from connectors.quickbooks.models import SourceFile, SourceRecord
@@ -28,9 +33,10 @@ from connectors.quickbooks.records import SYSTEM
 from connectors.sync_runs import SyncTally
 from well.audit import audit_event_record
 from well.http import ProviderError
-from well.safe_fetch import MAX_BYTES, FileTooLarge, UnsafeURL, fetch_file
+from well.safe_fetch import MAX_BYTES, STANDARD_PORTS, FileTooLarge, UnsafeURL, fetch_file
 
 DOWNLOAD_THREADS = 8
+EXTENSIONS = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png"}
 
 
 def files_ensure(
@@ -97,20 +103,52 @@ def files_ensure(
     _store_files(connection, tally, list(zip(jobs, results, strict=True)), done)
 
 
-def _download(api: client.QuickBooksApi, attachable: SourceRecord) -> tuple[str, Any]:
-    """('ok', FetchedFile) or ('error', message, retryable); never raises."""
+def download_ports() -> tuple[int, ...]:
+    """Ports attachment links may use: 80 and 443; where loopback is allowed (the demo, the
+    tests) also the QuickBooks sandbox's own port, which serves its files, and no other."""
+    if not settings.WELL_ALLOW_LOOPBACK_DOWNLOADS:
+        return STANDARD_PORTS
+    try:
+        sandbox_port = urlsplit(settings.QUICKBOOKS_API_URL).port
+    except ValueError:
+        sandbox_port = None
+    return (*STANDARD_PORTS, sandbox_port) if sandbox_port else STANDARD_PORTS
+
+
+def _download(api: client.QuickBooksApi, attachable: SourceRecord) -> tuple[str, Any, Any]:
+    """('ok', FetchedFile, validated type) or ('error', message, retryable); never raises."""
+    outcome = _fetch(api, attachable)
+    if outcome[0] != "ok":
+        return outcome
+    fetched = outcome[1]
+    try:
+        checked = validate_document_once(
+            fetched.content, filename=str(attachable.payload.get("FileName") or "")
+        )
+    except DocumentRejected as exc:
+        # The provider's Content-Type is never believed: what cannot be validated is not kept.
+        return ("error", f"Refused: {exc.reason}", False)
+    return ("ok", fetched, checked.content_type)
+
+
+def _fetch(api: client.QuickBooksApi, attachable: SourceRecord) -> tuple[str, Any, Any]:
+    """('ok', FetchedFile, None) or ('error', message, retryable); never raises."""
     payload = attachable.payload
     size = payload.get("Size")
     if isinstance(size, (int, float)) and size > MAX_BYTES:
         return ("error", f"The attachment is {size} bytes, more than the 10 MB limit.", False)
     hosts = settings.QUICKBOOKS_DOWNLOAD_HOSTS
+    ports = download_ports()
     url = payload.get("TempDownloadUri")
     try:
         for attempt in range(2):
             if not url:
                 url = client.download_url(api, attachable.qbo_id)
             try:
-                return ("ok", fetch_file(url, allowed_hosts=hosts, max_bytes=MAX_BYTES))
+                fetched = fetch_file(
+                    url, allowed_hosts=hosts, max_bytes=MAX_BYTES, allowed_ports=ports
+                )
+                return ("ok", fetched, None)
             except (UnsafeURL, FileTooLarge):
                 raise
             except ProviderError as exc:
@@ -137,9 +175,8 @@ def _file_values(
         "fetched_at": timezone.now(),
     }
     if result[0] == "ok":
-        fetched = result[1]
-        content_type = (fetched.content_type or "").split(";")[0].strip()[:100]
-        extension = mimetypes.guess_extension(content_type) or ""
+        fetched, content_type = result[1], result[2]
+        extension = EXTENSIONS[content_type]
         path = f"quickbooks/{workspace_id}/{fetched.sha256[:2]}/{fetched.sha256}{extension}"
         if not default_storage.exists(path):
             path = default_storage.save(path, ContentFile(fetched.content))
@@ -284,3 +321,30 @@ def files_retry(
     files_ensure(
         connection=connection, api=api, attachables=pending, tally=tally, progress=progress
     )
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    """A stored attachment as Well serves it: bytes, the type validation found, how."""
+
+    content: bytes
+    content_type: str
+    filename: str
+    inline: bool
+
+
+def source_file_served(*, source: SourceFile) -> ServedFile | None:
+    """The stored file re-validated: a PDF may be shown inline as application/pdf; a JPEG or PNG
+    is a download of its type; anything else (a file stored before validation, or one that
+    fails it now) is a download of opaque bytes. None when the file is gone from storage."""
+    try:
+        with default_storage.open(source.file.name, "rb") as handle:
+            content = handle.read(MAX_BYTES + 1)
+    except (OSError, ValueError):
+        return None
+    filename = source.file_name or Path(source.file.name).name
+    try:
+        content_type = validate_document_once(content, filename=filename).content_type
+    except DocumentRejected:
+        return ServedFile(content, "application/octet-stream", filename, inline=False)
+    return ServedFile(content, content_type, filename, inline=content_type == PDF)

@@ -183,7 +183,11 @@ class ReimportOutcome:
 
 @transaction.atomic
 def quickbooks_reimport(
-    *, connection: Connection, actor: Actor, since: date | None = None, everything: bool = False
+    *,
+    connection: Connection | None,
+    actor: Actor,
+    since: date | None = None,
+    everything: bool = False,
 ) -> ReimportOutcome:
     """Read QuickBooks again from `since` (the marker moves back) or in full, and queue it.
 
@@ -191,6 +195,8 @@ def quickbooks_reimport(
     so what was posted is never posted again; a record QuickBooks changed since is handed to
     matching, which puts a posted one in review, flagged, instead of posting it twice.
     """
+    if connection is None:
+        raise ReimportRefused("QuickBooks is not connected: connect it first; nothing changed.")
     locked = Connection.objects.select_for_update().get(pk=connection.pk)
     if locked.provider != Provider.QUICKBOOKS or locked.status != ConnectionStatus.CONNECTED:
         raise ReimportRefused("QuickBooks is not connected: reconnect it first; nothing changed.")

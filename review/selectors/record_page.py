@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from connectors.pdf import PDF
 from connectors.quickbooks.models import SourceRecord
 from matching.models import Proposal
 from review.selectors.audit import TimelineEntry, record_timeline
@@ -40,7 +41,15 @@ class RecordPage:
 
     @property
     def pdf(self):
-        return next((f for f in self.files if f.sha256 and not f.error), None)
+        """The attachment the preview frames: a stored file validated as a PDF."""
+        return next(
+            (f for f in self.files if f.sha256 and not f.error and f.content_type == PDF), None
+        )
+
+    @property
+    def downloads(self):
+        """Stored attachments that are not PDFs (images): offered as downloads, never framed."""
+        return [f for f in self.files if f.sha256 and not f.error and f.content_type != PDF]
 
 
 def record_page(*, workspace: Workspace | int, pk: int) -> RecordPage | None:

@@ -241,5 +241,59 @@ def test_a_name_resolving_to_any_internal_address_gets_nothing(
     assert webhook_deliver(delivery.pk) == DeliveryState.RETRYING
     assert len(responses.calls) == 0  # no connection was even attempted
     row = WebhookDelivery.objects.get(pk=delivery.pk)
-    assert "partner.example is not a public address" in row.last_error
+    assert row.last_error == "refused: not a public address"
     assert row.response_status is None
+
+
+# --- What partners learn from a refused delivery (issue 19, finding 6) -----------------------
+
+
+@responses.activate
+def test_a_refused_delivery_tells_the_partner_nothing_of_what_the_name_resolved_to(
+    books, endpoint, monkeypatch, client_for
+):
+    from well import safe_fetch
+
+    monkeypatch.setattr(safe_fetch, "resolve", lambda host, port: ["10.20.30.40"])
+    delivery = _emit(books)
+    webhook_deliver(delivery.pk)
+
+    client = client_for(books.workspace, scopes=["admin"])
+    shown = client.get(f"/api/v1/webhooks/{endpoint[0].pk}/deliveries/").content.decode()
+    assert "refused: not a public address" in shown
+    for leak in ("10.20.30.40", "private network", "10.20"):
+        assert leak not in shown
+
+
+def test_webhook_urls_on_ports_other_than_443_and_80_are_refused(books, client_for, settings):
+    settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = False
+    client = client_for(books.workspace, scopes=["admin"])
+    for url in ("https://partner.example:6379/h", "https://partner.example:8443/h"):
+        response = client.post("/api/v1/webhooks/", {"url": url}, format="json")
+        assert response.status_code == 400, url
+        assert "port" in response.json()["error"]["fields"]["url"][0]
+    for url in ("https://partner.example:443/h", "https://partner.example/h"):
+        assert client.post("/api/v1/webhooks/", {"url": url}, format="json").status_code == 201
+    settings.WELL_WEBHOOK_PORTS = [443, 8443]
+    response = client.post("/api/v1/webhooks/", {"url": "https://partner.example:8443/h"})
+    assert response.status_code == 201
+
+
+@responses.activate
+def test_an_endpoint_saved_on_another_port_gets_nothing_from_a_public_name(
+    books, monkeypatch, settings
+):
+    # Saved where loopback is allowed (tests, demo), the port is only used for loopback names.
+    settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = True
+    webhook_endpoint_create(
+        workspace=books.workspace,
+        url="http://partner.example:6379/h",
+        events=[],
+        actor=Actor.system("tests"),
+    )
+    delivery = _emit(books)
+
+    assert webhook_deliver(delivery.pk) == DeliveryState.RETRYING
+    assert len(responses.calls) == 0
+    row = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert row.last_error.startswith("refused: port 6379 is not allowed")

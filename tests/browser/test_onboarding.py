@@ -59,6 +59,13 @@ def worker_run_queued(max_rounds: int = 30) -> list[str]:
     raise AssertionError(f"the queue never emptied: {ran[-10:]}")
 
 
+def verify_email_from_the_page(page) -> None:
+    """Verification is mandatory; in development the link it mailed is shown on the page."""
+    link = page.locator("#messages .verification-link").inner_text()
+    page.goto(re.search(r"https?://\S+", link).group(0))
+    page.click("form button[type=submit]")
+
+
 def allow_on_consent_page(page, provider_base: str) -> None:
     page.wait_for_url(re.compile(re.escape(provider_base) + ".*"))
     page.click("button[name=decision][value=allow]")
@@ -74,6 +81,7 @@ def test_a_new_user_signs_up_and_sets_up_well_in_three_steps(sandboxes, page, sc
     page.fill("input[name=password2]", PASSWORD)
     screenshot("onboarding-0-sign-up")
     page.click("form button[type=submit]")
+    verify_email_from_the_page(page)
     page.wait_for_url(f"{site}/")
     page.click("#new-workspace")
     page.fill("input[name=name]", "Brasserie Lumière")

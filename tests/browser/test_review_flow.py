@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from connectors.models import Connection, Provider
-from connectors.qonto.models import Posting, PostingState, QontoEntry
+from connectors.qonto.models import Posting, PostingState
 from connectors.qonto.posting import postings_send
 from connectors.qonto.sync import qonto_sync
 from connectors.quickbooks.models import RecordState, SourceRecord
@@ -182,25 +182,32 @@ def test_a_refused_record_is_pinned_by_hand_and_posted(world, page, screenshot):
     sign_in(page, site)
     page.goto(f"{site}/w/demo/refused/")
     screenshot("review-refused")
-    # A row and a candidate of it that no other record holds (the page lists taken ones too).
+    # A row and a candidate of it that no other record holds.
     taken = set(
         Posting.objects.exclude(state=PostingState.FAILED)
         .exclude(qonto_id="")
         .values_list("qonto_id", flat=True)
     )
     for row in page.locator("tbody tr[data-record]").all():
+        pk = row.get_attribute("data-record")
         free = [
-            value
-            for value in row.locator("select[name=entry] option").evaluate_all(
-                "options => options.map(o => o.value)"
-            )
-            if value and QontoEntry.objects.get(pk=value).qonto_id not in taken
+            c.target
+            for c in Candidate.objects.filter(
+                proposal__record_id=pk, proposal__is_current=True, target__isnull=False
+            ).select_related("target")
+            if c.target.qonto_id not in taken
         ]
         if free:
             break
-    pk = row.get_attribute("data-record")
-    row.locator("select[name=entry]").select_option(free[0])
-    row.locator("button", has_text="Pin and post").click()
+    # The refused list sends to the record page's picker; a search by Qonto ID finds the entry.
+    row.locator("a", has_text="Choose the Qonto entry").click()
+    page.wait_for_selector("#entry-picker")
+    page.fill("#entry-q", free[0].qonto_id)
+    page.click("#entry-search")
+    page.wait_for_selector(f"#entry-picker input[name=entry][value='{free[0].pk}']")
+    assert page.locator("#entry-picker input[name=entry]:checked").count() == 0
+    page.check(f"#entry-picker input[name=entry][value='{free[0].pk}']")
+    page.click("#pin-entry")
     page.wait_for_selector(".messages li.success")
     assert Decision.objects.get(record_id=pk).kind == DecisionKind.PIN
     postings_send()

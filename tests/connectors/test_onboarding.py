@@ -190,13 +190,15 @@ def test_the_wizard_resumes_at_every_step_it_was_left(owner, client):
     assert dashboard_lands_on(client, workspace) == "dashboard"
     assert client.post(reverse("onboarding:sync_start", args=[workspace.slug])).status_code == 302
     queued = sorted(task.func() for task in OrmQ.objects.all())
+    # The outbox too: postings made while the wizard ran waited for the start.
     assert queued == [
+        "connectors.qonto.tasks.postings_send_task",
         "connectors.qonto.tasks.qonto_sync_task",
         "connectors.quickbooks.tasks.quickbooks_sync_task",
     ]
     # Starting twice queues nothing more.
     client.post(reverse("onboarding:sync_start", args=[workspace.slug]))
-    assert OrmQ.objects.count() == 2
+    assert OrmQ.objects.count() == 3
 
     # Left in the middle of the first sync: the page shows where it is.
     qbo = Connection.objects.get(workspace=workspace, provider=Provider.QUICKBOOKS)
@@ -465,11 +467,63 @@ def test_a_failed_first_sync_is_shown_and_a_later_revoked_grant_does_not_reopen_
         error="invalid_grant: reconnect QuickBooks",
     )
     progress = client.get(reverse("onboarding:sync_progress", args=[workspace.slug]))
-    assert "The QuickBooks sync stopped: invalid_grant" in progress.content.decode()
+    shown = progress.content.decode()
+    assert "Reading QuickBooks failed:" in shown
+    assert "invalid_grant: reconnect QuickBooks" in shown and 'id="retry-sync"' in shown
+    assert " left" not in shown  # no estimate of the time left once a step has stopped
 
     Connection.objects.filter(pk=qbo.pk).update(status=ConnectionStatus.NEEDS_RECONNECT)
     assert onboarding.wizard_state_get(workspace=workspace).current_step == "quickbooks"
     assert dashboard_lands_on(client, workspace) == "dashboard"
+
+
+def test_a_failed_qonto_read_shows_its_reason_and_retry_queues_only_what_did_not_finish(
+    owner, client, make_user
+):
+    workspace = start(client)
+    qbo = connect(workspace, Provider.QUICKBOOKS)
+    qonto = connect(workspace, Provider.QONTO)
+    started = timezone.now() - timedelta(minutes=1)
+    Onboarding.objects.filter(workspace=workspace).update(
+        mapping_confirmed_at=started, first_sync_started_at=started
+    )
+    for connection, status, error in (
+        (qonto, SyncStatus.FAILED, "GET /v2/organization failed with HTTP 503"),
+        (qbo, SyncStatus.SUCCEEDED, ""),
+    ):
+        SyncRun.objects.create(
+            workspace=workspace,
+            connection=connection,
+            status=status,
+            started_at=started + timedelta(seconds=1),
+            finished_at=started + timedelta(seconds=2),
+            error=error,
+        )
+    progress_url = reverse("onboarding:sync_progress", args=[workspace.slug])
+    shown = client.get(progress_url).content.decode()
+    assert "Stopped at: Reading Qonto." in shown and "HTTP 503" in shown
+    assert 'id="retry-sync"' in shown and " left" not in shown
+
+    accountant = make_user("acc@onboarding.example")
+    membership_add(
+        workspace=workspace, user=accountant, role=Role.ACCOUNTANT, actor=Actor.system("t")
+    )
+    other = client.__class__()
+    other.force_login(accountant)
+    assert "An owner of this workspace can retry it" in other.get(progress_url).content.decode()
+    assert other.post(reverse("onboarding:sync_retry", args=[workspace.slug])).status_code == 403
+
+    response = client.post(reverse("onboarding:sync_retry", args=[workspace.slug]))
+
+    assert response.status_code == 302
+    queued = sorted(task.func() for task in OrmQ.objects.all())
+    assert queued == [
+        "connectors.qonto.tasks.postings_send_task",
+        "connectors.qonto.tasks.qonto_sync_task",
+    ]  # QuickBooks succeeded since the start: not read again
+    assert AuditEvent.objects.filter(verb="onboarding.first_sync_retried").count() == 1
+    shown = client.get(progress_url).content.decode()
+    assert 'id="sync-error"' not in shown  # the failure before the retry is history
 
 
 def test_a_viewer_sees_the_mapping_but_cannot_confirm_it(mapped_workspace, client, make_user):

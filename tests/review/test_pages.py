@@ -244,7 +244,7 @@ def test_pinning_another_candidate_posts_it(books, people):
 def test_a_refused_record_is_pinned_by_hand_from_the_refused_list(books, people):
     bill, entry = refused(books)
     page = people["owner"].get(url(books, "refused")).content.decode()
-    assert f'data-record="{bill.pk}"' in page and "Pin and post" in page
+    assert f'data-record="{bill.pk}"' in page and "Choose the Qonto entry" in page
     response = people["owner"].post(
         url(books, "pin", record_id=bill.pk),
         {"entry": entry.qonto_id, "next": url(books, "refused")},
@@ -258,7 +258,7 @@ def test_another_workspaces_entry_cannot_be_pinned(books, other_books, people):
     bill = in_review(books)
     theirs = other_books.invoice()
     response = people["owner"].post(url(books, "pin", record_id=bill.pk), {"entry": str(theirs.pk)})
-    assert "Choose a Qonto entry of this workspace" in texts(response)[0]
+    assert "This Qonto entry is not one of this workspace's" in texts(response)[0]
     assert not Decision.objects.exists()
 
 
@@ -307,6 +307,8 @@ def test_bulk_approve_without_selection_says_so(books, people):
 def test_the_attachment_is_served_inline_under_a_strict_policy(books, people, settings, tmp_path):
     from django.core.files.base import ContentFile
 
+    from tests.connectors.test_pdf import simple_pdf
+
     settings.MEDIA_ROOT = tmp_path
     bill = in_review(books)
     attachable = books.reference("Attachable", "900", {})
@@ -315,14 +317,15 @@ def test_the_attachment_is_served_inline_under_a_strict_policy(books, people, se
     )
     stored.content_type = "application/pdf"
     stored.sha256 = "0" * 64
-    stored.file.save("inv.pdf", ContentFile(b"%PDF-1.4 test"), save=True)
+    content = simple_pdf()
+    stored.file.save("inv.pdf", ContentFile(content), save=True)
 
     response = people["viewer"].get(url(books, "file", record_id=bill.pk, file_id=stored.pk))
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("inline")
     assert "default-src 'none'" in response["Content-Security-Policy"]
     assert response["X-Frame-Options"] == "SAMEORIGIN"
-    assert b"".join(response.streaming_content) == b"%PDF-1.4 test"
+    assert response.content == content
     page = people["viewer"].get(url(books, "record", record_id=bill.pk)).content.decode()
     assert 'iframe class="pdf"' in page
 

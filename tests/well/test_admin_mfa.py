@@ -127,3 +127,37 @@ def test_admin_pages_never_show_a_secret(client, make_user, make_workspace):
         assert "sentinel-admin-token" not in body, url
         assert connection.access_token not in body, url
         assert authenticator.data["secret"] not in body and secret not in body, url
+
+
+def test_the_correct_password_at_confirm_access_leads_to_the_code_then_the_admin(client, make_user):
+    """Issue 16: the correct password looped back to "Confirm Access" four times."""
+    staff = make_user("staff@well.example", is_staff=True, is_superuser=True)
+    client.force_login(staff)  # a session without the second factor (TOTP activated since)
+    secret = generate_totp_secret()
+    TOTP.activate(staff, secret)
+    confirm = client.get(client.get("/admin/").url).url
+    assert confirm.startswith("/accounts/reauthenticate/")
+
+    after_password = client.post(confirm, {"password": PASSWORD}, follow=True)
+
+    visited = [url for url, _status in after_password.redirect_chain]
+    assert not any(url.startswith("/accounts/reauthenticate/") for url in visited)
+    assert after_password.request["PATH_INFO"] == "/accounts/2fa/reauthenticate/"
+    assert b"Now enter the code from your authenticator app" in after_password.content
+    code_page = after_password.request["PATH_INFO"] + "?" + after_password.request["QUERY_STRING"]
+
+    after_code = client.post(code_page, {"code": _current_code(secret)}, follow=True)
+
+    assert after_code.request["PATH_INFO"] == "/admin/" and after_code.status_code == 200
+
+
+def test_a_wrong_password_at_confirm_access_opens_nothing(client, make_user):
+    staff = make_user("staff@well.example", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    TOTP.activate(staff, generate_totp_secret())
+    confirm = client.get(client.get("/admin/").url).url
+
+    response = client.post(confirm, {"password": "not the password"}, follow=True)
+
+    assert response.request["PATH_INFO"] == "/accounts/reauthenticate/"
+    assert client.get("/admin/").status_code == 302

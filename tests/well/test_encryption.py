@@ -7,7 +7,10 @@ from django.test import override_settings
 from connectors.models import Connection, Provider
 from well.audit import Actor
 from well.encryption import (
+    _SEALED_PREFIX,
     SecretUnreadable,
+    _b64decode,
+    _b64encode,
     _data_key,
     master_key_generate,
     secret_open,
@@ -90,8 +93,15 @@ def test_a_ciphertext_copied_to_another_field_does_not_open(make_workspace):
 
 def test_a_tampered_ciphertext_does_not_open(make_workspace):
     conn = _connection_with_tokens(make_workspace("Acme"))
-    flipped = "A" if conn.access_token[-1] != "A" else "B"
-    conn.access_token = conn.access_token[:-1] + flipped
+    # Flip one bit of the sealed bytes themselves (the last base64 letter of an unpadded text
+    # may carry no bits at all, so changing it could leave the ciphertext as it was).
+    prefix, encoded = (
+        conn.access_token[: len(_SEALED_PREFIX)],
+        conn.access_token[len(_SEALED_PREFIX) :],
+    )
+    raw = bytearray(_b64decode(encoded))
+    raw[-1] ^= 0x01
+    conn.access_token = prefix + _b64encode(bytes(raw))
 
     with pytest.raises(SecretUnreadable):
         secret_open(conn, "access_token")

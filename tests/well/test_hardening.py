@@ -108,3 +108,102 @@ def test_json_logging_writes_one_json_object_per_line():
 
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert line["message"] == "hello" and line["levelname"] == "WARNING"
+
+
+# --- Issue 19: production defaults -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["console", "dummy", "locmem", "filebased"])
+def test_production_refuses_to_start_with_a_mail_backend_that_delivers_nothing(backend):
+    result = _manage(
+        "check",
+        WELL_MASTER_KEYS=master_key_generate(),
+        EMAIL_BACKEND=f"django.core.mail.backends.{backend}.EmailBackend",
+        **PRODUCTION,
+    )
+
+    assert result.returncode != 0
+    assert "writes password-reset links to the logs" in result.stderr
+
+
+def test_the_console_mail_backend_allowed_explicitly_starts_but_fails_the_deploy_check():
+    env = {
+        **PRODUCTION,
+        "WELL_MASTER_KEYS": master_key_generate(),
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "WELL_ALLOW_CONSOLE_EMAIL": "true",
+    }
+
+    assert _manage("check", **env).returncode == 0
+    deploy = _manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert deploy.returncode != 0
+    assert "well.W001" in deploy.stdout + deploy.stderr
+
+
+def test_production_delivers_mail_over_smtp_by_default():
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.EMAIL_BACKEND)",
+        WELL_MASTER_KEYS=master_key_generate(),
+        **PRODUCTION,
+    )
+
+    assert result.stdout.strip().splitlines()[-1] == "django.core.mail.backends.smtp.EmailBackend"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "prod:d2VsbC1kZXZlbG9wbWVudC1tYXN0ZXIta2V5LTAwMDE",
+        "mk2026:d2VsbC1kZXZlbG9wbWVudC1tYXN0ZXIta2V5LTAwMDE=",
+    ],
+)
+def test_production_refuses_the_development_master_key_by_its_bytes_under_any_id(entry):
+    result = _manage("check", WELL_MASTER_KEYS=f"{master_key_generate()},{entry}", **PRODUCTION)
+
+    assert result.returncode != 0
+    assert "development master key" in result.stderr
+
+
+def test_production_forms_may_post_only_to_well_and_the_providers_consent_pages():
+    result = _manage(
+        "shell",
+        "-c",
+        "import json; from django.conf import settings; "
+        "print(json.dumps(settings.CONTENT_SECURITY_POLICY['DIRECTIVES'], default=str))",
+        WELL_MASTER_KEYS=master_key_generate(),
+        **PRODUCTION,
+    )
+
+    import json
+
+    directives = json.loads(result.stdout.strip().splitlines()[-1])
+    assert directives["form-action"] == [
+        "'self'",
+        "https://appcenter.intuit.com",
+        "https://oauth.qonto.com",
+    ]
+    assert directives["base-uri"] == ["'none'"]
+
+
+@pytest.mark.django_db
+def test_each_page_gets_its_own_nonce_in_the_policy_and_on_its_scripts(books, in_review):
+    import re
+
+    from django.test import Client
+
+    record = in_review(books)
+    client = Client()
+    client.force_login(books.owner)
+    url = f"/w/{books.workspace.slug}/records/{record.pk}/"
+    nonces = []
+    for _ in range(2):
+        response = client.get(url)
+        policy = response["Content-Security-Policy"]
+        assert "'nonce'" not in policy
+        assert "base-uri 'none'" in policy
+        nonce = re.search(r"script-src [^;]*'nonce-([A-Za-z0-9+/=_-]+)'", policy).group(1)
+        assert f'nonce="{nonce}"' in response.content.decode()
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]

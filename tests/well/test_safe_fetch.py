@@ -100,10 +100,20 @@ def test_loopback_is_refused_unless_explicitly_allowed(server, settings):
         fetch_file("http://127.0.0.1/ok.pdf", allowed_hosts=LOCAL)
 
 
-def test_the_loopback_setting_enables_the_local_sandbox(server, settings):
+def test_the_loopback_setting_enables_the_local_sandbox_on_its_own_port(server, settings):
     settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = True
-    fetched = fetch_file(f"{server.base_url}/ok.pdf", allowed_hosts=LOCAL, timeout=5)
+    port = int(server.base_url.rsplit(":", 1)[1])
+    fetched = fetch_file(
+        f"{server.base_url}/ok.pdf", allowed_hosts=LOCAL, timeout=5, allowed_ports=(80, 443, port)
+    )
     assert fetched.content == PDF
+
+
+def test_the_loopback_setting_does_not_lift_the_port_check(server, settings):
+    # Issue 19: in the demo a hostile link reached another local service's port.
+    settings.WELL_ALLOW_LOOPBACK_DOWNLOADS = True
+    with pytest.raises(UnsafeURL, match="unusual port"):
+        fetch_file(f"{server.base_url}/ok.pdf", allowed_hosts=LOCAL, timeout=5)
 
 
 def test_a_declared_oversized_file_is_refused_before_reading(server):

@@ -24,12 +24,13 @@ from sandbox.demo import (
 )
 from sandbox.runner import start_sandboxes
 from sandbox.server import serve_in_thread
+from sandbox.worker import task_worker_start
 
 
 class Command(BaseCommand):
     help = (
         "Run the demo: the sandboxes, the demo workspace connected to them through the real "
-        "OAuth flows, a first sync, and the site on 127.0.0.1:8000."
+        "OAuth flows, a first sync, the task worker, and the site on 127.0.0.1:8000."
     )
 
     def add_arguments(self, parser):
@@ -54,6 +55,7 @@ class Command(BaseCommand):
         site = serve_in_thread(StaticFilesHandler(get_wsgi_application()), port=port)
         urls = DemoUrls(site=site.base_url, quickbooks=qbo.base_url, qonto=qonto.base_url)
         demo_settings_apply(urls)
+        worker = None
         try:
             demo_connect(workspace=workspace, site=urls.site)
             demo_sync_and_post(workspace=workspace)
@@ -61,11 +63,16 @@ class Command(BaseCommand):
             if once:
                 self.stdout.write(json.dumps(counts))
                 return
+            # What the site queues (a new user's wizard: the sync on connecting, the first
+            # sync, postings) runs in the worker, as in production.
+            worker = task_worker_start(workers=1)  # one SQLite file: one writer at a time
             self.stdout.write(
                 f"\nWell demo on {urls.site}/\n"
                 f"Sign in as {DEMO_EMAIL} with the password {DEMO_PASSWORD} (demo only).\n"
                 f"QuickBooks sandbox: {urls.quickbooks}   Qonto sandbox: {urls.qonto}\n"
                 f"First sync: {json.dumps(counts)}\n"
+                "The task worker runs too: sign up as a new user and the setup wizard goes "
+                "through to a finished first sync.\n"
                 f"A new sync round runs every {interval} s; press Ctrl-C to stop.\n"
             )
             while True:
@@ -74,6 +81,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            if worker is not None:
+                worker.stop()
             site.stop()
             qbo.stop()
             qonto.stop()

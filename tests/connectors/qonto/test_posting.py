@@ -12,7 +12,8 @@ from django.core.files.base import ContentFile
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from connectors.models import Connection
+from connectors.models import Connection, Onboarding
+from connectors.onboarding import first_sync_start
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
 from connectors.qonto.outbox import NotPostable, posting_enqueue
 from connectors.qonto.posting import (
@@ -27,6 +28,7 @@ from connectors.qonto.sync import qonto_sync
 from connectors.qonto.triggers import record_post
 from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
 from connectors.selectors import qonto_connection_get
+from tests.connectors.test_pdf_active_content import OPEN_ACTION_JS
 from well.audit import Actor
 from well.http import RetryPolicy
 from well.models import AuditEvent
@@ -267,6 +269,30 @@ def test_postings_wait_for_the_first_qonto_read_then_link_what_qonto_already_hol
     assert qonto.uploads() == []
 
 
+def test_nothing_is_written_to_qonto_before_the_owner_starts_the_first_sync(
+    connected, make_record, qonto
+):
+    """Issue 16: Well uploaded 2 invoices and marked 127 paid right after Qonto was connected,
+    a minute before the owner pressed "Start the first sync"."""
+    workspace = connected.workspace
+    owner = workspace.memberships.first().user
+    Onboarding.objects.create(workspace=workspace, mapping_confirmed_at=timezone.now())
+    bill = make_record("Bill", invoice_number="GATE-1", total_amount=Decimal("80.00"))
+    upload = record_post(record=bill, actor=REVIEWER)
+
+    waiting = send()
+
+    assert waiting.claimed == 0 and refreshed(upload).state == PostingState.READY
+    writes = {r: n for r, n in qonto.control("stats")["calls"].items() if r.startswith("POST /v2")}
+    assert writes == {}
+
+    assert first_sync_start(workspace=workspace, actor=Actor.user(owner))
+    send()
+
+    assert refreshed(upload).state == PostingState.DONE
+    assert qonto.calls(BULK) == 1
+
+
 def test_a_payment_of_a_posted_bill_marks_the_qonto_invoice_paid(
     connected, bill, make_record, qonto
 ):
@@ -368,6 +394,8 @@ HOSTILE = {
         b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R/Encrypt<<>>>>\n%%EOF",
     ),
     "truncated": ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R"),
+    # Stored before the sync checked PDFs for scripts: the outbox checks again (issue 19).
+    "javascript": ("script.pdf", OPEN_ACTION_JS),
 }
 
 
@@ -384,6 +412,8 @@ def test_hostile_pdfs_are_refused_and_the_batch_goes_on(connected, make_record, 
     bad_posting, good_posting = refreshed(bad_posting), refreshed(good_posting)
     assert bad_posting.state == PostingState.FAILED
     assert bad_posting.message and bad_posting.error_code
+    if case == "javascript":
+        assert "JavaScript" in bad_posting.message
     assert good_posting.state == PostingState.DONE
     assert len(qonto.uploads()) == 1
 

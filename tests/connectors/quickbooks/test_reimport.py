@@ -255,3 +255,20 @@ def test_a_reimport_posts_nothing_twice_and_flags_a_bill_changed_after_posting(
     assert proposal.record_version == changed.sync_token
     others = posted.exclude(pk=changed.pk)
     assert others.exists() and not others.exclude(state=RecordState.POSTED).exists()
+
+
+@pytest.mark.django_db
+def test_a_reimport_in_a_workspace_without_quickbooks_is_a_clear_error_not_a_500(
+    client, make_user, make_workspace
+):
+    owner = make_user("alone@well.example")
+    workspace = make_workspace("No Books", owner=owner)
+    client.force_login(owner)
+    url = reverse("connectors:quickbooks_reimport", args=[workspace.slug])
+
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"scope": "everything", "confirm": "1"})
+
+    assert response.status_code == 200
+    assert "QuickBooks is not connected" in response.content.decode()
+    assert not AuditEvent.objects.filter(verb="connection.reimport_requested").exists()

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("well", "0003_api_keys_webhooks"),
+        ("well", "0004_api_key_expires_at"),
     ]
 
     operations = [
