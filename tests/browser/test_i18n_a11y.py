@@ -131,8 +131,15 @@ def test_a_french_browser_gets_french_pages_and_formats_and_no_axe_violation(
         assert not problems, problems
         assert FRENCH_MONEY.search(seen) and FRENCH_DAY.search(seen) and FRENCH_PERCENT.search(seen)
         assert ("Europe/Paris" in seen and "CET" in seen) or "CEST" in seen
-        page.goto(_pages(urls.site, workspace)["queue"])
+        queue = _pages(urls.site, workspace)["queue"]
+        page.goto(queue)
         _screenshot(page, "fr-queue")
+        # The switcher at the foot wins over the browser, and brings the person back here.
+        page.select_option("#language-choice", "en")
+        page.click(".langswitch button[type=submit]")
+        page.wait_for_url(queue)
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert "Review queue" in page.locator("h1").inner_text()
     finally:
         context.close()
 
