@@ -17,6 +17,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 ITERATIONS = 40
+SETTLE_SWEEPS = 60  # one entry at a time, where the simultaneous steps went round in circles
 BISECTION_STEPS = 40
 TOLERANCE = 0.03  # an entry claimed 1.03 times in all is one claim, for a probability
 EDGE_MIN = 1e-3  # options below this probability do not tie two records together
@@ -70,7 +71,71 @@ def _scale(
         if not wrong.any():
             break
         shift = np.maximum(shift + _column_steps(probs[slots], entry_index, wrong, shift), 0.0)
+    else:
+        # Entries whose records overlap can push each other back and forth when all are
+        # scaled at once: settle those one at a time (each step then never undoes another's).
+        shift = _settle(values, slots, offsets, sizes, entry_index, shift)
+        current = values.copy()
+        current[slots] -= shift[entry_index]
+        norm = _segment_logsumexp2(current, offsets, sizes)
+        probs = np.exp2(current - np.repeat(norm, sizes))
     return probs[slots], probs[offsets]
+
+
+def _settle(
+    values: np.ndarray,
+    slots: np.ndarray,
+    offsets: np.ndarray,
+    sizes: np.ndarray,
+    entry_index: np.ndarray,
+    shift: np.ndarray,
+) -> np.ndarray:
+    """Gauss-Seidel over the entries still wrong after the simultaneous sweeps: each entry's
+    scale solved exactly with every other entry's as it now is, within the records it touches."""
+    pair_row = np.repeat(np.arange(len(offsets)), sizes - 1)
+    order = np.argsort(entry_index, kind="stable")
+    bounds = np.searchsorted(entry_index[order], np.arange(len(shift) + 1))
+    shift = shift.copy()
+    for _ in range(SETTLE_SWEEPS):
+        current = values.copy()
+        current[slots] -= shift[entry_index]
+        norm = _segment_logsumexp2(current, offsets, sizes)
+        claimed = np.bincount(
+            entry_index,
+            weights=np.exp2(current[slots] - np.repeat(norm, sizes)[slots]),
+            minlength=len(shift),
+        )
+        wrong = (claimed > 1 + TOLERANCE) | ((shift > 0) & (claimed < 1 - TOLERANCE))
+        moved = False
+        for column in np.flatnonzero(wrong):
+            pairs = order[bounds[column] : bounds[column + 1]]
+            rows = pair_row[pairs]
+            # The records' own options, as they stand with every scale applied.
+            members = np.concatenate([np.arange(offsets[r], offsets[r] + sizes[r]) for r in rows])
+            owners = np.repeat(np.arange(len(rows)), sizes[rows])
+            current = values[members].copy()
+            scaled = np.isin(members, slots)
+            slot_pair = np.searchsorted(slots, members[scaled])
+            current[scaled] -= shift[entry_index[slot_pair]]
+            top = np.maximum.reduceat(current, np.concatenate([[0], np.cumsum(sizes[rows])[:-1]]))
+            totals = top + np.log2(np.bincount(owners, weights=np.exp2(current - top[owners])))
+            x = np.exp2(values[slots[pairs]] - shift[column] - totals)
+            claimed = x.sum()
+            if claimed <= 1 + TOLERANCE and not (shift[column] > 0 and claimed < 1 - TOLERANCE):
+                continue
+            rest = np.maximum(1 - x, 1e-300)
+            lo, hi = -200.0, shift[column]
+            for _ in range(BISECTION_STEPS):
+                mid = (lo + hi) / 2
+                if np.sum(x * np.exp2(mid) / (x * np.exp2(mid) + rest)) > 1:
+                    hi = mid
+                else:
+                    lo = mid
+            shift[column] = max(shift[column] - lo, 0.0)
+            moved = True
+        if not moved:
+            break
+    return shift
 
 
 def _column_steps(
