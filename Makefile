@@ -16,7 +16,14 @@ $(STAMP): $(PY) pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# axe-core (npm), which the browser tests inject into every page they check for accessibility.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	@./scripts/system-packages.sh
+	npm ci --no-audit --no-fund --silent
+	@touch $(AXE)
+
+install: $(STAMP) $(AXE)
 
 lint: install
 	$(BIN)/ruff check .

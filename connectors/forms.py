@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ReimportForm(forms.Form):
@@ -13,12 +14,13 @@ class ReimportForm(forms.Form):
     EVERYTHING = "everything"
 
     scope = forms.ChoiceField(
-        choices=[(SINCE, "Changes since a date"), (EVERYTHING, "Everything")],
+        choices=[(SINCE, _("Changes since a date")), (EVERYTHING, _("Everything"))],
+        label=_("What to re-import"),
         initial=SINCE,
         widget=forms.RadioSelect,
     )
     since = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From"
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label=_("From")
     )
 
     def clean(self):
@@ -26,7 +28,7 @@ class ReimportForm(forms.Form):
         if data.get("scope") == self.SINCE:
             since = data.get("since")
             if since is None:
-                self.add_error("since", "Choose the date to re-import from.")
+                self.add_error("since", _("Choose the date to re-import from."))
             elif since > timezone.localdate():
-                self.add_error("since", "The date is in the future.")
+                self.add_error("since", _("The date is in the future."))
         return data

@@ -11,19 +11,20 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from well.models import TenantModel
 
 
 class Provider(models.TextChoices):
-    QUICKBOOKS = "quickbooks", "QuickBooks Online"
-    QONTO = "qonto", "Qonto"
+    QUICKBOOKS = "quickbooks", _("QuickBooks Online")
+    QONTO = "qonto", _("Qonto")
 
 
 class ConnectionStatus(models.TextChoices):
-    CONNECTED = "connected", "Connected"
-    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
-    DISCONNECTED = "disconnected", "Disconnected"
+    CONNECTED = "connected", _("Connected")
+    NEEDS_RECONNECT = "needs_reconnect", _("Needs reconnect")
+    DISCONNECTED = "disconnected", _("Disconnected")
 
 
 class Connection(TenantModel):
@@ -89,10 +90,10 @@ class Connection(TenantModel):
 
 
 class SyncStatus(models.TextChoices):
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped"
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
 
 
 class SyncRun(TenantModel):

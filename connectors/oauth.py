@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from connectors.models import Connection
 from well.http import AuthRevoked
@@ -86,17 +87,24 @@ def oauth_callback_workspace(
         )
     workspace = _pending_workspace(pending=pending, user=user)
     if workspace is None:
-        raise ConnectError(f"You can no longer connect {provider_name} for that workspace.")
+        raise ConnectError(
+            _("You can no longer connect %(provider)s for that workspace.")
+            % {"provider": provider_name}
+        )
     try:
         started = datetime.fromisoformat(pending.get("started_at", ""))
     except (TypeError, ValueError):
         started = None
     if started is None or started < timezone.now() - lifetime:
-        raise ConnectError(f"The {provider_name} connection took too long; please start again.")
+        raise ConnectError(
+            _("The %(provider)s connection took too long; please start again.")
+            % {"provider": provider_name}
+        )
     if error:
         if error == "access_denied":
             raise ConnectError(
-                f"You cancelled the {provider_name} connection; nothing was changed."
+                _("You cancelled the %(provider)s connection; nothing was changed.")
+                % {"provider": provider_name}
             )
         raise ConnectError(f"{provider_name} did not connect ({error[:60]}); nothing was changed.")
     return workspace

@@ -33,6 +33,7 @@ from connectors.qonto.outbox import postings_send_soon
 from connectors.qonto.selectors import qonto_bank_account_for, qonto_bank_account_match
 from connectors.quickbooks.models import DOCUMENT_KINDS, RecordState, SourceRecord
 from connectors.quickbooks.sync import CDC_KINDS
+from well import formats
 from well.audit import Actor, audit_event_record
 from well.models import Workspace
 from well.services import workspace_create, workspace_thresholds_update
@@ -61,15 +62,17 @@ def _free_slug(name: str) -> str:
 
 
 @transaction.atomic
-def workspace_onboarding_start(*, name: str, user) -> Workspace:
-    """A new workspace owned by `user`, with its wizard started."""
+def workspace_onboarding_start(*, name: str, user, language: str = "") -> Workspace:
+    """A new workspace owned by `user`, with its wizard started, in the creator's language."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": ["Give your company's name."]})
+        raise ValidationError({"name": [_("Give your company's name.")]})
     if len(name) > 200:
-        raise ValidationError({"name": ["Keep the name under 200 characters."]})
+        raise ValidationError({"name": [_("Keep the name under 200 characters.")]})
     actor = Actor.user(user)
-    workspace = workspace_create(name=name, slug=_free_slug(name), owner=user, actor=actor)
+    workspace = workspace_create(
+        name=name, slug=_free_slug(name), owner=user, actor=actor, language=language
+    )
     onboarding = Onboarding.objects.create(workspace=workspace)
     audit_event_record(
         workspace=workspace,
@@ -380,23 +383,27 @@ def mapping_confirm(
     for qbo_id, bank_pk in pairings.items():
         if qbo_id not in bank_ids:
             errors.setdefault("pairings", []).append(
-                f"QuickBooks account {qbo_id} is not a bank account of this workspace."
+                _("QuickBooks account %(id)s is not a bank account of this workspace.")
+                % {"id": qbo_id}
             )
         elif bank_pk and bank_pk not in banks:
             errors.setdefault("pairings", []).append(
-                f"The Qonto account chosen for QuickBooks account {qbo_id} is not one of "
-                "this workspace's Qonto accounts."
+                _(
+                    "The Qonto account chosen for QuickBooks account %(id)s is not one of "
+                    "this workspace's Qonto accounts."
+                )
+                % {"id": qbo_id}
             )
     if default_expense_account_qbo_id and not (
         _live(workspace, "Account").filter(qbo_id=default_expense_account_qbo_id).exists()
     ):
-        errors["default_expense_account"] = ["Choose one of your QuickBooks ledger accounts."]
+        errors["default_expense_account"] = [_("Choose one of your QuickBooks ledger accounts.")]
     if not 0 < auto_threshold <= 1:
-        errors["auto_threshold"] = ["Give an auto-post threshold between 1% and 100%."]
+        errors["auto_threshold"] = [_("Give an auto-post threshold between 1 % and 100 %.")]
     elif auto_threshold < workspace.review_threshold:
         errors["auto_threshold"] = [
-            f"The auto-post threshold cannot be below the review threshold "
-            f"({workspace.review_threshold:.0%})."
+            _("The auto-post threshold cannot be below the review threshold (%(review)s).")
+            % {"review": formats.percent(workspace.review_threshold)}
         ]
     if errors:
         raise ValidationError(errors)
@@ -492,7 +499,7 @@ def first_sync_start(*, workspace: Workspace, actor: Actor) -> bool:
         )
     }
     if set(connections) != {Provider.QUICKBOOKS, Provider.QONTO}:
-        raise ValidationError("Connect QuickBooks and Qonto before the first sync.")
+        raise ValidationError(_("Connect QuickBooks and Qonto before the first sync."))
     onboarding.first_sync_started_at = timezone.now()
     onboarding.save(update_fields=["first_sync_started_at"])
     audit_event_record(

@@ -8,12 +8,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import onboarding, views
 from connectors.quickbooks.models import SourceRecord
 from connectors.selectors import quickbooks_connection_get
+from well import formats
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
@@ -56,7 +58,9 @@ def workspace_new(request):
     name = request.POST.get("name", "")
     if request.method == "POST":
         try:
-            workspace = onboarding.workspace_onboarding_start(name=name, user=request.user)
+            workspace = onboarding.workspace_onboarding_start(
+                name=name, user=request.user, language=translation.get_language()
+            )
         except ValidationError as exc:
             errors = exc.message_dict
         else:
@@ -113,13 +117,13 @@ def step_mapping(request):
     errors: dict = {}
     if request.method == "POST":
         if not request.membership.allows(Role.OWNER):
-            raise PermissionDenied("Only an owner confirms the mapping.")
+            raise PermissionDenied(_("Only an owner confirms the mapping."))
         discovery = onboarding.discovery_get(workspace=workspace)
         raw_threshold = request.POST.get("auto_threshold", "").strip()
-        try:
-            threshold = float(raw_threshold) / 100
+        try:  # "85", "85 %" or "85,5": a percentage, decimal comma or point
+            threshold = float(formats.decimal_parse(raw_threshold.rstrip("%").strip())) / 100
         except ValueError:
-            errors = {"auto_threshold": ["Give the threshold as a percentage, e.g. 85."]}
+            errors = {"auto_threshold": [_("Give the threshold as a percentage, e.g. 85.")]}
         if not errors:
             try:
                 onboarding.mapping_confirm(
@@ -132,7 +136,7 @@ def step_mapping(request):
             except ValidationError as exc:
                 errors = exc.message_dict
             else:
-                messages.success(request, "Your account mapping is saved.")
+                messages.success(request, _("Your account mapping is saved."))
                 state = onboarding.wizard_state_get(workspace=workspace)
                 return redirect(_step_url(workspace, state.current_step))
     state = onboarding.wizard_state_get(workspace=workspace)
@@ -163,6 +167,7 @@ def step_mapping(request):
             request.POST.get("auto_threshold") if errors else round(workspace.auto_threshold * 100)
         ),
         review_percent=round(workspace.review_threshold * 100),
+        review_share=workspace.review_threshold,
     )
     if errors:
         response.status_code = 400
@@ -185,7 +190,7 @@ def bank_mapping_reset(request, record_id: int):
     if onboarding.bank_mapping_reset(
         workspace=request.workspace, account=account, actor=Actor.user(request.user)
     ):
-        messages.info(request, "That account is paired automatically again (by IBAN or number).")
+        messages.info(request, _("That account is paired automatically again (by IBAN or number)."))
     return redirect("onboarding:mapping", workspace_slug=request.workspace.slug)
 
 
@@ -228,7 +233,7 @@ def sync_start(request):
         messages.error(request, " ".join(exc.messages))
     else:
         if started:
-            messages.success(request, "The first sync has started; you can leave and come back.")
+            messages.success(request, _("The first sync has started; you can leave and come back."))
     return redirect("onboarding:sync", workspace_slug=request.workspace.slug)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from connectors.dispatch import sync_enqueue
 from connectors.models import Connection, ConnectionStatus, Provider, SyncRun, SyncStatus
@@ -27,7 +28,9 @@ class SyncCapReached(Exception):
     def __init__(self, *, done: int, retry_after: timedelta) -> None:
         self.done = done
         self.retry_after = retry_after
-        super().__init__(f"This connection has synced {done} times in the last 24 hours.")
+        super().__init__(
+            _("This connection has synced %(n)d times in the last 24 hours.") % {"n": done}
+        )
 
 
 class NotConnected(Exception):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from connectors.models import Connection
@@ -86,15 +87,18 @@ def disconnect(request, *, connection: Connection | None, disconnect: Callable) 
 def sync_now(request, *, connection: Connection | None, provider_name: str, queued: str) -> None:
     """A person's "Sync now", through the daily cap; the outcome is said in a message."""
     if connection is None:
-        messages.error(request, f"{provider_name} is not connected.")
+        messages.error(request, _("%(provider)s is not connected.") % {"provider": provider_name})
         return
     try:
         connection_sync_request(connection=connection, actor=Actor.user(request.user))
     except NotConnected:
-        messages.error(request, f"{provider_name} is not connected.")
+        messages.error(request, _("%(provider)s is not connected.") % {"provider": provider_name})
     except SyncCapReached as exc:
         minutes = max(1, round(exc.retry_after.total_seconds() / 60))
-        messages.error(request, f"{exc} The next sync can be asked for in {minutes} min.")
+        messages.error(
+            request,
+            _("%(why)s The next sync can be asked for in %(n)d min.") % {"why": exc, "n": minutes},
+        )
     else:
         messages.info(request, queued)
 
@@ -129,7 +133,9 @@ def oauth_callback(
         return back(slug) if slug else redirect("home")
     except ProviderError:
         messages.error(
-            request, f"{provider_name} did not complete the connection; please try again."
+            request,
+            _("%(provider)s did not complete the connection; please try again.")
+            % {"provider": provider_name},
         )
         return back(slug) if slug else redirect("home")
     messages.success(request, outcome.message)

@@ -6,19 +6,20 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from well.models import TenantModel
 
 
 class Action(models.TextChoices):
-    LINK = "link", "Link to a Qonto entry"
-    CREATE = "create", "Upload as new"
+    LINK = "link", _("Link to a Qonto entry")
+    CREATE = "create", _("Upload as new")
 
 
 class Band(models.TextChoices):
-    AUTO = "auto", "Auto-approved"
-    REVIEW = "review", "Review"
-    REFUSED = "refused", "Refused"
+    AUTO = "auto", _("Auto-approved")
+    REVIEW = "review", _("Review")
+    REFUSED = "refused", _("Refused")
 
 
 class Proposal(TenantModel):
@@ -192,12 +193,12 @@ class VendorRule(TenantModel):
 
 
 class DecisionKind(models.TextChoices):
-    APPROVE = "approve", "Approved"
-    REJECT = "reject", "Rejected"
-    PIN = "pin", "Pinned another candidate"
-    UPLOAD_AS_NEW = "upload_as_new", "Upload as new"
-    OVERRIDE = "override", "Override"
-    EDIT = "edit", "Edited"
+    APPROVE = "approve", _("Approved")
+    REJECT = "reject", _("Rejected")
+    PIN = "pin", _("Pinned another candidate")
+    UPLOAD_AS_NEW = "upload_as_new", _("Upload as new")
+    OVERRIDE = "override", _("Override")
+    EDIT = "edit", _("Edited")
 
 
 class Decision(TenantModel):

@@ -95,24 +95,57 @@ def _band(
     if conf >= auto and not decision.gates_failed and not never and not flagged:
         return Band.AUTO, extra
     if never:
-        extra.append(_reason("gate", "not auto-posted: a vendor rule says never auto-post"))
+        extra.append(
+            _reason(
+                "gate", "not auto-posted: a vendor rule says never auto-post", level="never_auto"
+            )
+        )
     if flagged:
-        extra.append(_reason("gate", "not auto-posted: changed in QuickBooks after Well posted it"))
+        extra.append(
+            _reason(
+                "gate",
+                "not auto-posted: changed in QuickBooks after Well posted it",
+                level="changed_after_posting",
+            )
+        )
     if not decision.gates_failed and conf < auto:
-        extra.append(_reason("gate", f"not auto-posted: confidence {conf:.2f} is below {auto:.2f}"))
+        extra.append(
+            _reason(
+                "gate",
+                f"not auto-posted: confidence {conf:.2f} is below {auto:.2f}",
+                level="below_threshold",
+                params={"confidence": f"{conf:.4f}", "threshold": f"{auto:.4f}"},
+            )
+        )
     if flagged or decision.ambiguous or conf >= review:
         # Near-identical candidates share the probability between them: a person picks one.
         return Band.REVIEW, extra
     extra.append(
         _reason(
-            "gate", f"refused: confidence {conf:.2f} is below the review threshold {review:.2f}"
+            "gate",
+            f"refused: confidence {conf:.2f} is below the review threshold {review:.2f}",
+            level="refused",
+            params={"confidence": f"{conf:.4f}", "threshold": f"{review:.4f}"},
         )
     )
     return Band.REFUSED, extra
 
 
-def _reason(signal: str, detail: str, weight: float = 0.0) -> dict:
-    return {"signal": signal, "weight": weight, "detail": detail}
+def _reason(
+    signal: str, detail: str, weight: float = 0.0, level: str = "", params: dict | None = None
+) -> dict:
+    """A stored reason: the English detail, and its level and parameters for the pages to word
+    in the reader's language (review/reasons.py)."""
+    reason = {"signal": signal, "weight": weight, "detail": detail}
+    if level:
+        reason["level"] = level
+    if params:
+        reason["params"] = params
+    return reason
+
+
+def _core_reason(r) -> dict:
+    return _reason(r.signal, r.detail, r.weight, r.level, dict(r.params or {}))
 
 
 def _reasons(decision: CoreDecision) -> list[dict]:
@@ -122,7 +155,7 @@ def _reasons(decision: CoreDecision) -> list[dict]:
         # vendor rule's, so it is rewritten by _band.
         if r.signal == "gate" and r.detail.startswith("not auto-posted: confidence"):
             continue
-        kept.append({"signal": r.signal, "weight": r.weight, "detail": r.detail})
+        kept.append(_core_reason(r))
     return kept
 
 
@@ -155,7 +188,7 @@ def _candidates(
             reasons = proposal.reasons
         elif entry is not None and vector:
             reasons = [
-                {"signal": r.signal, "weight": r.weight, "detail": r.detail}
+                _core_reason(r)
                 for r in signal_reasons(record, entry, vector, table, record.vendor_name)
             ]
         else:
@@ -276,6 +309,7 @@ def _propose_workspace(workspace_id: int, ids: list[int], actor: Actor, force: b
                     "changed",
                     f"QuickBooks changed this record (version {row.sync_token}) after Well "
                     "posted it; approving links it to what Qonto holds, it is never posted twice",
+                    level="after_posting",
                 ),
             )
         proposals.append(

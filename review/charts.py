@@ -9,16 +9,21 @@ from collections.abc import Sequence
 from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from well import formats
 
 WIDTH = 560
 HEIGHT = 200
 PAD_LEFT = 40
 PAD_BOTTOM = 28
 PAD_TOP = 12
-ACCENT = "#2456d3"
-OK = "#1f8a4c"
-BAD = "#c0392b"
-MUTED = "#6b7480"
+# The palette of well.css: every text colour reaches 4.5:1 on white.
+ACCENT = "#1f4fc4"
+OK = "#17693a"
+BAD = "#a3281c"
+MUTED = "#535c68"
 LINE = "#e3e6ea"
 
 
@@ -49,9 +54,11 @@ def bar_chart(
     title: str,
     colours: Sequence[str] | None = None,
     marks: Sequence[tuple[float, str]] = (),
+    edges: Sequence[str] = (),
 ) -> SafeString:
     """Vertical bars with a label under each; `marks` draws vertical lines at fractions of
-    the x axis (thresholds on a 0..1 histogram)."""
+    the x axis (thresholds on a 0..1 histogram). With `edges` (one more than the bars), the
+    axis is labelled at the bars' edges instead, where those values are."""
     maximum = max([*values, 1])
     plot_w = WIDTH - PAD_LEFT - 8
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
@@ -65,16 +72,30 @@ def bar_chart(
             f'<rect x="{x:.1f}" y="{PAD_TOP + plot_h - h:.1f}" width="{step * 0.76:.1f}" '
             f'height="{h:.1f}" fill="{colour}" rx="2">'
             f"<title>{escape(label)}: {value}</title></rect>"
-            f'<text x="{x + step * 0.38:.1f}" y="{HEIGHT - 10}" text-anchor="middle" '
-            f'font-size="10" fill="{MUTED}">{escape(label)}</text>'
         )
-    for fraction, name in marks:
+        if not edges:
+            parts.append(
+                f'<text x="{x + step * 0.38:.1f}" y="{HEIGHT - 10}" text-anchor="middle" '
+                f'font-size="10" fill="{MUTED}">{escape(label)}</text>'
+            )
+    for i, edge in enumerate(edges):
+        if i % 2:  # every other edge: 0 %, 20 %, ... stay legible on a phone
+            continue
+        x = PAD_LEFT + i * step
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{PAD_TOP + plot_h}" y2="{PAD_TOP + plot_h + 4}" '
+            f'stroke="{MUTED}"/>'
+            f'<text x="{x:.1f}" y="{HEIGHT - 10}" text-anchor="middle" font-size="10" '
+            f'fill="{MUTED}">{escape(edge)}</text>'
+        )
+    for row, (fraction, name) in enumerate(marks):
         x = PAD_LEFT + plot_w * fraction
+        # Labels on two rows so that two close thresholds do not overwrite each other.
         parts.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{PAD_TOP - 4}" y2="{PAD_TOP + plot_h}" '
             f'stroke="{BAD}" stroke-dasharray="4 3"/>'
-            f'<text x="{x + 3:.1f}" y="{PAD_TOP + 6}" font-size="10" fill="{BAD}">'
-            f"{escape(name)}</text>"
+            f'<text x="{x - 3:.1f}" y="{PAD_TOP + 6 + 12 * row}" font-size="10" fill="{BAD}" '
+            f'text-anchor="end">{escape(name)}</text>'
         )
     return _svg("".join(parts), title)
 
@@ -82,7 +103,10 @@ def bar_chart(
 def confidence_histogram_chart(counts: Sequence[int], *, auto: float, review: float) -> SafeString:
     """Proposals per confidence bin, coloured by the band the workspace's thresholds give."""
     bins = len(counts)
-    labels = [f"{i / bins:.1f}" for i in range(bins)]
+    labels = [
+        f"{formats.percent(i / bins)}\u2013{formats.percent((i + 1) / bins)}" for i in range(bins)
+    ]
+    edges = [formats.percent(i / bins) for i in range(bins + 1)]
     colours = []
     for i in range(bins):
         middle = (i + 0.5) / bins
@@ -90,14 +114,19 @@ def confidence_histogram_chart(counts: Sequence[int], *, auto: float, review: fl
     return bar_chart(
         counts,
         labels,
-        title="Confidence of current proposals",
+        title=_("Confidence of current proposals"),
         colours=colours,
-        marks=[(review, f"review {review:.2f}"), (auto, f"auto {auto:.2f}")],
+        marks=[
+            (review, _("review %(share)s") % {"share": formats.percent(review)}),
+            (auto, _("auto-post %(share)s") % {"share": formats.percent(auto)}),
+        ],
+        edges=edges,
     )
 
 
-def volume_chart(days: Sequence, *, title: str = "Proposals per day and auto-post rate"):
+def volume_chart(days: Sequence, *, title: str = ""):
     """Bars: proposals per day (auto-approved part in green); line: the auto-post rate."""
+    title = title or _("Proposals per day and auto-post rate")
     maximum = max([d.proposed for d in days] + [1])
     plot_w = WIDTH - PAD_LEFT - 36
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
@@ -108,7 +137,11 @@ def volume_chart(days: Sequence, *, title: str = "Proposals per day and auto-pos
         x = PAD_LEFT + i * step + step * 0.1
         total_h = plot_h * day.proposed / maximum
         auto_h = plot_h * day.auto / maximum
-        label = f"{day.day:%d %b}: {day.proposed} proposed, {day.auto} auto-approved"
+        label = _("%(day)s: %(proposed)s proposed, %(auto)s auto-approved") % {
+            "day": formats.short_day(day.day),
+            "proposed": day.proposed,
+            "auto": day.auto,
+        }
         parts.append(
             f"<g><title>{escape(label)}</title>"
             f'<rect x="{x:.1f}" y="{PAD_TOP + plot_h - total_h:.1f}" width="{step * 0.8:.1f}" '
@@ -121,7 +154,7 @@ def volume_chart(days: Sequence, *, title: str = "Proposals per day and auto-pos
         if i % max(1, len(days) // 6) == 0:
             parts.append(
                 f'<text x="{x:.1f}" y="{HEIGHT - 10}" font-size="10" fill="{MUTED}">'
-                f"{day.day:%d %b}</text>"
+                f"{escape(formats.short_day(day.day))}</text>"
             )
     if points:
         parts.append(
@@ -131,7 +164,7 @@ def volume_chart(days: Sequence, *, title: str = "Proposals per day and auto-pos
         y = PAD_TOP + plot_h - fraction * plot_h
         parts.append(
             f'<text x="{WIDTH - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '
-            f'fill="{BAD}">{int(fraction * 100)}%</text>'
+            f'fill="{BAD}">{escape(formats.percent(fraction))}</text>'
         )
     return _svg("".join(parts), title)
 
@@ -155,7 +188,7 @@ def horizontal_bars(rows: Sequence[tuple[str, int]], *, title: str) -> SafeStrin
     if not rows:
         parts.append(
             f'<text x="{WIDTH / 2}" y="34" text-anchor="middle" font-size="13" fill="{MUTED}">'
-            "No decisions yet</text>"
+            f"{escape(_('No decisions yet'))}</text>"
         )
     return _svg("".join(parts), title, height=height)
 
@@ -174,10 +207,15 @@ def whatif_chart(points: Sequence, *, current: float, chosen: float | None) -> S
         ch = plot_h * point.changed / maximum
         here = abs(point.threshold - current) < 1e-9
         tried = chosen is not None and abs(point.threshold - chosen) < 1e-9
-        label = (
-            f"at {point.threshold:.2f}: {point.auto_posted} auto-posted, "
-            f"{point.changed} of them later changed by a reviewer"
-        )
+        label = ngettext(
+            "at %(threshold)s: %(n)s auto-posted, %(changed)s of them later changed by a reviewer",
+            "at %(threshold)s: %(n)s auto-posted, %(changed)s of them later changed by a reviewer",
+            point.auto_posted,
+        ) % {
+            "threshold": formats.percent(point.threshold),
+            "n": point.auto_posted,
+            "changed": point.changed,
+        }
         stroke = f' stroke="{"#1d2430" if here else BAD}" stroke-width="2"' if here or tried else ""
         parts.append(
             f"<g><title>{escape(label)}</title>"
@@ -187,9 +225,9 @@ def whatif_chart(points: Sequence, *, current: float, chosen: float | None) -> S
             f'height="{ch:.1f}" fill="{BAD}"/></g>'
             f'<text x="{x + step * 0.38:.1f}" y="{HEIGHT - 10}" text-anchor="middle" '
             f'font-size="10" fill="{"#1d2430" if here or tried else MUTED}">'
-            f"{point.threshold:.2f}</text>"
+            f"{escape(formats.percent(point.threshold))}</text>"
         )
-    return _svg("".join(parts), "What-if: auto-posted and later changed, per threshold")
+    return _svg("".join(parts), _("What-if: auto-posted and later changed, per threshold"))
 
 
 def signal_bar(weight: float, *, scale: float = 3.0) -> dict:

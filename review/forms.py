@@ -2,41 +2,51 @@
 
 from __future__ import annotations
 
-from django import forms
+import zoneinfo
 
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from connectors.words import ENTITY_WORDS
 from review.selectors.audit import AuditFilters
 from review.selectors.queue import SORTS, QueueFilters
+from well.fields import LocalDecimalField, ShareField
 from well.models import Role
 
-KIND_CHOICES = [("", "All kinds"), ("Bill", "Bill"), ("Purchase", "Purchase")]
-KIND_CHOICES.append(("VendorCredit", "Vendor credit"))
+KIND_CHOICES = [("", _("All kinds"))]
+KIND_CHOICES += [(kind, ENTITY_WORDS[kind]) for kind in ("Bill", "Purchase", "VendorCredit")]
 SORT_CHOICES = [
-    ("-confidence", "Confidence, highest first"),
-    ("confidence", "Confidence, lowest first"),
-    ("-amount", "Amount, largest first"),
-    ("amount", "Amount, smallest first"),
-    ("-date", "Date, newest first"),
-    ("date", "Date, oldest first"),
-    ("vendor", "Vendor A to Z"),
-    ("-vendor", "Vendor Z to A"),
-    ("newest", "Proposed most recently"),
-    ("oldest", "Proposed longest ago"),
+    ("-confidence", _("Confidence, highest first")),
+    ("confidence", _("Confidence, lowest first")),
+    ("-amount", _("Amount, largest first")),
+    ("amount", _("Amount, smallest first")),
+    ("-date", _("Date, newest first")),
+    ("date", _("Date, oldest first")),
+    ("vendor", _("Vendor A to Z")),
+    ("-vendor", _("Vendor Z to A")),
+    ("newest", _("Proposed most recently")),
+    ("oldest", _("Proposed longest ago")),
 ]
 assert {value for value, _ in SORT_CHOICES} == set(SORTS)
 
 
 class QueueFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search")
-    vendor = forms.CharField(required=False)
-    kind = forms.ChoiceField(required=False, choices=KIND_CHOICES)
-    amount_min = forms.DecimalField(required=False, min_value=0, label="Amount from")
-    amount_max = forms.DecimalField(required=False, min_value=0, label="Amount to")
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    confidence_min = forms.FloatField(required=False, min_value=0, max_value=1)
-    confidence_max = forms.FloatField(required=False, min_value=0, max_value=1)
-    reason = forms.CharField(required=False)
-    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+    q = forms.CharField(required=False, label=_("Search"))
+    vendor = forms.CharField(required=False, label=_("Vendor"))
+    kind = forms.ChoiceField(required=False, choices=KIND_CHOICES, label=_("Kind"))
+    amount_min = LocalDecimalField(required=False, min_value=0, label=_("Amount from"))
+    amount_max = LocalDecimalField(required=False, min_value=0, label=_("Amount to"))
+    date_from = forms.DateField(
+        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    confidence_min = ShareField(required=False, label=_("Confidence from (%)"))
+    confidence_max = ShareField(required=False, label=_("Confidence to (%)"))
+    reason = forms.CharField(required=False, label=_("Reason"))
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label=_("Sort"))
 
     def filters(self) -> QueueFilters:
         """The filters asked for (invalid fields are ignored, and shown as errors)."""
@@ -57,24 +67,27 @@ class QueueFilterForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(required=False, max_length=2000, widget=forms.TextInput())
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.TextInput(), label=_("Note")
+    )
 
 
 class EditForm(forms.Form):
     """Mapped fields an accountant may correct before approving."""
 
-    ledger_account = forms.ChoiceField(required=False, label="Ledger account")
-    invoice_number = forms.CharField(required=False, max_length=200, label="Invoice number")
-    due_date = forms.CharField(
+    ledger_account = forms.ChoiceField(required=False, label=_("Ledger account"))
+    invoice_number = forms.CharField(required=False, max_length=200, label=_("Invoice number"))
+    due_date = forms.DateField(
         required=False,
-        label="Due date",
-        widget=forms.TextInput(attrs={"placeholder": "YYYY-MM-DD"}),
+        label=_("Due date"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
     )
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=2000, label=_("Note"))
 
     def __init__(self, *args, accounts: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["ledger_account"].choices = [("", "— keep —"), *accounts]
+        self.fields["ledger_account"].choices = [("", _("— keep —")), *accounts]
 
     def edits(self) -> dict:
         """Only the fields the person posted and changed from their initial values (a button
@@ -90,24 +103,25 @@ class EditForm(forms.Form):
 
 
 class PinForm(forms.Form):
-    entry = forms.CharField(label="Qonto entry (ID)")
-    note = forms.CharField(required=False, max_length=2000)
+    entry = forms.CharField(label=_("Qonto entry (ID)"))
+    note = forms.CharField(required=False, max_length=2000, label=_("Note"))
 
 
 class OverrideForm(forms.Form):
     OUTCOMES = [
-        ("reject", "Reject: nothing should be posted"),
-        ("link", "Link to another Qonto entry"),
-        ("create", "Upload as a new supplier invoice"),
+        ("reject", _("Reject: nothing should be posted")),
+        ("link", _("Link to another Qonto entry")),
+        ("create", _("Upload as a new supplier invoice")),
     ]
-    outcome = forms.ChoiceField(choices=OUTCOMES)
+    outcome = forms.ChoiceField(choices=OUTCOMES, label=_("Outcome"))
     # Picked in the record page's Qonto entry list (review/selectors/qonto_entries.py), never
     # typed: the list shows what each entry is and which are already linked.
     entry = forms.CharField(required=False, widget=forms.HiddenInput)
     note = forms.CharField(
         max_length=2000,
+        label=_("Note"),
         widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Say why you override this decision."},
+        error_messages={"required": _("Say why you override this decision.")},
     )
 
 
@@ -124,12 +138,16 @@ class BulkApproveForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    verb = forms.CharField(required=False)
-    actor = forms.CharField(required=False)
-    object_id = forms.CharField(required=False, label="Object ID")
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    q = forms.CharField(required=False, label="Search")
+    verb = forms.CharField(required=False, label=_("What"))
+    actor = forms.CharField(required=False, label=_("Who"))
+    object_id = forms.CharField(required=False, label=_("Record ID"))
+    date_from = forms.DateField(
+        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    q = forms.CharField(required=False, label=_("Search"))
 
     def filters(self) -> AuditFilters:
         data = self.cleaned_data if self.is_valid() else {}
@@ -144,37 +162,46 @@ class AuditFilterForm(forms.Form):
 
 
 class ThresholdForm(forms.Form):
-    review_threshold = forms.FloatField(min_value=0, max_value=1, label="Review from")
-    auto_threshold = forms.FloatField(min_value=0, max_value=1, label="Auto-post from")
+    review_threshold = ShareField(label=_("Review from (%)"))
+    auto_threshold = ShareField(label=_("Auto-post from (%)"))
 
     def clean(self):
         data = super().clean()
         review, auto = data.get("review_threshold"), data.get("auto_threshold")
         if review is not None and auto is not None and review > auto:
-            raise forms.ValidationError("The review threshold cannot be above the auto threshold.")
+            raise forms.ValidationError(
+                _("The review threshold cannot be above the auto-post threshold.")
+            )
         return data
 
 
 class WhatIfForm(forms.Form):
-    threshold = forms.FloatField(required=False, min_value=0, max_value=1)
+    threshold = ShareField(required=False, label=_("Try an auto-post threshold (%)"))
+
+
+def _zones() -> list[tuple[str, str]]:
+    return [(z, z.replace("_", " ")) for z in sorted(zoneinfo.available_timezones()) if "/" in z]
+
+
+class WorkspaceLocaleForm(forms.Form):
+    language = forms.ChoiceField(label=_("Workspace language"), choices=settings.LANGUAGES)
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=_zones)
 
 
 class MemberRoleForm(forms.Form):
     member = forms.IntegerField(widget=forms.HiddenInput)
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, label=_("Role"))
 
 
 class VendorRuleForm(forms.Form):
-    vendor = forms.ChoiceField(label="Vendor")
-    auto_threshold = forms.FloatField(
-        label="Auto-post from",
+    vendor = forms.ChoiceField(label=_("Vendor"))
+    auto_threshold = ShareField(
+        label=_("Auto-post from (%)"),
         required=False,
-        min_value=0,
-        max_value=1,
-        help_text="Leave empty to keep the workspace's threshold.",
+        help_text=_("Leave empty to keep the workspace's threshold."),
     )
-    never_auto = forms.BooleanField(label="Never auto-post this vendor", required=False)
-    note = forms.CharField(label="Why", required=False, max_length=500)
+    never_auto = forms.BooleanField(label=_("Never auto-post this vendor"), required=False)
+    note = forms.CharField(label=_("Why"), required=False, max_length=500)
 
     def __init__(self, *args, vendors: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)

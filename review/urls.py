@@ -21,8 +21,10 @@ urlpatterns = [
     path("records/<int:record_id>/files/<int:file_id>/", views.record_file, name="file"),
     path("audit/", views.audit, name="audit"),
     path("audit.csv", views.audit_csv, name="audit_csv"),
+    path("audit.xlsx", views.audit_xlsx, name="audit_xlsx"),
     path("settings/", views.settings, name="settings"),
     path("settings/thresholds/", views.thresholds_update, name="thresholds"),
     path("settings/members/", views.member_role, name="member_role"),
+    path("settings/language/", views.workspace_locale, name="workspace_locale"),
     path("settings/vendor-rules/", views.vendor_rule_save, name="vendor_rule"),
 ]

@@ -7,7 +7,6 @@ first, so another tenant's ID is a 404 whatever the method.
 
 from __future__ import annotations
 
-import csv
 import json
 
 from django.contrib import messages
@@ -24,12 +23,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from connectors.onboarding import onboarding_redirect_due
 from connectors.quickbooks.attachments import source_file_served
-from review import charts, services
+from review import charts, exports, services
 from review.decisions import Kind, decision_check, decisions_check_bulk, decisions_check_rows
 from review.forms import (
     AuditFilterForm,
@@ -42,6 +42,7 @@ from review.forms import (
     ThresholdForm,
     VendorRuleForm,
     WhatIfForm,
+    WorkspaceLocaleForm,
 )
 from review.paging import page_number_parse, window_page
 from review.selectors.audit import AuditFilters, audit_log, audit_verbs, record_audit_pack
@@ -67,10 +68,17 @@ from review.selectors.records import (
 )
 from review.selectors.whatif import decided_history, whatif_replay
 from review.selectors.workspace import vendor_rules, vendors_for_rules, workspace_members
+from review.words import record_name
+from well import formats
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
-from well.services import ThresholdError, membership_add, workspace_thresholds_update
+from well.services import (
+    ThresholdError,
+    membership_add,
+    workspace_locale_update,
+    workspace_thresholds_update,
+)
 
 PAGE_SIZE = 25
 WHATIF_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(11)]
@@ -82,7 +90,7 @@ WHATIF_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(11)]
 def _record_or_404(request, record_id: int):
     record = record_detail_get(workspace=request.workspace, pk=record_id)
     if record is None:
-        raise Http404("No such record.")
+        raise Http404(_("No such record."))
     return record
 
 
@@ -132,7 +140,7 @@ def _edit_form(request, record):
 
 
 def _label(record) -> str:
-    return f"{record.entity_type} {record.invoice_number or record.qbo_id}"
+    return record_name(record)
 
 
 # --- dashboard -----------------------------------------------------------------------------
@@ -154,7 +162,9 @@ def dashboard(request):
                 data.histogram, auto=workspace.auto_threshold, review=workspace.review_threshold
             ),
             "volume_svg": charts.volume_chart(data.volume),
-            "reviewers_svg": charts.horizontal_bars(data.reviewers, title="Decisions per reviewer"),
+            "reviewers_svg": charts.horizontal_bars(
+                data.reviewers, title=_("Decisions per reviewer")
+            ),
         },
     )
 
@@ -227,11 +237,11 @@ def bulk_approve(request):
     form = BulkApproveForm(request.POST)
     back = reverse("review:queue", kwargs={"workspace_slug": request.workspace.slug})
     if not form.is_valid():
-        messages.error(request, "Select the records to approve first.")
+        messages.error(request, _("Select the records to approve first."))
         return redirect(back)
     records = records_for_bulk(workspace=request.workspace, pks=form.cleaned_data["records"])
     if not records:
-        messages.warning(request, "None of the selected records is still in review.")
+        messages.warning(request, _("None of the selected records is still in review."))
         return redirect(back)
     if not form.cleaned_data["confirm"]:
         # Each row says what will happen to it (or why it will not be approved) before it does.
@@ -262,14 +272,24 @@ def bulk_approve(request):
     )
     if result.decided:
         messages.success(
-            request, f"{len(result.decided)} records approved; they are being posted to Qonto."
+            request,
+            ngettext(
+                "%(n)d record approved; it is being posted to Qonto.",
+                "%(n)d records approved; they are being posted to Qonto.",
+                len(result.decided),
+            )
+            % {"n": len(result.decided)},
         )
     named = {record.pk: record for record in records}
     for pk, why in result.skipped.items():
         record = named[pk]
         amount = f"{record.total_amount or ''} {record.currency}".strip()
         who = f"{record.supplier_name}, {amount}" if record.supplier_name else amount
-        messages.warning(request, f"{_label(record)} ({who}) was not approved: {why}")
+        messages.warning(
+            request,
+            _("%(record)s (%(who)s) was not approved: %(why)s")
+            % {"record": _label(record), "who": who, "why": why},
+        )
     return redirect(back)
 
 
@@ -292,7 +312,7 @@ def _entry_picker(request, record):
 def _record_page(request, record_id: int, *, edit_form=None, override_form=None, status=200):
     page = record_page(workspace=request.workspace, pk=record_id)
     if page is None:
-        raise Http404("No such record.")
+        raise Http404(_("No such record."))
     initial = {
         "invoice_number": page.record.invoice_number,
         "due_date": page.record.due_date.isoformat() if page.record.due_date else "",
@@ -319,7 +339,8 @@ def _record_page(request, record_id: int, *, edit_form=None, override_form=None,
             "p": page,
             "record": page.record,
             "edit_form": edit_form or EditForm(initial=initial, accounts=page.accounts),
-            "override_form": override_form or OverrideForm(),
+            # Its own ids: the approve form has a note field too (one id="id_note" per page).
+            "override_form": override_form or OverrideForm(auto_id="override_%s"),
             "picker": _entry_picker(request, page.record),
             "can_act": can_act,
             "v": verdicts,
@@ -348,7 +369,7 @@ def record_approve(request, record_id: int):
         request,
         record,
         services.record_approve,
-        f"{_label(record)} approved; it is being posted to Qonto.",
+        _("%(record)s approved; it is being posted to Qonto.") % {"record": _label(record)},
     )
 
 
@@ -371,7 +392,7 @@ def _decide_with_form(request, record, service, done: str, **extra):
         # Keep what the person typed; show each field's error next to it.
         for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
             form.add_error(None if field not in form.fields else field, errors)
-        messages.error(request, "Nothing was decided: correct the highlighted fields.")
+        messages.error(request, _("Nothing was decided: correct the highlighted fields."))
         return _record_page(request, record.pk, edit_form=form, status=400)
     except services.DecisionError as exc:
         messages.error(request, str(exc))
@@ -386,7 +407,10 @@ def record_reject(request, record_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     return _decide_with_form(
-        request, record, services.record_reject, f"{_label(record)} rejected; nothing is posted."
+        request,
+        record,
+        services.record_reject,
+        _("%(record)s rejected; nothing is posted.") % {"record": _label(record)},
     )
 
 
@@ -409,8 +433,12 @@ def record_pin(request, record_id: int):
         request,
         record,
         services.record_pin,
-        f"{_label(record)} pinned to Qonto {entry.get_kind_display().lower()} "
-        f"{entry.qonto_id}; it is being posted.",
+        _("%(record)s pinned to the Qonto %(kind)s %(id)s; it is being posted.")
+        % {
+            "record": _label(record),
+            "kind": entry.get_kind_display().lower(),
+            "id": entry.qonto_id,
+        },
         entry=entry,
     )
 
@@ -424,7 +452,8 @@ def record_upload_as_new(request, record_id: int):
         request,
         record,
         services.record_upload_as_new,
-        f"{_label(record)} will be uploaded to Qonto as a new supplier invoice.",
+        _("%(record)s will be uploaded to Qonto as a new supplier invoice.")
+        % {"record": _label(record)},
     )
 
 
@@ -433,9 +462,9 @@ def record_override(request, record_id: int):
     record = _record_or_404(request, record_id)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    form = OverrideForm(request.POST)
+    form = OverrideForm(request.POST, auto_id="override_%s")
     if not form.is_valid():
-        messages.error(request, "Nothing was overridden: a note is required.")
+        messages.error(request, _("Nothing was overridden: a note is required."))
         return _record_page(request, record_id, override_form=form, status=400)
     entry = None
     if form.cleaned_data["outcome"] == "link":
@@ -461,7 +490,9 @@ def record_override(request, record_id: int):
     except services.DecisionError as exc:
         messages.error(request, str(exc))
         return _back(request, record)
-    messages.success(request, f"{_label(record)}: your override is recorded.")
+    messages.success(
+        request, _("%(record)s: your override is recorded.") % {"record": _label(record)}
+    )
     return _back(request, record)
 
 
@@ -477,8 +508,14 @@ def record_postings_retry(request, record_id: int):
     else:
         messages.success(
             request,
-            f"{_label(record)}: {retried} failed posting{'s' if retried != 1 else ''} sent to "
-            "Qonto again, under the same idempotency key (never twice).",
+            ngettext(
+                "%(record)s: %(n)d failed posting sent to Qonto again, under the same "
+                "idempotency key (never twice).",
+                "%(record)s: %(n)d failed postings sent to Qonto again, under the same "
+                "idempotency key (never twice).",
+                retried,
+            )
+            % {"record": _label(record), "n": retried},
         )
     return _back(request, record)
 
@@ -494,7 +531,7 @@ def record_file(request, record_id: int, file_id: int):
     """
     found = record_file_get(workspace=request.workspace, record_pk=record_id, file_pk=file_id)
     if found is None:
-        raise Http404("No such file.")
+        raise Http404(_("No such file."))
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
     served = source_file_served(source=found)
@@ -557,54 +594,47 @@ def audit(request):
             "page": page,
             "params": params.urlencode(),
             "verbs": audit_verbs(workspace=request.workspace),
+            "audit_names": exports.event_record_names(list(page.object_list)),
         },
     )
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-@workspace_view()
-@require_GET
-def audit_csv(request):
+def _audit_events(request):
     form = AuditFilterForm(request.GET or None)
     query = audit_log(
         workspace=request.workspace,
         filters=form.filters() if request.GET else AuditFilters(),
     )
-    writer = csv.writer(_Echo())
-    header = ["at", "actor_type", "actor", "verb", "object_type", "object_id", "before", "after"]
-    header += ["reason", "request_id"]
+    return query.iterator(chunk_size=2000)
 
-    def rows():
-        yield writer.writerow(header)
-        for e in query.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    e.created_at.isoformat(),
-                    e.actor_type,
-                    e.actor_label,
-                    e.verb,
-                    e.object_type,
-                    e.object_id,
-                    json.dumps(e.before, cls=DjangoJSONEncoder) if e.before is not None else "",
-                    json.dumps(e.after, cls=DjangoJSONEncoder) if e.after is not None else "",
-                    e.reason,
-                    e.request_id,
-                ]
-            )
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+@workspace_view()
+@require_GET
+def audit_csv(request):
+    """The trail as CSV for Excel: BOM, ";" in French, formula-looking cells neutralised."""
+    response = StreamingHttpResponse(
+        exports.audit_csv_lines(_audit_events(request)), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="audit-{request.workspace.slug}.csv"'
+    return response
+
+
+@workspace_view()
+@require_GET
+def audit_xlsx(request):
+    """The same rows as an Excel workbook, every text stored as text."""
+    response = HttpResponse(
+        exports.audit_xlsx(_audit_events(request)),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="audit-{request.workspace.slug}.xlsx"'
     return response
 
 
 # --- settings ------------------------------------------------------------------------------
 
 
-def _settings_page(request, *, threshold_form=None, rule_form=None, status=200):
+def _settings_page(request, *, threshold_form=None, rule_form=None, locale_form=None, status=200):
     workspace = request.workspace
     whatif = WhatIfForm(request.GET or None)
     tried = whatif.cleaned_data.get("threshold") if whatif.is_valid() else None
@@ -633,6 +663,10 @@ def _settings_page(request, *, threshold_form=None, rule_form=None, status=200):
             "members": workspace_members(workspace=workspace),
             "roles": Role.choices,
             "is_owner": request.membership.allows(Role.OWNER),
+            "locale_form": locale_form
+            or WorkspaceLocaleForm(
+                initial={"language": workspace.language, "time_zone": workspace.time_zone}
+            ),
         },
         status=status,
     )
@@ -650,7 +684,7 @@ def thresholds_update(request):
         return HttpResponseNotAllowed(["POST"])
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The thresholds were not changed: see below.")
+        messages.error(request, _("The thresholds were not changed: see below."))
         return _settings_page(request, threshold_form=form, status=400)
     try:
         workspace_thresholds_update(
@@ -664,10 +698,33 @@ def thresholds_update(request):
         return _settings_page(request, threshold_form=form, status=400)
     messages.success(
         request,
-        f"Thresholds saved: review from {form.cleaned_data['review_threshold']:.2f}, "
-        f"auto-post from {form.cleaned_data['auto_threshold']:.2f}. "
-        "They apply to the next proposals.",
+        _(
+            "Thresholds saved: review from %(review)s, auto-post from %(auto)s. "
+            "They apply to the next proposals."
+        )
+        % {
+            "review": formats.percent(form.cleaned_data["review_threshold"]),
+            "auto": formats.percent(form.cleaned_data["auto_threshold"]),
+        },
     )
+    return redirect("review:settings", workspace_slug=request.workspace.slug)
+
+
+@workspace_view(Role.OWNER)
+def workspace_locale(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    form = WorkspaceLocaleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The language and time zone were not changed: see below."))
+        return _settings_page(request, locale_form=form, status=400)
+    workspace_locale_update(
+        workspace=request.workspace,
+        language=form.cleaned_data["language"],
+        time_zone=form.cleaned_data["time_zone"],
+        actor=Actor.user(request.user),
+    )
+    messages.success(request, _("Language and time zone saved."))
     return redirect("review:settings", workspace_slug=request.workspace.slug)
 
 
@@ -677,7 +734,7 @@ def vendor_rule_save(request):
         return HttpResponseNotAllowed(["POST"])
     form = VendorRuleForm(request.POST, vendors=vendors_for_rules(workspace=request.workspace))
     if not form.is_valid():
-        messages.error(request, "The vendor rule was not saved: see below.")
+        messages.error(request, _("The vendor rule was not saved: see below."))
         return _settings_page(request, rule_form=form, status=400)
     vendor = form.cleaned_data["vendor"]
     services.vendor_rule_set(
@@ -689,7 +746,9 @@ def vendor_rule_save(request):
         note=form.cleaned_data["note"],
         actor=Actor.user(request.user),
     )
-    messages.success(request, f"Rule saved for {form.vendor_names[vendor]}.")
+    messages.success(
+        request, _("Rule saved for %(vendor)s.") % {"vendor": form.vendor_names[vendor]}
+    )
     return redirect("review:settings", workspace_slug=request.workspace.slug)
 
 
@@ -706,9 +765,9 @@ def member_role(request):
             .first()
         )
     if member is None:
-        messages.error(request, "Choose a member of this workspace.")
+        messages.error(request, _("Choose a member of this workspace."))
     elif member.user_id == request.user.pk:
-        messages.error(request, "You cannot change your own role.")
+        messages.error(request, _("You cannot change your own role."))
     else:
         membership_add(
             workspace=request.workspace,
@@ -716,5 +775,9 @@ def member_role(request):
             role=form.cleaned_data["role"],
             actor=Actor.user(request.user),
         )
-        messages.success(request, f"{member.user.email} is now {form.cleaned_data['role']}.")
+        messages.success(
+            request,
+            _("%(email)s is now %(role)s.")
+            % {"email": member.user.email, "role": Role(form.cleaned_data["role"]).label},
+        )
     return redirect("review:settings", workspace_slug=request.workspace.slug)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages the tests need: Chromium for the browser tests (driven by Playwright, never
-# a downloaded browser) and the fonts generated PDFs embed (DejaVu; Droid for CJK text).
+# a downloaded browser), the fonts generated PDFs embed (DejaVu; Droid for CJK text), and GNU
+# gettext (makemessages and msgfmt: the test that no French translation is missing), and npm
+# (it installs axe-core, the accessibility checker the browser tests inject).
 # Installs the missing ones when it can (root with apt-get), else stops with the command to run.
 # FONTS_DIR is where Debian puts them (a test points it elsewhere).
 set -euo pipefail
@@ -10,6 +12,8 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -f "$fonts/dejavu/DejaVuSans.ttf" ] || missing+=(fonts-dejavu-core)
 [ -d "$fonts/droid" ] || missing+=(fonts-droid-fallback)
+command -v msgfmt >/dev/null 2>&1 && command -v xgettext >/dev/null 2>&1 || missing+=(gettext)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -36,8 +36,9 @@ def test_missing_packages_without_root_stop_at_once_with_the_command_to_run(tmp_
     result = _run(tmp_path, uid=1000, fonts=tmp_path / "no-fonts")
 
     assert result.returncode == 1
-    assert "sudo apt-get install -y chromium fonts-dejavu-core fonts-droid-fallback" in (
-        result.stderr
+    assert (
+        "sudo apt-get install -y chromium fonts-dejavu-core fonts-droid-fallback gettext npm"
+        in result.stderr
     )
 
 
@@ -47,9 +48,10 @@ def test_nothing_is_asked_for_when_every_package_is_there(tmp_path):
     (fonts / "dejavu" / "DejaVuSans.ttf").write_bytes(b"")
     (fonts / "droid").mkdir()
     (tmp_path / "bin").mkdir()
-    chromium = tmp_path / "bin" / "chromium"
-    chromium.write_text("#!/bin/sh\n")
-    chromium.chmod(0o755)
+    for tool in ("chromium", "msgfmt", "xgettext", "npm"):
+        stub = tmp_path / "bin" / tool
+        stub.write_text("#!/bin/sh\n")
+        stub.chmod(0o755)
 
     result = _run(tmp_path, uid=1000, fonts=fonts)
 

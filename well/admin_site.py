@@ -51,7 +51,7 @@ class WellAdminSite(AdminSite):
         user = request.user
         if user.is_authenticated and user.is_staff and user.is_active:
             if not user_has_mfa(user):
-                messages.warning(request, "Staff must set up two-factor authentication first.")
+                messages.warning(request, _("Staff must set up two-factor authentication first."))
                 return redirect("mfa_activate_totp")
             if not session_passed_mfa(request):
                 # The admin needs the second factor in this session. Once the password is

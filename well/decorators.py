@@ -6,7 +6,9 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
+from well.i18n import workspace_locale_activate
 from well.models import Role
 from well.selectors import membership_get
 
@@ -23,9 +25,10 @@ def workspace_view(role: str = Role.VIEWER):
         def wrapper(request, workspace_slug: str, *args, **kwargs):
             membership = membership_get(user=request.user, workspace_slug=workspace_slug)
             if not membership.allows(role):
-                raise PermissionDenied("Your role in this workspace does not allow this.")
+                raise PermissionDenied(_("Your role in this workspace does not allow this."))
             request.membership = membership
             request.workspace = membership.workspace
+            workspace_locale_activate(request, membership.workspace)
             if request.session.get("workspace_slug") != membership.workspace.slug:
                 # Only on a change: an unchanged session is not written back on every page.
                 request.session["workspace_slug"] = membership.workspace.slug

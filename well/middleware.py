@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+from django.utils import timezone
+
 from well.context import current_request_id, new_request_id
+from well.i18n import zone_get
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -24,3 +27,23 @@ class RequestIdMiddleware:
             current_request_id.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class TimeZoneMiddleware:
+    """Every request starts in Well's default zone and ends with no zone left active.
+
+    workspace_view then activates the workspace's own zone; without the reset here a thread
+    would carry the last workspace's zone into the next request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # The partner API speaks UTC (ISO 8601 with Z), whatever a person's pages show.
+        if not request.path.startswith("/api/"):
+            timezone.activate(zone_get(None))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -8,17 +8,18 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class StorageRegion(models.TextChoices):
-    EU = "eu", "European Union"
-    US = "us", "United States"
+    EU = "eu", _("European Union")
+    US = "us", _("United States")
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ACCOUNTANT = "accountant", "Accountant"
-    VIEWER = "viewer", "Viewer"
+    OWNER = "owner", _("Owner")
+    ACCOUNTANT = "accountant", _("Accountant")
+    VIEWER = "viewer", _("Viewer")
 
 
 # Higher ranks may do everything lower ranks may.
@@ -33,10 +34,19 @@ class Workspace(models.Model):
     )
     auto_threshold = models.FloatField(default=0.85)
     review_threshold = models.FloatField(default=0.55)
+    # The pages' language when neither the person nor the browser chose one (the creator's);
+    # empty: the site's default for pages, the QuickBooks company's for drawn PDFs.
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, blank=True, default=""
+    )
+    # Times are shown in this zone, with its name (IANA), for every member.
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Paris")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
@@ -79,6 +89,8 @@ class Membership(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique")
         ]
@@ -103,14 +115,18 @@ class WorkspaceKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     rewrapped_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("workspace data key")
+        verbose_name_plural = _("workspace data keys")
+
     def __str__(self) -> str:
         return f"data key of workspace {self.workspace_id} (master {self.master_key_id})"
 
 
 class ActorType(models.TextChoices):
-    USER = "user", "User"
-    API_KEY = "api_key", "API key"
-    SYSTEM = "system", "System"
+    USER = "user", _("User")
+    API_KEY = "api_key", _("API key")
+    SYSTEM = "system", _("System")
 
 
 class AuditEvent(models.Model):
@@ -143,6 +159,8 @@ class AuditEvent(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(
@@ -160,9 +178,9 @@ class AuditEvent(models.Model):
 
 
 class ApiScope(models.TextChoices):
-    READ = "read", "Read"
-    DECIDE = "decide", "Decide"
-    ADMIN = "admin", "Administer"
+    READ = "read", _("Read")
+    DECIDE = "decide", _("Decide")
+    ADMIN = "admin", _("Administer")
 
 
 # What a key may do, as the role a person would need for the same thing.
@@ -197,6 +215,8 @@ class ApiKey(TenantModel):
     )
 
     class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["workspace", "created_at"], name="api_key_workspace_idx")]
 
@@ -224,6 +244,8 @@ class ApiIdempotency(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("API idempotency record")
+        verbose_name_plural = _("API idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["api_key", "key"], name="api_idempotency_unique")
         ]
@@ -233,11 +255,11 @@ class ApiIdempotency(TenantModel):
 
 
 class WebhookEvent(models.TextChoices):
-    RECORD_NEEDS_REVIEW = "record.needs_review", "A record needs review"
-    RECORD_POSTED = "record.posted", "A record was posted to Qonto"
-    RECORD_FAILED = "record.failed", "Qonto refused a record"
-    SYNC_FAILED = "sync.failed", "A sync failed"
-    CONNECTION_NEEDS_RECONNECT = "connection.needs_reconnect", "A connection needs reconnecting"
+    RECORD_NEEDS_REVIEW = "record.needs_review", _("A record needs review")
+    RECORD_POSTED = "record.posted", _("A record was posted to Qonto")
+    RECORD_FAILED = "record.failed", _("Qonto refused a record")
+    SYNC_FAILED = "sync.failed", _("A sync failed")
+    CONNECTION_NEEDS_RECONNECT = "connection.needs_reconnect", _("A connection needs reconnecting")
 
 
 class WebhookEndpoint(TenantModel):
@@ -251,6 +273,8 @@ class WebhookEndpoint(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -258,10 +282,10 @@ class WebhookEndpoint(TenantModel):
 
 
 class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    RETRYING = "retrying", "Retrying"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    RETRYING = "retrying", _("Retrying")
+    FAILED = "failed", _("Failed")
 
 
 class WebhookDelivery(TenantModel):
@@ -284,6 +308,8 @@ class WebhookDelivery(TenantModel):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_idx")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from well.models import Membership, Workspace
 
@@ -20,7 +21,7 @@ def membership_get(*, user, workspace_slug: str) -> Membership:
     """The user's membership of the workspace, or 404 (never 403: no existence leak)."""
     membership = memberships_for_user(user=user).filter(workspace__slug=workspace_slug).first()
     if membership is None:
-        raise Http404("No such workspace.")
+        raise Http404(_("No such workspace."))
     return membership
 
 

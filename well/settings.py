@@ -85,6 +85,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "well.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the person's choice (the switcher's cookie), else the browser's; pages of a
+    # workspace fall back to the workspace's language (well.i18n, in workspace_view).
+    "django.middleware.locale.LocaleMiddleware",
+    # Times in the workspace's zone (Europe/Paris until a workspace says otherwise).
+    "well.middleware.TimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -106,6 +111,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
@@ -154,10 +161,22 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
+# English and French (docs/i18n.md). LANGUAGE_CODE is the last fallback only: a workspace's
+# language comes before it, the browser's before that, the person's choice first of all.
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Stored and computed in UTC; shown in the workspace's zone (Workspace.time_zone), and in this
+# one on pages outside a workspace.
 TIME_ZONE = "UTC"
+WELL_DEFAULT_TIME_ZONE = env_str("WELL_DEFAULT_TIME_ZONE", "Europe/Paris")
 USE_I18N = True
 USE_TZ = True
+# The language chosen with the switcher is remembered for a year, for this site only.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+LANGUAGE_COOKIE_HTTPONLY = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

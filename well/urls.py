@@ -8,6 +8,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    # The language switcher at the foot of every page posts here (Django's set_language).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("w/<slug:workspace_slug>/", include("review.urls")),
     path("w/<slug:workspace_slug>/connections/", include("connectors.urls")),
     path("", include("connectors.onboarding_urls")),  # onboarding/new/, w/<slug>/onboarding/

@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from well.api_auth import api_key_create, api_keys_for_workspace
@@ -46,9 +48,12 @@ def home(request):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, label=pgettext_lazy("API key", "Name"))
     scopes = forms.MultipleChoiceField(
-        choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple, initial=[ApiScope.READ]
+        choices=ApiScope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiScope.READ],
+        label=pgettext_lazy("API key", "Scopes"),
     )
 
 
@@ -84,5 +89,5 @@ def api_key_revoke(request, api_key_id: int):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if revoke_api_key(key=key, actor=Actor.user(request.user)):
-        messages.info(request, f"The key {key.prefix}… is revoked.")
+        messages.info(request, _("The key %(prefix)s… is revoked.") % {"prefix": key.prefix})
     return redirect("api_keys", workspace_slug=request.workspace.slug)

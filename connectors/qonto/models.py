@@ -10,6 +10,7 @@ import uuid
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from well.models import TenantModel
 
@@ -25,8 +26,8 @@ __all__ = [
 
 
 class QontoEntryKind(models.TextChoices):
-    SUPPLIER_INVOICE = "supplier_invoice", "Supplier invoice"
-    TRANSACTION = "transaction", "Transaction"
+    SUPPLIER_INVOICE = "supplier_invoice", _("Supplier invoice")
+    TRANSACTION = "transaction", _("Transaction")
 
 
 class QontoEntry(TenantModel):
@@ -133,11 +134,11 @@ class QontoBankAccount(TenantModel):
 
 
 class PostingAction(models.TextChoices):
-    UPLOAD = "upload", "Upload as supplier invoice"
-    CREDIT_NOTE = "credit_note", "Upload as credit note"
-    LINK = "link", "Link to an existing Qonto object"
-    MARK_PAID = "mark_paid", "Mark the Qonto invoice as paid"
-    UNMARK_PAID = "unmark_paid", "Undo Well's mark as paid"
+    UPLOAD = "upload", _("Upload as supplier invoice")
+    CREDIT_NOTE = "credit_note", _("Upload as credit note")
+    LINK = "link", _("Link to an existing Qonto object")
+    MARK_PAID = "mark_paid", _("Mark the Qonto invoice as paid")
+    UNMARK_PAID = "unmark_paid", _("Undo Well's mark as paid")
 
 
 # One row per (payment version, Qonto invoice) for these: a payment of several bills marks each
@@ -146,11 +147,11 @@ PAYMENT_ACTIONS = ["mark_paid", "unmark_paid"]
 
 
 class PostingState(models.TextChoices):
-    READY = "ready", "Ready"
-    IN_FLIGHT = "in_flight", "In flight"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-    UNKNOWN = "unknown", "Outcome unknown"
+    READY = "ready", _("Ready")
+    IN_FLIGHT = "in_flight", _("In flight")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    UNKNOWN = "unknown", _("Outcome unknown")
 
 
 class Posting(TenantModel):

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from connectors.dispatch import sync_enqueue
 from connectors.models import Connection, ConnectionStatus, Provider
@@ -86,7 +87,8 @@ def qonto_authorization_complete(
     return ConnectOutcome(
         workspace=workspace,
         connection=connection,
-        message=f"Qonto is connected ({connection.external_name or 'organization'}).",
+        message=_("Qonto is connected (%(name)s).")
+        % {"name": connection.external_name or _("organisation")},
     )
 
 
@@ -167,17 +169,23 @@ def qonto_disconnect(*, connection: Connection, actor: Actor) -> DisconnectResul
             client.consents_delete(qonto_api_for(connection, policy=client.http.NO_RETRY))
             revoked = True
         except ProviderError as exc:
-            notes.append(f"Qonto did not confirm the consent removal ({exc.message[:160]}).")
+            notes.append(
+                _("Qonto did not confirm the consent removal (%(error)s).")
+                % {"error": exc.message[:160]}
+            )
     if connection.refresh_token:
         try:
             oauth.token_revoke(token=secret_open(connection, "refresh_token"))
             revoked = True
         except ProviderError as exc:
-            notes.append(f"Qonto did not confirm the token revocation ({exc.message[:160]}).")
+            notes.append(
+                _("Qonto did not confirm the token revocation (%(error)s).")
+                % {"error": exc.message[:160]}
+            )
     connection_tokens_forget(
         connection=connection,
         actor=actor,
         reason=" ".join(notes) or "grant revoked; postings and review queue kept",
     )
-    message = "Qonto is disconnected. Everything already posted and the review queue are kept."
+    message = _("Qonto is disconnected. Everything already posted and the review queue are kept.")
     return DisconnectResult(revoked=revoked, message=" ".join([message, *notes]))

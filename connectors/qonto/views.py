@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from connectors import views as shared
@@ -62,7 +63,7 @@ def sync_now(request):
         request,
         connection=qonto_connection_get(workspace=request.workspace),
         provider_name="Qonto",
-        queued="A Qonto read was queued.",
+        queued=_("A Qonto read was queued."),
     )
     return _back(request.workspace.slug)
 

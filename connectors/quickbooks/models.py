@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from well.models import TenantModel
 
@@ -23,17 +24,17 @@ DOCUMENT_KINDS = frozenset({"Bill", "Purchase", "VendorCredit"})
 class RecordState(models.TextChoices):
     """Where a source record is in its life (architecture.md, "The lifecycle of a record")."""
 
-    PULLED = "pulled", "Pulled"
-    PROPOSED = "proposed", "Proposed"
-    AUTO_APPROVED = "auto_approved", "Auto-approved"
-    IN_REVIEW = "in_review", "In review"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    REFUSED = "refused", "Refused"
-    WAITING_PAYMENT = "waiting_payment", "Waiting for payment"
-    POSTING = "posting", "Posting"
-    POSTED = "posted", "Posted"
-    FAILED = "failed", "Failed"
+    PULLED = "pulled", _("Pulled")
+    PROPOSED = "proposed", _("Proposed")
+    AUTO_APPROVED = "auto_approved", _("Auto-approved")
+    IN_REVIEW = "in_review", _("In review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    REFUSED = "refused", _("Refused")
+    WAITING_PAYMENT = "waiting_payment", _("Waiting for payment")
+    POSTING = "posting", _("Posting")
+    POSTED = "posted", _("Posted")
+    FAILED = "failed", _("Failed")
 
 
 class PayloadEncoder(DjangoJSONEncoder):

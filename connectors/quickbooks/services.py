@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from connectors.dispatch import sync_enqueue
 from connectors.models import Connection, ConnectionStatus, Provider
@@ -36,6 +37,7 @@ from connectors.services import (
 )
 from connectors.tokens import TokenRefresh, connection_grant_store
 from connectors.tokens import access_token_get as _access_token_get
+from well import formats
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open
 from well.http import ProviderError
@@ -158,9 +160,9 @@ def quickbooks_authorization_complete(
         actor=Actor.user(user),
         start_over=start_over,
     )
-    message = "QuickBooks is connected; the first sync has been queued."
+    message = _("QuickBooks is connected; the first sync has been queued.")
     if connection.sync_marker:
-        message = "QuickBooks is reconnected; syncing resumes where it stopped."
+        message = _("QuickBooks is reconnected; syncing resumes where it stopped.")
     return ConnectOutcome(workspace=workspace, connection=connection, message=message)
 
 
@@ -226,12 +228,15 @@ def quickbooks_reimport(
         reason="re-import requested: records already posted are recognised by QuickBooks ID",
     )
     sync_enqueue(connection=locked, trigger="reimport", full=everything)
-    what = "everything" if everything else f"changes since {since.isoformat()}"
+    what = (
+        _("everything") if everything else _("changes since %(day)s") % {"day": formats.day(since)}
+    )
     return ReimportOutcome(
         marker_before=before,
         marker_after=after,
         everything=everything,
-        message=f"A re-import of {what} was queued; this page shows its progress.",
+        message=_("A re-import of %(what)s was queued; this page shows its progress.")
+        % {"what": what},
     )
 
 
@@ -259,11 +264,13 @@ def quickbooks_disconnect(*, connection: Connection, actor: Actor) -> Disconnect
             oauth.token_revoke(token=secret_open(connection, "refresh_token"))
             revoked = True
         except ProviderError as exc:
-            note = f"QuickBooks did not confirm the revocation ({exc.message[:200]})."
+            note = _("QuickBooks did not confirm the revocation (%(error)s).") % {
+                "error": exc.message[:200]
+            }
     connection_tokens_forget(
         connection=connection,
         actor=actor,
         reason=note or "grant revoked; records and review queue kept",
     )
-    message = "QuickBooks is disconnected. Every record and the review queue are kept."
+    message = _("QuickBooks is disconnected. Every record and the review queue are kept.")
     return DisconnectResult(revoked=revoked, message=f"{message} {note}".strip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import views as shared
@@ -50,7 +51,7 @@ def sync_now(request):
         request,
         connection=quickbooks_connection_get(workspace=request.workspace),
         provider_name="QuickBooks",
-        queued="A sync was queued; this page shows its progress.",
+        queued=_("A sync was queued; this page shows its progress."),
     )
     return _back(request.workspace.slug)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from connectors.qonto.models import Posting
 from connectors.quickbooks.models import SourceRecord
@@ -16,6 +17,8 @@ from review.selectors.records import (
     record_postings,
     record_proposals,
 )
+from review.words import band_words, state_words, verb_words
+from well import formats
 from well.models import AuditEvent, Workspace
 
 # What happens to the connections during a record's life, shown on its trail.
@@ -41,33 +44,41 @@ class TimelineEntry:
 
 
 def _event_summary(event) -> str:
+    """What happened, in the reader's language (no verb codes, no raw states)."""
     after = event.after or {}
     before = event.before or {}
     verb = event.verb
+    what = verb_words(verb)
     if verb == "records.pulled":
-        return "pulled from QuickBooks (first arrival)"
+        return _("pulled from QuickBooks (first arrival)")
     if verb == "record.proposed":
         thresholds = after.get("thresholds") or {}
         target = (after.get("target") or {}).get("qonto_id")
-        action = "link to " + target if target else "upload as new"
-        return (
-            f"proposed: {action} at confidence {after.get('confidence', 0):.2f} "
-            f"({after.get('band')}; auto ≥ {thresholds.get('auto', 0):.2f}, "
-            f"review ≥ {thresholds.get('review', 0):.2f})"
-        )
+        action = _("link to Qonto entry %(id)s") % {"id": target} if target else _("upload as new")
+        return _(
+            "proposed: %(action)s at confidence %(confidence)s (%(band)s; auto-post from "
+            "%(auto)s, review from %(review)s)"
+        ) % {
+            "action": action,
+            "confidence": formats.percent(after.get("confidence", 0)),
+            "band": band_words(after.get("band") or ""),
+            "auto": formats.percent(thresholds.get("auto", 0)),
+            "review": formats.percent(thresholds.get("review", 0)),
+        }
     if verb.startswith("posting."):
-        bits = [verb.split(".", 1)[1].replace("_", " ")]
-        for key in ("qonto_id", "outcome", "error_code", "message"):
-            if after.get(key):
-                bits.append(f"{key.replace('_', ' ')}: {after[key]}")
-        return "posting " + "; ".join(str(b) for b in bits)
-    if verb.startswith("connection."):
-        return verb.split(".", 1)[1].replace("_", " ") + f" ({event.object_type or 'connection'})"
+        bits = [what]
+        if after.get("qonto_id"):
+            bits.append(_("Qonto ID %(id)s") % {"id": after["qonto_id"]})
+        if after.get("message"):
+            bits.append(str(after["message"]))
+        return "; ".join(bits)
     if before.get("state") or after.get("state"):
-        return f"{verb.split('.', 1)[-1].replace('_', ' ')}: {before.get('state', '—')} → " + str(
-            after.get("state", "—")
-        )
-    return verb.replace(".", " ").replace("_", " ")
+        return _("%(what)s: %(before)s → %(after)s") % {
+            "what": what,
+            "before": state_words(before.get("state")),
+            "after": state_words(after.get("state")),
+        }
+    return what
 
 
 def _timeline_entry(event) -> TimelineEntry:

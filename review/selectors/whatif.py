@@ -25,6 +25,10 @@ class WhatIfPoint:
     auto_posted: int
     changed: int  # of those auto-posted, how many a reviewer later changed
 
+    @property
+    def error_rate(self) -> float:
+        return self.changed / self.auto_posted if self.auto_posted else 0.0
+
 
 def whatif_replay(*, cases: list[DecidedCase], thresholds: list[float]) -> list[WhatIfPoint]:
     """Replay decided history at each threshold: auto-posted count and later-changed count.

@@ -4,30 +4,62 @@ from __future__ import annotations
 
 from django import template
 
+from connectors.qonto.models import PostingState
 from connectors.quickbooks.models import RecordState
+from review import reasons, words
 
 register = template.Library()
-
-SIGNAL_NAMES = {
-    "amount": "Amount",
-    "date": "Date",
-    "counterparty": "Supplier name",
-    "reference": "Reference",
-    "currency": "Currency",
-    "kind": "Kind of entry",
-    "usage": "Not used elsewhere",
-    "runner_up": "Runner-up",
-    "ledger": "Ledger account",
-    "gate": "Rule",
-    "create": "Upload as new",
-    "tax_id": "Tax ID",
-    "vendor": "Vendor history",
-}
 
 
 @register.filter
 def signal_name(signal: str) -> str:
-    return SIGNAL_NAMES.get(signal, str(signal).replace("_", " ").capitalize())
+    return reasons.signal_words(signal)
+
+
+@register.filter
+def reason_text(reason: dict) -> str:
+    """A stored reason as a sentence in the reader's language (review/reasons.py)."""
+    return reasons.reason_words(reason or {})
+
+
+@register.filter
+def event_reason(event) -> str:
+    """An audit event's (or timeline entry's) reason in the reader's language."""
+    return reasons.event_reason_words(
+        getattr(event, "reason", "") or "", actor_type=getattr(event, "actor_type", "")
+    )
+
+
+@register.filter
+def gate_text(gate: str) -> str:
+    return reasons.gate_words(gate)
+
+
+@register.filter
+def entity_name(entity_type: str) -> str:
+    return words.entity_words(entity_type)
+
+
+@register.filter
+def record_name(record) -> str:
+    """ "Purchase 1072": the record as every page and export names it."""
+    return words.record_name(record)
+
+
+@register.filter
+def verb_text(verb: str) -> str:
+    return words.verb_words(verb)
+
+
+@register.filter
+def verb_family_text(verb: str) -> str:
+    """The audit filter's choices: "record." is every record event."""
+    return words.verb_family_words(verb)
+
+
+@register.filter
+def actor_type_text(actor_type: str) -> str:
+    return words.actor_type_words(actor_type)
 
 
 @register.filter
@@ -41,18 +73,21 @@ def bar_width(weight) -> float:
 
 @register.filter
 def percent(value) -> str:
+    """A CSS width ("85%"), not for reading: people read |pct (well_formats)."""
     try:
         return f"{float(value) * 100:.0f}%"
     except (TypeError, ValueError):
-        return "—"
+        return "0%"
 
 
 @register.filter
 def state_label(state: str) -> str:
-    try:
-        return RecordState(state).label
-    except ValueError:
-        return str(state)
+    for choices in (RecordState, PostingState):
+        try:
+            return choices(state).label
+        except ValueError:
+            continue
+    return str(state or "").replace("_", " ")
 
 
 @register.filter

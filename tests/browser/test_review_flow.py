@@ -139,7 +139,7 @@ def test_an_accountant_reviews_pins_approves_and_follows_it_to_qonto(world, page
     assert alternative.count() == 1
     page.keyboard.press("2")
     page.wait_for_selector(".messages li.success")
-    assert "pinned to Qonto" in page.locator(".messages").inner_text()
+    assert "pinned to the Qonto" in page.locator(".messages").inner_text()
     pinned = SourceRecord.objects.get(pk=second)
     assert Decision.objects.get(record=pinned).kind == DecisionKind.PIN
 
@@ -156,12 +156,13 @@ def test_an_accountant_reviews_pins_approves_and_follows_it_to_qonto(world, page
     assert page.locator("#record-state").inner_text() == "Posted"
     assert page.locator("a", has_text="open in Qonto").count() >= 1
     timeline = page.locator("#timeline").inner_text()
-    for step in ("pulled from QuickBooks", "proposed:", "approve", "posting", "done"):
+    steps = ("pulled from QuickBooks", "proposed:", "Approved", "Being posted", "Posted to Qonto")
+    for step in steps:
         assert step in timeline, step
     screenshot("review-record-posted")
     page.goto(f"{site}/w/demo/records/{second}/")
     timeline = page.locator("#timeline").inner_text()
-    for step in ("proposed:", "pin", "posting", "done"):
+    for step in ("proposed:", "Pinned to another Qonto entry", "Being posted", "Posted to Qonto"):
         assert step in timeline, step
     for pk in (first, second):
         verbs = set(AuditEvent.objects.filter(object_id=str(pk)).values_list("verb", flat=True))
@@ -212,7 +213,7 @@ def test_a_refused_record_is_pinned_by_hand_and_posted(world, page, screenshot):
     postings_send()
     assert SourceRecord.objects.get(pk=pk).state == RecordState.POSTED
     page.goto(f"{site}/w/demo/records/{pk}/")
-    assert "pin" in page.locator("#timeline").inner_text()
+    assert "Pinned to another Qonto entry" in page.locator("#timeline").inner_text()
 
 
 def test_a_threshold_change_and_its_whatif_chart(world, page, screenshot):
@@ -233,8 +234,8 @@ def test_a_threshold_change_and_its_whatif_chart(world, page, screenshot):
     page.wait_for_url(re.compile(r".*threshold=0\.7.*"))
     chart = page.locator("#whatif svg.chart")
     assert chart.count() == 1
-    assert "0.70 (tried)" in page.locator("#whatif table").inner_text()
-    assert "0.80 (now)" in page.locator("#whatif table").inner_text()
+    assert "70% (tried)" in page.locator("#whatif table").inner_text()
+    assert "80% (now)" in page.locator("#whatif table").inner_text()
     screenshot("review-settings-whatif")
 
 
@@ -283,5 +284,5 @@ def test_a_failed_posting_is_retried_from_the_record_page_and_reaches_qonto(
     page.goto(f"{site}/w/demo/records/{record.pk}/")
     assert page.locator("#record-state").inner_text() == "Posted"
     timeline = page.locator("#timeline").inner_text()
-    for step in ("posting failed", "posting retried", "posting done"):
+    for step in ("Posting failed", "Posting retried", "Posted to Qonto"):
         assert step in timeline, step

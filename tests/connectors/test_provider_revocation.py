@@ -191,7 +191,7 @@ def test_only_an_owner_gets_the_reconnect_button(quickbooks_connected, qbo, clie
     html = _banner(client, quickbooks_connected.workspace, "review:dashboard")
     assert "QuickBooks Online needs to be reconnected" in html
     assert "Ask an owner" in html
-    assert 'name="next"' not in html
+    assert '<button type="submit">Reconnect' not in html
 
 
 def test_the_connections_page_and_banner_make_as_many_queries_for_many_runs_as_for_one(

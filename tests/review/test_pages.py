@@ -97,7 +97,7 @@ def test_the_record_page_shows_fields_side_by_side_candidates_signals_and_timeli
     assert "QuickBooks and Qonto, side by side" in page
     assert 'class="candidate proposed"' in page and "Pin this instead" in page
     assert 'class="sbar"' in page and "amount within 0.5%" in page
-    assert "proposed:" in page and "auto ≥ 0.85" in page
+    assert "proposed:" in page and "auto-post from 85%" in page
 
 
 def test_a_record_of_another_kind_or_workspace_is_not_found(books, other_books, people):
@@ -194,7 +194,9 @@ def test_a_validation_error_keeps_everything_typed(books, people):
     assert response.status_code == 400
     page = response.content.decode()
     assert 'value="F-KEEP-ME"' in page and 'value="31/02/2025"' in page
-    assert "my careful note" in page and "Give the due date as YYYY-MM-DD." in page
+    # A real date box: the form refuses an impossible date before any service runs.
+    assert "my careful note" in page and "Enter a valid date." in page
+    assert 'type="date"' in page
     assert "Nothing was decided" in page
     assert not Decision.objects.exists()
 
@@ -235,7 +237,7 @@ def test_pinning_another_candidate_posts_it(books, people):
     bill = in_review(books)
     entry = Proposal.objects.get(record=bill, is_current=True).candidates.get(rank=2).target
     response = people["owner"].post(url(books, "pin", record_id=bill.pk), {"entry": str(entry.pk)})
-    assert "pinned to Qonto" in texts(response)[0]
+    assert "pinned to the Qonto" in texts(response)[0]
     decision = Decision.objects.get(record=bill)
     assert decision.kind == DecisionKind.PIN and decision.right_target == entry
 
@@ -353,10 +355,11 @@ def test_the_csv_export_has_every_event(books, people):
     people["owner"].post(url(books, "reject", record_id=bill.pk))
     response = people["viewer"].get(url(books, "audit_csv"))
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0][:4] == ["at", "actor_type", "actor", "verb"]
-    verbs = {row[3] for row in rows[1:]}
-    assert {"record.proposed", "record.reject"} <= verbs
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:4] == ["Date", "Record", "Vendor", "Amount"]
+    verbs = {row[6] for row in rows[1:]}
+    assert {"Match proposed", "Rejected"} <= verbs
     assert len(rows) - 1 == AuditEvent.objects.filter(workspace=books.workspace).count()
 
 
@@ -393,7 +396,7 @@ def test_wrong_thresholds_are_refused_and_kept(books, people):
     assert response.status_code == 400
     page = response.content.decode()
     assert 'value="0.93"' in page and 'value="0.61"' in page
-    assert "cannot be above the auto threshold" in page
+    assert "cannot be above the auto-post threshold" in page
     assert Workspace.objects.get(pk=books.workspace.pk).auto_threshold == 0.85
 
 
@@ -433,12 +436,12 @@ def test_an_owner_sets_a_vendor_rule_and_it_is_audited(books, people):
 def test_a_wrong_vendor_rule_is_refused_and_the_input_kept(books, people):
     _vendor(books)
     response = people["owner"].post(
-        url(books, "vendor_rule"), {"vendor": "41", "auto_threshold": "1.7", "note": "kept"}
+        url(books, "vendor_rule"), {"vendor": "41", "auto_threshold": "170", "note": "kept"}
     )
 
     assert response.status_code == 400
     page = response.content.decode()
-    assert 'value="1.7"' in page and 'value="kept"' in page
+    assert 'value="170"' in page and 'value="kept"' in page
 
 
 def test_an_accountant_cannot_set_a_vendor_rule(books, people):
@@ -455,7 +458,7 @@ def test_an_owner_changes_a_members_role(books, people):
     response = people["owner"].post(
         url(books, "member_role"), {"member": member.pk, "role": "accountant"}
     )
-    assert "is now accountant" in texts(response)[0]
+    assert "is now Accountant" in texts(response)[0]
     assert Membership.objects.get(pk=member.pk).role == Role.ACCOUNTANT
 
 
@@ -496,7 +499,7 @@ def test_the_settings_page_draws_the_whatif_chart_at_a_tried_threshold(books, pe
     bill = in_review(books)
     people["owner"].post(url(books, "reject", record_id=bill.pk))
     page = people["viewer"].get(url(books, "settings") + "?threshold=0.6").content.decode()
-    assert "What-if: auto-posted and later changed" in page and "0.60 (tried)" in page
+    assert "What-if: auto-posted and later changed" in page and "60% (tried)" in page
 
 
 # --- query counts do not grow with rows ----------------------------------------------------

@@ -32,6 +32,7 @@ GLOBAL_PREFIXES = {
     "admin/": "staff only, behind MFA (tests/well/test_admin_mfa.py)",
     "accounts/": "allauth sign-in pages, about the signed-in user only",
     "healthz": "database liveness, no tenant data",
+    "i18n/": "the language switcher: sets the person's language cookie, reads no tenant",
     "static/": "static files",
     "api/schema/": "the OpenAPI document, no tenant data",
     "api/docs/": "interactive API docs, no tenant data",

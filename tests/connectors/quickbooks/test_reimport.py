@@ -121,7 +121,7 @@ def test_the_page_explains_then_asks_to_confirm_before_anything_changes(connecte
 
     confirm = client.get(url, {"scope": "since", "since": "2026-01-15"})
     html = confirm.content.decode()
-    assert "Confirm re-import" in html and "15 January 2026" in html
+    assert "Confirm re-import" in html and "Jan 15, 2026" in html
     connected.refresh_from_db()
     assert connected.sync_marker == marker  # looking at the confirmation changes nothing
     # A POST without the confirmation step only shows it again.
