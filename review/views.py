@@ -378,6 +378,7 @@ def _decide_with_form(request, record, service, done: str, **extra):
     whatever the action (approve, reject, upload as new, pin)."""
     form = _edit_form(request, record)
     if not form.is_valid():
+        messages.error(request, _("Nothing was decided: correct the highlighted fields."))
         return _record_page(request, record.pk, edit_form=form, status=400)
     try:
         service(
