@@ -76,6 +76,8 @@ class Connection(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "provider"], name="connection_one_per_provider"
@@ -115,6 +117,8 @@ class SyncRun(TenantModel):
     error = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
         ordering = ["-started_at"]
         indexes = [
             models.Index(fields=["connection", "started_at"], name="sync_run_connection_idx"),
@@ -171,6 +175,8 @@ class Onboarding(TenantModel):
     first_sync_retried_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("onboarding")
+        verbose_name_plural = _("onboardings")
         constraints = [
             models.UniqueConstraint(fields=["workspace"], name="onboarding_one_per_workspace"),
         ]
@@ -198,6 +204,8 @@ class BankAccountMapping(TenantModel):
     confirmed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("bank account mapping")
+        verbose_name_plural = _("bank account mappings")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "qbo_account_id"], name="bank_account_mapping_unique"

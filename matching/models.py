@@ -56,6 +56,8 @@ class Proposal(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("proposal")
+        verbose_name_plural = _("proposals")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -124,6 +126,8 @@ class Candidate(TenantModel):
     reasons = models.JSONField(default=list, blank=True)
 
     class Meta:
+        verbose_name = _("candidate")
+        verbose_name_plural = _("candidates")
         ordering = ["proposal", "rank"]
         constraints = [
             models.UniqueConstraint(fields=["proposal", "rank"], name="candidate_rank_unique"),
@@ -156,6 +160,8 @@ class WorkspaceModel(TenantModel):
     entries = models.PositiveIntegerField(default=0, help_text="Qonto entries fitted on")
 
     class Meta:
+        verbose_name = _("workspace matching model")
+        verbose_name_plural = _("workspace matching models")
         constraints = [
             models.UniqueConstraint(fields=["workspace"], name="workspace_model_one"),
         ]
@@ -176,6 +182,8 @@ class VendorRule(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("vendor rule")
+        verbose_name_plural = _("vendor rules")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "vendor_qbo_id"], name="vendor_rule_one_per_vendor"
@@ -236,6 +244,8 @@ class Decision(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name = _("decision")
+        verbose_name_plural = _("decisions")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(

@@ -80,6 +80,8 @@ class QontoEntry(TenantModel):
     pulled_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("Qonto entry")
+        verbose_name_plural = _("Qonto entries")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "kind", "qonto_id"], name="qonto_entry_unique"
@@ -123,6 +125,8 @@ class QontoBankAccount(TenantModel):
     pulled_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("Qonto bank account")
+        verbose_name_plural = _("Qonto bank accounts")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "qonto_id"], name="qonto_bank_account_unique"
@@ -194,6 +198,8 @@ class Posting(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("posting")
+        verbose_name_plural = _("postings")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "record", "source_version", "action"],
@@ -247,6 +253,8 @@ class QontoLink(TenantModel):
     released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("Qonto link")
+        verbose_name_plural = _("Qonto links")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "target_kind", "qonto_id"],

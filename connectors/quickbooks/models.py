@@ -102,6 +102,8 @@ class SourceRecord(TenantModel):
     pulled_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("QuickBooks record")
+        verbose_name_plural = _("QuickBooks records")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "entity_type", "qbo_id"], name="source_record_unique"
@@ -169,6 +171,8 @@ class SourceFile(TenantModel):
     fetched_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("QuickBooks attachment")
+        verbose_name_plural = _("QuickBooks attachments")
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "record", "attachable"], name="source_file_unique"
