@@ -42,7 +42,7 @@ def bill_1079_and_bill_603(books, people):
     response = people["accountant"].post(
         url(books, "pin", record_id=bill_603.pk), {"entry": str(entry.pk)}
     )
-    assert "pinned to Qonto" in texts(response)[-1]
+    assert "pinned to the Qonto" in texts(response)[-1]
     assert live_holders(entry) == {bill_603.pk}
     return bill_1079, bill_603, entry
 
@@ -251,7 +251,7 @@ def test_bulk_confirmation_says_per_row_what_will_happen_and_why_not(books, peop
     ]
     response = client.post(url(books, "bulk_approve"), form)
     said = texts(response)
-    assert said[0].startswith("1 records approved")
+    assert said[0].startswith("1 record approved")
     assert sum(f"already linked to Bill {rows[0].qbo_id}" in m for m in said) == 2
     assert live_holders(shared) == {rows[0].pk}
 
@@ -281,7 +281,7 @@ def test_a_queue_row_above_the_auto_threshold_says_a_check_stopped_it(books, peo
 
     row = page[page.index(f'id="row-{record.pk}"') :]
     row = row[: row.index("</tr>")]
-    assert "0.97" in row and "above auto-post: stopped by a check" in row
+    assert "97%" in row and "above auto-post: stopped by a check" in row
     assert "not auto-posted: a vendor rule" in row
 
 
