@@ -208,7 +208,7 @@ def test_a_refused_record_is_pinned_by_hand_and_posted(world, page, screenshot):
     assert page.locator("#entry-picker input[name=entry]:checked").count() == 0
     page.check(f"#entry-picker input[name=entry][value='{free[0].pk}']")
     page.click("#pin-entry")
-    page.wait_for_selector(".messages li.success")
+    page.wait_for_selector(".messages li.success", timeout=90_000)  # a shared machine is slow
     assert Decision.objects.get(record_id=pk).kind == DecisionKind.PIN
     postings_send()
     assert SourceRecord.objects.get(pk=pk).state == RecordState.POSTED
