@@ -6,6 +6,7 @@ from django import template
 
 from connectors.qonto.models import PostingState
 from connectors.quickbooks.models import RecordState
+from connectors.templatetags import connectors_tags
 from review import reasons, words
 
 register = template.Library()
@@ -35,15 +36,10 @@ def gate_text(gate: str) -> str:
     return reasons.gate_words(gate)
 
 
-@register.filter
-def entity_name(entity_type: str) -> str:
-    return words.entity_words(entity_type)
-
-
-@register.filter
-def record_name(record) -> str:
-    """ "Purchase 1072": the record as every page and export names it."""
-    return words.record_name(record)
+# The record's names as every page and export gives them ("Purchase 1072"): the connectors'
+# filters, registered here too so review templates need one library.
+register.filter("entity_name", connectors_tags.entity_name)
+register.filter("record_name", connectors_tags.record_name)
 
 
 @register.filter
