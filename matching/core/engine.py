@@ -22,6 +22,7 @@ import numpy as np
 from . import blocking
 from .assign import assign, marginals, segment_argmax
 from .compare import (
+    LEVELS,
     SIGNALS,
     STRONG_PARTY,
     Columns,
@@ -54,7 +55,12 @@ from .types import (
     Vendor,
 )
 
+# Per record (type, id): the (kind, id) of every entry blocking found for it.
+Candidates = dict[tuple[str, str], list[tuple[str, str]]]
+
 MAX_ALTERNATIVES = 5
+# More than any signal's number of levels: a comparison vector's code in this base is unique.
+LEVEL_CODE_BASE = 1 + max(len(levels) for levels in LEVELS.values())
 LOGIT_CLIP = 12.0
 NEAR_TIE = 0.5  # an option at least half as likely as the proposal is a near-tie
 
@@ -157,9 +163,25 @@ class Batch:
     starts: np.ndarray  # position of each record's first pair
     # Per pair: the bill whose payment the candidate transaction may be instead ("" if none).
     rivals: list[str]
+    _shapes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def candidates_of(self, i: int) -> np.ndarray:
         return np.arange(self.starts[i], self.starts[i] + self.counts[i])
+
+    def shapes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct comparison vectors of the pairs, each pair's one, each pair's group.
+
+        A batch has a few hundred distinct vectors for hundreds of thousands of pairs: weighing
+        each vector once is what lets EM re-weigh the batch at every iteration cheaply.
+        """
+        if self._shapes is None:
+            levels = self.pairs.levels.astype(np.int64)
+            code = levels @ (LEVEL_CODE_BASE ** np.arange(levels.shape[1], dtype=np.int64))
+            _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+            record_group = np.array([GROUPS.index(g) for g in self.groups], dtype=np.int64)
+            pair_group = record_group[self.pairs.record] if self.pairs.size else first[:0]
+            self._shapes = (levels[first], inverse.reshape(-1), pair_group)
+        return self._shapes
 
 
 def _party_name(record: Record, profile: Profile) -> str:
@@ -324,16 +346,15 @@ def weigh(model: Model, batch: Batch) -> Weighed:
     pairs = batch.pairs
     llr = np.zeros(pairs.size)
     log2_link = np.zeros(pairs.size)
+    shapes, shape_of, pair_group = batch.shapes()
     record_group = np.array([GROUPS.index(g) for g in batch.groups], dtype=np.int64)
-    pair_group = record_group[pairs.record] if pairs.size else np.zeros(0, dtype=np.int64)
     log2_none = np.zeros(len(batch.records))
     for g, name in enumerate(GROUPS):
         group = model.groups[name]
         table = group.weight_table()
         mask = pair_group == g
         if mask.any():
-            levels = pairs.levels[mask]
-            weights = table[np.arange(len(SIGNALS)), levels].sum(axis=1)
+            weights = table[np.arange(len(SIGNALS)), shapes].sum(axis=1)[shape_of[mask]]
             amount_u, text_u = group.tf_offsets()
             tf = pairs.tf[mask]
             # A matched value as common as 1 in 20 entries says less than a unique one.
@@ -491,7 +512,7 @@ def decide(
     records: list[Record],
     model: Model,
     policy: Policy,
-    candidates_out: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+    candidates_out: Candidates | None = None,
     batch: Batch | None = None,
 ) -> list[Decision]:
     """Propose an action for every record: score, weigh, share one-to-one, calibrate, explain.
@@ -506,23 +527,81 @@ def iter_decisions(
     records: list[Record],
     model: Model,
     policy: Policy,
-    candidates_out: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+    candidates_out: Candidates | None = None,
     batch: Batch | None = None,
 ) -> Iterator[Decision]:
     """`decide`, one decision at a time (a large evaluation need not hold them all)."""
+    proposed = proposals(book, records, model, batch)
+    yield from explained(book, proposed, model, policy, 0, len(records), candidates_out)
+
+
+@dataclass(slots=True)
+class Proposed:
+    """The whole batch weighed, shared one-to-one and proposed: what explaining a record reads.
+
+    The per-pair arrays are also kept as Python lists: explaining reads them one value at a
+    time, which a list answers several times faster than a numpy array.
+    """
+
+    batch: Batch
+    opts: Options
+    chosen: list[int]  # per record: its proposed pair, -1 for "create"
+    contested: list[bool]
+    llr: list[float]
+    pair: list[float]  # calibrated probability per pair
+    none: list[float]  # calibrated probability of "create" per record
+    raw_pair: list[float]
+    raw_none: list[float]
+    entry: list[int]  # per pair: position of its entry in the book
+    starts: list[int]
+    counts: list[int]
+
+
+def proposals(
+    book: Book, records: list[Record], model: Model, batch: Batch | None = None
+) -> Proposed:
+    """Score (unless `batch` is given), weigh, share and propose for the whole batch at once:
+    the one-to-one sharing needs every record, explaining each one afterwards does not."""
     batch = batch if batch is not None else score_batch(book, records)
     opts = options(model, batch)
     chosen, contested = propose(batch, opts)
-    llr = weigh(model, batch).llr
-    for i, record in enumerate(records):
+    return Proposed(
+        batch,
+        opts,
+        chosen.tolist(),
+        contested.tolist(),
+        weigh(model, batch).llr.tolist(),
+        opts.pair.tolist(),
+        opts.none.tolist(),
+        opts.raw_pair.tolist(),
+        opts.raw_none.tolist(),
+        batch.pairs.entry.tolist(),
+        batch.starts.tolist(),
+        batch.counts.tolist(),
+    )
+
+
+def explained(
+    book: Book,
+    proposed: Proposed,
+    model: Model,
+    policy: Policy,
+    start: int,
+    stop: int,
+    candidates_out: Candidates | None = None,
+) -> Iterator[Decision]:
+    """The decisions of records[start:stop], each explained (records are independent here,
+    so ranges can be explained in separate processes)."""
+    records = proposed.batch.records
+    keys = [(e.kind, e.id) for e in book.entries] if candidates_out is not None else []
+    entry = proposed.entry
+    for i in range(start, stop):
         if candidates_out is not None:
-            found = batch.pairs.entry[batch.candidates_of(i)].tolist()
-            candidates_out[(record.type, record.id)] = {
-                (book.entries[p].kind, book.entries[p].id) for p in found
-            }
-        yield _decision(
-            book, batch, opts, model, policy, i, int(chosen[i]), bool(contested[i]), llr
-        )
+            first = proposed.starts[i]
+            candidates_out[(records[i].type, records[i].id)] = [
+                keys[p] for p in entry[first : first + proposed.counts[i]]
+            ]
+        yield _decision(book, proposed, model, policy, i)
 
 
 def _completeness(record: Record) -> tuple[float, list[str]]:
@@ -592,38 +671,36 @@ def _target(book: Book, entry: int | None) -> Target | None:
     return found
 
 
-def _decision(
-    book: Book,
-    batch: Batch,
-    opts: Options,
-    model: Model,
-    policy: Policy,
-    i: int,
-    pair: int,
-    contested: bool,
-    llr: np.ndarray,
-) -> Decision:
+def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: int) -> Decision:
+    batch = proposed.batch
     record = batch.records[i]
     profile = batch.profiles[i]
-    own = batch.candidates_of(i)
-    # This record's most likely candidates, best first: all that reasons and alternatives use.
-    ranked = own[np.argsort(-opts.pair[own], kind="stable")[: MAX_ALTERNATIVES + 1]].tolist()
-    entry_pos = int(batch.pairs.entry[pair]) if pair >= 0 else None
+    pair = proposed.chosen[i]
+    probability = proposed.pair
+    first, count = proposed.starts[i], proposed.counts[i]
+    # This record's most likely candidates, best first (ties in candidate order): all that
+    # reasons and alternatives use.
+    ranked = sorted(range(first, first + count), key=probability.__getitem__, reverse=True)
+    ranked = ranked[: MAX_ALTERNATIVES + 1]
+    vectors = {p: batch.pairs.vector(p) for p in ranked}
+    if pair >= 0 and pair not in vectors:
+        vectors[pair] = batch.pairs.vector(pair)
+    entry_pos = proposed.entry[pair] if pair >= 0 else None
     entry = book.entries[entry_pos] if entry_pos is not None else None
-    vector = batch.pairs.vector(pair) if pair >= 0 else None
+    vector = vectors[pair] if pair >= 0 else None
     action = LINK if pair >= 0 else CREATE
-    confidence = float(opts.pair[pair] if pair >= 0 else opts.none[i])
-    raw = float(opts.raw_pair[pair] if pair >= 0 else opts.raw_none[i])
+    confidence = probability[pair] if pair >= 0 else proposed.none[i]
+    raw = proposed.raw_pair[pair] if pair >= 0 else proposed.raw_none[i]
 
     gates = failed_gates(record, action, vector, policy)
     fit, fit_why = _policy_fit(record, profile, policy)
     quality, thin = record_quality(record, profile, fit)
     if action == CREATE and quality < QUALITY_AUTO:
         gates.append(f"too thin to create alone (quality {quality:.2f}: {', '.join(thin)})")
-    near = [p for p in ranked if p != pair and opts.pair[p] >= NEAR_TIE * confidence]
+    near = [p for p in ranked if p != pair and probability[p] >= NEAR_TIE * confidence]
     alike: list[int] = []
-    if action == LINK and near:
-        alike = [p for p in near if _alike(batch, p, pair)]
+    if vector is not None and near:
+        alike = [p for p in near if _alike(vectors[p], vector)]
         if alike:
             gates.append(
                 f"{len(alike)} other entr{'y' if len(alike) == 1 else 'ies'} of this vendor "
@@ -639,6 +716,7 @@ def _decision(
             f"the names differ: '{batch.parties[i] or record.vendor_name}' in QuickBooks, "
             f"'{entry.raw_name}' in Qonto"
         )
+    contested = proposed.contested[i]
     if contested:
         gates.append("another record of this batch is as likely to be this entry")
     duplicate = book.linked_references.get(record.reference) if record.type != "Purchase" else ""
@@ -660,11 +738,11 @@ def _decision(
     reasons: list[Reason] = []
     if entry is not None and vector is not None:
         reasons += signal_reasons(
-            record, entry, vector, group.weight_table(), batch.parties[i], float(llr[pair])
+            record, entry, vector, group.weight_table(), batch.parties[i], proposed.llr[pair]
         )
     else:
-        reasons += _create_reasons(book, batch, opts, i, ranked, len(own))
-    alternatives = _alternatives(book, batch, opts, i, pair, confidence, ranked)
+        reasons += _create_reasons(book, proposed, i, ranked, vectors)
+    alternatives = _alternatives(book, proposed, i, pair, confidence, ranked)
     runner = alternatives[0].confidence if alternatives else 0.0
     reasons.append(
         Reason(
@@ -703,6 +781,7 @@ def _decision(
                 },
             )
         )
+    opts = proposed.opts
     features = dict(
         zip(
             FEATURES,
@@ -711,6 +790,10 @@ def _decision(
         )
     )
     features["raw_probability"] = raw
+    comparisons = {}
+    for p in ranked:
+        candidate = book.entries[proposed.entry[p]]
+        comparisons[f"{candidate.kind}:{candidate.id}"] = vectors[p]
     return Decision(
         type=record.type,
         id=record.id,
@@ -724,19 +807,14 @@ def _decision(
         gates_failed=gates,
         ambiguous=bool(alike) or contested,
         features=features,
-        comparisons={
-            f"{book.entries[int(batch.pairs.entry[p])].kind}:"
-            f"{book.entries[int(batch.pairs.entry[p])].id}": batch.pairs.vector(int(p))
-            for p in ranked
-        },
+        comparisons=comparisons,
         vendor_id=record.vendor_id,
         model_version=model.version,
     )
 
 
-def _alike(batch: Batch, other: int, pair: int) -> bool:
+def _alike(a: dict[str, str], b: dict[str, str]) -> bool:
     """Two candidates of one record that only a person can tell apart: same vendor, amount."""
-    a, b = batch.pairs.vector(int(other)), batch.pairs.vector(int(pair))
     return (
         a["counterparty"] in STRONG_PARTY
         and b["counterparty"] in STRONG_PARTY
@@ -746,21 +824,15 @@ def _alike(batch: Batch, other: int, pair: int) -> bool:
 
 
 def _alternatives(
-    book: Book,
-    batch: Batch,
-    opts: Options,
-    i: int,
-    pair: int,
-    confidence: float,
-    ranked: list[int],
+    book: Book, proposed: Proposed, i: int, pair: int, confidence: float, ranked: list[int]
 ) -> list[Alternative]:
     """The other actions, most likely first, with their own calibrated probabilities (scaled
     down only if together they would claim more than the proposal leaves)."""
     found: list[tuple[float, int | None]] = [
-        (float(opts.pair[p]), int(batch.pairs.entry[p])) for p in ranked if p != pair
+        (proposed.pair[p], proposed.entry[p]) for p in ranked if p != pair
     ]
     if pair >= 0:
-        found.append((float(opts.none[i]), None))
+        found.append((proposed.none[i], None))
     found.sort(key=lambda item: -item[0])
     found = found[:MAX_ALTERNATIVES]
     total = sum(p for p, _ in found)
@@ -776,9 +848,9 @@ def _alternatives(
 
 
 def _create_reasons(
-    book: Book, batch: Batch, opts: Options, i: int, ranked: list[int], candidates: int
+    book: Book, proposed: Proposed, i: int, ranked: list[int], vectors: dict[int, dict[str, str]]
 ) -> list[Reason]:
-    record = batch.records[i]
+    record = proposed.batch.records[i]
     if not ranked:
         amount = money(record.amount_cents, record.currency)
         return [
@@ -791,20 +863,20 @@ def _create_reasons(
             )
         ]
     best = ranked[0]
-    entry = book.entries[int(batch.pairs.entry[best])]
-    vector = batch.pairs.vector(int(best))
+    entry = book.entries[proposed.entry[best]]
     weak = [
         f"{signal} {level}"
-        for signal, level in vector.items()
+        for signal, level in vectors[best].items()
         if level not in ("exact", "same_day", "same", "free", "missing")
     ]
+    likely = proposed.pair[best]
     return [
         Reason(
             "candidates",
-            round(float(opts.pair[best]), 4),
-            f"best of {candidates} Qonto entries ({entry.raw_name or entry.id}) is only "
-            f"{float(opts.pair[best]):.0%} likely: {', '.join(weak) or 'not enough evidence'}",
+            round(likely, 4),
+            f"best of {proposed.counts[i]} Qonto entries ({entry.raw_name or entry.id}) is only "
+            f"{likely:.0%} likely: {', '.join(weak) or 'not enough evidence'}",
             level="too_weak",
-            params={"count": str(candidates), "best": entry.raw_name or entry.id},
+            params={"count": str(proposed.counts[i]), "best": entry.raw_name or entry.id},
         )
     ]

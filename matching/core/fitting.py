@@ -195,28 +195,36 @@ def em(model: Model, kind: str, samples: list[Sample], prior: Group) -> Group:
     # Answers outweigh guesses: an open record's pairs count fully while answers are few, and
     # fade as they grow (the model's own posteriors would reinforce its starting point).
     unlabelled_weight = min(1.0, ANSWERS_BEFORE_FADING / max(answers, 1))
+    # What does not change between iterations is counted once: the answers' level counts (an
+    # answer's true pair counts fully, every other pair not at all) and which pairs are this
+    # kind's. The samples are still added in their order, so that the sums are the same.
+    prepared: list[tuple[Batch, np.ndarray, np.ndarray] | np.ndarray] = []
+    for sample in samples:
+        batch = sample.batch
+        mine = np.array([g == kind for g in batch.groups], dtype=bool)
+        if not mine.any() or batch.pairs.size == 0:
+            continue
+        levels = batch.pairs.levels.astype(np.int64)
+        if sample.truth is None:
+            prepared.append((batch, mine, levels))
+            continue
+        weights = np.zeros(batch.pairs.size)
+        weights[sample.truth[sample.truth >= 0]] = 1.0
+        prepared.append(_level_counts(levels, weights * mine[batch.pairs.record]))
     for _ in range(EM_ITERATIONS):
         counts = M_PRIOR_STRENGTH * _normalised(m_prior)
         linked = pi_prior * PI_PRIOR_STRENGTH
         seen = PI_PRIOR_STRENGTH
-        for sample in samples:
-            batch = sample.batch
-            mine = np.array([g == kind for g in batch.groups])
-            if not mine.any() or batch.pairs.size == 0:
+        for item in prepared:
+            if isinstance(item, np.ndarray):
+                counts += item
                 continue
+            batch, mine, levels = item
             pair_post, none_post = posteriors(batch, weigh(model, batch))
-            weights = pair_post.copy()
-            if sample.truth is not None:
-                # Labelled records: their true pair counts fully, every other pair not at all.
-                weights[:] = 0.0
-                hits = sample.truth[sample.truth >= 0]
-                weights[hits] = 1.0
-            else:
-                linked += float((1 - none_post)[mine].sum())
-                seen += float(mine.sum())
-                weights *= unlabelled_weight
-            weights *= mine[batch.pairs.record]
-            counts += _level_counts(batch.pairs.levels.astype(np.int64), weights)
+            linked += float((1 - none_post)[mine].sum())
+            seen += float(mine.sum())
+            weights = pair_post * unlabelled_weight * mine[batch.pairs.record]
+            counts += _level_counts(levels, weights)
         m_new = _table(counts + 1e-3)
         pi_new = min(max(linked / seen, 0.02), 0.98)
         change = abs(pi_new - group.pi) + max(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from . import normalise
-from .types import Account, Decision, Entry, HistoryLink, Record, Vendor
+from .engine import PARALLEL_MIN, Candidates, build_book, explained, proposals, score_batch
+from .fitting import fit
+from .types import Account, Decision, Entry, HistoryLink, Policy, Record, Vendor
 
 REVIEW_BAND = (0.55, 0.85)
 
@@ -174,7 +177,7 @@ def figures(
     decisions: list[dict[str, Any]],
     truth: list[dict[str, Any]],
     accounts: list[Account] | None = None,
-    candidates: dict[tuple[str, str], set[tuple[str, str]]] | None = None,
+    candidates: Candidates | None = None,
     vendors_with_history: dict[tuple[str, str], bool] | None = None,
     auto_threshold: float = 0.85,
 ) -> dict[str, Any]:
@@ -218,7 +221,7 @@ def figures(
             review_hit += right in top
         if right[0] == "link" and candidates is not None:
             blocked[0] += 1
-            blocked[1] += (right[1], right[2]) in candidates.get(key, set())
+            blocked[1] += (right[1], right[2]) in candidates.get(key, ())
         truth_party = row.get("counterparty") or {}
         guess = decision.get("counterparty") or {}
         if truth_party.get("ledger_account"):
@@ -267,14 +270,14 @@ def run(
 ) -> dict[str, Any]:
     """Read a dataset, fit the workspace's model on it, decide every incoming record, write
     decisions.jsonl; figures with truth. The truth is never read before the decisions are made.
-    """
-    from .engine import build_book, iter_decisions, score_batch
-    from .fitting import fit
-    from .types import Policy
 
+    `seconds` is the engine's time, reading to the last decision written; the figures are
+    computed after it.
+    """
+    started = time.perf_counter()
     policy = policy or Policy()
     data = read_dataset(folder, policy.home_currency, workers=2)
-    started = time.perf_counter()
+    fitting_started = time.perf_counter()
     batch = None
     if model is None:
         fitted = fit(
@@ -283,23 +286,19 @@ def run(
         model, book, batch = fitted.model, fitted.book, fitted.batch
     else:
         book = build_book(data.vendors, data.accounts, data.history, data.entries)
-    fitted_seconds = time.perf_counter() - started
-    candidates: dict[tuple[str, str], set[tuple[str, str]]] | None = {} if truth_path else None
+    fitted_seconds = time.perf_counter() - fitting_started
     if batch is None:
         batch = score_batch(book, data.incoming, workers=2)
-    rows = []
-    with Path(out).open("w", encoding="utf-8") as handle:
-        for decision in iter_decisions(book, data.incoming, model, policy, candidates, batch):
-            row = decision_dict(decision)
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            if truth_path:
-                del row["reasons"]  # the figures need the actions, not their explanation
-                rows.append(row)
+    proposed = proposals(book, data.incoming, model, batch)
+    rows, candidates = _write_decisions(
+        (book, proposed, model, policy, truth_path is not None), len(data.incoming), Path(out)
+    )
     summary: dict[str, Any] = {
         "records": len(data.incoming),
         "entries": len(data.entries),
         "skipped_lines": data.skipped_lines,
         "model_version": model.version,
+        "seconds": round(time.perf_counter() - started, 2),
         "fit_seconds": round(fitted_seconds, 2),
         "fitted": model.fitted,
     }
@@ -309,3 +308,57 @@ def run(
             rows, truth, data.accounts, candidates, history_flags(data), policy.auto_threshold
         )
     return summary
+
+
+_SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
+
+
+def _write_decisions(
+    shared: tuple, count: int, out: Path
+) -> tuple[list[dict[str, Any]], Candidates | None]:
+    """Explain and write every decision; a large batch in two processes, each writing half.
+
+    Explaining is per record once the batch is proposed, so the second half is explained in a
+    forked helper (it inherits the proposed batch, nothing is copied in) into a file of its
+    own, appended to `out` afterwards: the lines are in the records' order either way.
+    """
+    global _SHARED
+    _SHARED = shared
+    try:
+        if count < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+            return _write_range(0, count, out)
+        half = count // 2
+        second = out.with_name(out.name + ".second-half")
+        try:
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                pending = pool.apply_async(_write_range, (half, count, second))
+                rows, candidates = _write_range(0, half, out)
+                more_rows, more_candidates = pending.get()
+            with out.open("a", encoding="utf-8") as handle, second.open(encoding="utf-8") as rest:
+                shutil.copyfileobj(rest, handle)
+        finally:
+            second.unlink(missing_ok=True)
+        if candidates is not None and more_candidates is not None:
+            candidates.update(more_candidates)
+        return rows + more_rows, candidates
+    finally:
+        _SHARED = None
+
+
+def _write_range(
+    start: int, stop: int, path: Path
+) -> tuple[list[dict[str, Any]], Candidates | None]:
+    """Write the decisions of records[start:stop]; with truth to come, keep what figures need
+    (the actions without their explanation, and each record's candidates)."""
+    assert _SHARED is not None
+    book, proposed, model, policy, keep = _SHARED
+    rows: list[dict[str, Any]] = []
+    candidates: Candidates | None = {} if keep else None
+    with path.open("w", encoding="utf-8") as handle:
+        for decision in explained(book, proposed, model, policy, start, stop, candidates):
+            row = decision_dict(decision)
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if keep:
+                del row["reasons"]
+                rows.append(row)
+    return rows, candidates
