@@ -14,6 +14,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from matching.core import engine, io
+from matching.core.io import run
 from matching.core.model import load_prior
 from matching.datasets.generate import generate
 
@@ -110,3 +112,21 @@ def test_match_eval_decides_with_a_given_model_file(tmp_path):
     summary = json.loads(out.getvalue())
     assert summary["model_version"] == "prior"
     assert summary["records"] == 60 and summary["figures"]["records"] == 60
+
+
+def test_a_batch_explained_in_two_processes_is_written_as_one_process_writes_it(
+    tmp_path, monkeypatch
+):
+    """Large batches are scored and explained half in a forked helper: same lines, same order,
+    same figures (the blocking recall included) as in one process."""
+    folder = generate(tmp_path / "book", 11, 300, 3000)
+    written = {}
+    for name, smallest in (("alone", 10**9), ("halves", 2)):
+        monkeypatch.setattr(engine, "PARALLEL_MIN", smallest)
+        monkeypatch.setattr(io, "PARALLEL_MIN", smallest)
+        out = tmp_path / f"{name}.jsonl"
+        figures = run(folder, out, folder / "truth.jsonl")["figures"]
+        written[name] = (out.read_text(), figures)
+    assert written["halves"] == written["alone"]
+    assert len(written["alone"][0].splitlines()) == figures["records"] == 300
+    assert not list(tmp_path.glob("*.second-half"))
