@@ -41,7 +41,8 @@ from connectors.qonto.triggers import posting_plan, record_outcome_post
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching import services as matching
 from matching.core import CREATE, LINK, LabelledDecision
-from matching.models import Band, Decision, Proposal, VendorRule
+from matching.models import Band, Proposal, VendorRule
+from review.models import Decision
 from well.audit import Actor
 from well.models import ActorType, Membership, Role
 
@@ -53,7 +54,7 @@ REFIT_TASK = "review.tasks.workspace_model_fit_task"
 
 
 class Kind(TextChoices):
-    """Every decision a path may ask for (the stored ones are matching.models.DecisionKind)."""
+    """Every decision a path may ask for (the stored ones are review.models.DecisionKind)."""
 
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"

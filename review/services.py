@@ -20,7 +20,7 @@ from connectors.qonto.posting_states import posting_retry
 from connectors.quickbooks.models import SourceRecord
 from matching import services as matching
 from matching.core import CREATE, LINK
-from matching.models import Decision, VendorRule, WorkspaceModel
+from matching.models import VendorRule, WorkspaceModel
 from matching.selectors import workspace_models_stale
 from review.decisions import (
     EDITABLE_FIELDS,
@@ -34,6 +34,7 @@ from review.decisions import (
     record_edits_clean,
     records_bulk_approve,
 )
+from review.models import Decision
 from review.selectors.learning import reviewer_answers
 from well.audit import Actor, audit_event_record
 from well.models import Membership, Workspace

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from matching.core import CREATE, LINK
-from matching.models import Decision, DecisionKind
 from matching.selectors import FIT_HISTORY_LIMIT, ReviewerAnswer
+from review.models import Decision, DecisionKind
 from well.models import Workspace
 
 # Decisions that say what a record is (a rejection only says what it is not; an edit, nothing).

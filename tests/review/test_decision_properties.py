@@ -38,8 +38,9 @@ from connectors.lifecycle import transition_is_legal
 from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.qonto.posting_states import posting_claim, posting_finish
 from connectors.quickbooks.models import RecordState, SourceRecord
-from matching.models import Band, Candidate, Decision, Proposal
+from matching.models import Band, Candidate, Proposal
 from matching.services import records_propose
+from review.models import Decision
 from review.services import workspace_model_refit
 from tests.factories import ProposalFactory
 from well.api_auth import api_key_create

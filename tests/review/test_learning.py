@@ -11,10 +11,11 @@ from django.utils.module_loading import import_string
 
 from matching import services as matching_services
 from matching import tasks as matching_tasks
-from matching.models import Decision, DecisionKind, WorkspaceModel
+from matching.models import WorkspaceModel
 from matching.selectors import ReviewerAnswer
 from matching.services import record_propose
 from review import decisions, tasks
+from review.models import Decision, DecisionKind
 from review.selectors.learning import reviewer_answers
 from review.services import workspace_model_refit
 from well.models import AuditEvent

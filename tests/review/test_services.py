@@ -11,9 +11,10 @@ from django_q.models import OrmQ
 from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.core.fitting import SPLIT_MIN
-from matching.models import Band, Decision, DecisionKind, Proposal, WorkspaceModel
+from matching.models import Band, Proposal, WorkspaceModel
 from matching.services import record_propose
 from review import decisions
+from review.models import Decision, DecisionKind
 from review.services import (
     DecisionError,
     record_approve,
