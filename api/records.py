@@ -20,10 +20,11 @@ from api.base import Cursor, WorkspaceViewSet
 from api.errors import ERRORS, Conflict
 from connectors.qonto.models import Posting, QontoEntry
 from connectors.quickbooks.models import RecordState, SourceRecord
-from matching.models import Action, Band, Decision, DecisionKind, Proposal
+from matching.models import Action, Band, Proposal
 from matching.selectors import MATCHED_KINDS
 from review import services
 from review.decisions import Kind, decision_check
+from review.models import Decision, DecisionKind
 from review.selectors.audit import record_audit_events
 from review.selectors.records import (
     decisions_for_workspace,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from matching.models import Decision, Proposal, VendorRule, WorkspaceModel
+from matching.models import Proposal, VendorRule, WorkspaceModel
 
 
 @admin.register(Proposal)
@@ -13,20 +13,6 @@ class ProposalAdmin(admin.ModelAdmin):
     list_filter = ["band", "is_current", "action"]
     list_select_related = ["record", "workspace"]
     raw_id_fields = ["record", "target"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
-    list_display = ["record", "workspace", "kind", "actor_label", "created_at"]
-    list_filter = ["kind"]
-    list_select_related = ["record", "workspace"]
-    raw_id_fields = ["record", "proposal", "right_target", "user"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, Q
 
 from connectors.qonto.models import Posting, PostingAction, PostingState, QontoEntry
 from connectors.quickbooks.models import DOCUMENT_KINDS, SourceRecord
-from matching.core import LINK, Label, Model, Policy, load_prior, normalise
+from matching.core import CREATE, LINK, Label, Model, Policy, load_prior, normalise
 from matching.core.types import (
     SUPPLIER_INVOICE,
     TRANSACTION,
@@ -21,7 +22,7 @@ from matching.core.types import (
     Record,
     Vendor,
 )
-from matching.models import Decision, DecisionKind, Proposal, VendorRule, WorkspaceModel
+from matching.models import Proposal, VendorRule, WorkspaceModel
 from well.models import Workspace
 
 # The QuickBooks kinds the engine matches against Qonto entries: those that become a document.
@@ -34,13 +35,6 @@ PARTY_WINDOW = timedelta(days=45)
 REFRESH_ENTRIES_LIMIT = 200
 # History of the batch's own vendors: the most recent links are enough to learn a profile.
 VENDOR_HISTORY_LIMIT = 3000
-# Reviewer decisions that say what a record is (a rejection only says what it is not).
-LABEL_KINDS = (
-    DecisionKind.APPROVE,
-    DecisionKind.PIN,
-    DecisionKind.OVERRIDE,
-    DecisionKind.UPLOAD_AS_NEW,
-)
 # What a fit reads at most: the most recent past links, reviewer answers and open records.
 FIT_HISTORY_LIMIT = 20_000
 FIT_OPEN_LIMIT = 10_000
@@ -361,6 +355,18 @@ def _vendors_and_accounts(base) -> tuple[list[Vendor], list[Account]]:
     return vendors, accounts
 
 
+class ReviewerAnswer(NamedTuple):
+    """What a reviewer said a record is: a link to this Qonto entry, or a create.
+
+    Plain data, given to the fit by review (which holds the decisions; matching sits below it).
+    """
+
+    record_id: int
+    right_action: str  # LINK or CREATE
+    target_kind: str | None  # the linked entry's kind and Qonto ID; None for a create
+    qonto_id: str | None
+
+
 @dataclass
 class FittingInputs:
     """Everything a workspace's model is fitted on: its books, history and reviewers' answers."""
@@ -373,8 +379,12 @@ class FittingInputs:
     labels: list[Label]
 
 
-def fitting_inputs(*, workspace: Workspace) -> FittingInputs:
-    """The workspace's whole books as the core reads them (a fixed number of queries)."""
+def fitting_inputs(*, workspace: Workspace, answers: Sequence[ReviewerAnswer]) -> FittingInputs:
+    """The workspace's whole books as the core reads them (a fixed number of queries).
+
+    `answers` are its reviewers' answers, newest first: each about one of its records becomes a
+    label, the newest about a record the one that counts.
+    """
     policy = workspace_policy(workspace=workspace)
     wid = workspace.pk
     base = SourceRecord.objects.for_workspace(wid)
@@ -392,15 +402,7 @@ def fitting_inputs(*, workspace: Workspace) -> FittingInputs:
         .order_by("-created_at")
         .values_list("record_id", "target_kind", "qonto_id")[:FIT_HISTORY_LIMIT]
     )
-    answers = list(
-        Decision.objects.for_workspace(wid)
-        .filter(kind__in=LABEL_KINDS, right_action__in=("link", "create"))
-        .select_related("right_target")
-        .order_by("-created_at")
-        .only("record_id", "right_action", "right_target__kind", "right_target__qonto_id")[
-            :FIT_HISTORY_LIMIT
-        ]
-    )
+    answers = list(answers[:FIT_HISTORY_LIMIT])
     wanted = {link[0] for link in links} | {answer.record_id for answer in answers}
     records = {
         row.pk: record_from_row(row, policy.home_currency)
@@ -408,15 +410,14 @@ def fitting_inputs(*, workspace: Workspace) -> FittingInputs:
     }
     labels: dict[int, Label] = {}
     for answer in answers:
+        # Records are read from this workspace only: an answer about another's is no label.
         record = records.get(answer.record_id)
         if record is None or answer.record_id in labels:
             continue  # the newest answer about a record is the one that counts
-        target = answer.right_target
-        if answer.right_action == LINK and target is None:
-            continue
-        labels[answer.record_id] = Label(
-            record, (target.kind, target.qonto_id) if answer.right_action == LINK else None
-        )
+        if answer.right_action == CREATE:
+            labels[answer.record_id] = Label(record, None)
+        elif answer.right_action == LINK and answer.target_kind and answer.qonto_id:
+            labels[answer.record_id] = Label(record, (answer.target_kind, answer.qonto_id))
     history: list[HistoryLink] = []
     seen: set[tuple[int, str, str]] = set()
     for record_id, target_kind, qonto_id in links:

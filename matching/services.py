@@ -1,4 +1,5 @@
-"""Proposals: run the matching core over stored records, write what it decided, learn from people.
+"""Proposals: run the matching core over stored records, write what it decided, learn from people
+(fit each workspace's model on its books and the reviewers' answers review gives it).
 
 `records_propose` is the one door from the QuickBooks sync (through connectors.handoff);
 `proposals_refresh_for_entries` the one from the Qonto sync. Both drive the core exactly as
@@ -8,15 +9,13 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django_q.tasks import async_task
 
 from connectors.lifecycle import record_transition
 from connectors.qonto.models import Posting, PostingState, QontoEntry
@@ -40,7 +39,6 @@ from well.audit import Actor, audit_event_record
 from well.models import AuditEvent, Workspace
 
 SYSTEM = Actor.system("matching")
-logger = logging.getLogger(__name__)
 
 # A record in one of these states has had its outcome settled for its current version.
 SETTLED = frozenset(
@@ -61,6 +59,9 @@ BAND_STATE = {
 # The decision service's hand-over task, named by its dotted path (review sits above matching):
 # it approves automatic proposals and sets aside purchases waiting for their bank payment.
 ROUTE_TASK = "review.tasks.proposals_route_task"
+# The fit on the workspace's books and its reviewers' answers, named by its dotted path too:
+# review holds the decisions and gives them to `workspace_model_fit`.
+FIT_TASK = "review.tasks.workspace_model_fit_task"
 
 
 # --- proposals -----------------------------------------------------------------------------
@@ -284,8 +285,9 @@ def _propose_workspace(workspace_id: int, ids: list[int], actor: Actor, force: b
         return []
 
     if selectors.workspace_model_get(workspace=workspace) is None:
-        # A workspace's first proposals already use a model fitted on its own books.
-        workspace_model_fit(workspace=workspace, actor=actor)
+        # A workspace's first proposals already use a model fitted on its own books (and on its
+        # reviewers' answers, when a model lost is fitted again), run here as a worker would.
+        import_string(FIT_TASK)(workspace.pk)
     inputs = selectors.matching_inputs(workspace=workspace, records=todo)
     book = build_book(inputs.vendors, inputs.accounts, inputs.history, inputs.entries)
     decisions = decide(book, inputs.incoming, inputs.model, inputs.policy)
@@ -456,14 +458,21 @@ def labelled(
 REFIT_AFTER_ANSWERS = 25  # reviewer answers that warrant fitting the workspace's model again
 
 
-def workspace_model_fit(*, workspace: Workspace | int, actor: Actor = SYSTEM) -> WorkspaceModel:
-    """Fit the workspace's model on its own books, history and reviewers' answers; store it.
+def workspace_model_fit(
+    *,
+    workspace: Workspace | int,
+    answers: Sequence[selectors.ReviewerAnswer],
+    actor: Actor = SYSTEM,
+) -> WorkspaceModel:
+    """Fit the workspace's model on its own books, history and these reviewers' answers; store it.
 
-    Row-locked, so two fits never interleave; the audit trail says what it was fitted on.
+    `answers` come newest first from review (review.services.workspace_model_refit), which
+    holds the decisions: matching reads none itself. Row-locked, so two fits never interleave;
+    the audit trail says what it was fitted on.
     """
     if isinstance(workspace, int):
         workspace = Workspace.objects.get(pk=workspace)
-    inputs = selectors.fitting_inputs(workspace=workspace)
+    inputs = selectors.fitting_inputs(workspace=workspace, answers=answers)
     model = fit(
         inputs.vendors,
         inputs.accounts,
@@ -505,28 +514,13 @@ def workspace_model_fit(*, workspace: Workspace | int, actor: Actor = SYSTEM) ->
     return row
 
 
-def workspace_models_refresh(*, actor: Actor = SYSTEM) -> list[int]:
-    """Fit again every workspace model that its books have outgrown (see the selector)."""
-    refreshed = []
-    for workspace_id in selectors.workspace_models_stale(now=timezone.now()):
-        try:
-            workspace_model_fit(workspace=workspace_id, actor=actor)
-        except Exception:  # one workspace's bad data never stops the others' refresh
-            logger.exception("matching model fit failed", extra={"workspace": workspace_id})
-            continue
-        refreshed.append(workspace_id)
-    return refreshed
+def workspace_model_learn(*, workspace: Workspace | int, labels: list[LabelledDecision]) -> bool:
+    """Count reviewer answers; True when enough have come since the last fit to fit again.
 
-
-def workspace_model_learn(
-    *, workspace: Workspace | int, labels: list[LabelledDecision]
-) -> WorkspaceModel | None:
-    """Count reviewer answers; enough of them since the last fit queue a new fit.
-
-    The answers themselves are the stored decisions (`Decision`), read by the next fit.
+    The answers themselves are review's stored decisions: review queues the fit that reads them.
     """
     if not labels:
-        return None
+        return False
     workspace_id = workspace if isinstance(workspace, int) else workspace.pk
     with transaction.atomic():
         row, _ = WorkspaceModel.objects.select_for_update().get_or_create(
@@ -535,13 +529,7 @@ def workspace_model_learn(
         row.feedback_count += len(labels)
         row.updated_at = timezone.now()
         row.save(update_fields=["feedback_count", "updated_at"])
-        if row.feedback_count >= REFIT_AFTER_ANSWERS:
-            transaction.on_commit(
-                lambda: async_task(
-                    "matching.tasks.workspace_model_fit_task", workspace_id, group="matching"
-                )
-            )
-    return row
+    return row.feedback_count >= REFIT_AFTER_ANSWERS
 
 
 def right_answer(

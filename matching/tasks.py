@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.utils.module_loading import import_string
+
 from connectors.qonto.models import QontoEntry
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.selectors import MATCHED_KINDS
-from matching.services import (
-    proposals_refresh_for_entries,
-    records_propose,
-    workspace_model_fit,
-    workspace_models_refresh,
-)
+from matching.services import FIT_TASK, proposals_refresh_for_entries, records_propose
 
 BATCH = 500
+# The model fits moved to review, which gives them the reviewers' answers. Their old paths stay
+# (dotted paths are a public API): schedule rows and tasks queued before the move still name
+# them until `setup_schedules` moves the rows. They run review's tasks by dotted path, as
+# matching never imports review.
+REFRESH_TASK = "review.tasks.workspace_models_refresh_task"
 
 
 def records_propose_task(workspace_id: int, record_ids: list[int]) -> int:
@@ -54,10 +56,10 @@ def proposals_refresh_task(workspace_id: int, since: str) -> int:
 
 
 def workspace_models_refresh_task() -> int:
-    """Fit again the models whose workspace's books grew or that are a week old; harmless twice."""
-    return len(workspace_models_refresh())
+    """Old path of review.tasks.workspace_models_refresh_task."""
+    return import_string(REFRESH_TASK)()
 
 
 def workspace_model_fit_task(workspace_id: int) -> str:
-    """Fit the workspace's model on its own books again; harmless twice."""
-    return workspace_model_fit(workspace=workspace_id).version
+    """Old path of review.tasks.workspace_model_fit_task."""
+    return import_string(FIT_TASK)(workspace_id)

@@ -30,6 +30,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, TextChoices
 from django.utils.translation import gettext as _
+from django_q.tasks import async_task
 
 from connectors.lifecycle import record_transition, transition_is_legal
 from connectors.qonto.errors import NotPostable, WaitingForPayment
@@ -39,17 +40,21 @@ from connectors.qonto.posting_states import posting_withdraw
 from connectors.qonto.triggers import posting_plan, record_outcome_post
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching import services as matching
-from matching.core import CREATE, LINK
-from matching.models import Band, Decision, Proposal, VendorRule
+from matching.core import CREATE, LINK, LabelledDecision
+from matching.models import Band, Proposal, VendorRule
+from review.models import Decision
 from well.audit import Actor
 from well.models import ActorType, Membership, Role
 
 S = RecordState
 SYSTEM = Actor.system("Well (automatic approval)")
+# The fit that learns from the reviewers' answers (review.services.workspace_model_refit),
+# queued by its dotted path: review.tasks imports this module.
+REFIT_TASK = "review.tasks.workspace_model_fit_task"
 
 
 class Kind(TextChoices):
-    """Every decision a path may ask for (the stored ones are matching.models.DecisionKind)."""
+    """Every decision a path may ask for (the stored ones are review.models.DecisionKind)."""
 
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"
@@ -654,15 +659,21 @@ def decision_take(
         for name in ("invoice_number", "due_date"):
             setattr(record, name, getattr(row, name))
         if learn and decision is not None and proposal is not None and right_action:
-            matching.workspace_model_learn(
-                workspace=row.workspace_id,
-                labels=[
+            _answers_count(
+                row.workspace_id,
+                [
                     matching.labelled(
                         proposal=proposal, right_action=right_action, right_target=right_target
                     )
                 ],
             )
     return decision
+
+
+def _answers_count(workspace_id: int, labels: list[LabelledDecision]) -> None:
+    """Count reviewers' answers with matching; when it wants a new fit, queue it after commit."""
+    if matching.workspace_model_learn(workspace=workspace_id, labels=labels):
+        transaction.on_commit(lambda: async_task(REFIT_TASK, workspace_id, group="matching"))
 
 
 @transaction.atomic
@@ -707,7 +718,7 @@ def records_bulk_approve(
                 )
             )
     if labels:
-        matching.workspace_model_learn(workspace=records[0].workspace_id, labels=labels)
+        _answers_count(records[0].workspace_id, labels)
     return result
 
 

@@ -1,4 +1,5 @@
-"""Review services: the decisions (each one a call of review/decisions.py), vendor rules, retries.
+"""Review services: the decisions (each one a call of review/decisions.py), vendor rules, retries,
+and the matching model's fits on the reviewers' answers.
 
 Every decision goes through `review.decisions.decision_take`, which holds the promises once;
 these named entry points keep the pages', the API's and the tests' vocabulary.
@@ -6,16 +7,21 @@ these named entry points keep the pages', the API's and the tests' vocabulary.
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from connectors.qonto.errors import NotPostable
 from connectors.qonto.models import Posting, PostingState, QontoEntry
 from connectors.qonto.outbox import postings_send_soon
 from connectors.qonto.posting_states import posting_retry
 from connectors.quickbooks.models import SourceRecord
+from matching import services as matching
 from matching.core import CREATE, LINK
-from matching.models import Decision, VendorRule
+from matching.models import VendorRule, WorkspaceModel
+from matching.selectors import workspace_models_stale
 from review.decisions import (
     EDITABLE_FIELDS,
     OPEN,
@@ -28,8 +34,12 @@ from review.decisions import (
     record_edits_clean,
     records_bulk_approve,
 )
+from review.models import Decision
+from review.selectors.learning import reviewer_answers
 from well.audit import Actor, audit_event_record
-from well.models import Membership
+from well.models import Membership, Workspace
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "EDITABLE_FIELDS",
@@ -44,6 +54,8 @@ __all__ = [
     "record_reject",
     "record_upload_as_new",
     "records_bulk_approve",
+    "workspace_model_refit",
+    "workspace_models_refresh",
 ]
 
 
@@ -255,3 +267,32 @@ def record_postings_retry(
             raise DecisionError(str(exc)) from exc
         postings_send_soon()
     return retried
+
+
+# --- the matching model's fits (what it learns from the decisions) --------------------------
+
+
+def workspace_model_refit(
+    *, workspace: Workspace | int, actor: Actor = matching.SYSTEM
+) -> WorkspaceModel:
+    """Fit the workspace's matching model on its books and its reviewers' answers.
+
+    The one way a fit learns from people: matching sits below review and reads no decision, so
+    the answers are handed to it. The fit is matching's work, audited as its own by default.
+    """
+    return matching.workspace_model_fit(
+        workspace=workspace, answers=reviewer_answers(workspace=workspace), actor=actor
+    )
+
+
+def workspace_models_refresh(*, actor: Actor = matching.SYSTEM) -> list[int]:
+    """Fit again every workspace model that its books have outgrown (matching says which)."""
+    refreshed = []
+    for workspace_id in workspace_models_stale(now=timezone.now()):
+        try:
+            workspace_model_refit(workspace=workspace_id, actor=actor)
+        except Exception:  # one workspace's bad data never stops the others' refresh
+            logger.exception("matching model fit failed", extra={"workspace": workspace_id})
+            continue
+        refreshed.append(workspace_id)
+    return refreshed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from connectors.quickbooks.models import RecordState, SourceRecord
 from review.decisions import proposal_route
+from review.services import workspace_model_refit, workspace_models_refresh
 
 
 def proposals_route_task(workspace_id: int, record_ids: list[int]) -> dict[str, int]:
@@ -26,3 +27,17 @@ def proposals_route_task(workspace_id: int, record_ids: list[int]) -> dict[str, 
         state = proposal_route(record=record)
         counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+def workspace_model_fit_task(workspace_id: int) -> str:
+    """Fit the workspace's model on its books and reviewers' answers again; harmless twice.
+
+    Queued every 25 answers (review.decisions.REFIT_TASK), and run in line by matching for a
+    workspace's first proposals (matching.services.FIT_TASK).
+    """
+    return workspace_model_refit(workspace=workspace_id).version
+
+
+def workspace_models_refresh_task() -> int:
+    """Fit again the models whose workspace's books grew or that are a week old; harmless twice."""
+    return len(workspace_models_refresh())

@@ -1,7 +1,8 @@
 """Every periodic task, declared once; `manage.py setup_schedules` upserts them by name.
 
-Task dotted paths are a public API: a renamed task keeps its old path (connectors/tasks.py) for
-the rows and queued tasks that still name it; `setup_schedules` moves the rows to the new one.
+Task dotted paths are a public API: a renamed task keeps its old path (connectors/tasks.py,
+matching/tasks.py) for the rows and queued tasks that still name it; `setup_schedules` moves the
+rows to the new one.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ SCHEDULES: list[ScheduleSpec] = [
         func="matching.tasks.records_propose_pending_task",
         minutes=10,
     ),
-    # Each workspace's matching model is fitted again on its own books as they grow.
+    # Each workspace's matching model is fitted again on its own books as they grow, and on its
+    # reviewers' answers: review gathers them (its old path, matching.tasks, still runs it).
     ScheduleSpec(
         name="matching-models-refresh",
-        func="matching.tasks.workspace_models_refresh_task",
+        func="review.tasks.workspace_models_refresh_task",
         minutes=60,
     ),
 ]

@@ -12,7 +12,8 @@ from django.utils import timezone
 from connectors.models import SyncRun
 from connectors.quickbooks.models import DOCUMENT_KINDS, RecordState, SourceRecord
 from connectors.selectors import connections_for_workspace
-from matching.models import Decision, Proposal
+from matching.models import Proposal
+from review.models import Decision
 from well.models import Workspace
 
 DASHBOARD_STATES = ("auto_approved", "in_review", "refused", "posted", "failed")

@@ -8,7 +8,8 @@ from django.db.models import Prefetch, QuerySet
 
 from connectors.qonto.models import Posting, QontoEntry
 from connectors.quickbooks.models import DOCUMENT_KINDS, SourceFile, SourceRecord
-from matching.models import Candidate, Decision, Proposal
+from matching.models import Candidate, Proposal
+from review.models import Decision
 from well.models import Workspace
 
 

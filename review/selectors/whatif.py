@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from matching.models import Decision, Proposal
+from matching.models import Proposal
+from review.models import Decision
 from well.models import Workspace
 
 # Decisions that say the proposal was wrong when they chose another action or target.

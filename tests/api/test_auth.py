@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from connectors.quickbooks.models import RecordState, SourceRecord
-from matching.models import Decision
+from review.models import Decision
 from well.api_auth import api_key_authenticate, api_key_revoke
 from well.audit import Actor
 from well.models import ApiKey, AuditEvent

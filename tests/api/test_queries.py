@@ -8,8 +8,9 @@ from django.test.utils import CaptureQueriesContext
 
 from connectors.models import SyncRun
 from connectors.qonto.models import Posting
-from matching.models import Decision, VendorRule
+from matching.models import VendorRule
 from matching.services import record_propose
+from review.models import Decision
 from well.audit import Actor, audit_event_record
 from well.models import WebhookDelivery, WebhookEndpoint
 

@@ -8,8 +8,9 @@ from django.urls import reverse
 from connectors.qonto.models import Posting
 from connectors.quickbooks.models import RecordState, SourceRecord
 from connectors.services import connection_tokens_forget
-from matching.models import Decision, Proposal
+from matching.models import Proposal
 from matching.services import record_propose
+from review.models import Decision
 from well.audit import Actor
 from well.models import AuditEvent
 

@@ -7,8 +7,9 @@ import pytest
 
 from connectors.qonto.models import Posting, PostingState
 from connectors.quickbooks.models import RecordState, SourceRecord
-from matching.models import Band, Decision
+from matching.models import Band
 from matching.services import record_propose
+from review.models import Decision
 from review.services import record_pin
 from tests.factories import PASSWORD
 from well.audit import Actor

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from connectors.qonto.models import PostingAction, PostingState
-from matching.models import Band, Decision, DecisionKind
+from matching.models import Band
 from matching.services import record_propose
+from review.models import Decision, DecisionKind
 from tests.factories import PASSWORD, PostingFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -16,7 +16,8 @@ from connectors.qonto.posting import postings_send
 from connectors.qonto.sync import qonto_sync
 from connectors.quickbooks.models import RecordState, SourceRecord
 from connectors.quickbooks.sync import quickbooks_sync
-from matching.models import Candidate, Decision, DecisionKind
+from matching.models import Candidate
+from review.models import Decision, DecisionKind
 from sandbox.demo import (
     DEMO_EMAIL,
     DEMO_PASSWORD,

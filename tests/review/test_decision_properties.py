@@ -38,8 +38,10 @@ from connectors.lifecycle import transition_is_legal
 from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.qonto.posting_states import posting_claim, posting_finish
 from connectors.quickbooks.models import RecordState, SourceRecord
-from matching.models import Band, Candidate, Decision, Proposal
-from matching.services import records_propose, workspace_model_fit
+from matching.models import Band, Candidate, Proposal
+from matching.services import records_propose
+from review.models import Decision
+from review.services import workspace_model_refit
 from tests.factories import ProposalFactory
 from well.api_auth import api_key_create
 from well.audit import Actor
@@ -349,7 +351,7 @@ def test_every_decision_path_keeps_the_same_promises(books, accountant_page):
         actor=Actor.system("tests"),
     )
     # The workspace's model, fitted once: each example's proposals use it.
-    workspace_model_fit(workspace=books.workspace)
+    workspace_model_refit(workspace=books.workspace)
     run_state_machine_as_test(
         lambda: DecisionPaths(books, accountant_page, secret),
         settings=settings(

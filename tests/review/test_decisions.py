@@ -10,9 +10,10 @@ from django.db import IntegrityError, transaction
 
 from connectors.qonto.models import Posting, PostingState, QontoEntry, QontoLink
 from connectors.quickbooks.models import RecordState, SourceRecord
-from matching.models import Action, Band, Decision, Proposal
+from matching.models import Action, Band, Proposal
 from matching.services import proposals_refresh_for_entries, record_propose
 from review.decisions import proposal_route
+from review.models import Decision
 from tests.factories import ProposalFactory
 from tests.review.pages import texts, url
 from well.models import AuditEvent

@@ -13,8 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from connectors.qonto.models import PostingAction, PostingState
-from matching.models import Band, Decision, DecisionKind
+from matching.models import Band
 from matching.services import record_propose
+from review.models import Decision, DecisionKind
 from review.selectors.qonto_entries import (
     EntryNotFound,
     amount_parse,

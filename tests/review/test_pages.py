@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 
 from connectors.qonto.models import Posting
 from connectors.quickbooks.models import RecordState, SourceFile, SourceRecord
-from matching.models import Band, Decision, DecisionKind, Proposal
+from matching.models import Band, Proposal
 from matching.services import record_propose
+from review.models import Decision, DecisionKind
 from review.selectors.whatif import DecidedCase, decided_history, whatif_replay
 from tests.factories import SourceRecordFactory
 from tests.review.pages import queued, texts, url

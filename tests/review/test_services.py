@@ -11,9 +11,10 @@ from django_q.models import OrmQ
 from connectors.qonto.models import Posting, PostingAction, PostingState
 from connectors.quickbooks.models import RecordState, SourceRecord
 from matching.core.fitting import SPLIT_MIN
-from matching.models import Band, Decision, DecisionKind, Proposal, WorkspaceModel
-from matching.services import record_propose, workspace_model_fit
+from matching.models import Band, Proposal, WorkspaceModel
+from matching.services import record_propose
 from review import decisions
+from review.models import Decision, DecisionKind
 from review.services import (
     DecisionError,
     record_approve,
@@ -23,6 +24,7 @@ from review.services import (
     record_upload_as_new,
     records_bulk_approve,
 )
+from review.tasks import workspace_model_fit_task
 from well.audit import Actor
 from well.models import AuditEvent, Membership, Role, Workspace
 
@@ -372,8 +374,8 @@ def test_a_reviewers_decisions_change_later_proposals_of_that_workspace_only(
     model = WorkspaceModel.objects.get(workspace=ours.workspace)
     assert model.feedback_count == answers  # counted, and a fit queued past REFIT_AFTER_ANSWERS
     queued = [q.task["func"] for q in OrmQ.objects.all()]
-    assert "matching.tasks.workspace_model_fit_task" in queued
-    workspace_model_fit(workspace=ours.workspace)  # what the queued task runs
+    assert "review.tasks.workspace_model_fit_task" in queued
+    workspace_model_fit_task(ours.workspace.pk)  # what the worker runs
 
     later = {}
     for books in (ours, theirs):

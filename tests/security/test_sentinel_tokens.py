@@ -32,7 +32,8 @@ from connectors.models import Connection, Provider, SyncRun
 from connectors.qonto.models import Posting
 from connectors.quickbooks.models import SourceFile, SourceRecord
 from connectors.quickbooks.sync import quickbooks_sync
-from matching.models import Decision, VendorRule
+from matching.models import VendorRule
+from review.models import Decision
 from sandbox.demo import (
     DemoUrls,
     demo_connect,

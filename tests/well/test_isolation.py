@@ -18,7 +18,8 @@ from rest_framework.test import APIClient
 from connectors.models import Connection, Provider, SyncRun
 from connectors.qonto.models import Posting, QontoEntry
 from connectors.quickbooks.models import SourceFile, SourceRecord
-from matching.models import Decision, VendorRule
+from matching.models import VendorRule
+from review.models import Decision
 from well.api_auth import api_key_create
 from well.audit import Actor, audit_event_record
 from well.models import WebhookEndpoint
