@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.pool import Pool
 
 import numpy as np
 
@@ -240,12 +243,27 @@ def _in_halves(count: int, workers: int, shared: tuple) -> list[tuple[np.ndarray
         if workers < 2 or count < PARALLEL_MIN or not fork:
             return [_score_range(0, count)]
         half = count // 2
-        with multiprocessing.get_context("fork").Pool(1) as pool:
+        with forked_helper() as pool:
             pending = pool.apply_async(_score_range, (half, count))
             first = _score_range(0, half)
             return [first, pending.get()]
     finally:
         _SHARED = None
+
+
+@contextmanager
+def forked_helper() -> Iterator[Pool]:
+    """A pool of one forked process, which inherits this one's memory instead of a copy.
+
+    The collector is frozen meanwhile: walking the inherited objects would write to (and so
+    copy) every page of them in the helper.
+    """
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            yield pool
+    finally:
+        gc.unfreeze()
 
 
 def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
@@ -539,20 +557,18 @@ def iter_decisions(
 class Proposed:
     """The whole batch weighed, shared one-to-one and proposed: what explaining a record reads.
 
-    The per-pair arrays are also kept as Python lists: explaining reads them one value at a
-    time, which a list answers several times faster than a numpy array.
+    Per-record values are also kept as Python lists (explaining reads them one at a time,
+    which a list answers several times faster than a numpy array); per-pair ones stay arrays,
+    read a record's slice at a time.
     """
 
     batch: Batch
     opts: Options
+    llr: np.ndarray
     chosen: list[int]  # per record: its proposed pair, -1 for "create"
     contested: list[bool]
-    llr: list[float]
-    pair: list[float]  # calibrated probability per pair
     none: list[float]  # calibrated probability of "create" per record
-    raw_pair: list[float]
     raw_none: list[float]
-    entry: list[int]  # per pair: position of its entry in the book
     starts: list[int]
     counts: list[int]
 
@@ -568,14 +584,11 @@ def proposals(
     return Proposed(
         batch,
         opts,
+        weigh(model, batch).llr,
         chosen.tolist(),
         contested.tolist(),
-        weigh(model, batch).llr.tolist(),
-        opts.pair.tolist(),
         opts.none.tolist(),
-        opts.raw_pair.tolist(),
         opts.raw_none.tolist(),
-        batch.pairs.entry.tolist(),
         batch.starts.tolist(),
         batch.counts.tolist(),
     )
@@ -592,16 +605,24 @@ def explained(
 ) -> Iterator[Decision]:
     """The decisions of records[start:stop], each explained (records are independent here,
     so ranges can be explained in separate processes)."""
-    records = proposed.batch.records
-    keys = [(e.kind, e.id) for e in book.entries] if candidates_out is not None else []
-    entry = proposed.entry
+    if candidates_out is not None:
+        candidates_out.update(candidates_of(book, proposed.batch, start, stop))
     for i in range(start, stop):
-        if candidates_out is not None:
-            first = proposed.starts[i]
-            candidates_out[(records[i].type, records[i].id)] = [
-                keys[p] for p in entry[first : first + proposed.counts[i]]
-            ]
         yield _decision(book, proposed, model, policy, i)
+
+
+def candidates_of(book: Book, batch: Batch, start: int, stop: int) -> Candidates:
+    """The entries blocking found for each of records[start:stop]."""
+    keys = [(e.kind, e.id) for e in book.entries]
+    entry = batch.pairs.entry
+    found: Candidates = {}
+    for i in range(start, stop):
+        first = int(batch.starts[i])
+        record = batch.records[i]
+        found[(record.type, record.id)] = [
+            keys[p] for p in entry[first : first + int(batch.counts[i])].tolist()
+        ]
+    return found
 
 
 def _completeness(record: Record) -> tuple[float, list[str]]:
@@ -676,21 +697,25 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
     record = batch.records[i]
     profile = batch.profiles[i]
     pair = proposed.chosen[i]
-    probability = proposed.pair
-    first, count = proposed.starts[i], proposed.counts[i]
+    first, stop = proposed.starts[i], proposed.starts[i] + proposed.counts[i]
+    # The record's own pairs, by their position in the batch.
+    probability = dict(
+        zip(range(first, stop), proposed.opts.pair[first:stop].tolist(), strict=True)
+    )
+    entry_of = dict(zip(range(first, stop), batch.pairs.entry[first:stop].tolist(), strict=True))
     # This record's most likely candidates, best first (ties in candidate order): all that
     # reasons and alternatives use.
-    ranked = sorted(range(first, first + count), key=probability.__getitem__, reverse=True)
+    ranked = sorted(probability, key=probability.__getitem__, reverse=True)
     ranked = ranked[: MAX_ALTERNATIVES + 1]
     vectors = {p: batch.pairs.vector(p) for p in ranked}
     if pair >= 0 and pair not in vectors:
         vectors[pair] = batch.pairs.vector(pair)
-    entry_pos = proposed.entry[pair] if pair >= 0 else None
+    entry_pos = entry_of[pair] if pair >= 0 else None
     entry = book.entries[entry_pos] if entry_pos is not None else None
     vector = vectors[pair] if pair >= 0 else None
     action = LINK if pair >= 0 else CREATE
     confidence = probability[pair] if pair >= 0 else proposed.none[i]
-    raw = proposed.raw_pair[pair] if pair >= 0 else proposed.raw_none[i]
+    raw = float(proposed.opts.raw_pair[pair]) if pair >= 0 else proposed.raw_none[i]
 
     gates = failed_gates(record, action, vector, policy)
     fit, fit_why = _policy_fit(record, profile, policy)
@@ -738,11 +763,11 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
     reasons: list[Reason] = []
     if entry is not None and vector is not None:
         reasons += signal_reasons(
-            record, entry, vector, group.weight_table(), batch.parties[i], proposed.llr[pair]
+            record, entry, vector, group.weight_table(), batch.parties[i], float(proposed.llr[pair])
         )
     else:
-        reasons += _create_reasons(book, proposed, i, ranked, vectors)
-    alternatives = _alternatives(book, proposed, i, pair, confidence, ranked)
+        reasons += _create_reasons(book, batch, i, ranked, vectors, probability, entry_of)
+    alternatives = _alternatives(book, proposed, i, pair, confidence, ranked, probability, entry_of)
     runner = alternatives[0].confidence if alternatives else 0.0
     reasons.append(
         Reason(
@@ -792,7 +817,7 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
     features["raw_probability"] = raw
     comparisons = {}
     for p in ranked:
-        candidate = book.entries[proposed.entry[p]]
+        candidate = book.entries[entry_of[p]]
         comparisons[f"{candidate.kind}:{candidate.id}"] = vectors[p]
     return Decision(
         type=record.type,
@@ -824,12 +849,19 @@ def _alike(a: dict[str, str], b: dict[str, str]) -> bool:
 
 
 def _alternatives(
-    book: Book, proposed: Proposed, i: int, pair: int, confidence: float, ranked: list[int]
+    book: Book,
+    proposed: Proposed,
+    i: int,
+    pair: int,
+    confidence: float,
+    ranked: list[int],
+    probability: dict[int, float],
+    entry_of: dict[int, int],
 ) -> list[Alternative]:
     """The other actions, most likely first, with their own calibrated probabilities (scaled
     down only if together they would claim more than the proposal leaves)."""
     found: list[tuple[float, int | None]] = [
-        (proposed.pair[p], proposed.entry[p]) for p in ranked if p != pair
+        (probability[p], entry_of[p]) for p in ranked if p != pair
     ]
     if pair >= 0:
         found.append((proposed.none[i], None))
@@ -848,9 +880,15 @@ def _alternatives(
 
 
 def _create_reasons(
-    book: Book, proposed: Proposed, i: int, ranked: list[int], vectors: dict[int, dict[str, str]]
+    book: Book,
+    batch: Batch,
+    i: int,
+    ranked: list[int],
+    vectors: dict[int, dict[str, str]],
+    probability: dict[int, float],
+    entry_of: dict[int, int],
 ) -> list[Reason]:
-    record = proposed.batch.records[i]
+    record = batch.records[i]
     if not ranked:
         amount = money(record.amount_cents, record.currency)
         return [
@@ -863,20 +901,21 @@ def _create_reasons(
             )
         ]
     best = ranked[0]
-    entry = book.entries[proposed.entry[best]]
+    entry = book.entries[entry_of[best]]
     weak = [
         f"{signal} {level}"
         for signal, level in vectors[best].items()
         if level not in ("exact", "same_day", "same", "free", "missing")
     ]
-    likely = proposed.pair[best]
+    likely = probability[best]
+    count = int(batch.counts[i])
     return [
         Reason(
             "candidates",
             round(likely, 4),
-            f"best of {proposed.counts[i]} Qonto entries ({entry.raw_name or entry.id}) is only "
+            f"best of {count} Qonto entries ({entry.raw_name or entry.id}) is only "
             f"{likely:.0%} likely: {', '.join(weak) or 'not enough evidence'}",
             level="too_weak",
-            params={"count": str(proposed.counts[i]), "best": entry.raw_name or entry.id},
+            params={"count": str(count), "best": entry.raw_name or entry.id},
         )
     ]

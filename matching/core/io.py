@@ -6,13 +6,22 @@ import json
 import multiprocessing
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import normalise
-from .engine import PARALLEL_MIN, Candidates, build_book, explained, proposals, score_batch
+from .engine import (
+    PARALLEL_MIN,
+    Candidates,
+    build_book,
+    candidates_of,
+    explained,
+    forked_helper,
+    proposals,
+    score_batch,
+)
 from .fitting import fit
 from .types import Account, Decision, Entry, HistoryLink, Policy, Record, Vendor
 
@@ -173,21 +182,48 @@ def _same_account(truth: Any, guess: Any, aliases: dict[str, str]) -> bool:
     return aliases.get(fold, fold) == aliases.get(other, other)
 
 
+@dataclass(slots=True)
+class _Judged:
+    """What the figures read of one decision (not its explanation: a fraction of its memory)."""
+
+    proposed: tuple[str, str, str]
+    confidence: float
+    top: list[tuple[str, str, str]]  # the proposal and the first three alternatives
+    ledger_account: Any
+    tax_id: Any
+
+
+def _judged(decision: dict[str, Any]) -> _Judged:
+    proposed = _action(decision.get("action"), decision.get("target"))
+    alternatives = (decision.get("alternatives") or [])[:3]
+    guess = decision.get("counterparty") or {}
+    return _Judged(
+        proposed,
+        float(decision.get("confidence") or 0.0),
+        [proposed] + [_action(a.get("action"), a.get("target")) for a in alternatives],
+        guess.get("ledger_account"),
+        guess.get("tax_id"),
+    )
+
+
 def figures(
-    decisions: list[dict[str, Any]],
+    decisions: Iterable[dict[str, Any]],
     truth: list[dict[str, Any]],
     accounts: list[Account] | None = None,
     candidates: Candidates | None = None,
     vendors_with_history: dict[tuple[str, str], bool] | None = None,
     auto_threshold: float = 0.85,
 ) -> dict[str, Any]:
-    """The matching-eval quality figures of decisions against the truth."""
+    """The matching-eval quality figures of decisions against the truth (decisions may be a
+    stream: each is kept only as what the figures read of it)."""
     aliases: dict[str, str] = {}
     for account in accounts or []:
         for alias in (account.id, account.number, account.name):
             if alias:
                 aliases[alias.strip().lower()] = account.id
-    by_key = {(str(d.get("type")), str(d.get("id"))): d for d in decisions if isinstance(d, dict)}
+    by_key = {
+        (str(d.get("type")), str(d.get("id"))): _judged(d) for d in decisions if isinstance(d, dict)
+    }
     total = len(truth)
     auto = auto_right = review = review_hit = 0
     bins = [[0, 0.0, 0] for _ in range(10)]  # count, sum of confidence, right
@@ -202,9 +238,8 @@ def figures(
         if decision is None:
             bins[0][0] += 1
             continue
-        proposed = _action(decision.get("action"), decision.get("target"))
-        ok = proposed == right
-        confidence = float(decision.get("confidence") or 0.0)
+        ok = decision.proposed == right
+        confidence = decision.confidence
         b = min(int(confidence * 10), 9)
         bins[b][0] += 1
         bins[b][1] += confidence
@@ -214,18 +249,13 @@ def figures(
             auto_right += ok
         elif confidence >= REVIEW_BAND[0]:
             review += 1
-            top = [proposed] + [
-                _action(a.get("action"), a.get("target"))
-                for a in (decision.get("alternatives") or [])[:3]
-            ]
-            review_hit += right in top
+            review_hit += right in decision.top
         if right[0] == "link" and candidates is not None:
             blocked[0] += 1
             blocked[1] += (right[1], right[2]) in candidates.get(key, ())
         truth_party = row.get("counterparty") or {}
-        guess = decision.get("counterparty") or {}
         if truth_party.get("ledger_account"):
-            hit = _same_account(truth_party["ledger_account"], guess.get("ledger_account"), aliases)
+            hit = _same_account(truth_party["ledger_account"], decision.ledger_account, aliases)
             ledger[0] += 1
             ledger[1] += hit
             if vendors_with_history and vendors_with_history.get(key):
@@ -234,7 +264,7 @@ def figures(
         if truth_party.get("tax_id"):
             tax[0] += 1
             wanted = normalise.tax_id(truth_party["tax_id"]) or str(truth_party["tax_id"]).upper()
-            tax[1] += (normalise.tax_id(guess.get("tax_id")) or "") == wanted
+            tax[1] += (normalise.tax_id(decision.tax_id) or "") == wanted
     ece = sum(abs(c_sum / n - right / n) * n for n, c_sum, right in bins if n) / max(total, 1)
 
     def share(pair: list[int] | tuple[int, int]) -> float | None:
@@ -290,9 +320,7 @@ def run(
     if batch is None:
         batch = score_batch(book, data.incoming, workers=2)
     proposed = proposals(book, data.incoming, model, batch)
-    rows, candidates = _write_decisions(
-        (book, proposed, model, policy, truth_path is not None), len(data.incoming), Path(out)
-    )
+    _write_decisions((book, proposed, model, policy), len(data.incoming), Path(out))
     summary: dict[str, Any] = {
         "records": len(data.incoming),
         "entries": len(data.entries),
@@ -304,8 +332,15 @@ def run(
     }
     if truth_path:
         truth = [row for row in read_jsonl(Path(truth_path)) if isinstance(row, dict)]
+        candidates = candidates_of(book, batch, 0, len(data.incoming))
+        # Read back from what was written: the figures judge the file, not the memory.
         summary["figures"] = figures(
-            rows, truth, data.accounts, candidates, history_flags(data), policy.auto_threshold
+            read_jsonl(Path(out)),
+            truth,
+            data.accounts,
+            candidates,
+            history_flags(data),
+            policy.auto_threshold,
         )
     return summary
 
@@ -313,9 +348,7 @@ def run(
 _SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
 
 
-def _write_decisions(
-    shared: tuple, count: int, out: Path
-) -> tuple[list[dict[str, Any]], Candidates | None]:
+def _write_decisions(shared: tuple, count: int, out: Path) -> None:
     """Explain and write every decision; a large batch in two processes, each writing half.
 
     Explaining is per record once the batch is proposed, so the second half is explained in a
@@ -326,39 +359,27 @@ def _write_decisions(
     _SHARED = shared
     try:
         if count < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
-            return _write_range(0, count, out)
+            _write_range(0, count, out)
+            return
         half = count // 2
         second = out.with_name(out.name + ".second-half")
         try:
-            with multiprocessing.get_context("fork").Pool(1) as pool:
+            with forked_helper() as pool:
                 pending = pool.apply_async(_write_range, (half, count, second))
-                rows, candidates = _write_range(0, half, out)
-                more_rows, more_candidates = pending.get()
+                _write_range(0, half, out)
+                pending.get()
             with out.open("a", encoding="utf-8") as handle, second.open(encoding="utf-8") as rest:
                 shutil.copyfileobj(rest, handle)
         finally:
             second.unlink(missing_ok=True)
-        if candidates is not None and more_candidates is not None:
-            candidates.update(more_candidates)
-        return rows + more_rows, candidates
     finally:
         _SHARED = None
 
 
-def _write_range(
-    start: int, stop: int, path: Path
-) -> tuple[list[dict[str, Any]], Candidates | None]:
-    """Write the decisions of records[start:stop]; with truth to come, keep what figures need
-    (the actions without their explanation, and each record's candidates)."""
+def _write_range(start: int, stop: int, path: Path) -> None:
+    """Write the decisions of records[start:stop], one line each."""
     assert _SHARED is not None
-    book, proposed, model, policy, keep = _SHARED
-    rows: list[dict[str, Any]] = []
-    candidates: Candidates | None = {} if keep else None
+    book, proposed, model, policy = _SHARED
     with path.open("w", encoding="utf-8") as handle:
-        for decision in explained(book, proposed, model, policy, start, stop, candidates):
-            row = decision_dict(decision)
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            if keep:
-                del row["reasons"]
-                rows.append(row)
-    return rows, candidates
+        for decision in explained(book, proposed, model, policy, start, stop):
+            handle.write(json.dumps(decision_dict(decision), ensure_ascii=False) + "\n")
