@@ -106,16 +106,43 @@ def _weeks(dated: _Bucket) -> _Weeks:
     return _Weeks(keys[order], dated.amounts[order], dated.days[order], dated.items[order])
 
 
+class _Without:
+    """A table of a fuller index without some entries, each list filtered when first looked up
+    (a batch looks up a small part of the keys; filtering them all would be building anew)."""
+
+    __slots__ = ("full", "left_out", "position", "seen")
+
+    def __init__(self, full: Table, left_out: frozenset[int], position: int | None) -> None:
+        self.full = full
+        self.left_out = left_out
+        self.position = position  # where an item holds its entry's position (None: it is one)
+        self.seen: dict = {}
+
+    def get(self, key, default=None):
+        if key in self.seen:
+            found = self.seen[key]
+        else:
+            found = self.full.get(key)
+            if found is not None:
+                at, out = self.position, self.left_out
+                found = [x for x in found if (x if at is None else x[at]) not in out] or None
+            self.seen[key] = found
+        return default if found is None else found
+
+
+Table = dict | _Without
+
+
 @dataclass(slots=True)
 class Index:
     """Lookup tables over some of a workspace's Qonto entries, built once per book."""
 
     entries: list[Entry]
-    by_amount: dict[int, list[tuple[int, int]]]  # amount -> sorted (day, position)
-    by_key: dict[str, list[int]]  # positions by date; made a _Bucket when first looked up
-    by_text: dict[str, list[int]]
-    by_tax: dict[str, list[int]]  # VAT numbers printed on supplier invoices
-    by_ref: dict[str, list[int]]
+    by_amount: Table  # amount -> sorted (day, position)
+    by_key: Table  # positions by date; made a _Bucket when first looked up
+    by_text: Table
+    by_tax: Table  # VAT numbers printed on supplier invoices
+    by_ref: Table
     dated: _Bucket  # every dated entry with an amount, by date
     weeks: _Weeks  # the same entries by week and amount
     buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
@@ -129,6 +156,26 @@ class Index:
                 return None
             found = self.buckets[(table, key)] = _bucket(items, self.entries)
         return found
+
+
+def index_without(full: Index, left_out: frozenset[int]) -> Index:
+    """The index as `build_index` would make it without the entries `left_out` (those already
+    linked in a book's history), from the index of all of them: same lists, same order."""
+    if not left_out:
+        return full
+    dated = full.dated
+    keep = ~np.isin(dated.items, np.fromiter(left_out, dtype=np.int64, count=len(left_out)))
+    dated = _Bucket(dated.days[keep], dated.items[keep], dated.amounts[keep])
+    return Index(
+        full.entries,
+        _Without(full.by_amount, left_out, 1),
+        _Without(full.by_key, left_out, None),
+        _Without(full.by_text, left_out, None),
+        _Without(full.by_tax, left_out, None),
+        _Without(full.by_ref, left_out, None),
+        dated,
+        _weeks(dated),
+    )
 
 
 def _ordinal(entry: Entry) -> int:

@@ -97,17 +97,25 @@ class Catalog:
     keys: list[blocking.EntryKeys]
     frequencies: dict[str, Frequencies]
     columns: Columns
+    indexes: dict[str, blocking.Index]  # every entry of each kind; a book leaves out its linked
 
 
 def catalog_of(entries: list[Entry]) -> Catalog:
     paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
+    keys = blocking.keys_of(entries)
     return Catalog(
         entries=entries,
         positions={(e.kind, e.id): i for i, e in enumerate(entries)},
         paired=paired,
-        keys=blocking.keys_of(entries),
+        keys=keys,
         frequencies={k: frequencies_of([e for e in entries if e.kind == k]) for k in GROUPS},
         columns=entry_columns(entries, paired),
+        indexes={
+            kind: blocking.build_index(
+                entries, [i for i, e in enumerate(entries) if e.kind == kind], keys
+            )
+            for kind in GROUPS
+        },
     )
 
 
@@ -128,10 +136,7 @@ def build_book(
         for link in history
         if (i := positions.get((link.target_kind, link.target_id))) is not None
     )
-    indexes = {}
-    for kind in GROUPS:
-        free = [i for i, e in enumerate(entries) if e.kind == kind and i not in linked]
-        indexes[kind] = blocking.build_index(entries, free, catalog.keys)
+    indexes = {kind: blocking.index_without(catalog.indexes[kind], linked) for kind in GROUPS}
     directory = build_directory(by_id, history, keyed)
     linked_references = {
         entries[i].reference: directory.used.get((entries[i].kind, entries[i].id), "")
