@@ -12,7 +12,7 @@
 Every engine runs in a process of its own, one after the other, and reports its wall time and
 memory: the peak resident memory of that process and of any helper it forked (their sum is an
 upper bound: a forked helper shares its parent's pages), and `peak_pss_mb`, the peak of the
-proportional set size of the whole process tree sampled every 50 ms from /proc (shared pages
+proportional set size of the whole process tree sampled every 200 ms from /proc (shared pages
 counted once: what the engines together take from the machine), and `cpu_seconds`, the
 processor time of the tree (threads and helpers included), which a busy machine does not
 stretch as it does wall time. One JSON line per run.
@@ -114,7 +114,7 @@ def _in_child(*args: str) -> dict:
         peak = 0
         while child.poll() is None:
             peak = max(peak, sum(_pss_kb(pid) for pid in _tree(child.pid)))
-            time.sleep(0.05)
+            time.sleep(0.2)
         output = child.stdout.read() if child.stdout else ""
     if child.returncode:
         raise subprocess.CalledProcessError(child.returncode, args)
