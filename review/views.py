@@ -68,7 +68,7 @@ from review.selectors.records import (
 )
 from review.selectors.whatif import decided_history, whatif_replay
 from review.selectors.workspace import vendor_rules, vendors_for_rules, workspace_members
-from review.words import record_name
+from review.words import isolated, record_name
 from well import formats
 from well.audit import Actor
 from well.decorators import workspace_view
@@ -287,8 +287,12 @@ def bulk_approve(request):
         who = f"{record.supplier_name}, {amount}" if record.supplier_name else amount
         messages.warning(
             request,
-            _("%(record)s (%(who)s) was not approved: %(why)s")
-            % {"record": _label(record), "who": who, "why": why},
+            isolated(
+                _("%(record)s (%(who)s) was not approved: %(why)s"),
+                record=_label(record),
+                who=who,
+                why=why,
+            ),
         )
     return redirect(back)
 
@@ -369,7 +373,7 @@ def record_approve(request, record_id: int):
         request,
         record,
         services.record_approve,
-        _("%(record)s approved; it is being posted to Qonto.") % {"record": _label(record)},
+        isolated(_("%(record)s approved; it is being posted to Qonto."), record=_label(record)),
     )
 
 
@@ -411,7 +415,7 @@ def record_reject(request, record_id: int):
         request,
         record,
         services.record_reject,
-        _("%(record)s rejected; nothing is posted.") % {"record": _label(record)},
+        isolated(_("%(record)s rejected; nothing is posted."), record=_label(record)),
     )
 
 
@@ -434,12 +438,12 @@ def record_pin(request, record_id: int):
         request,
         record,
         services.record_pin,
-        _("%(record)s pinned to the Qonto %(kind)s %(id)s; it is being posted.")
-        % {
-            "record": _label(record),
-            "kind": entry.get_kind_display().lower(),
-            "id": entry.qonto_id,
-        },
+        isolated(
+            _("%(record)s pinned to the Qonto %(kind)s %(id)s; it is being posted."),
+            record=_label(record),
+            kind=entry.get_kind_display().lower(),
+            id=entry.qonto_id,
+        ),
         entry=entry,
     )
 
@@ -453,8 +457,10 @@ def record_upload_as_new(request, record_id: int):
         request,
         record,
         services.record_upload_as_new,
-        _("%(record)s will be uploaded to Qonto as a new supplier invoice.")
-        % {"record": _label(record)},
+        isolated(
+            _("%(record)s will be uploaded to Qonto as a new supplier invoice."),
+            record=_label(record),
+        ),
     )
 
 
@@ -492,7 +498,7 @@ def record_override(request, record_id: int):
         messages.error(request, str(exc))
         return _back(request, record)
     messages.success(
-        request, _("%(record)s: your override is recorded.") % {"record": _label(record)}
+        request, isolated(_("%(record)s: your override is recorded."), record=_label(record))
     )
     return _back(request, record)
 
@@ -509,14 +515,17 @@ def record_postings_retry(request, record_id: int):
     else:
         messages.success(
             request,
-            ngettext(
-                "%(record)s: %(n)d failed posting sent to Qonto again, under the same "
-                "idempotency key (never twice).",
-                "%(record)s: %(n)d failed postings sent to Qonto again, under the same "
-                "idempotency key (never twice).",
-                retried,
-            )
-            % {"record": _label(record), "n": retried},
+            isolated(
+                ngettext(
+                    "%(record)s: %(n)d failed posting sent to Qonto again, under the same "
+                    "idempotency key (never twice).",
+                    "%(record)s: %(n)d failed postings sent to Qonto again, under the same "
+                    "idempotency key (never twice).",
+                    retried,
+                ),
+                record=_label(record),
+                n=retried,
+            ),
         )
     return _back(request, record)
 
@@ -748,7 +757,7 @@ def vendor_rule_save(request):
         actor=Actor.user(request.user),
     )
     messages.success(
-        request, _("Rule saved for %(vendor)s.") % {"vendor": form.vendor_names[vendor]}
+        request, isolated(_("Rule saved for %(vendor)s."), vendor=form.vendor_names[vendor])
     )
     return redirect("review:settings", workspace_slug=request.workspace.slug)
 
@@ -778,7 +787,10 @@ def member_role(request):
         )
         messages.success(
             request,
-            _("%(email)s is now %(role)s.")
-            % {"email": member.user.email, "role": Role(form.cleaned_data["role"]).label},
+            isolated(
+                _("%(email)s is now %(role)s."),
+                email=member.user.email,
+                role=Role(form.cleaned_data["role"]).label,
+            ),
         )
     return redirect("review:settings", workspace_slug=request.workspace.slug)

@@ -6,6 +6,8 @@ API; a person reads these words instead (pages, exports). docs/i18n.md lists whe
 
 from __future__ import annotations
 
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from connectors.qonto.models import PostingState
@@ -140,3 +142,16 @@ def band_words(band: str) -> str:
 
 
 __all__ = ["entity_words", "record_name"]
+
+
+def isolated(message: str, **values: object) -> SafeString:
+    """A translated message with what people typed (record numbers, vendor names, e-mails) each
+    in a <bdi>, so that a right-to-left name does not reorder the sentence around it; the
+    message and every value are escaped. Numbers are left as they are (for %(n)d)."""
+    return mark_safe(  # noqa: S308 - the message is escaped, and each value by format_html
+        conditional_escape(message)
+        % {
+            key: value if isinstance(value, int) else format_html("<bdi>{}</bdi>", value)
+            for key, value in values.items()
+        }
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils.html import strip_tags
 
 from connectors.quickbooks.models import RecordState
 from matching.models import Band, Candidate
@@ -52,4 +53,9 @@ def url(books, name: str, **kwargs) -> str:
 
 
 def texts(response) -> list[str]:
+    """The flash messages as a person reads them (names are wrapped in <bdi>)."""
+    return [strip_tags(str(m)) for m in get_messages(response.wsgi_request)]
+
+
+def messages_html(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]

@@ -19,7 +19,7 @@ from matching.services import record_propose
 from review.models import Decision, DecisionKind
 from review.selectors.whatif import DecidedCase, decided_history, whatif_replay
 from tests.factories import SourceRecordFactory
-from tests.review.pages import queued, texts, url
+from tests.review.pages import messages_html, queued, texts, url
 from well.audit import Actor
 from well.models import AuditEvent, Role, Workspace
 
@@ -416,6 +416,18 @@ def _vendor(books, qbo_id: str = "41", name: str = "Algolia SAS") -> SourceRecor
         qbo_id=qbo_id,
         payload={"Id": qbo_id, "DisplayName": name},
     )
+
+
+def test_a_typed_name_in_a_message_is_isolated_and_escaped(books, people):
+    """A right-to-left vendor name does not reorder the sentence around it (<bdi>), and a name
+    that looks like markup stays text."""
+    _vendor(books, name="شركة <b>نور</b>")
+    response = people["owner"].post(
+        url(books, "vendor_rule"), {"vendor": "41", "auto_threshold": "0.75", "note": "x"}
+    )
+
+    [message] = messages_html(response)
+    assert message == "Rule saved for <bdi>شركة &lt;b&gt;نور&lt;/b&gt;</bdi>."
 
 
 def test_an_owner_sets_a_vendor_rule_and_it_is_audited(books, people):
