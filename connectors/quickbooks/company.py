@@ -13,6 +13,7 @@ from django.conf import settings
 from connectors.pdf import Party, language_of
 from connectors.quickbooks.extract import Malformed, address_text
 from connectors.quickbooks.models import SourceRecord
+from well.models import Workspace
 
 # Countries whose invoices are written in French when nothing else says which language.
 FRENCH_COUNTRIES = frozenset({"FR", "BE", "LU", "MC", "FRANCE"})
@@ -51,8 +52,6 @@ def document_language(workspace_id: int) -> str:
     The workspace's own language when it has one (a `language` field), else the QuickBooks
     company's (SupportedLanguages, then its country), else the site's default.
     """
-    from well.models import Workspace
-
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     own = getattr(workspace, "language", "") if workspace is not None else ""
     if own:
