@@ -110,7 +110,7 @@ def _connect(base: str):
 
     workspace = workspace_create(name="Bench", actor=Actor.system("bench"), slug="bench")
     state = new_state()
-    url = oauth.authorization_url(state=state, redirect_uri=services.quickbooks_redirect_uri())
+    url = oauth.authorization_url(state=state, redirect_uri=services.OAUTH.redirect_uri())
     params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     answer = requests.post(
         f"{base}/connect/oauth2",

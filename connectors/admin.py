@@ -6,6 +6,7 @@ from connectors.models import Connection, SyncRun
 from connectors.qonto.models import Posting, QontoEntry
 from connectors.quickbooks.models import SourceRecord
 from connectors.services import connection_release
+from well.admin import ReadOnlyAdmin
 from well.audit import Actor
 
 
@@ -50,19 +51,6 @@ class ConnectionAdmin(admin.ModelAdmin):
             f"{queryset.count()} connection(s) released; another workspace can now connect them.",
             messages.SUCCESS,
         )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff look; every change goes through the services and their audit events."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(SyncRun)

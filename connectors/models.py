@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from well.models import TenantModel
+from well.models import TenantModel, one_per_workspace
 
 
 class Provider(models.TextChoices):
@@ -79,9 +79,7 @@ class Connection(TenantModel):
         verbose_name = _("connection")
         verbose_name_plural = _("connections")
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "provider"], name="connection_one_per_provider"
-            ),
+            one_per_workspace("provider", name="connection_one_per_provider"),
             models.CheckConstraint(
                 name="connection_sync_minute_in_hour", condition=models.Q(sync_minute__lt=60)
             ),
@@ -177,9 +175,7 @@ class Onboarding(TenantModel):
     class Meta:
         verbose_name = _("onboarding")
         verbose_name_plural = _("onboardings")
-        constraints = [
-            models.UniqueConstraint(fields=["workspace"], name="onboarding_one_per_workspace"),
-        ]
+        constraints = [one_per_workspace(name="onboarding_one_per_workspace")]
 
     def __str__(self) -> str:
         return f"onboarding of workspace {self.workspace_id}"
@@ -206,11 +202,7 @@ class BankAccountMapping(TenantModel):
     class Meta:
         verbose_name = _("bank account mapping")
         verbose_name_plural = _("bank account mappings")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "qbo_account_id"], name="bank_account_mapping_unique"
-            ),
-        ]
+        constraints = [one_per_workspace("qbo_account_id", name="bank_account_mapping_unique")]
 
     def __str__(self) -> str:
         return f"QuickBooks account {self.qbo_account_id} -> {self.qonto_bank_account_id}"

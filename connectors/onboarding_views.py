@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import onboarding, views
+from connectors.models import Provider
 from connectors.quickbooks.models import SourceRecord
-from connectors.selectors import quickbooks_connection_get
 from well import formats
 from well.audit import Actor
 from well.decorators import workspace_view
@@ -194,17 +194,12 @@ def bank_mapping_reset(request, record_id: int):
     return redirect("onboarding:mapping", workspace_slug=request.workspace.slug)
 
 
-@workspace_view(Role.ACCOUNTANT)
-@require_POST
-def discovery_request(request):
-    """Read QuickBooks now, when the sync queued on connecting did not run or failed."""
-    views.sync_now(
-        request,
-        connection=quickbooks_connection_get(workspace=request.workspace),
-        provider_name="QuickBooks",
-        queued="Well is reading your QuickBooks company again.",
-    )
-    return redirect("onboarding:mapping", workspace_slug=request.workspace.slug)
+# Read QuickBooks now, when the sync queued on connecting did not run or failed.
+discovery_request = views.sync_now_view(
+    provider=Provider.QUICKBOOKS,
+    queued="Well is reading your QuickBooks company again.",
+    back="onboarding:mapping",
+)
 
 
 @workspace_view()

@@ -41,20 +41,21 @@ def connection_public(connection: Connection) -> dict:
     }
 
 
-def connection_locked_or_new(*, workspace: Workspace, provider: str) -> tuple[Connection, bool]:
-    """The workspace's connection to `provider` under a row lock, or a new unsaved one."""
+def connection_for_grant(*, workspace: Workspace, provider: str) -> tuple[Connection, dict | None]:
+    """The workspace's connection to `provider` under a row lock, or a new unsaved one; and
+    what the audit trail knew of it before this grant (None for a new one)."""
     connection = (
         Connection.objects.select_for_update()
         .filter(workspace=workspace, provider=provider)
         .first()
     )
     if connection is not None:
-        return connection, False
+        return connection, connection_public(connection)
     connection = Connection(workspace=workspace, provider=provider)
     # A stable minute of the hour per connection, so workspaces do not all call at :00.
     digest = hashlib.sha256(str(connection.pk).encode()).hexdigest()
     connection.sync_minute = int(digest, 16) % 60
-    return connection, True
+    return connection, None
 
 
 @transaction.atomic

@@ -40,6 +40,21 @@ BUSY = {
 }
 
 
+@dataclass(frozen=True)
+class SyncKind:
+    """One provider's syncs, as its sync.py declares them once.
+
+    `outcomes` are the counts a run keeps per kind. `marker_at_end`: the sync moves its marker
+    once the whole run is committed (QuickBooks), not page by page (Qonto). `actor` is who marks
+    the connection as needing reconnection when the provider refuses its grant.
+    """
+
+    provider: str
+    outcomes: tuple[str, ...]
+    marker_at_end: bool
+    actor: Actor
+
+
 class CallCounter:
     """Counts every attempt that reached the provider (the http helper's on_attempt hook)."""
 
@@ -184,20 +199,17 @@ def sync_run_finish(
 def sync_run(
     *,
     connection_id,
-    provider: str,
+    kind: SyncKind,
     trigger: str,
-    full: bool,
-    outcomes: tuple[str, ...],
     work: Callable[[Connection, SyncTally], str | None],
-    marker_at_end: bool,
-    actor: Actor,
+    full: bool = False,
 ) -> SyncRun:
     """Run a provider's `work` once for this connection, under its lock, as one SyncRun.
 
-    `work` returns the new marker when `marker_at_end` (it moves only after the whole run is
-    committed), else None (the sync moves its markers page by page). `actor` is who marks the
-    connection as needing reconnection when the provider refuses its grant.
+    `work` returns the new marker when `kind.marker_at_end` (it moves only after the whole run is
+    committed), else None (the sync moves its markers page by page).
     """
+    provider = kind.provider
     name = PROVIDER_NAMES[provider]
     key = lock_key(uuid.UUID(str(connection_id)), salt=LOCK_SALTS[provider])
     # The lock first, then one read of the row: what it says is what this run works from.
@@ -215,11 +227,13 @@ def sync_run(
                 connection=connection, trigger=trigger, full=full, reason=BUSY[provider]
             )
         run = sync_run_begin(connection=connection, trigger=trigger, full=full)
-        tally = SyncTally(run=run, outcomes=outcomes, marker_at_end=marker_at_end)
+        tally = SyncTally(run=run, outcomes=kind.outcomes, marker_at_end=kind.marker_at_end)
         try:
             marker = work(connection, tally)
         except AuthRevoked as exc:
-            connection_mark_needs_reconnect(connection=connection, reason=str(exc), actor=actor)
+            connection_mark_needs_reconnect(
+                connection=connection, reason=str(exc), actor=kind.actor
+            )
             return sync_run_finish(tally, SyncStatus.FAILED, error=str(exc))
         except ProviderError as exc:
             connection_error_record(connection=connection, error=str(exc))

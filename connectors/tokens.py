@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import ModuleType
 
 from django.db import transaction
 from django.utils import timezone
 
 from connectors.models import Connection, ConnectionStatus
-from connectors.oauth import InvalidGrant, TokenSet
+from connectors.oauth import InvalidGrant, ProviderOAuth, TokenSet
 from connectors.services import connection_needs_reconnect_locked, connection_public
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open, secret_seal
@@ -25,17 +23,6 @@ from well.http import AuthRevoked
 
 # Refresh a little before expiry so a token never dies in the middle of a page.
 REFRESH_MARGIN = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class TokenRefresh:
-    """One provider's refresh: its name in messages, its `oauth` module (whose `token_refresh`
-    is looked up at each refresh), and who Well is in the audit trail meanwhile."""
-
-    provider: str
-    name: str
-    oauth: ModuleType
-    actor: Actor
 
 
 def tokens_seal(connection: Connection, tokens: TokenSet) -> None:
@@ -68,7 +55,7 @@ def connection_grant_store(
     )
 
 
-def _usable(connection: Connection, how: TokenRefresh) -> None:
+def _usable(connection: Connection, how: ProviderOAuth) -> None:
     if connection.status != ConnectionStatus.CONNECTED or not connection.refresh_token:
         raise AuthRevoked(
             f"{how.name} needs to be reconnected for this workspace; no call was made."
@@ -88,7 +75,7 @@ def _fresh(connection: Connection, rejected: str | None, now: datetime) -> str |
 def access_token_get(
     *,
     connection_id,
-    how: TokenRefresh,
+    how: ProviderOAuth,
     rejected: str | None = None,
     loaded: Connection | None = None,
 ) -> str:

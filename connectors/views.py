@@ -1,7 +1,8 @@
-"""The connections page, and what every provider's pages share: connect, sync now, callback.
+"""The connections page, and what every provider's pages share: connect, disconnect, sync now,
+callback.
 
-Each provider's own views (connectors/quickbooks/views.py, connectors/qonto/views.py) are thin
-calls of these with its services and its messages.
+Each provider's own views (connectors/quickbooks/views.py, connectors/qonto/views.py) are these
+given its services and its messages.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from connectors.models import Connection
 from connectors.oauth import (
@@ -23,16 +25,21 @@ from connectors.oauth import (
     pending_workspace_slug,
 )
 from connectors.selectors import (
+    connection_get,
     connections_for_workspace,
     quickbooks_connection_get,
     source_record_counts,
     sync_runs_recent,
 )
+from connectors.services import PROVIDER_NAMES, DisconnectResult
 from connectors.sync_requests import NotConnected, SyncCapReached, connection_sync_request
 from well.audit import Actor
 from well.decorators import workspace_view
 from well.http import ProviderError
-from well.models import Workspace
+from well.models import Role, Workspace
+
+# A message given at import time: a string, or a lazy translation (gettext_lazy).
+StrOrPromise = str | Promise
 
 
 def _page_context(workspace: Workspace) -> dict:
@@ -77,22 +84,53 @@ def connect_redirect(request, *, session_key: str, begin: Callable[..., tuple[st
     return HttpResponseRedirect(url)
 
 
-def disconnect(request, *, connection: Connection | None, disconnect: Callable) -> None:
-    """Revoke the grant and forget the tokens (records stay); the outcome is said in a message."""
-    if connection is not None:
-        result = disconnect(connection=connection, actor=Actor.user(request.user))
-        messages.info(request, result.message)
+def disconnect_view(*, provider: str, disconnect: Callable[..., DisconnectResult], back: str):
+    """A provider's "Disconnect" page: owners only; `disconnect` is the provider's service.
+
+    The grant is revoked and the tokens forgotten (records stay), the outcome said in a message,
+    and the person sent back to the page named `back`.
+    """
+
+    @workspace_view(Role.OWNER)
+    @require_POST
+    def provider_disconnect(request):
+        connection = connection_get(workspace=request.workspace, provider=provider)
+        if connection is not None:
+            result = disconnect(connection=connection, actor=Actor.user(request.user))
+            messages.info(request, result.message)
+        return redirect(back, workspace_slug=request.workspace.slug)
+
+    return provider_disconnect
 
 
-def sync_now(request, *, connection: Connection | None, provider_name: str, queued: str) -> None:
-    """A person's "Sync now", through the daily cap; the outcome is said in a message."""
+def sync_now_view(*, provider: str, queued: StrOrPromise, back: str):
+    """A provider's "Sync now" page: accountants and owners, through the daily cap.
+
+    The outcome is said in a message (`queued` once the sync is queued), and the person sent back
+    to the page named `back`.
+    """
+
+    @workspace_view(Role.ACCOUNTANT)
+    @require_POST
+    def provider_sync_now(request):
+        connection = connection_get(workspace=request.workspace, provider=provider)
+        _sync_request(request, connection=connection, provider=provider, queued=queued)
+        return redirect(back, workspace_slug=request.workspace.slug)
+
+    return provider_sync_now
+
+
+def _sync_request(
+    request, *, connection: Connection | None, provider: str, queued: StrOrPromise
+) -> None:
+    not_connected = _("%(provider)s is not connected.") % {"provider": PROVIDER_NAMES[provider]}
     if connection is None:
-        messages.error(request, _("%(provider)s is not connected.") % {"provider": provider_name})
+        messages.error(request, not_connected)
         return
     try:
         connection_sync_request(connection=connection, actor=Actor.user(request.user))
     except NotConnected:
-        messages.error(request, _("%(provider)s is not connected.") % {"provider": provider_name})
+        messages.error(request, not_connected)
     except SyncCapReached as exc:
         minutes = max(1, round(exc.retry_after.total_seconds() / 60))
         messages.error(
@@ -100,7 +138,8 @@ def sync_now(request, *, connection: Connection | None, provider_name: str, queu
             _("%(why)s The next sync can be asked for in %(n)d min.") % {"why": exc, "n": minutes},
         )
     else:
-        messages.info(request, queued)
+        # Translated now, in the language this request is answered in.
+        messages.info(request, str(queued))
 
 
 def oauth_callback(

@@ -172,11 +172,16 @@ def dashboard(request):
 # --- queue and refused ---------------------------------------------------------------------
 
 
-def _list_page(request, query, template: str, extra: dict):
+def _list_page(request, select, template: str, extra: dict | None = None):
+    """A filtered list page: `select(workspace=, filters=)` is the list's selector."""
+    form = QueueFilterForm(request.GET or None)
+    filters = form.filters() if request.GET else QueueFilters()
+    query = select(workspace=request.workspace, filters=filters)
     page = window_page(query, number=page_number_parse(request.GET.get("page")), per_page=PAGE_SIZE)
     params = request.GET.copy()
     params.pop("page", None)
-    context = {"page": page, "params": params.urlencode(), **extra}
+    extra = extra or {}
+    context = {"page": page, "params": params.urlencode(), "form": form, **extra}
     context["can_act"] = request.membership.allows(Role.ACCOUNTANT)
     if context["can_act"] and extra.get("check"):
         # A row offers an action only where the decision service would take it.
@@ -189,45 +194,25 @@ def _list_page(request, query, template: str, extra: dict):
 @workspace_view()
 @require_GET
 def queue(request):
-    form = QueueFilterForm(request.GET or None)
-    filters = form.filters() if request.GET else QueueFilters()
     return _list_page(
         request,
-        review_queue(workspace=request.workspace, filters=filters),
+        review_queue,
         "review/queue.html",
-        {
-            "form": form,
-            "reasons": queue_reasons(workspace=request.workspace),
-            "check": Kind.APPROVE,
-        },
+        {"reasons": queue_reasons(workspace=request.workspace), "check": Kind.APPROVE},
     )
 
 
 @workspace_view()
 @require_GET
 def refused(request):
-    form = QueueFilterForm(request.GET or None)
-    filters = form.filters() if request.GET else QueueFilters()
-    return _list_page(
-        request,
-        refused_list(workspace=request.workspace, filters=filters),
-        "review/refused.html",
-        {"form": form},
-    )
+    return _list_page(request, refused_list, "review/refused.html")
 
 
 @workspace_view()
 @require_GET
 def waiting(request):
     """Purchases waiting for their bank payment in Qonto: nothing to decide until it comes."""
-    form = QueueFilterForm(request.GET or None)
-    filters = form.filters() if request.GET else QueueFilters()
-    return _list_page(
-        request,
-        waiting_for_payment_list(workspace=request.workspace, filters=filters),
-        "review/waiting.html",
-        {"form": form},
-    )
+    return _list_page(request, waiting_for_payment_list, "review/waiting.html")
 
 
 @workspace_view(Role.ACCOUNTANT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -40,3 +41,14 @@ def serve_in_thread(app, *, host: str = "127.0.0.1", port: int = 0) -> RunningSe
     thread.start()
     bound_host, bound_port = server.server_address[:2]
     return RunningServer(server=server, thread=thread, base_url=f"http://{bound_host}:{bound_port}")
+
+
+def port_taken(*, host: str = "127.0.0.1", port: int) -> bool:
+    """Whether a server already listens on host:port (as serve_in_thread binds: address reuse)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False

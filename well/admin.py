@@ -49,12 +49,8 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "workspace"]
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "workspace", "actor_label", "verb", "object_type", "object_id"]
-    list_filter = ["actor_type", "verb"]
-    search_fields = ["verb", "object_id", "actor_label", "request_id"]
-    list_select_related = ["workspace"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Staff look; every change goes through the services and their audit events."""
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -64,6 +60,14 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "workspace", "actor_label", "verb", "object_type", "object_id"]
+    list_filter = ["actor_type", "verb"]
+    search_fields = ["verb", "object_id", "actor_label", "request_id"]
+    list_select_related = ["workspace"]
 
 
 User = get_user_model()

@@ -78,6 +78,16 @@ class TenantModel(models.Model):
         abstract = True
 
 
+def one_per_workspace(*fields: str, name: str, **options) -> models.UniqueConstraint:
+    """A tenant model's uniqueness: at most one row of a workspace per value of `fields`."""
+    return models.UniqueConstraint(fields=["workspace", *fields], name=name, **options)
+
+
+def choice_valid(field: str, choices: type[models.Choices], *, name: str) -> models.CheckConstraint:
+    """A choices column holds one of its choices, in the database too."""
+    return models.CheckConstraint(name=name, condition=Q(**{f"{field}__in": choices.values}))
+
+
 class Membership(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"

@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from well.models import TenantModel
+from well.models import TenantModel, choice_valid, one_per_workspace
 
 __all__ = [
     "Posting",
@@ -83,13 +83,8 @@ class QontoEntry(TenantModel):
         verbose_name = _("Qonto entry")
         verbose_name_plural = _("Qonto entries")
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "kind", "qonto_id"], name="qonto_entry_unique"
-            ),
-            models.CheckConstraint(
-                name="qonto_entry_kind_valid",
-                condition=models.Q(kind__in=QontoEntryKind.values),
-            ),
+            one_per_workspace("kind", "qonto_id", name="qonto_entry_unique"),
+            choice_valid("kind", QontoEntryKind, name="qonto_entry_kind_valid"),
         ]
         indexes = [
             models.Index(
@@ -127,11 +122,7 @@ class QontoBankAccount(TenantModel):
     class Meta:
         verbose_name = _("Qonto bank account")
         verbose_name_plural = _("Qonto bank accounts")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "qonto_id"], name="qonto_bank_account_unique"
-            ),
-        ]
+        constraints = [one_per_workspace("qonto_id", name="qonto_bank_account_unique")]
 
     def __str__(self) -> str:
         return f"{self.name or 'Qonto account'} ({self.iban[-4:] if self.iban else '?'})"
@@ -201,21 +192,24 @@ class Posting(TenantModel):
         verbose_name = _("posting")
         verbose_name_plural = _("postings")
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "record", "source_version", "action"],
+            one_per_workspace(
+                "record",
+                "source_version",
+                "action",
                 condition=~models.Q(action__in=PAYMENT_ACTIONS),
                 name="posting_once_per_version",
             ),
             # A payment of several bills marks each bill's Qonto invoice paid once per version;
             # an unmark carries the version of the mark it undoes, so each mark is undone once.
-            models.UniqueConstraint(
-                fields=["workspace", "record", "source_version", "action", "qonto_id"],
+            one_per_workspace(
+                "record",
+                "source_version",
+                "action",
+                "qonto_id",
                 condition=models.Q(action__in=PAYMENT_ACTIONS),
                 name="posting_paid_once_per_invoice",
             ),
-            models.CheckConstraint(
-                name="posting_state_valid", condition=models.Q(state__in=PostingState.values)
-            ),
+            choice_valid("state", PostingState, name="posting_state_valid"),
             models.CheckConstraint(
                 name="posting_done_has_qonto_id",
                 condition=~models.Q(state="done") | ~models.Q(qonto_id=""),
@@ -256,8 +250,9 @@ class QontoLink(TenantModel):
         verbose_name = _("Qonto link")
         verbose_name_plural = _("Qonto links")
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "target_kind", "qonto_id"],
+            one_per_workspace(
+                "target_kind",
+                "qonto_id",
                 condition=models.Q(live=True),
                 name="qonto_link_one_live_per_entry",
             ),

@@ -7,13 +7,13 @@ errors) and §1 (the staging-token header on the token endpoint too).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.utils import timezone
 
-from connectors.oauth import InvalidGrant, TokenSet
+from connectors.oauth import InvalidGrant, TokenSet, token_set_from
 from well import http
 from well.http import PermanentError, ProviderError, TransientError
 
@@ -55,23 +55,14 @@ def authorization_url(*, state: str, redirect_uri: str) -> str:
     return f"{settings.QONTO_AUTHORIZE_URL}?{query}"
 
 
-def _token_set(body: dict, *, now: datetime | None = None) -> TokenSet:
-    now = now or timezone.now()
-    try:
-        access = str(body["access_token"])
-        refresh = str(body["refresh_token"])
-        expires_in = int(body.get("expires_in") or 3600)
-    except (KeyError, TypeError, ValueError):
-        raise PermanentError(
-            "Qonto's token answer has no refresh token (was offline_access granted?)"
-        ) from None
-    scope = body.get("scope")
-    return TokenSet(
-        access_token=access,
-        refresh_token=refresh,
-        access_expires_at=now + timedelta(seconds=expires_in),
+def _token_set(body: dict) -> TokenSet:
+    now = timezone.now()
+    return token_set_from(
+        body,
+        now=now,
         refresh_expires_at=now + REFRESH_LIFETIME,
-        scope=str(scope or SCOPE)[:300],
+        default_scope=SCOPE,
+        missing="Qonto's token answer has no refresh token (was offline_access granted?)",
     )
 
 

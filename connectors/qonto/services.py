@@ -8,10 +8,10 @@ Posting to Qonto: connectors/qonto/triggers.py, outbox.py, payments.py and posti
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from connectors.dispatch import sync_enqueue
@@ -19,9 +19,10 @@ from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.oauth import (
     ConnectError,
     ConnectOutcome,
+    ProviderOAuth,
     TokenSet,
-    authorization_pending,
-    new_state,
+    authorization_begin,
+    authorization_code_exchange,
     oauth_callback_workspace,
 )
 from connectors.qonto import client, oauth
@@ -30,24 +31,24 @@ from connectors.qonto.outbox import SYSTEM
 from connectors.services import (
     DisconnectResult,
     connection_claim_check,
-    connection_locked_or_new,
-    connection_public,
+    connection_for_grant,
     connection_tokens_forget,
 )
-from connectors.tokens import TokenProvider, TokenRefresh, connection_grant_store
-from connectors.tokens import access_token_get as _access_token_get
+from connectors.tokens import TokenProvider, access_token_get, connection_grant_store
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open
 from well.http import ProviderError
 from well.models import Workspace
 
 OAUTH_SESSION_KEY = "qonto_oauth"
-PENDING_LIFETIME = timedelta(minutes=10)  # §2.2: the code itself lives 10 minutes
-TOKENS = TokenRefresh(provider=Provider.QONTO, name="Qonto", oauth=oauth, actor=SYSTEM)
-
-
-def qonto_redirect_uri() -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("qonto_oauth:callback")
+OAUTH = ProviderOAuth(
+    provider=Provider.QONTO,
+    name="Qonto",
+    oauth=oauth,
+    callback="qonto_oauth:callback",
+    lifetime=timedelta(minutes=10),  # §2.2: the code itself lives 10 minutes
+    actor=SYSTEM,
+)
 
 
 # --- Connect ---------------------------------------------------------------------------------
@@ -55,9 +56,7 @@ def qonto_redirect_uri() -> str:
 
 def qonto_authorization_begin(*, workspace: Workspace, user) -> tuple[str, dict]:
     """The consent URL and what the session must remember to check the callback."""
-    state = new_state()
-    pending = authorization_pending(state=state, workspace=workspace, user=user)
-    return oauth.authorization_url(state=state, redirect_uri=qonto_redirect_uri()), pending
+    return authorization_begin(how=OAUTH, workspace=workspace, user=user)
 
 
 def qonto_authorization_complete(
@@ -65,16 +64,11 @@ def qonto_authorization_complete(
 ) -> ConnectOutcome:
     """Check the callback against the session's state, then store the grant (or nothing)."""
     workspace = oauth_callback_workspace(
-        pending=pending,
-        user=user,
-        state=state,
-        error=error,
-        provider_name="Qonto",
-        lifetime=PENDING_LIFETIME,
+        how=OAUTH, pending=pending, user=user, state=state, error=error
     )
     if not code:
         raise ConnectError("Qonto answered without an authorization code; nothing was stored.")
-    tokens = oauth.code_exchange(code=code, redirect_uri=qonto_redirect_uri())
+    tokens = authorization_code_exchange(how=OAUTH, code=code)
     api = client.QontoApi(
         base_url=settings.QONTO_API_URL,
         token=lambda rejected: tokens.access_token,
@@ -101,8 +95,7 @@ def qonto_connection_complete(
     if not org_id:
         raise ConnectError("Qonto did not say which organization was connected.")
     connection_claim_check(workspace=workspace, provider=Provider.QONTO, external_id=org_id)
-    connection, created = connection_locked_or_new(workspace=workspace, provider=Provider.QONTO)
-    before = None if created else connection_public(connection)
+    connection, before = connection_for_grant(workspace=workspace, provider=Provider.QONTO)
     if connection.external_id and connection.external_id != org_id:
         # Candidates are a cache of the old organization; postings (what Well did) stay.
         removed, _ = QontoEntry.objects.filter(connection=connection).delete()
@@ -124,7 +117,7 @@ def qonto_connection_complete(
         connection=connection,
         tokens=tokens,
         actor=actor,
-        verb="connection.connected" if created else "connection.reconnected",
+        verb="connection.connected" if before is None else "connection.reconnected",
         before=before,
     )
     sync_enqueue(connection=connection, trigger="connect")
@@ -134,17 +127,10 @@ def qonto_connection_complete(
 # --- Tokens ----------------------------------------------------------------------------------
 
 
-def qonto_access_token_get(
-    *, connection_id, rejected: str | None = None, loaded: Connection | None = None
-) -> str:
-    """A valid Qonto access token (connectors/tokens.py).
-
-    Qonto rotates refresh tokens and keeps the old one only 60 seconds (§2.4), so the new pair
-    is committed at once, in the transaction holding the lock.
-    """
-    return _access_token_get(
-        connection_id=connection_id, how=TOKENS, rejected=rejected, loaded=loaded
-    )
+# A valid Qonto access token (connectors/tokens.py), given `connection_id` (and `rejected`,
+# `loaded`). Qonto rotates refresh tokens and keeps the old one only 60 seconds (§2.4), so the
+# new pair is committed at once, in the transaction holding the lock.
+qonto_access_token_get = partial(access_token_get, how=OAUTH)
 
 
 def qonto_api_for(connection: Connection, **options) -> client.QontoApi:

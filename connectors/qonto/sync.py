@@ -33,7 +33,7 @@ from connectors.qonto.models import (
 )
 from connectors.qonto.outbox import SYSTEM
 from connectors.qonto.services import qonto_api_for
-from connectors.sync_runs import SyncTally, sync_run
+from connectors.sync_runs import SyncKind, SyncTally, sync_run
 from well.http import ProviderError
 
 logger = logging.getLogger("well.connectors.qonto.sync")
@@ -46,6 +46,7 @@ PENDING_READS = 200
 # Transactions that are no candidate for matching: refused, or undone after a pending hold.
 WITHDRAWN_STATUSES = ("declined", "reversed")
 OUTCOMES = ("new", "updated", "unchanged", "errored")
+SYNC = SyncKind(provider=Provider.QONTO, outcomes=OUTCOMES, marker_at_end=False, actor=SYSTEM)
 # QontoEntry amounts are numeric(19, 4): 15 integer digits at most.
 AMOUNT_LIMIT = Decimal("1e15")
 CENT = Decimal("0.0001")
@@ -434,16 +435,7 @@ def qonto_sync(*, connection_id, trigger: str = "schedule", **api_options) -> Sy
             reader.transactions(account)
         reader.invoices()
 
-    run = sync_run(
-        connection_id=connection_id,
-        provider=Provider.QONTO,
-        trigger=trigger,
-        full=False,
-        outcomes=OUTCOMES,
-        work=work,
-        marker_at_end=False,
-        actor=SYSTEM,
-    )
+    run = sync_run(connection_id=connection_id, kind=SYNC, trigger=trigger, work=work)
     changed = any(c.get("new") or c.get("updated") for c in run.counts.values())
     if run.status == SyncStatus.SUCCEEDED and changed:
         handoff.qonto_entries_changed(workspace_id=run.workspace_id, since=run.started_at)

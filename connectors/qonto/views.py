@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from connectors import views as shared
+from connectors.models import Provider
 from connectors.qonto import selectors, services
 from connectors.selectors import qonto_connection_get
 from well.decorators import workspace_view
 from well.models import Role
 
+# Where this provider's pages send the person back to.
+PAGE = "connectors:qonto:panel"
+
 
 def _back(slug: str):
-    return redirect("connectors:qonto:panel", workspace_slug=slug)
+    return redirect(PAGE, workspace_slug=slug)
 
 
 @workspace_view()
@@ -45,27 +49,13 @@ def connect(request):
     )
 
 
-@workspace_view(Role.OWNER)
-@require_POST
-def disconnect(request):
-    shared.disconnect(
-        request,
-        connection=qonto_connection_get(workspace=request.workspace),
-        disconnect=services.qonto_disconnect,
-    )
-    return _back(request.workspace.slug)
+disconnect = shared.disconnect_view(
+    provider=Provider.QONTO, disconnect=services.qonto_disconnect, back=PAGE
+)
 
-
-@workspace_view(Role.ACCOUNTANT)
-@require_POST
-def sync_now(request):
-    shared.sync_now(
-        request,
-        connection=qonto_connection_get(workspace=request.workspace),
-        provider_name="Qonto",
-        queued=_("A Qonto read was queued."),
-    )
-    return _back(request.workspace.slug)
+sync_now = shared.sync_now_view(
+    provider=Provider.QONTO, queued=_("A Qonto read was queued."), back=PAGE
+)
 
 
 @login_required

@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from well.models import TenantModel
+from well.models import TenantModel, choice_valid, one_per_workspace
 
 __all__ = ["DOCUMENT_KINDS", "PayloadEncoder", "RecordState", "SourceFile", "SourceRecord"]
 
@@ -105,13 +105,8 @@ class SourceRecord(TenantModel):
         verbose_name = _("QuickBooks record")
         verbose_name_plural = _("QuickBooks records")
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "entity_type", "qbo_id"], name="source_record_unique"
-            ),
-            models.CheckConstraint(
-                name="source_record_state_valid",
-                condition=models.Q(state__in=RecordState.values),
-            ),
+            one_per_workspace("entity_type", "qbo_id", name="source_record_unique"),
+            choice_valid("state", RecordState, name="source_record_state_valid"),
             models.CheckConstraint(
                 name="source_record_amounts_not_negative",
                 condition=(models.Q(total_amount__isnull=True) | models.Q(total_amount__gte=0))
@@ -174,9 +169,7 @@ class SourceFile(TenantModel):
         verbose_name = _("QuickBooks attachment")
         verbose_name_plural = _("QuickBooks attachments")
         constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "record", "attachable"], name="source_file_unique"
-            ),
+            one_per_workspace("record", "attachable", name="source_file_unique"),
             models.CheckConstraint(
                 name="source_file_content_or_error",
                 condition=~models.Q(sha256="") | ~models.Q(error=""),

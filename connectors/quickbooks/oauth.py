@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
@@ -18,7 +18,7 @@ from oauthlib.oauth2 import OAuth2Error
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from connectors.oauth import InvalidGrant, TokenSet
+from connectors.oauth import InvalidGrant, TokenSet, token_set_from
 from well import http
 from well.http import PermanentError, ProviderError, TransientError
 
@@ -62,28 +62,19 @@ def authorization_url(*, state: str, redirect_uri: str) -> str:
     return url
 
 
-def _token_set(token: dict, *, now: datetime | None = None) -> TokenSet:
-    now = now or timezone.now()
-    try:
-        access = str(token["access_token"])
-        refresh = str(token["refresh_token"])
-        expires_in = int(token.get("expires_in") or 3600)
-    except (KeyError, TypeError, ValueError):
-        raise PermanentError("The QuickBooks token answer is missing its tokens") from None
+def _token_set(token: dict) -> TokenSet:
+    now = timezone.now()
     refresh_in = token.get("x_refresh_token_expires_in")
     try:
         refresh_expires = now + timedelta(seconds=int(refresh_in)) if refresh_in else None
     except (TypeError, ValueError):
         refresh_expires = None
-    scope = token.get("scope")
-    if isinstance(scope, list):
-        scope = " ".join(scope)
-    return TokenSet(
-        access_token=access,
-        refresh_token=refresh,
-        access_expires_at=now + timedelta(seconds=expires_in),
+    return token_set_from(
+        token,
+        now=now,
         refresh_expires_at=refresh_expires,
-        scope=str(scope or SCOPE),
+        default_scope=SCOPE,
+        missing="The QuickBooks token answer is missing its tokens",
     )
 
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
-from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,9 +19,10 @@ from connectors.models import Connection, ConnectionStatus, Provider
 from connectors.oauth import (
     ConnectError,
     ConnectOutcome,
+    ProviderOAuth,
     TokenSet,
-    authorization_pending,
-    new_state,
+    authorization_begin,
+    authorization_code_exchange,
     oauth_callback_workspace,
 )
 from connectors.quickbooks import oauth
@@ -31,12 +31,11 @@ from connectors.quickbooks.models import SourceRecord
 from connectors.services import (
     DisconnectResult,
     connection_claim_check,
-    connection_locked_or_new,
-    connection_public,
+    connection_for_grant,
     connection_tokens_forget,
 )
-from connectors.tokens import TokenRefresh, connection_grant_store
 from connectors.tokens import access_token_get as _access_token_get
+from connectors.tokens import connection_grant_store
 from well import formats
 from well.audit import Actor, audit_event_record
 from well.encryption import secret_open
@@ -44,18 +43,18 @@ from well.http import ProviderError
 from well.models import Workspace
 
 OAUTH_SESSION_KEY = "quickbooks_oauth"
-PENDING_LIFETIME = timedelta(minutes=15)
-TOKENS = TokenRefresh(
-    provider=Provider.QUICKBOOKS, name="QuickBooks", oauth=oauth, actor=Actor.system()
+OAUTH = ProviderOAuth(
+    provider=Provider.QUICKBOOKS,
+    name="QuickBooks",
+    oauth=oauth,
+    callback="quickbooks_oauth:callback",
+    lifetime=timedelta(minutes=15),
+    actor=Actor.system(),
 )
 
 
 class DifferentCompany(ConnectError):
     """The workspace already holds another QuickBooks company's records."""
-
-
-def quickbooks_redirect_uri() -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("quickbooks_oauth:callback")
 
 
 # --- Connect ---------------------------------------------------------------------------------
@@ -65,11 +64,9 @@ def quickbooks_authorization_begin(
     *, workspace: Workspace, user, start_over: bool = False
 ) -> tuple[str, dict]:
     """The consent URL and what the session must remember to check the callback."""
-    state = new_state()
-    pending = authorization_pending(
-        state=state, workspace=workspace, user=user, start_over=bool(start_over)
+    return authorization_begin(
+        how=OAUTH, workspace=workspace, user=user, start_over=bool(start_over)
     )
-    return oauth.authorization_url(state=state, redirect_uri=quickbooks_redirect_uri()), pending
 
 
 def quickbooks_connection_check_realm(
@@ -99,10 +96,7 @@ def quickbooks_connection_complete(
     if not realm_id or len(realm_id) > 64:
         raise ConnectError("QuickBooks did not say which company was connected.")
     connection_claim_check(workspace=workspace, provider=Provider.QUICKBOOKS, external_id=realm_id)
-    connection, created = connection_locked_or_new(
-        workspace=workspace, provider=Provider.QUICKBOOKS
-    )
-    before = None if created else connection_public(connection)
+    connection, before = connection_for_grant(workspace=workspace, provider=Provider.QUICKBOOKS)
     if connection.external_id and connection.external_id != realm_id:
         if not start_over:
             raise DifferentCompany(
@@ -127,7 +121,7 @@ def quickbooks_connection_complete(
         tokens=tokens,
         actor=actor,
         verb="connection.connected"
-        if created or not before["external_id"]
+        if before is None or not before["external_id"]
         else "connection.reconnected",
         before=before,
         reason="resumes from the last sync marker" if connection.sync_marker else "",
@@ -141,18 +135,13 @@ def quickbooks_authorization_complete(
 ) -> ConnectOutcome:
     """Check the callback against the session's state, then store the grant (or nothing)."""
     workspace = oauth_callback_workspace(
-        pending=pending,
-        user=user,
-        state=state,
-        error=error,
-        provider_name="QuickBooks",
-        lifetime=PENDING_LIFETIME,
+        how=OAUTH, pending=pending, user=user, state=state, error=error
     )
     if not code or not realm_id:
         raise ConnectError("QuickBooks answered without a company; nothing was stored.")
     start_over = bool(pending.get("start_over"))
     quickbooks_connection_check_realm(workspace=workspace, realm_id=realm_id, start_over=start_over)
-    tokens = oauth.code_exchange(code=code, redirect_uri=quickbooks_redirect_uri())
+    tokens = authorization_code_exchange(how=OAUTH, code=code)
     connection = quickbooks_connection_complete(
         workspace=workspace,
         realm_id=realm_id,
@@ -243,13 +232,9 @@ def quickbooks_reimport(
 # --- Tokens ----------------------------------------------------------------------------------
 
 
-def access_token_get(
-    *, connection_id, rejected: str | None = None, loaded: Connection | None = None
-) -> str:
-    """A valid QuickBooks access token (connectors/tokens.py)."""
-    return _access_token_get(
-        connection_id=connection_id, how=TOKENS, rejected=rejected, loaded=loaded
-    )
+# A valid QuickBooks access token (connectors/tokens.py), given `connection_id` (and
+# `rejected`, `loaded`).
+access_token_get = partial(_access_token_get, how=OAUTH)
 
 
 # --- Disconnect ------------------------------------------------------------------------------

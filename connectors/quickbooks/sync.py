@@ -26,7 +26,7 @@ from connectors.quickbooks.attachments import files_ensure, files_retry
 from connectors.quickbooks.models import DOCUMENT_KINDS, SourceRecord
 from connectors.quickbooks.records import SYSTEM, record_ids, records_commit
 from connectors.quickbooks.services import access_token_get
-from connectors.sync_runs import SyncTally, sync_run
+from connectors.sync_runs import SyncKind, SyncTally, sync_run
 from connectors.tokens import TokenProvider
 
 logger = logging.getLogger("well.connectors.quickbooks.sync")
@@ -53,6 +53,7 @@ KINDS_WITH_FILES = DOCUMENT_KINDS
 CDC_KINDS = [*LIST_KINDS, *TRANSACTION_KINDS, "Attachable"]
 QUERY_ONLY_KINDS = ["TaxCode", "TaxRate"]  # not in CDC (§3.6)
 OUTCOMES = ("new", "updated", "unchanged", "deleted", "errored")
+SYNC = SyncKind(provider=Provider.QUICKBOOKS, outcomes=OUTCOMES, marker_at_end=True, actor=SYSTEM)
 SWEPT_BY_RESYNC = "QuickBooks no longer returns it: not in a full re-read, nor when asked by Id."
 SWEPT_WHEN_CAPPED = (
     "QuickBooks no longer returns it: change data capture was capped at 1000 objects and the "
@@ -313,13 +314,4 @@ def quickbooks_sync(
         engine.files_retry()
         return marker
 
-    return sync_run(
-        connection_id=connection_id,
-        provider=Provider.QUICKBOOKS,
-        trigger=trigger,
-        full=full,
-        outcomes=OUTCOMES,
-        work=work,
-        marker_at_end=True,
-        actor=SYSTEM,
-    )
+    return sync_run(connection_id=connection_id, kind=SYNC, trigger=trigger, work=work, full=full)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectors import views as shared
 from connectors.forms import ReimportForm
+from connectors.models import Provider
 from connectors.oauth import ConnectError
 from connectors.quickbooks import services
 from connectors.selectors import quickbooks_connection_get
@@ -17,9 +18,12 @@ from well.audit import Actor
 from well.decorators import workspace_view
 from well.models import Role
 
+# Where this provider's pages send the person back to.
+PAGE = "connectors:list"
+
 
 def _back(slug: str):
-    return redirect("connectors:list", workspace_slug=slug)
+    return redirect(PAGE, workspace_slug=slug)
 
 
 @workspace_view(Role.OWNER)
@@ -33,27 +37,15 @@ def connect(request):
     )
 
 
-@workspace_view(Role.OWNER)
-@require_POST
-def disconnect(request):
-    shared.disconnect(
-        request,
-        connection=quickbooks_connection_get(workspace=request.workspace),
-        disconnect=services.quickbooks_disconnect,
-    )
-    return _back(request.workspace.slug)
+disconnect = shared.disconnect_view(
+    provider=Provider.QUICKBOOKS, disconnect=services.quickbooks_disconnect, back=PAGE
+)
 
-
-@workspace_view(Role.ACCOUNTANT)
-@require_POST
-def sync_now(request):
-    shared.sync_now(
-        request,
-        connection=quickbooks_connection_get(workspace=request.workspace),
-        provider_name="QuickBooks",
-        queued=_("A sync was queued; this page shows its progress."),
-    )
-    return _back(request.workspace.slug)
+sync_now = shared.sync_now_view(
+    provider=Provider.QUICKBOOKS,
+    queued=_("A sync was queued; this page shows its progress."),
+    back=PAGE,
+)
 
 
 @workspace_view(Role.ACCOUNTANT)

@@ -6,7 +6,7 @@ import time
 
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.core.wsgi import get_wsgi_application
 
 from sandbox.demo import (
@@ -19,11 +19,13 @@ from sandbox.demo import (
     demo_counts,
     demo_data_dir,
     demo_settings_apply,
+    demo_settings_share,
+    demo_settings_unshare,
     demo_sync_and_post,
     demo_tenant_ensure,
 )
 from sandbox.runner import start_sandboxes
-from sandbox.server import serve_in_thread
+from sandbox.server import port_taken, serve_in_thread
 from sandbox.worker import task_worker_start
 
 
@@ -47,6 +49,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, once, port, quickbooks_port, qonto_port, bills, interval, **options):
         os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")  # sandboxes speak plain http
+        # Before anything touches the data folder: a demo already serving it holds these ports.
+        taken = [p for p in (port, quickbooks_port, qonto_port) if p and port_taken(port=p)]
+        if taken:
+            raise CommandError(
+                f"Already in use on 127.0.0.1: {', '.join(map(str, taken))}. Is the demo running "
+                "in another terminal? Stop it first (Ctrl-C), or choose free ports with --port, "
+                "--quickbooks-port and --qonto-port."
+            )
         call_command("migrate", interactive=False, verbosity=0)
         workspace = demo_tenant_ensure()
         qbo, qonto = start_sandboxes(
@@ -56,6 +66,7 @@ class Command(BaseCommand):
         urls = DemoUrls(site=site.base_url, quickbooks=qbo.base_url, qonto=qonto.base_url)
         demo_settings_apply(urls)
         worker = None
+        shared = False
         try:
             demo_connect(workspace=workspace, site=urls.site)
             demo_sync_and_post(workspace=workspace)
@@ -63,6 +74,9 @@ class Command(BaseCommand):
             if once:
                 self.stdout.write(json.dumps(counts))
                 return
+            # The README's commands in another terminal reach these sandboxes while it serves.
+            demo_settings_share(urls)
+            shared = True
             # What the site queues (a new user's wizard: the sync on connecting, the first
             # sync, postings) runs in the worker, as in production.
             worker = task_worker_start(workers=1)  # one SQLite file: one writer at a time
@@ -81,6 +95,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            if shared:
+                demo_settings_unshare()
             if worker is not None:
                 worker.stop()
             site.stop()
