@@ -116,7 +116,9 @@ def authorization_pending(*, state: str, workspace: Workspace, user, **extra) ->
     }
 
 
-def authorization_begin(*, how: ProviderOAuth, workspace: Workspace, user, **extra):
+def authorization_begin(
+    *, how: ProviderOAuth, workspace: Workspace, user, **extra
+) -> tuple[str, dict]:
     """The consent URL and what the session must remember to check the callback."""
     state = new_state()
     pending = authorization_pending(state=state, workspace=workspace, user=user, **extra)

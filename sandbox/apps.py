@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from sandbox.running_demo import running_demo_urls
+
 
 class SandboxConfig(AppConfig):
     """The stand-ins for QuickBooks Online and Qonto, the demo and the soak (no models)."""
@@ -7,10 +9,10 @@ class SandboxConfig(AppConfig):
     name = "sandbox"
 
     def ready(self) -> None:
-        # A `python manage.py` command on a serving demo's data folder (`sync demo`, the worker,
-        # in another terminal) calls the demo's sandboxes, as the demo does, never the real
-        # providers with the sandboxes' tokens. Imported here: sandbox.demo imports models,
-        # which only load once the app registry is ready.
-        from sandbox.demo import demo_settings_adopt
+        urls = running_demo_urls()
+        if urls is not None:
+            # Beside a serving demo only, so no other process pays for it; imported here
+            # because sandbox.demo imports models, which load once the app registry is ready.
+            from sandbox.demo import DemoUrls, demo_settings_apply
 
-        demo_settings_adopt()
+            demo_settings_apply(DemoUrls(**urls))

@@ -1,17 +1,14 @@
 """The demo: both sandboxes, the demo workspace connected through the real OAuth flows over
 HTTP (a scripted browser clicks "Connect" and "Allow"), then a first sync and posting run.
 
-Only the demo points Well at the sandboxes, and only through settings, as an operator would.
-While it serves, it says where its sandboxes listen in its data folder, so that the other
-`python manage.py` commands on that folder (the README's, in another terminal) reach them too.
+Only the demo points Well at the sandboxes, and only through settings, as an operator would;
+while it serves, the other commands on its data folder do too (sandbox/running_demo.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
 from urllib.parse import urljoin
@@ -72,59 +69,6 @@ def demo_settings_apply(urls: DemoUrls) -> None:
     }
     for name, value in overrides.items():
         setattr(settings, name, value)
-
-
-def _running_demo_file() -> Path:
-    return demo_data_dir() / "running-demo.json"
-
-
-def _on_demo_data() -> bool:
-    """This process works on the demo's database: the default SQLite file of the data folder."""
-    database = settings.DATABASES["default"]
-    return (
-        settings.DEBUG
-        and database["ENGINE"] == "django.db.backends.sqlite3"
-        and Path(database["NAME"]).resolve() == (Path(settings.DATA_DIR) / "well.sqlite3").resolve()
-    )
-
-
-def demo_settings_share(urls: DemoUrls) -> None:
-    """Say where this serving demo's site and sandboxes listen, in its data folder."""
-    path = _running_demo_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": os.getpid(), "urls": asdict(urls)}))
-
-
-def demo_settings_unshare() -> None:
-    """The demo stops: its sandboxes no longer answer."""
-    _running_demo_file().unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
-
-
-def demo_settings_adopt() -> bool:
-    """In another process on the demo's data, point the provider settings at the running demo's
-    sandboxes (as the demo does for itself); True when it did."""
-    if not _on_demo_data():
-        return False
-    try:
-        note = json.loads(_running_demo_file().read_text())
-        pid, urls = int(note["pid"]), DemoUrls(**note["urls"])
-    except (OSError, ValueError, TypeError, KeyError):
-        return False
-    # A demo stopped without cleaning up (killed) left its note: its sandboxes are gone.
-    if not _alive(pid):
-        return False
-    demo_settings_apply(urls)
-    return True
 
 
 def _signed_in_browser(site: str) -> requests.Session:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import asdict
 
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.management import call_command
@@ -19,12 +20,11 @@ from sandbox.demo import (
     demo_counts,
     demo_data_dir,
     demo_settings_apply,
-    demo_settings_share,
-    demo_settings_unshare,
     demo_sync_and_post,
     demo_tenant_ensure,
 )
 from sandbox.runner import start_sandboxes
+from sandbox.running_demo import running_demo_share, running_demo_unshare
 from sandbox.server import port_taken, serve_in_thread
 from sandbox.worker import task_worker_start
 
@@ -75,7 +75,7 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(counts))
                 return
             # The README's commands in another terminal reach these sandboxes while it serves.
-            demo_settings_share(urls)
+            running_demo_share(asdict(urls))
             shared = True
             # What the site queues (a new user's wizard: the sync on connecting, the first
             # sync, postings) runs in the worker, as in production.
@@ -96,7 +96,7 @@ class Command(BaseCommand):
             pass
         finally:
             if shared:
-                demo_settings_unshare()
+                running_demo_unshare()
             if worker is not None:
                 worker.stop()
             site.stop()
