@@ -32,7 +32,8 @@ def test_an_accountant_finds_an_entry_by_amount_and_pins_it(books, live_server, 
     page.goto(f"{live_server.url}/w/{books.workspace.slug}/records/{bill.pk}/")
 
     page.fill("#entry-q", "65,99")
-    page.click("#entry-search")
+    with page.expect_response(lambda response: "entry_q=" in response.url):
+        page.click("#entry-search")
     page.wait_for_selector(f"#entry-picker tr[data-entry='{taken.pk}']")
 
     free_row = page.inner_text(f"#entry-picker tr[data-entry='{free.pk}']")

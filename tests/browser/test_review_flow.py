@@ -204,10 +204,16 @@ def test_a_refused_record_is_pinned_by_hand_and_posted(world, page, screenshot):
     row.locator("a", has_text="Choose the Qonto entry").click()
     page.wait_for_selector("#entry-picker")
     page.fill("#entry-q", free[0].qonto_id)
-    page.click("#entry-search")
-    page.wait_for_selector(f"#entry-picker input[name=entry][value='{free[0].pk}']")
+    # The search swaps the results in place: choosing before its answer lands would choose in
+    # the list it replaces (the entry may be on the first page already).
+    with page.expect_response(lambda response: "entry_q=" in response.url):
+        page.click("#entry-search")
+    choice = page.locator(f"#entry-picker input[name=entry][value='{free[0].pk}']")
+    choice.wait_for()
     assert page.locator("#entry-picker input[name=entry]:checked").count() == 0
-    page.check(f"#entry-picker input[name=entry][value='{free[0].pk}']")
+    page.wait_for_function("() => !document.querySelector('#entry-picker .htmx-settling')")
+    choice.check()
+    assert choice.is_checked()
     page.click("#pin-entry")
     page.wait_for_selector(".messages li.success", timeout=90_000)  # a shared machine is slow
     assert Decision.objects.get(record_id=pk).kind == DecisionKind.PIN
