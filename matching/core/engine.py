@@ -535,27 +535,14 @@ def decide(
     records: list[Record],
     model: Model,
     policy: Policy,
-    candidates_out: Candidates | None = None,
     batch: Batch | None = None,
 ) -> list[Decision]:
     """Propose an action for every record: score, weigh, share one-to-one, calibrate, explain.
 
     `batch` is these records already scored on this book (fitting scores them too).
     """
-    return list(iter_decisions(book, records, model, policy, candidates_out, batch))
-
-
-def iter_decisions(
-    book: Book,
-    records: list[Record],
-    model: Model,
-    policy: Policy,
-    candidates_out: Candidates | None = None,
-    batch: Batch | None = None,
-) -> Iterator[Decision]:
-    """`decide`, one decision at a time (a large evaluation need not hold them all)."""
     proposed = proposals(book, records, model, batch)
-    yield from explained(book, proposed, model, policy, 0, len(records), candidates_out)
+    return list(explained(book, proposed, model, policy, 0, len(records)))
 
 
 @dataclass(slots=True)
@@ -606,12 +593,9 @@ def explained(
     policy: Policy,
     start: int,
     stop: int,
-    candidates_out: Candidates | None = None,
 ) -> Iterator[Decision]:
     """The decisions of records[start:stop], each explained (records are independent here,
     so ranges can be explained in separate processes)."""
-    if candidates_out is not None:
-        candidates_out.update(candidates_of(book, proposed.batch, start, stop))
     for i in range(start, stop):
         yield _decision(book, proposed, model, policy, i)
 

@@ -56,7 +56,7 @@ def _book(count: int, seed: int, delay: int, decoy_days: int | None, purchases: 
 
 def _score(records, entries, truth, labels=()):
     fitted = fit([vendor()], [], [], entries, records, list(labels))
-    decisions = decide(fitted.book, records, fitted.model, Policy(), None, fitted.batch)
+    decisions = decide(fitted.book, records, fitted.model, Policy(), fitted.batch)
     right = [
         d.target is not None and (d.target.type, d.target.id) == truth[d.id] for d in decisions
     ]
