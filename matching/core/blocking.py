@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 
 import numpy as np
 
@@ -132,6 +133,155 @@ class _Without:
 
 Table = dict | _Without
 
+_DAY_BITS = 20  # an ordinal day (+1, so that "no date" is 0) fits: 2199-12-31 is 803,533
+NO_CENTER = -(1 << 40)
+
+
+@dataclass(slots=True)
+class _Keyed:
+    """The entries under every key of one table (counterparty, memo or tax ID), by key then
+    date, so that each key's window for a whole batch of records is two binary searches."""
+
+    codes: dict[str, int]
+    composite: np.ndarray  # key code << _DAY_BITS | ordinal + 1, sorted
+    days: np.ndarray
+    items: np.ndarray
+    amounts: np.ndarray  # absolute cents, NaN when unread
+
+    def without(self, left_out: np.ndarray) -> _Keyed:
+        keep = ~np.isin(self.items, left_out)
+        return _Keyed(
+            self.codes,
+            self.composite[keep],
+            self.days[keep],
+            self.items[keep],
+            self.amounts[keep],
+        )
+
+    def best(
+        self,
+        keys: list[str],
+        centers: np.ndarray,
+        targets: np.ndarray,
+        common: float,
+        cap: int,
+    ) -> list[list[int]]:
+        """For each (key, day, amount) query: the key's entries within its window, and
+        within KEY_RATIO of the amount when there is one; when more than `cap`, the `cap` best
+        (a 5% amount gap costs as much as a week; ties by date), else all by date.
+
+        A key on more than `common` entries ("payment", "chez") only says something close by:
+        its window is NEAR_WINDOW instead of PARTY_WINDOW. A query without a day takes the
+        key's latest entries."""
+        found: list[list[int]] = [[] for _ in keys]
+        code = np.array([self.codes.get(key, -1) for key in keys], dtype=np.int64)
+        asked = np.flatnonzero(code >= 0)
+        if not len(asked):
+            return found
+        code, centers, targets = code[asked] << _DAY_BITS, centers[asked], targets[asked]
+        start = np.searchsorted(self.composite, code, "left")
+        end = np.searchsorted(self.composite, code + (1 << _DAY_BITS), "left")
+        near = end - start > common
+        dated = centers != NO_CENTER
+        low = centers + np.where(near, NEAR_WINDOW[0], PARTY_WINDOW[0]) + 1
+        high = centers + np.where(near, NEAR_WINDOW[1], PARTY_WINDOW[1]) + 1
+        lo = np.where(
+            dated,
+            np.searchsorted(self.composite, code + np.where(dated, low, 0), "left"),
+            np.maximum(start, end - CAP_PER_RULE),
+        )
+        hi = np.where(
+            dated, np.searchsorted(self.composite, code + np.where(dated, high, 0), "right"), end
+        )
+        sizes = np.maximum(hi - lo, 0)
+        # In slices of about a million rows: a common key's window holds hundreds of entries.
+        bounds = np.searchsorted(np.cumsum(sizes), np.arange(1, 1 + sizes.sum() // _ROWS) * _ROWS)
+        for first, stop in pairwise([0, *np.unique(bounds).tolist(), len(asked)]):
+            if stop <= first:
+                continue
+            part = slice(first, stop)
+            owner, items = self._window(
+                lo[part], sizes[part], centers[part], targets[part], dated[part], cap
+            )
+            for query, item in zip(asked[owner + first].tolist(), items.tolist(), strict=True):
+                found[query].append(item)
+        return found
+
+    def _window(
+        self,
+        lo: np.ndarray,
+        sizes: np.ndarray,
+        centers: np.ndarray,
+        targets: np.ndarray,
+        dated: np.ndarray,
+        cap: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The kept (query, entry) of queries whose windows start at `lo`, in their order."""
+        owner = np.repeat(np.arange(len(lo)), sizes)
+        rows = np.repeat(lo - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
+        target = targets[owner]
+        has_target = (target > 0) & dated[owner]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.abs(self.amounts[rows] - target) / target
+        gap = np.where(np.isnan(gap), UNREAD_GAP, gap)  # an unread total is still a contender
+        gap = np.where(has_target, gap, 0.0)
+        inside = ~has_target | (gap <= KEY_RATIO)
+        owner, rows, gap = owner[inside], rows[inside], gap[inside]
+        score = np.where(
+            dated[owner],
+            gap / AMOUNT_SCALE + np.abs(self.days[rows] - centers[owner]) / DAY_SCALE,
+            0.0,
+        )
+        counts = np.bincount(owner, minlength=len(lo))
+        # A query within its cap keeps every entry, by date; a crowded one its `cap` best.
+        calm = counts[owner] <= cap
+        owners, items = [owner[calm]], [self.items[rows[calm]]]
+        crowded = ~calm
+        owner, rows, score = owner[crowded], rows[crowded], score[crowded]
+        column = np.arange(len(owner)) - np.searchsorted(owner, owner, "left")
+        width = counts[owner]
+        # Padded to a power of two per query, so that each size class is one matrix.
+        for size in np.unique(2 ** np.ceil(np.log2(width)).astype(np.int64)).tolist():
+            chosen = (width > size // 2) & (width <= size)
+            queries, slot = np.unique(owner[chosen], return_inverse=True)
+            matrix = np.full((len(queries), size), np.inf)
+            matrix[slot, column[chosen]] = score[chosen]
+            entries = np.zeros((len(queries), size), dtype=np.int64)
+            entries[slot, column[chosen]] = self.items[rows[chosen]]
+            best = _smallest(matrix, cap)
+            owners.append(np.repeat(queries, cap))
+            items.append(np.take_along_axis(entries, best, axis=1).reshape(-1))
+        owner, item = np.concatenate(owners), np.concatenate(items)
+        order = np.argsort(owner, kind="stable")
+        return owner[order], item[order]
+
+
+_ROWS = 1 << 20
+
+
+def _smallest(matrix: np.ndarray, cap: int) -> np.ndarray:
+    """Per row, the columns of its `cap` smallest values, smallest first; ties by column (the
+    entries' date order), so that the choice never depends on the sort's internals."""
+    kth = np.partition(matrix, cap - 1, axis=1)[:, cap - 1 : cap]
+    below = matrix < kth
+    tied = matrix == kth
+    take = below | (tied & (np.cumsum(tied, axis=1) <= cap - below.sum(axis=1, keepdims=True)))
+    columns = np.nonzero(take)[1].reshape(len(matrix), cap)
+    values = np.take_along_axis(matrix, columns, axis=1)
+    return np.take_along_axis(columns, np.argsort(values, axis=1, kind="stable"), axis=1)
+
+
+def _keyed(table: dict[str, list[int]], days: np.ndarray, amounts: np.ndarray) -> _Keyed:
+    """A table's lists (each in date order) end to end, keys numbered in the table's order;
+    `days` and `amounts` are every entry's, by position."""
+    codes = {key: code for code, key in enumerate(table)}
+    items = np.fromiter((i for positions in table.values() for i in positions), dtype=np.int64)
+    sizes = np.fromiter((len(positions) for positions in table.values()), dtype=np.int64)
+    composite = (np.repeat(np.arange(len(sizes), dtype=np.int64), sizes) << _DAY_BITS) + (
+        days[items] + 1
+    )
+    return _Keyed(codes, composite, days[items], items, amounts[items])
+
 
 @dataclass(slots=True)
 class Index:
@@ -139,23 +289,11 @@ class Index:
 
     entries: list[Entry]
     by_amount: Table  # amount -> sorted (day, position)
-    by_key: Table  # positions by date; made a _Bucket when first looked up
-    by_text: Table
-    by_tax: Table  # VAT numbers printed on supplier invoices
     by_ref: Table
+    # Counterparty name keys, memo keys and VAT numbers printed on supplier invoices.
+    keyed: dict[str, _Keyed]
     dated: _Bucket  # every dated entry with an amount, by date
     weeks: _Weeks  # the same entries by week and amount
-    buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
-
-    def bucket(self, table: str, key: str) -> _Bucket | None:
-        """The entries under a counterparty ("key") or memo ("text") key, as arrays."""
-        found = self.buckets.get((table, key))
-        if found is None:
-            items = {"key": self.by_key, "text": self.by_text, "tax": self.by_tax}[table].get(key)
-            if items is None:
-                return None
-            found = self.buckets[(table, key)] = _bucket(items, self.entries)
-        return found
 
 
 def index_without(full: Index, left_out: frozenset[int]) -> Index:
@@ -164,15 +302,14 @@ def index_without(full: Index, left_out: frozenset[int]) -> Index:
     if not left_out:
         return full
     dated = full.dated
-    keep = ~np.isin(dated.items, np.fromiter(left_out, dtype=np.int64, count=len(left_out)))
+    out = np.fromiter(left_out, dtype=np.int64, count=len(left_out))
+    keep = ~np.isin(dated.items, out)
     dated = _Bucket(dated.days[keep], dated.items[keep], dated.amounts[keep])
     return Index(
         full.entries,
         _Without(full.by_amount, left_out, 1),
-        _Without(full.by_key, left_out, None),
-        _Without(full.by_text, left_out, None),
-        _Without(full.by_tax, left_out, None),
         _Without(full.by_ref, left_out, None),
+        {table: keyed.without(out) for table, keyed in full.keyed.items()},
         dated,
         _weeks(dated),
     )
@@ -207,18 +344,6 @@ def text_keys(text: str) -> list[str]:
     words = text.split()
     keys = [words[0]] if words and (len(words[0]) > 1 or len(words) == 1) else []
     return keys + ([words[0] + words[1]] if len(words) >= 2 else [])
-
-
-def _bucket(positions: list[int], entries: list[Entry]) -> _Bucket:
-    days = np.array([_ordinal(entries[i]) for i in positions], dtype=np.int64)
-    amounts = np.array(
-        [
-            abs(entries[i].amount_cents) if entries[i].amount_cents is not None else np.nan
-            for i in positions
-        ],
-        dtype=np.float64,
-    )
-    return _Bucket(days, np.array(positions, dtype=np.int64), amounts)
 
 
 @dataclass(slots=True)
@@ -272,14 +397,23 @@ def build_index(
             by_ref[token].append(i)
         if key.ordinal != NO_DATE and entries[i].amount_cents is not None:
             dated.append(i)
-    dated_bucket = _bucket(dated, entries)
+    days = np.fromiter((key.ordinal for key in keys), dtype=np.int64, count=len(keys))
+    amounts = np.fromiter(
+        (abs(e.amount_cents) if e.amount_cents is not None else np.nan for e in entries),
+        dtype=np.float64,
+        count=len(entries),
+    )
+    chosen_dated = np.array(dated, dtype=np.int64)
+    dated_bucket = _Bucket(days[chosen_dated], chosen_dated, amounts[chosen_dated])
     return Index(
         entries,
         dict(by_amount),
-        dict(by_key),
-        dict(by_text),
-        dict(by_tax),
         dict(by_ref),
+        {
+            "key": _keyed(by_key, days, amounts),
+            "text": _keyed(by_text, days, amounts),
+            "tax": _keyed(by_tax, days, amounts),
+        },
         dated_bucket,
         _weeks(dated_bucket),
     )
@@ -298,35 +432,6 @@ def _closest_dates(
     return [i for _, i in inside]
 
 
-def _ranked(
-    bucket: _Bucket, center: int | None, window: tuple[int, int], amount: int | None, ratio: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Entries of a bucket in the window (and within `ratio` of the amount) with their rank
-    scores (lower is better): a 5% amount gap costs as much as a week."""
-    if center is None:
-        items = bucket.items[-CAP_PER_RULE:]
-        return items, np.zeros(len(items))
-    lo = int(np.searchsorted(bucket.days, center + window[0], "left"))
-    hi = int(np.searchsorted(bucket.days, center + window[1], "right"))
-    days = bucket.days[lo:hi]
-    items = bucket.items[lo:hi]
-    if amount:
-        gap = np.abs(bucket.amounts[lo:hi] - amount) / amount
-        gap = np.where(np.isnan(gap), UNREAD_GAP, gap)  # an unread total is still a contender
-        inside = gap <= ratio
-        days, items, gap = days[inside], items[inside], gap[inside]
-    else:
-        gap = np.zeros(len(items))
-    return items, gap / AMOUNT_SCALE + np.abs(days - center) / DAY_SCALE
-
-
-def _best(items: np.ndarray, score: np.ndarray, cap: int) -> list[int]:
-    if len(items) <= cap:
-        return items.tolist()
-    best = np.argpartition(score, cap - 1)[:cap]
-    return items[best[np.argsort(score[best], kind="stable")]].tolist()
-
-
 def _swapped(ordinal: int) -> int | None:
     """The date with day and month swapped, as OCR misreads it, when that is a date."""
     day = date.fromordinal(ordinal)
@@ -335,21 +440,76 @@ def _swapped(ordinal: int) -> int | None:
     return day.replace(day=day.month, month=day.day).toordinal()
 
 
-def candidates(
+def batch_candidates(
     index: Index,
-    record: Record,
-    party_keys: list[str],
+    records: list[Record],
+    party_keys: list[list[str]],
+    tax_ids: list[tuple[str, ...]],
     excluded: set[int] | frozenset[int] = frozenset(),
-    tax_ids: tuple[str, ...] = (),
-    near: dict[int, list[int]] | None = None,
-) -> list[int]:
-    """The union of the four blocking rules for one record, as entry positions.
+) -> list[list[int]]:
+    """Each record's candidates: the union of the blocking rules, as entry positions.
 
-    `near` is rule (d) for this record by amount, as `near_rules` gives it for a whole batch.
+    `party_keys` and `tax_ids` are each record's counterparty keys and its vendor's VAT
+    numbers. Rules (b), (d) and (e) are answered for the whole batch at once.
 
     Entries in `excluded` (already linked to another record) are never candidates: a Qonto
     entry is the target of at most one live link.
     """
+    near = near_rules(index, records)
+    # Rules (b) and (e): one query per record and key, in the order the record asks them.
+    tables: list[str] = []
+    keys: list[str] = []
+    owners: list[int] = []
+    for i, record in enumerate(records):
+        asked = [("key", key) for key in party_keys[i]]
+        asked += [("text", key) for key in text_keys(record.memo)]
+        asked += [("tax", tax_id) for tax_id in tax_ids[i]]
+        for table, key in dict.fromkeys(asked):
+            tables.append(table)
+            keys.append(key)
+            owners.append(i)
+    centers = np.array(
+        [r.txn_date.toordinal() if r.txn_date else NO_CENTER for r in records], dtype=np.int64
+    )
+    targets = np.array(
+        [abs(r.amount_cents) if r.amount_cents is not None else 0 for r in records],
+        dtype=np.float64,
+    )
+    keyed: list[list[int]] = [[] for _ in keys]
+    common = max(COMMON_KEY_MIN, COMMON_KEY_SHARE * len(index.dated.items))
+    table_of = np.array(tables, dtype=object)
+    owner_of = np.array(owners, dtype=np.int64)
+    for table, crowd in (("key", common), ("text", common), ("tax", np.inf)):
+        asked = np.flatnonzero(table_of == table)
+        if not len(asked):
+            continue
+        answers = index.keyed[table].best(
+            [keys[q] for q in asked.tolist()],
+            centers[owner_of[asked]],
+            targets[owner_of[asked]],
+            crowd,
+            CAP_KEYS,
+        )
+        for q, answer in zip(asked.tolist(), answers, strict=True):
+            keyed[q] = answer
+    found_by_record: list[list[int]] = [[] for _ in records]
+    q = 0
+    for i, record in enumerate(records):
+        first = q
+        while q < len(owners) and owners[q] == i:
+            q += 1
+        found_by_record[i] = _union(index, record, keyed[first:q], near[i], excluded)
+    return found_by_record
+
+
+def _union(
+    index: Index,
+    record: Record,
+    keyed: list[list[int]],
+    near: dict[int, list[int]],
+    excluded: set[int] | frozenset[int],
+) -> list[int]:
+    """One record's candidates: rules (a) and (c) here, (b), (d) and (e) as answered."""
     center = record.txn_date.toordinal() if record.txn_date else None
     found: dict[int, None] = {}
     amounts = {abs(a) for a in (record.amount_cents, record.home_amount_cents) if a is not None}
@@ -369,27 +529,11 @@ def candidates(
         for misread in (_swapped(center), center - 365, center + 365):
             if misread is not None:
                 found.update(dict.fromkeys(_closest_dates(same, misread, (-3, 3))))
-    target = abs(record.amount_cents) if record.amount_cents is not None else None
-    common = max(COMMON_KEY_MIN, COMMON_KEY_SHARE * len(index.dated.items))
-    keys = [("key", key) for key in party_keys] + [("text", k) for k in text_keys(record.memo)]
-    for table, key in dict.fromkeys(keys):
-        items = (index.by_key if table == "key" else index.by_text).get(key)
-        if items is None:
-            continue
-        # A key half the statement shares ("payment", "chez") only says something close by.
-        window = PARTY_WINDOW if len(items) <= common else NEAR_WINDOW
-        ranked = _ranked(index.bucket(table, key), center, window, target, KEY_RATIO)
-        found.update(dict.fromkeys(_best(*ranked, CAP_KEYS)))
-    for tax_id in tax_ids:
-        items = index.by_tax.get(tax_id)
-        if items is not None:
-            ranked = _ranked(index.bucket("tax", tax_id), center, PARTY_WINDOW, target, KEY_RATIO)
-            found.update(dict.fromkeys(_best(*ranked, CAP_KEYS)))
+    for answer in keyed:
+        found.update(dict.fromkeys(answer))
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
     if center is not None:
-        if near is None:
-            near = near_rules(index, [record])[0]
         for amount in amounts:
             if amount > 0:
                 found.update(dict.fromkeys(near.get(amount, ())))

@@ -246,15 +246,16 @@ def _date_levels(
     return np.select(conditions, choices, _DATE["far"]).astype(np.int8)
 
 
-def _text_levels(ours: list[str], theirs: list[str]) -> np.ndarray:
-    """Memo against label: same, one contained in the other (truncation), close, similar."""
+def _text_levels(ours: np.ndarray, theirs: np.ndarray, shortest: np.ndarray) -> np.ndarray:
+    """Memo against label: same, one contained in the other (truncation), close, similar.
+
+    `ours` and `theirs` are object arrays of the texts, `shortest` the shorter one's length.
+    """
     out = np.full(len(ours), _TEXT[MISSING], dtype=np.int8)
-    present = np.array([bool(a) and bool(b) for a, b in zip(ours, theirs, strict=True)])
-    if not present.any():
+    idx = np.flatnonzero(shortest > 0)
+    if not len(idx):
         return out
-    idx = np.flatnonzero(present)
-    a = [ours[i] for i in idx]
-    b = [theirs[i] for i in idx]
+    a, b = ours[idx], theirs[idx]
     # Each score is only compared with thresholds at or above its cutoff, so the cutoffs change
     # no level and let rapidfuzz stop early on the many labels that share nothing.
     ratio = process.cpdist(a, b, scorer=fuzz.ratio, score_cutoff=70, workers=-1)
@@ -263,15 +264,17 @@ def _text_levels(ours: list[str], theirs: list[str]) -> np.ndarray:
     token_set = np.zeros(len(a))
     unsure = np.flatnonzero(ratio < 100)
     if len(unsure):
-        a2, b2 = [a[i] for i in unsure], [b[i] for i in unsure]
+        a2, b2 = a[unsure], b[unsure]
         partial[unsure] = process.cpdist(
             a2, b2, scorer=fuzz.partial_ratio, score_cutoff=80, workers=-1
         )
         token_set[unsure] = process.cpdist(
             a2, b2, scorer=fuzz.token_set_ratio, score_cutoff=70, workers=-1
         )
-    short = np.array([min(len(x), len(y)) < SHORT_TEXT for x, y in zip(a, b, strict=True)])
-    prefix = np.array([x.startswith(y) or y.startswith(x) for x, y in zip(a, b, strict=True)])
+    short = shortest[idx] < SHORT_TEXT
+    prefix = np.zeros(len(a), dtype=bool)
+    for k in np.flatnonzero(short).tolist():
+        prefix[k] = a[k].startswith(b[k]) or b[k].startswith(a[k])
     best = np.maximum(ratio, token_set)
     # A label cut to a few letters ("M C") begins many memos: it is only a hint.
     levels = np.select(
@@ -323,15 +326,21 @@ def _party_from_history(
     return OTHER_IF_NAMES_DIFFER if owner and record.vendor_id else None
 
 
-def _name_levels(names: list[list[str]], others: list[str]) -> np.ndarray:
-    """Name levels from the best fuzzy score of any of the record's names (up to three)."""
+def _name_slots(names: list[list[str]]) -> list[np.ndarray]:
+    """Up to three names of each record as three object arrays ("" where it has fewer)."""
+    return [_objects([own[slot] if len(own) > slot else "" for own in names]) for slot in range(3)]
+
+
+def _name_levels(slots: list[np.ndarray], others: np.ndarray) -> np.ndarray:
+    """Name levels from the best fuzzy score of any of the record's names (up to three);
+    `slots` are the records' names as `_name_slots` gives them, per pair."""
     best = np.zeros(len(others))
-    for slot in range(3):
-        idx = [k for k, own in enumerate(names) if len(own) > slot and others[k]]
-        if not idx:
+    named = others != ""
+    for names in slots:
+        idx = np.flatnonzero((names != "") & named)
+        if not len(idx):
             break
-        a = [names[k][slot] for k in idx]
-        b = [others[k] for k in idx]
+        a, b = names[idx], others[idx]
         score = np.maximum(
             process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=-1),
             process.cpdist(a, b, scorer=fuzz.ratio, workers=-1),
@@ -344,32 +353,60 @@ def _name_levels(names: list[list[str]], others: list[str]) -> np.ndarray:
     ).astype(np.int8)
 
 
+# What history tells of a pair, as a number: a level's index, or one of these.
+_NAMES_TELL = -1
+_NAMES_TELL_UNLESS_OTHER = -2
+_TOLD = {None: _NAMES_TELL, OTHER_IF_NAMES_DIFFER: _NAMES_TELL_UNLESS_OTHER} | {
+    level: i for i, level in enumerate(LEVELS["counterparty"])
+}
+
+
 def _party_levels(
-    rec: list[Record], ent: list[Entry], record_pos: np.ndarray, ctx: Context
+    records: list[Record],
+    entries: list[Entry],
+    r: np.ndarray,
+    e: np.ndarray,
+    ctx: Context,
+    ecols: Columns,
 ) -> np.ndarray:
-    out = np.full(len(rec), _PARTY[MISSING], dtype=np.int8)
-    named: list[int] = []
-    others: set[int] = set()
-    for k, (i, r, e) in enumerate(zip(record_pos, rec, ent, strict=True)):
-        names = ctx.names[i]
-        if not r.vendor_id and not names:
-            continue  # no payee at all: the memo speaks for it (text signal)
-        level = _party_from_history(r, e, ctx.profiles[i], ctx.directory)
-        if level == OTHER_IF_NAMES_DIFFER:
-            out[k] = _PARTY["other_counterparty"]
-            others.add(k)
-        elif level is not None:
-            out[k] = _PARTY[level]
-        if level in (None, OTHER_IF_NAMES_DIFFER) and e.name and names:
-            named.append(k)
-    if named:
-        levels = _name_levels(
-            [ctx.names[record_pos[k]] for k in named], [ent[k].name for k in named]
-        )
-        close = (_PARTY["name_same"], _PARTY["name_close"])
-        for k, level in zip(named, levels, strict=True):
-            if k not in others or level in close:
-                out[k] = level
+    out = np.full(len(r), _PARTY[MISSING], dtype=np.int8)
+    # No payee at all: the memo speaks for it (text signal).
+    speaks = np.array(
+        [bool(rec.vendor_id or names) for rec, names in zip(records, ctx.names, strict=True)]
+    )
+    pair = np.flatnonzero(speaks[r])
+    if not len(pair):
+        return out
+    # What history says depends on the vendor (its profile) and the entry's tax ID and name
+    # key only: a batch asks a few thousand questions hundreds of thousands of times.
+    vendors: dict[tuple[int, str], int] = {}
+    vendor = np.array(
+        [
+            vendors.setdefault((id(profile), rec.vendor_id), len(vendors))
+            for rec, profile in zip(records, ctx.profiles, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    question = vendor[r[pair]] * (int(ecols.party.max()) + 1) + ecols.party[e[pair]]
+    _, first, inverse = np.unique(question, return_index=True, return_inverse=True)
+    answers = [
+        _party_from_history(records[i], entries[j], ctx.profiles[i], ctx.directory)
+        for i, j in zip(r[pair[first]].tolist(), e[pair[first]].tolist(), strict=True)
+    ]
+    told = np.array([_TOLD[a] for a in answers], dtype=np.int64)[inverse.reshape(-1)]
+    out[pair[told >= 0]] = told[told >= 0]
+    unless_other = told == _NAMES_TELL_UNLESS_OTHER
+    out[pair[unless_other]] = _PARTY["other_counterparty"]
+    has_names = np.array([bool(names) for names in ctx.names])
+    ask = (told < 0) & (ecols.name[e[pair]] != "") & has_names[r[pair]]
+    named = pair[ask]
+    if len(named):
+        slots = [names[r[named]] for names in _name_slots(ctx.names)]
+        levels = _name_levels(slots, ecols.name[e[named]])
+        # A name Qonto used for another vendor stays the other's unless the names agree.
+        close = np.isin(levels, (_PARTY["name_same"], _PARTY["name_close"]))
+        keep = ~unless_other[ask] | close
+        out[named[keep]] = levels[keep]
     return out
 
 
@@ -382,7 +419,8 @@ def counterparty_level(
         return level
     if not entry.name or not names:
         return "other_counterparty" if level else MISSING
-    by_name = LEVELS["counterparty"][int(_name_levels([names], [entry.name])[0])]
+    slots = _name_slots([names])
+    by_name = LEVELS["counterparty"][int(_name_levels(slots, _objects([entry.name]))[0])]
     if level and by_name not in ("name_same", "name_close"):
         return "other_counterparty"
     return by_name
@@ -423,9 +461,18 @@ class Columns:
     day: np.ndarray  # ordinal, -1 when unread
     currency: np.ndarray  # code number, 0 when unknown
     other_currency: np.ndarray  # entries: local currency code
-    text: list[str]  # records: memo; entries: label
+    text: np.ndarray  # object array; records: memo; entries: label
+    text_length: np.ndarray
+    has_reference: np.ndarray
     flag: np.ndarray  # entries: is a supplier invoice
     settles: np.ndarray  # entries: a transaction Qonto already matched to a supplier invoice
+    # Entries: how common their amount, local amount and label are among entries of their kind
+    # (term frequencies, shrunk toward a typical rate).
+    amount_share: np.ndarray
+    other_share: np.ndarray
+    text_share: np.ndarray
+    name: np.ndarray  # entries: the cleaned counterparty name, object array
+    party: np.ndarray  # entries: a number for (tax ID, name key), all that history reads of one
 
 
 _CURRENCY_CODES: dict[str, int] = {"": 0}
@@ -435,8 +482,14 @@ def _code(currency: str) -> int:
     return _CURRENCY_CODES.setdefault(currency, len(_CURRENCY_CODES))
 
 
+def _objects(values: list) -> np.ndarray:
+    """A list as an object array: indexing one by a position array is a C loop."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
 def record_columns(records: list[Record]) -> Columns:
     n = len(records)
+    texts = [r.memo for r in records]
     return Columns(
         amount=_nan_array([r.amount_cents for r in records]),
         other_amount=_nan_array([r.home_amount_cents for r in records]),
@@ -444,13 +497,26 @@ def record_columns(records: list[Record]) -> Columns:
         day=np.array([r.txn_date.toordinal() if r.txn_date else -1 for r in records], np.int64),
         currency=np.array([_code(r.currency) for r in records], np.int64),
         other_currency=np.zeros(n, np.int64),
-        text=[r.memo for r in records],
+        text=_objects(texts),
+        text_length=np.array([len(t) for t in texts], np.int64),
+        has_reference=np.array([bool(r.reference) for r in records], bool),
         flag=np.zeros(n, bool),
         settles=np.zeros(n, bool),
+        amount_share=np.zeros(n),
+        other_share=np.zeros(n),
+        text_share=np.zeros(n),
+        name=_objects([""] * n),
+        party=np.zeros(n, np.int64),
     )
 
 
 def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
+    frequencies = {
+        kind: frequencies_of([e for e in entries if e.kind == kind])
+        for kind in {e.kind for e in entries}
+    }
+    texts = [e.label for e in entries]
+    parties: dict[tuple[str, str], int] = {}
     return Columns(
         amount=_nan_array([e.amount_cents for e in entries]),
         other_amount=_nan_array([e.local_amount_cents for e in entries]),
@@ -458,9 +524,22 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
         day=np.array([e.entry_date.toordinal() if e.entry_date else -1 for e in entries], np.int64),
         currency=np.array([_code(e.currency) for e in entries], np.int64),
         other_currency=np.array([_code(e.local_currency) for e in entries], np.int64),
-        text=[e.label for e in entries],
+        text=_objects(texts),
+        text_length=np.array([len(t) for t in texts], np.int64),
+        has_reference=np.array([bool(e.reference) for e in entries], bool),
         flag=np.array([e.kind == SUPPLIER_INVOICE for e in entries], bool),
         settles=np.array([e.kind != SUPPLIER_INVOICE and e.id in paired for e in entries], bool),
+        amount_share=np.array(
+            [frequencies[e.kind].amount(e.amount_cents or 0) for e in entries], np.float64
+        ),
+        other_share=np.array(
+            [frequencies[e.kind].amount(e.local_amount_cents or 0) for e in entries], np.float64
+        ),
+        text_share=np.array([frequencies[e.kind].text(e.label) for e in entries], np.float64),
+        name=_objects([e.name for e in entries]),
+        party=np.array(
+            [parties.setdefault((e.tax_id, e.name_key), len(parties)) for e in entries], np.int64
+        ),
     )
 
 
@@ -470,7 +549,6 @@ def compare_pairs(
     record_pos: np.ndarray,
     entry_pos: np.ndarray,
     ctx: Context,
-    frequencies: dict[str, Frequencies],
     rcols: Columns,
     ecols: Columns,
 ) -> Pairs:
@@ -494,14 +572,12 @@ def compare_pairs(
     recurring = np.asarray(ctx.recurring, dtype=bool)[r]
     levels[:, 1] = _date_levels(rcols.day[r], ecols.day[e], ecols.flag[e], recurring)
 
-    rec = [records[i] for i in r]
-    ent = [entries[j] for j in e]
-    levels[:, 2] = _party_levels(rec, ent, r, ctx)
-    levels[:, 3] = _text_levels([rcols.text[i] for i in r], [ecols.text[j] for j in e])
-    has_reference = np.array([bool(x.reference) for x in rec])
+    levels[:, 2] = _party_levels(records, entries, r, e, ctx, ecols)
+    shortest = np.minimum(rcols.text_length[r], ecols.text_length[e])
+    levels[:, 3] = _text_levels(rcols.text[r], ecols.text[e], shortest)
     levels[:, 4] = _REFERENCE[MISSING]
-    for k in np.flatnonzero(has_reference):
-        levels[k, 4] = _REFERENCE[reference_level(rec[k], ent[k])]
+    for k in np.flatnonzero(rcols.has_reference[r]).tolist():
+        levels[k, 4] = _REFERENCE[reference_level(records[r[k]], entries[e[k]])]
     levels[:, 5] = np.select(
         [(ours_currency == 0) | (theirs_currency == 0), ~other, converted],
         [_CURRENCY[MISSING], _CURRENCY["same"], _CURRENCY["converted"]],
@@ -514,17 +590,18 @@ def compare_pairs(
     )
 
     tf = np.zeros((n, 2))
+    exact = levels[:, 0] == _AMOUNT["exact"]
+    tf[:, 0] = np.where(
+        exact, np.where(converted, ecols.other_share[e], ecols.amount_share[e]), 0.0
+    )
     strong = np.isin(levels[:, 2], [_PARTY[level] for level in STRONG_PARTY])
-    for k in np.flatnonzero(levels[:, 0] == _AMOUNT["exact"]):
-        share = frequencies[ent[k].kind].amount(theirs[k])
+    for k in np.flatnonzero(exact & strong).tolist():
         profile = ctx.profiles[r[k]]
-        if strong[k] and profile.records >= VENDOR_TF_MIN:
+        if profile.records >= VENDOR_TF_MIN:
             # Among the vendor's own entries, an amount it always bills tells nothing more.
-            own = profile.amounts.get(rec[k].amount_cents or 0, 0) / profile.records
-            share = max(share, own)
-        tf[k, 0] = share
-    for k in np.flatnonzero(levels[:, 3] == _TEXT["same"]):
-        tf[k, 1] = frequencies[ent[k].kind].text(ent[k].label)
+            own = profile.amounts.get(records[r[k]].amount_cents or 0, 0) / profile.records
+            tf[k, 0] = max(tf[k, 0], own)
+    tf[:, 1] = np.where(levels[:, 3] == _TEXT["same"], ecols.text_share[e], 0.0)
     return Pairs(r.astype(np.int32), e.astype(np.int32), levels, tf)
 
 
@@ -580,7 +657,6 @@ def compare(
         np.zeros(1, np.int64),
         np.zeros(1, np.int64),
         ctx,
-        {entry.kind: frequencies_of([entry])},
         record_columns([record]),
         entry_columns([entry], set(paired)),
     )

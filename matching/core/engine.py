@@ -30,11 +30,9 @@ from .compare import (
     STRONG_PARTY,
     Columns,
     Context,
-    Frequencies,
     Pairs,
     compare_pairs,
     entry_columns,
-    frequencies_of,
     record_columns,
 )
 from .counterparty import Directory, Profile, build_directory
@@ -78,7 +76,6 @@ class Book:
     positions: dict[tuple[str, str], int]
     directory: Directory
     indexes: dict[str, blocking.Index]
-    frequencies: dict[str, Frequencies]
     paired: set[str]
     linked: frozenset[int]  # entries already linked to a record of the history
     columns: Columns
@@ -95,7 +92,6 @@ class Catalog:
     positions: dict[tuple[str, str], int]
     paired: set[str]
     keys: list[blocking.EntryKeys]
-    frequencies: dict[str, Frequencies]
     columns: Columns
     indexes: dict[str, blocking.Index]  # every entry of each kind; a book leaves out its linked
 
@@ -108,7 +104,6 @@ def catalog_of(entries: list[Entry]) -> Catalog:
         positions={(e.kind, e.id): i for i, e in enumerate(entries)},
         paired=paired,
         keys=keys,
-        frequencies={k: frequencies_of([e for e in entries if e.kind == k]) for k in GROUPS},
         columns=entry_columns(entries, paired),
         indexes={
             kind: blocking.build_index(
@@ -151,7 +146,6 @@ def build_book(
         directory=directory,
         linked_references=linked_references,
         indexes=indexes,
-        frequencies=catalog.frequencies,
         paired=catalog.paired,
         linked=linked,
         columns=catalog.columns,
@@ -275,42 +269,40 @@ def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
     """Block and compare records[start:stop]: candidates per record and their pairs."""
     assert _SHARED is not None
     book, records, excluded, ctx, columns = _SHARED
-    record_pos: list[int] = []
-    entry_pos: list[int] = []
-    counts = np.zeros(stop - start, dtype=np.int64)
-    # Rule (d) of blocking for the whole range at once, kind by kind.
-    near: dict[int, dict[int, list[int]]] = {}
+    # Blocking for the whole range at once, kind by kind.
+    found: dict[int, list[int]] = {}
     by_kind: dict[str, list[int]] = {}
-    for i in range(start, stop):
-        by_kind.setdefault(target_kind(records[i].type), []).append(i)
-    for kind, positions in by_kind.items():
-        found = blocking.near_rules(book.indexes[kind], [records[i] for i in positions])
-        near.update(zip(positions, found, strict=True))
     for i in range(start, stop):
         record = records[i]
         if record.amount_cents is None and record.txn_date is None and not record.reference:
             continue  # nothing to search with
-        profile = ctx.profiles[i]
-        keys = [record.name_key, profile.vendor.name_key if profile.vendor else ""]
-        keys += profile.top_keys()
-        found = blocking.candidates(
-            book.indexes[target_kind(record.type)],
-            record,
-            list(dict.fromkeys(k for k in keys if k)),
-            excluded,
-            tuple(profile.tax_ids),
-            near[i],
+        by_kind.setdefault(target_kind(record.type), []).append(i)
+    for kind, positions in by_kind.items():
+        party_keys, tax_ids = [], []
+        for i in positions:
+            profile = ctx.profiles[i]
+            keys = [records[i].name_key, profile.vendor.name_key if profile.vendor else ""]
+            keys += profile.top_keys()
+            party_keys.append(list(dict.fromkeys(k for k in keys if k)))
+            tax_ids.append(tuple(profile.tax_ids))
+        candidates = blocking.batch_candidates(
+            book.indexes[kind], [records[i] for i in positions], party_keys, tax_ids, excluded
         )
-        counts[i - start] = len(found)
-        record_pos += [i] * len(found)
-        entry_pos += found
+        found.update(zip(positions, candidates, strict=True))
+    counts = np.zeros(stop - start, dtype=np.int64)
+    record_pos: list[int] = []
+    entry_pos: list[int] = []
+    for i in range(start, stop):
+        candidates = found.get(i, [])
+        counts[i - start] = len(candidates)
+        record_pos += [i] * len(candidates)
+        entry_pos += candidates
     pairs = compare_pairs(
         records,
         book.entries,
         np.array(record_pos, dtype=np.int64),
         np.array(entry_pos, dtype=np.int64),
         ctx,
-        book.frequencies,
         columns,
         book.columns,
     )

@@ -159,7 +159,6 @@ def estimate_u(
         record_pos,
         entry_pos,
         ctx,
-        book.frequencies,
         record_columns(mine),
         book.columns,
     )
