@@ -251,6 +251,23 @@ def _in_halves(count: int, workers: int, shared: tuple) -> list[tuple[np.ndarray
 
 
 @contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a batch is worked on.
+
+    A batch allocates millions of short-lived objects and no reference cycles; each full
+    collection they trigger walks the whole book again (a tenth of a large batch's time).
+    Reference counting still frees everything as before.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
 def forked_helper() -> Iterator[Pool]:
     """A pool of one forked process, which inherits this one's memory instead of a copy.
 
@@ -533,8 +550,9 @@ def decide(
 
     `batch` is these records already scored on this book (fitting scores them too).
     """
-    proposed = proposals(book, records, model, batch)
-    return list(explained(book, proposed, model, policy, 0, len(records)))
+    with collector_paused():
+        proposed = proposals(book, records, model, batch)
+        return list(explained(book, proposed, model, policy, 0, len(records)))
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from .engine import (
     Catalog,
     build_book,
     catalog_of,
+    collector_paused,
     option_features,
     options,
     posteriors,
@@ -306,6 +307,23 @@ def fit(
     workers: int = 1,
 ) -> Fitted:
     """The workspace's model, estimated on its own history, reviewers' answers and open records."""
+    with collector_paused():
+        return _fit(
+            vendors, accounts, history, entries, unlabelled, extra_labels, prior, seed, workers
+        )
+
+
+def _fit(
+    vendors: list[Vendor],
+    accounts: list[Account],
+    history: list[HistoryLink],
+    entries: list[Entry],
+    unlabelled: list[Record],
+    extra_labels: list[Label] | None,
+    prior: Model | None,
+    seed: int,
+    workers: int,
+) -> Fitted:
     prior = prior or load_prior()
     rng = Random(seed)
     labels = sorted(labels_from_history(history) + list(extra_labels or []), key=_when)

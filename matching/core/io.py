@@ -17,6 +17,7 @@ from .engine import (
     Candidates,
     build_book,
     candidates_of,
+    collector_paused,
     explained,
     forked_helper,
     proposals,
@@ -304,6 +305,17 @@ def run(
     `seconds` is the engine's time, reading to the last decision written; the figures are
     computed after it.
     """
+    with collector_paused():
+        return _run(folder, out, truth_path, model, policy)
+
+
+def _run(
+    folder: Path | str,
+    out: Path | str,
+    truth_path: Path | str | None,
+    model: Any,
+    policy: Any,
+) -> dict[str, Any]:
     started = time.perf_counter()
     policy = policy or Policy()
     data = read_dataset(folder, policy.home_currency, workers=2)
