@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from random import Random
@@ -28,6 +31,7 @@ from .engine import (
     build_book,
     catalog_of,
     collector_paused,
+    forked_helper,
     option_features,
     options,
     posteriors,
@@ -343,15 +347,8 @@ def _fit(
         calibrator=dict(prior.calibrator),
     )
     population = [link.record for link in history] + list(unlabelled)
-    for kind in GROUPS:
-        group = model.groups[kind]
-        u = estimate_u(book, population, kind, prior.groups[kind], rng, RANDOM_PAIRS)
-        model.groups[kind] = Group(m=group.m, u=u, pi=group.pi, entries=group.entries)
-    open_batch = score_batch(book, unlabelled, workers=workers)
-    samples = [Sample(open_batch, None)]
-    report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
-    calibration: tuple[np.ndarray, np.ndarray] | None = None
     slice_size = min(max(len(labels) // 3, 1), SPLIT_SLICE_MAX)
+    parts: list[tuple[list[Label], list[Label]]] = []  # (labelled records, linked before them)
     if len(labels) >= SPLIT_MIN:
         # Time split: the oldest slice and the middle one teach m, each scored with only the
         # history before it; the newest is then decided as new records are, to calibrate.
@@ -361,25 +358,33 @@ def _fit(
             labels[len(labels) - slice_size :],
         )
         before = labels[: len(labels) - 3 * slice_size]
-        for part, known in ((first, before), (middle, before + first)):
-            part_book = _book_knowing(vendors, accounts, history, catalog, known)
-            part_batch = score_batch(part_book, [lb.record for lb in part], workers=workers)
-            samples.append(Sample(part_batch, _true_pairs(part_book, part_batch, part)))
-        for kind in GROUPS:
-            em(model, kind, samples, prior.groups[kind])
-        newest_book = _book_knowing(vendors, accounts, history, catalog, before + first + middle)
-        newest_batch = score_batch(newest_book, [lb.record for lb in newest], workers=workers)
-        newest_truth = _true_pairs(newest_book, newest_batch, newest)
-        samples.append(Sample(newest_batch, newest_truth))
-        calibration = _counterfactual_calibration(
-            model, newest_book, newest_batch, newest, newest_truth, rng
-        )
-        report["split"] = {"first": len(first), "middle": len(middle), "newest": len(newest)}
+        parts = [(first, before), (middle, before + first), (newest, before + first + middle)]
     elif labels:
         # Too few answers to hold some back: all teach m, calibration stays the prior's.
-        known_book = _book_knowing(vendors, accounts, history, catalog, [])
-        known_batch = score_batch(known_book, [lb.record for lb in labels], workers=workers)
-        samples.append(Sample(known_batch, _true_pairs(known_book, known_batch, labels)))
+        parts = [(labels, [])]
+    # u and the labelled slices do not depend on the open records: with two workers a helper
+    # works them out while this process scores the open records.
+    shared = (vendors, accounts, history, catalog, book, population, prior, rng, parts)
+    with _in_background(shared, workers) as prepared:
+        open_batch = score_batch(book, unlabelled, workers=workers)
+        u_tables, scored, rng_state = prepared()
+    rng.setstate(rng_state)
+    for kind in GROUPS:
+        group = model.groups[kind]
+        model.groups[kind] = Group(m=group.m, u=u_tables[kind], pi=group.pi, entries=group.entries)
+    samples = [Sample(open_batch, None)]
+    samples += [Sample(batch, truth) for batch, truth in scored[:2]]
+    report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
+    calibration: tuple[np.ndarray, np.ndarray] | None = None
+    if len(labels) >= SPLIT_MIN:
+        for kind in GROUPS:
+            em(model, kind, samples, prior.groups[kind])
+        newest_batch, newest_truth = scored[2]
+        samples.append(Sample(newest_batch, newest_truth))
+        calibration = _counterfactual_calibration(
+            model, newest_batch, parts[2][0], newest_truth, rng
+        )
+        report["split"] = {"first": len(first), "middle": len(middle), "newest": len(newest)}
     for kind in GROUPS:
         em(model, kind, samples, prior.groups[kind])
     if calibration is not None and len(calibration[1]):
@@ -400,6 +405,42 @@ def _fit(
     return Fitted(model, book, open_batch, report)
 
 
+_SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
+
+
+@contextmanager
+def _in_background(shared: tuple, workers: int) -> Iterator[Callable[[], tuple]]:
+    """`_prepare` run in a forked helper (with two workers and fork), else here when asked."""
+    global _SHARED
+    _SHARED = shared
+    try:
+        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            yield _prepare
+            return
+        with forked_helper() as pool:
+            pending = pool.apply_async(_prepare)
+            yield pending.get
+    finally:
+        _SHARED = None
+
+
+def _prepare() -> tuple[dict[str, dict], list[tuple[Batch, np.ndarray]], tuple]:
+    """u of each kind from random pairs, then each labelled part scored on the book as it
+    stood when only the records before it were linked; and the random generator's state."""
+    assert _SHARED is not None
+    vendors, accounts, history, catalog, book, population, prior, rng, parts = _SHARED
+    u_tables = {
+        kind: estimate_u(book, population, kind, prior.groups[kind], rng, RANDOM_PAIRS)
+        for kind in GROUPS
+    }
+    scored = []
+    for part, known in parts:
+        part_book = _book_knowing(vendors, accounts, history, catalog, known)
+        part_batch = score_batch(part_book, [label.record for label in part])
+        scored.append((part_batch, _true_pairs(part_book, part_batch, part)))
+    return u_tables, scored, rng.getstate()
+
+
 def _book_knowing(
     vendors: list[Vendor],
     accounts: list[Account],
@@ -415,7 +456,6 @@ def _book_knowing(
 
 def _counterfactual_calibration(
     model: Model,
-    book: Book,
     batch: Batch,
     labels: list[Label],
     truth: np.ndarray,
