@@ -63,13 +63,12 @@ class _Weeks:
     days: np.ndarray
     items: np.ndarray
 
-    def near(self, centers: np.ndarray, amounts: np.ndarray) -> list[list[int]]:
+    def near(self, centers: np.ndarray, amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each (day, amount) query, the CAP_PER_RULE entries within NEAR_RATIO of the
         amount and NEAR_WINDOW of the day, best first (a 5% gap costs as much as a week; ties by
-        date, then position)."""
-        found: list[list[int]] = [[] for _ in range(len(centers))]
+        date, then position): as the queries' numbers and the entries, query after query."""
         if not len(centers) or not len(self.keys):
-            return found
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         first = (centers + NEAR_WINDOW[0]) // 7
         weeks = (centers + NEAR_WINDOW[1]) // 7 - first + 1
         query = np.repeat(np.arange(len(centers)), weeks)
@@ -94,11 +93,9 @@ class _Weeks:
         # Best first within each query: one sort of "query + score" (a score stays below 4).
         order = np.argsort(owner * 4.0 + np.minimum(score, 3.99), kind="stable")
         owner, items = owner[order], self.items[rows[order]]
-        starts = np.searchsorted(owner, owner, "left")
-        kept = np.arange(len(owner)) - starts < CAP_PER_RULE
-        for query_at, item in zip(owner[kept].tolist(), items[kept].tolist(), strict=True):
-            found[query_at].append(item)
-        return found
+        counts = np.bincount(owner, minlength=len(centers))
+        kept = np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner] < CAP_PER_RULE
+        return owner[kept], items[kept]
 
 
 def _weeks(dated: _Bucket) -> _Weeks:
@@ -506,7 +503,7 @@ def _union(
     index: Index,
     record: Record,
     keyed: list[list[int]],
-    near: dict[int, list[int]],
+    near: list[int],
     excluded: set[int] | frozenset[int],
 ) -> list[int]:
     """One record's candidates: rules (a) and (c) here, (b), (d) and (e) as answered."""
@@ -533,14 +530,11 @@ def _union(
         found.update(dict.fromkeys(answer))
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
-    if center is not None:
-        for amount in amounts:
-            if amount > 0:
-                found.update(dict.fromkeys(near.get(amount, ())))
+    found.update(dict.fromkeys(near))  # rule (d), by amount as `amounts` orders them
     return [pos for pos in found if pos not in excluded]
 
 
-def near_rules(index: Index, records: list[Record]) -> list[dict[int, list[int]]]:
+def near_rules(index: Index, records: list[Record]) -> list[list[int]]:
     """Rule (d) for every record at once: by record, its amounts' nearby entries."""
     owners, centers, amounts = [], [], []
     for i, record in enumerate(records):
@@ -550,8 +544,17 @@ def near_rules(index: Index, records: list[Record]) -> list[dict[int, list[int]]
             owners.append(i)
             centers.append(record.txn_date.toordinal())
             amounts.append(amount)
-    found = index.weeks.near(np.array(centers, dtype=np.int64), np.array(amounts, dtype=np.float64))
-    by_record: list[dict[int, list[int]]] = [{} for _ in records]
-    for owner, amount, items in zip(owners, amounts, found, strict=True):
-        by_record[owner][amount] = items
+    query, items = index.weeks.near(
+        np.array(centers, dtype=np.int64), np.array(amounts, dtype=np.float64)
+    )
+    # Queries are in the records' order: each record's answers are one slice.
+    per_record = np.bincount(
+        np.array(owners, dtype=np.int64)[query], minlength=len(records)
+    ).tolist()
+    found = items.tolist()
+    by_record: list[list[int]] = []
+    start = 0
+    for count in per_record:
+        by_record.append(found[start : start + count])
+        start += count
     return by_record
