@@ -165,7 +165,8 @@ class Batch:
     starts: np.ndarray  # position of each record's first pair
     # Per pair: the bill whose payment the candidate transaction may be instead ("" if none).
     rivals: list[str]
-    _shapes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    # Arrays derived from the above, computed once (EM weighs a batch at every iteration).
+    _memo: dict = field(default_factory=dict, repr=False)
 
     def candidates_of(self, i: int) -> np.ndarray:
         return np.arange(self.starts[i], self.starts[i] + self.counts[i])
@@ -176,14 +177,37 @@ class Batch:
         A batch has a few hundred distinct vectors for hundreds of thousands of pairs: weighing
         each vector once is what lets EM re-weigh the batch at every iteration cheaply.
         """
-        if self._shapes is None:
+        if "shapes" not in self._memo:
             levels = self.pairs.levels.astype(np.int64)
             code = levels @ (LEVEL_CODE_BASE ** np.arange(levels.shape[1], dtype=np.int64))
             _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
             record_group = np.array([GROUPS.index(g) for g in self.groups], dtype=np.int64)
             pair_group = record_group[self.pairs.record] if self.pairs.size else first[:0]
-            self._shapes = (levels[first], inverse.reshape(-1), pair_group)
-        return self._shapes
+            self._memo["record_group"] = record_group
+            self._memo["shapes"] = (levels[first], inverse.reshape(-1), pair_group)
+        return self._memo["shapes"]
+
+    def group(self, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which records and pairs are of group `g` (masks), and those pairs' shapes."""
+        key = ("group", g)
+        if key not in self._memo:
+            _, shape_of, pair_group = self.shapes()
+            pairs = pair_group == g
+            self._memo[key] = (self._memo["record_group"] == g, pairs, shape_of[pairs])
+        return self._memo[key]
+
+    def tf_terms(self, g: int, offsets: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The term-frequency adjustment of each pair of group `g`, amount and text, for a
+        group whose u of those levels is 2**offsets."""
+        key = ("tf", g, offsets)
+        if key not in self._memo:
+            tf = self.pairs.tf[self.group(g)[1]]
+            # A matched value as common as 1 in 20 entries says less than a unique one.
+            self._memo[key] = tuple(
+                np.where(tf[:, k] > 0, offset - np.log2(np.maximum(tf[:, k], 1e-9)), 0)
+                for k, offset in enumerate(offsets)
+            )
+        return self._memo[key]
 
 
 def _party_name(record: Record, profile: Profile) -> str:
@@ -378,23 +402,19 @@ def weigh(model: Model, batch: Batch) -> Weighed:
     pairs = batch.pairs
     llr = np.zeros(pairs.size)
     log2_link = np.zeros(pairs.size)
-    shapes, shape_of, pair_group = batch.shapes()
-    record_group = np.array([GROUPS.index(g) for g in batch.groups], dtype=np.int64)
+    shapes, _, _ = batch.shapes()
     log2_none = np.zeros(len(batch.records))
     for g, name in enumerate(GROUPS):
         group = model.groups[name]
         table = group.weight_table()
-        mask = pair_group == g
-        if mask.any():
-            weights = table[np.arange(len(SIGNALS)), shapes].sum(axis=1)[shape_of[mask]]
-            amount_u, text_u = group.tf_offsets()
-            tf = pairs.tf[mask]
-            # A matched value as common as 1 in 20 entries says less than a unique one.
-            weights += np.where(tf[:, 0] > 0, amount_u - np.log2(np.maximum(tf[:, 0], 1e-9)), 0)
-            weights += np.where(tf[:, 1] > 0, text_u - np.log2(np.maximum(tf[:, 1], 1e-9)), 0)
-            llr[mask] = weights
-            log2_link[mask] = group.log2_prior() + weights
-        log2_none[record_group == g] = group.log2_none()
+        records_in, pairs_in, shape_of = batch.group(g)
+        if len(shape_of):
+            weights = table[np.arange(len(SIGNALS)), shapes].sum(axis=1)[shape_of]
+            for term in batch.tf_terms(g, group.tf_offsets()):
+                weights += term
+            llr[pairs_in] = weights
+            log2_link[pairs_in] = group.log2_prior() + weights
+        log2_none[records_in] = group.log2_none()
     return Weighed(llr, log2_link, log2_none)
 
 

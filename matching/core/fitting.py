@@ -202,16 +202,16 @@ def em(model: Model, kind: str, samples: list[Sample], prior: Group) -> Group:
     # What does not change between iterations is counted once: the answers' level counts (an
     # answer's true pair counts fully, every other pair not at all) and which pairs are this
     # kind's. The samples are still added in their order, so that the sums are the same.
-    prepared: list[tuple[Batch, np.ndarray, np.ndarray] | np.ndarray] = []
+    prepared: list[tuple[Batch, np.ndarray] | np.ndarray] = []
     for sample in samples:
         batch = sample.batch
         mine = np.array([g == kind for g in batch.groups], dtype=bool)
         if not mine.any() or batch.pairs.size == 0:
             continue
-        levels = batch.pairs.levels.astype(np.int64)
         if sample.truth is None:
-            prepared.append((batch, mine, levels))
+            prepared.append((batch, mine))
             continue
+        levels = batch.pairs.levels.astype(np.int64)
         weights = np.zeros(batch.pairs.size)
         weights[sample.truth[sample.truth >= 0]] = 1.0
         prepared.append(_level_counts(levels, weights * mine[batch.pairs.record]))
@@ -223,12 +223,14 @@ def em(model: Model, kind: str, samples: list[Sample], prior: Group) -> Group:
             if isinstance(item, np.ndarray):
                 counts += item
                 continue
-            batch, mine, levels = item
+            batch, mine = item
             pair_post, none_post = posteriors(batch, weigh(model, batch))
             linked += float((1 - none_post)[mine].sum())
             seen += float(mine.sum())
             weights = pair_post * unlabelled_weight * mine[batch.pairs.record]
-            counts += _level_counts(levels, weights)
+            # Summed per distinct comparison vector first: one pass over the pairs.
+            shapes, shape_of, _ = batch.shapes()
+            counts += _level_counts(shapes, np.bincount(shape_of, weights, len(shapes)))
         m_new = _table(counts + 1e-3)
         pi_new = min(max(linked / seen, 0.02), 0.98)
         change = abs(pi_new - group.pi) + max(
