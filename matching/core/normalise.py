@@ -32,6 +32,7 @@ _BANK_PREFIXES = re.compile(
 )
 # Noise inside labels: card dates (12/03), card numbers (x1234), long digit runs.
 _LABEL_NOISE = re.compile(r"\b\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?\b|\bx+\d+\b|\b\d{5,}\b")
+_DIGIT = re.compile(r"\d")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _STOPWORDS = frozenset(
     {"the", "la", "le", "les", "de", "des", "du", "et", "and", "of", "ste", "sa"}
@@ -55,6 +56,11 @@ _FREE_MAIL = frozenset(
 )
 _CENT = Decimal("0.01")
 _MAX_CENTS = 10**15  # beyond any real invoice; larger values are treated as malformed
+# An amount with at most two decimals is its cents with the point removed: what Decimal would
+# make of it without the cost of building one (nearly every amount; anything else is rounded).
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,2})?")
+_FIRST_DAY = date(1900, 1, 1)
+_LAST_DAY = date(2199, 12, 31)
 
 
 def fold(text: Any) -> str:
@@ -70,17 +76,29 @@ def fold(text: Any) -> str:
 @lru_cache(maxsize=200_000)
 def clean_name(raw: str) -> tuple[str, str, str]:
     """Cleaned name, name key and legal form of a counterparty name or bank label."""
-    folded = fold(raw).replace("*", " ")
-    folded = _LABEL_NOISE.sub(" ", folded)
-    spaced = " ".join(_NON_ALNUM.sub(" ", folded).split())
     # Bank labels are nearly all distinct (card numbers, dates) until their noise is gone:
     # the costly legal-form removal is cached on what remains.
-    return _clean_spaced(spaced)
+    return _clean_spaced(_spaced(raw))
+
+
+@lru_cache(maxsize=200_000)
+def _spaced(raw: str) -> str:
+    # A bank transaction's label is both its name and its text: its words are found once.
+    folded = fold(raw).replace("*", " ")
+    if _DIGIT.search(folded):  # every kind of noise has a digit: most memos have none
+        folded = _LABEL_NOISE.sub(" ", folded)
+    return " ".join(_NON_ALNUM.sub(" ", folded).split())
+
+
+def _unprefixed(spaced: str) -> str:
+    # The pattern is anchored at the start: removing it is matching it there, no scan.
+    prefix = _BANK_PREFIXES.match(spaced)
+    return (spaced[prefix.end() :] if prefix else spaced).strip() or spaced
 
 
 @lru_cache(maxsize=200_000)
 def _clean_spaced(spaced: str) -> tuple[str, str, str]:
-    stripped = _BANK_PREFIXES.sub("", spaced).strip() or spaced
+    stripped = _unprefixed(spaced)
     if stripped.rpartition(" ")[2] not in _LEGAL_LAST_WORDS:
         return stripped, name_key(stripped), ""  # no legal form to remove: skip cleanco
     try:
@@ -95,9 +113,7 @@ def _clean_spaced(spaced: str) -> tuple[str, str, str]:
 @lru_cache(maxsize=200_000)
 def clean_text(raw: str) -> str:
     """A memo or a bank label folded, its noise and bank prefixes gone (legal forms kept)."""
-    folded = _LABEL_NOISE.sub(" ", fold(raw).replace("*", " "))
-    spaced = " ".join(_NON_ALNUM.sub(" ", folded).split())
-    return _BANK_PREFIXES.sub("", spaced).strip() or spaced
+    return _unprefixed(_spaced(raw))
 
 
 # Digits a scanner reads for letters inside a word ("REPR0GRAPHIE"): keys read them as letters.
@@ -117,20 +133,30 @@ def name_key(cleaned: str) -> str:
 # Letters a scanner reads for digits and back (O/0, I/l/1, S/5, B/8, Z/2): references are
 # compared with both read as the digit, so "INV-2O24-0O57" and "INV-2024-0057" agree.
 _OCR_DIGITS = str.maketrans("oilsbz", "011582")
+# The same for an ASCII text in one pass: letters lower-cased (then read as digits where a
+# scanner would), everything but letters and digits deleted.
+_ASCII_SQUASHED = {
+    code: chr(code).lower().translate(_OCR_DIGITS) if chr(code).isalnum() else None
+    for code in range(128)
+}
+
+
+def _squashed(text: str) -> str:
+    if text.isascii():
+        return text.translate(_ASCII_SQUASHED)
+    return _NON_ALNUM.sub("", fold(text)).translate(_OCR_DIGITS)
 
 
 def reference(raw: Any) -> str:
     """Normalised reference: alphanumerics, lower case, OCR look-alikes as digits, no leading 0."""
     if raw is None or isinstance(raw, dict | list):
         return ""
-    return _NON_ALNUM.sub("", fold(str(raw))).translate(_OCR_DIGITS).lstrip("0")
+    return _squashed(str(raw)).lstrip("0")
 
 
 def squash(*texts: Any) -> str:
     """Every text folded like a reference (alphanumerics only), for reference containment."""
-    folded = (
-        _NON_ALNUM.sub("", fold(t)).translate(_OCR_DIGITS) for t in texts if isinstance(t, str)
-    )
+    folded = (_squashed(t) for t in texts if isinstance(t, str))
     return " ".join(word for word in folded if word)
 
 
@@ -175,13 +201,17 @@ def cents(raw: Any) -> int | None:
     text = str(raw).strip().replace("\u00a0", "").replace(" ", "")
     if "," in text and "." not in text:
         text = text.replace(",", ".")
-    try:
-        value = Decimal(text).quantize(_CENT, rounding=ROUND_HALF_UP)
-    except (InvalidOperation, ValueError):
-        return None
-    if not value.is_finite():
-        return None
-    result = int(value * 100)
+    if _PLAIN_AMOUNT.fullmatch(text):
+        whole, _, fraction = text.partition(".")
+        result = int(whole + fraction.ljust(2, "0"))
+    else:
+        try:
+            value = Decimal(text).quantize(_CENT, rounding=ROUND_HALF_UP)
+        except (InvalidOperation, ValueError):
+            return None
+        if not value.is_finite():
+            return None
+        result = int(value * 100)
     return result if abs(result) < _MAX_CENTS else None
 
 
@@ -205,7 +235,7 @@ def day(raw: Any) -> date | None:
     except ValueError:
         return None
     # Year 9999 parses but is no bill's date, and blocking windows around it overflow.
-    return parsed if date(1900, 1, 1) <= parsed <= date(2199, 12, 31) else None
+    return parsed if _FIRST_DAY <= parsed <= _LAST_DAY else None
 
 
 def currency(raw: Any) -> str:
@@ -287,15 +317,18 @@ def _line_accounts(lines: Any) -> tuple[str, ...]:
     """Expense account ids of a transaction's lines, largest line first."""
     if not isinstance(lines, list):
         return ()
-    found: list[tuple[int, str]] = []
+    found: list[tuple[Any, str]] = []
     for line in lines:
         if not isinstance(line, dict):
             continue
         detail = _ref(line, "AccountBasedExpenseLineDetail")
         account_id = _ref(detail, "AccountRef").get("value")
         if account_id is not None:
-            found.append((-(cents(line.get("Amount")) or 0), str(account_id)))
-    return tuple(account_id for _, account_id in sorted(found))
+            found.append((line.get("Amount"), str(account_id)))
+    if len(found) == 1:  # most records have one line: no amount to read for an order
+        return (found[0][1],)
+    by_size = sorted((-(cents(amount) or 0), account_id) for amount, account_id in found)
+    return tuple(account_id for _, account_id in by_size)
 
 
 def _lines_total(lines: Any) -> int | None:
