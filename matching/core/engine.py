@@ -563,6 +563,20 @@ class Proposed:
     raw_none: list[float]
     starts: list[int]
     counts: list[int]
+    # Signal -> level names of the batch's distinct comparison vectors met so far (there are a
+    # few hundred for hundreds of thousands of pairs, and naming one is most of reading it).
+    named: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def vectors(self, pairs: list[int]) -> dict[int, dict[str, str]]:
+        """The comparison vectors of these pairs, each a dict of its own (decisions keep them)."""
+        shapes = self.batch.shapes()[1][pairs].tolist()
+        found = {}
+        for pair, shape in zip(pairs, shapes, strict=True):
+            named = self.named.get(shape)
+            if named is None:
+                named = self.named[shape] = self.batch.pairs.vector(pair)
+            found[pair] = named.copy()
+        return found
 
 
 def proposals(
@@ -687,18 +701,17 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
     profile = batch.profiles[i]
     pair = proposed.chosen[i]
     first, stop = proposed.starts[i], proposed.starts[i] + proposed.counts[i]
-    # The record's own pairs, by their position in the batch.
-    probability = dict(
-        zip(range(first, stop), proposed.opts.pair[first:stop].tolist(), strict=True)
-    )
-    entry_of = dict(zip(range(first, stop), batch.pairs.entry[first:stop].tolist(), strict=True))
+    likelihood = proposed.opts.pair[first:stop].tolist()
     # This record's most likely candidates, best first (ties in candidate order): all that
-    # reasons and alternatives use.
-    ranked = sorted(probability, key=probability.__getitem__, reverse=True)
-    ranked = ranked[: MAX_ALTERNATIVES + 1]
-    vectors = {p: batch.pairs.vector(p) for p in ranked}
-    if pair >= 0 and pair not in vectors:
-        vectors[pair] = batch.pairs.vector(pair)
+    # reasons and alternatives use, so only they (and the proposal) are read further.
+    best = sorted(range(stop - first), key=likelihood.__getitem__, reverse=True)
+    ranked = [first + k for k in best[: MAX_ALTERNATIVES + 1]]
+    read = ranked if pair < 0 or pair in ranked else [*ranked, pair]
+    # By the pairs' positions in the batch.
+    probability = {p: likelihood[p - first] for p in read}
+    entries = batch.pairs.entry[first:stop].tolist()
+    entry_of = {p: entries[p - first] for p in read}
+    vectors = proposed.vectors(read)
     entry_pos = entry_of[pair] if pair >= 0 else None
     entry = book.entries[entry_pos] if entry_pos is not None else None
     vector = vectors[pair] if pair >= 0 else None
