@@ -569,9 +569,10 @@ class Proposed:
 
     def vectors(self, pairs: list[int]) -> dict[int, dict[str, str]]:
         """The comparison vectors of these pairs, each a dict of its own (decisions keep them)."""
-        shapes = self.batch.shapes()[1][pairs].tolist()
+        shape_of = self.batch.shapes()[1]
         found = {}
-        for pair, shape in zip(pairs, shapes, strict=True):
+        for pair in pairs:
+            shape = int(shape_of[pair])
             named = self.named.get(shape)
             if named is None:
                 named = self.named[shape] = self.batch.pairs.vector(pair)
@@ -607,11 +608,17 @@ def explained(
     policy: Policy,
     start: int,
     stop: int,
+    feedback: bool = True,
 ) -> Iterator[Decision]:
     """The decisions of records[start:stop], each explained (records are independent here,
-    so ranges can be explained in separate processes)."""
+    so ranges can be explained in separate processes).
+
+    With `feedback`, each decision also keeps what learning from a person's verdict reads: the
+    calibrator's features and every ranked candidate's comparison vector (decisions.jsonl has
+    neither, so writing it goes without).
+    """
     for i in range(start, stop):
-        yield _decision(book, proposed, model, policy, i)
+        yield _decision(book, proposed, model, policy, i, feedback)
 
 
 def candidates_of(book: Book, batch: Batch, start: int, stop: int) -> Candidates:
@@ -695,7 +702,9 @@ def _target(book: Book, entry: int | None) -> Target | None:
     return found
 
 
-def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: int) -> Decision:
+def _decision(
+    book: Book, proposed: Proposed, model: Model, policy: Policy, i: int, feedback: bool
+) -> Decision:
     batch = proposed.batch
     record = batch.records[i]
     profile = batch.profiles[i]
@@ -711,20 +720,22 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
     probability = {p: likelihood[p - first] for p in read}
     entries = batch.pairs.entry[first:stop].tolist()
     entry_of = {p: entries[p - first] for p in read}
-    vectors = proposed.vectors(read)
+    action = LINK if pair >= 0 else CREATE
+    confidence = probability[pair] if pair >= 0 else proposed.none[i]
+    near = [p for p in ranked if p != pair and probability[p] >= NEAR_TIE * confidence]
+    # The explanation itself reads the proposal's vector (the best candidate's for a "create")
+    # and its near-ties'.
+    explaining = ([pair] if pair >= 0 else ranked[:1]) + near
+    vectors = proposed.vectors(read if feedback else explaining)
     entry_pos = entry_of[pair] if pair >= 0 else None
     entry = book.entries[entry_pos] if entry_pos is not None else None
     vector = vectors[pair] if pair >= 0 else None
-    action = LINK if pair >= 0 else CREATE
-    confidence = probability[pair] if pair >= 0 else proposed.none[i]
-    raw = float(proposed.opts.raw_pair[pair]) if pair >= 0 else proposed.raw_none[i]
 
     gates = failed_gates(record, action, vector, policy)
     fit, fit_why = _policy_fit(record, profile, policy)
     quality, thin = record_quality(record, profile, fit)
     if action == CREATE and quality < QUALITY_AUTO:
         gates.append(f"too thin to create alone (quality {quality:.2f}: {', '.join(thin)})")
-    near = [p for p in ranked if p != pair and probability[p] >= NEAR_TIE * confidence]
     alike: list[int] = []
     if vector is not None and near:
         alike = [p for p in near if _alike(vectors[p], vector)]
@@ -759,7 +770,7 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
         confidence = min(confidence, policy.auto_threshold - 0.001)
     if action == CREATE and quality < QUALITY_REVIEW:
         confidence = min(confidence, policy.review_threshold - 0.001)
-    confidence = round(confidence, 4)
+    confidence = _four_places(confidence)
 
     group = model.groups[batch.groups[i]]
     reasons: list[Reason] = []
@@ -774,7 +785,7 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
     reasons.append(
         Reason(
             "runner_up",
-            round(confidence - runner, 4),
+            _four_places(confidence - runner),
             f"next best action is {runner:.0%} likely" if alternatives else "no other action",
             level="next_best" if alternatives else "none",
             params={"probability": f"{runner:.4f}"},
@@ -808,19 +819,23 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
                 },
             )
         )
-    opts = proposed.opts
-    features = dict(
-        zip(
-            FEATURES,
-            (opts.pair_features[pair] if pair >= 0 else opts.none_features[i]).tolist(),
-            strict=True,
+    features: dict[str, float] = {}
+    comparisons: dict[str, dict[str, str]] = {}
+    if feedback:
+        opts = proposed.opts
+        features = dict(
+            zip(
+                FEATURES,
+                (opts.pair_features[pair] if pair >= 0 else opts.none_features[i]).tolist(),
+                strict=True,
+            )
         )
-    )
-    features["raw_probability"] = raw
-    comparisons = {}
-    for p in ranked:
-        candidate = book.entries[entry_of[p]]
-        comparisons[f"{candidate.kind}:{candidate.id}"] = vectors[p]
+        features["raw_probability"] = (
+            float(opts.raw_pair[pair]) if pair >= 0 else proposed.raw_none[i]
+        )
+        for p in ranked:
+            candidate = book.entries[entry_of[p]]
+            comparisons[f"{candidate.kind}:{candidate.id}"] = vectors[p]
     return Decision(
         type=record.type,
         id=record.id,
@@ -838,6 +853,13 @@ def _decision(book: Book, proposed: Proposed, model: Model, policy: Policy, i: i
         vendor_id=record.vendor_id,
         model_version=model.version,
     )
+
+
+def _four_places(value: float) -> float:
+    """round(value, 4), the same float, in a fifth of the time for the many probabilities too
+    small to show: round() goes through decimal digits, while below half the fourth place the
+    answer is a zero of the value's sign, which value * 0.0 is."""
+    return value * 0.0 if -5e-5 < value < 5e-5 else round(value, 4)
 
 
 def _alike(a: dict[str, str], b: dict[str, str]) -> bool:
@@ -875,7 +897,7 @@ def _alternatives(
         Alternative(
             LINK if entry is not None else CREATE,
             _target(book, entry),
-            round(p * scale, 4),
+            _four_places(p * scale),
         )
         for p, entry in found
     ]
@@ -914,7 +936,7 @@ def _create_reasons(
     return [
         Reason(
             "candidates",
-            round(likely, 4),
+            _four_places(likely),
             f"best of {count} Qonto entries ({entry.raw_name or entry.id}) is only "
             f"{likely:.0%} likely: {', '.join(weak) or 'not enough evidence'}",
             level="too_weak",
