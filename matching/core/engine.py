@@ -636,16 +636,21 @@ def candidates_of(book: Book, batch: Batch, start: int, stop: int) -> Candidates
 
 
 def _completeness(record: Record) -> tuple[float, list[str]]:
-    fields = {
-        "no amount": record.amount_cents is not None,
-        "no date": record.txn_date is not None,
-        "no vendor": bool(record.vendor_id or record.vendor_name),
-        "no currency": bool(record.currency),
-    }
+    missing = []
+    if record.amount_cents is None:
+        missing.append("no amount")
+    if record.txn_date is None:
+        missing.append("no date")
+    if not (record.vendor_id or record.vendor_name):
+        missing.append("no vendor")
+    if not record.currency:
+        missing.append("no currency")
+    fields = 4
     if record.type in ("Bill", "VendorCredit"):
-        fields["no invoice number"] = bool(record.reference)
-    missing = [name for name, present in fields.items() if not present]
-    return 1 - len(missing) / len(fields), missing
+        fields += 1
+        if not record.reference:
+            missing.append("no invoice number")
+    return 1 - len(missing) / fields, missing
 
 
 def _party_strength(profile: Profile) -> float:
@@ -891,7 +896,7 @@ def _alternatives(
         found.append((proposed.none[i], None))
     found.sort(key=lambda item: -item[0])
     found = found[:MAX_ALTERNATIVES]
-    total = sum(p for p, _ in found)
+    total = sum([p for p, _ in found])
     scale = min(1.0, (1 - confidence) / total) if total > 0 else 1.0
     return [
         Alternative(
