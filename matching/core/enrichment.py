@@ -46,13 +46,29 @@ def ledger(
     return None, "no ledger account on the record and no history"
 
 
+def _linked_legal_name(profile: Profile) -> tuple[str, int] | None:
+    """Of the vendor's three commonest names on linked Qonto invoices, the first with a legal
+    form, and on how many invoices (computed once per vendor)."""
+    if "linked_legal_name" not in profile.memo:
+        profile.memo["linked_legal_name"] = next(
+            (
+                (name, count)
+                for name, count in profile.legal_names.most_common(3)
+                if clean_name(name)[2]
+            ),
+            None,
+        )
+    return profile.memo["linked_legal_name"]
+
+
 def _legal_entity(record: Record, profile: Profile, entry: Entry | None) -> tuple[str | None, str]:
     vendor = profile.vendor
     if vendor and vendor.company_name and clean_name(vendor.company_name)[2]:
         return vendor.company_name, "QuickBooks vendor company name"
-    for name, count in profile.legal_names.most_common(3):
-        if clean_name(name)[2]:
-            return name, f"supplier name on {count} linked Qonto invoices"
+    linked = _linked_legal_name(profile)
+    if linked:
+        name, count = linked
+        return name, f"supplier name on {count} linked Qonto invoices"
     if entry is not None and entry.kind == SUPPLIER_INVOICE and clean_name(entry.raw_name)[2]:
         return entry.raw_name, "supplier name on the matched Qonto invoice"
     if vendor and (vendor.company_name or vendor.display_name):

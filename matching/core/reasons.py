@@ -96,7 +96,7 @@ def detail(signal: str, level: str, params: dict[str, str]) -> str:
     if level == MISSING:
         return f"{signal} not available on both sides"
     if signal == "amount":
-        return _AMOUNT_TEXTS[level].format(**params)
+        return _AMOUNT_TEXTS[level].format_map(params)
     if signal == "currency":
         if level == "converted":
             return f"Qonto converted it from {params['converted']}"
@@ -105,7 +105,24 @@ def detail(signal: str, level: str, params: dict[str, str]) -> str:
         return f"different currency: {params['currency']} vs {params['entry_currency']}"
     if signal == "date" and (signal, level) not in _TEXTS:
         return _gap_words(int(params["days"]) if params["days"] else None)
-    return _TEXTS[(signal, level)].format(**params)
+    return _TEXTS[(signal, level)].format_map(params)
+
+
+# A model group's weight table as lists, its weights and their rounding, by the table's id (the
+# table is kept, so the id is not reused): made once per group, read for every decision.
+_LISTED: dict[int, tuple[np.ndarray, list[list[float]], list[list[float]]]] = {}
+_LISTED_MAX = 64
+
+
+def _listed(table: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
+    found = _LISTED.get(id(table))
+    if found is None or found[0] is not table:
+        if len(_LISTED) >= _LISTED_MAX:
+            _LISTED.clear()
+        weights = table.tolist()
+        rounded = [[round(weight, 2) for weight in row] for row in weights]
+        found = _LISTED[id(table)] = (table, weights, rounded)
+    return found[1], found[2]
 
 
 def signal_reasons(
@@ -118,16 +135,17 @@ def signal_reasons(
 ) -> list[Reason]:
     """One reason per signal for a candidate, each with its points (log2 likelihood ratio)."""
     params = _params(record, entry, party)
+    weights, rounded = _listed(table)
     reasons = []
     points = 0.0
     for k, signal in enumerate(SIGNALS):
         level = vector[signal]
-        weight = float(table[k, LEVEL_INDEX[signal][level]])
-        points += weight
+        index = LEVEL_INDEX[signal][level]
+        points += weights[k][index]
         if level == MISSING and signal in ("payment", "text"):
             continue  # nothing to say: an invoice has no payment side, a bill no memo
         reasons.append(
-            Reason(signal, round(weight, 2), detail(signal, level, params), level, params)
+            Reason(signal, rounded[k][index], detail(signal, level, params), level, params)
         )
     rarity = 0.0 if total is None else total - points
     if abs(rarity) >= 0.5:
