@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import multiprocessing
 import shutil
@@ -97,15 +96,9 @@ def read_dataset(folder: Path | str, home_currency: str = "EUR", workers: int = 
     With workers=2 the bank transactions (most of the lines) are read in a forked process
     while this one reads the rest; the order of the entries is the same either way.
     """
-    # Parsing makes hundreds of thousands of containers and no cycle: the collector's passes
-    # over an ever larger heap would find nothing to free.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    # Parsing makes hundreds of thousands of containers and no cycle.
+    with collector_paused():
         return _read_dataset(Path(folder), home_currency, workers)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _read_dataset(root: Path, home_currency: str, workers: int) -> Dataset:
