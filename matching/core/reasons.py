@@ -76,6 +76,8 @@ _AMOUNT_TEXTS = {
 
 def _params(record: Record, entry: Entry, party: str) -> dict[str, str]:
     gap = _gap(record, entry)
+    theirs = money(entry.amount_cents, entry.currency)
+    local = (entry.local_amount_cents, entry.local_currency)
     return {
         "name": entry.raw_name,
         "party": party or "the vendor",
@@ -83,8 +85,9 @@ def _params(record: Record, entry: Entry, party: str) -> dict[str, str]:
         "ref": record.raw_reference,
         "label": entry.label or entry.raw_name,
         "ours": money(record.amount_cents, record.currency),
-        "theirs": money(entry.amount_cents, entry.currency),
-        "converted": money(entry.local_amount_cents, entry.local_currency),
+        "theirs": theirs,
+        # Most entries were not converted: their local amount is the amount, worded already.
+        "converted": theirs if local == (entry.amount_cents, entry.currency) else money(*local),
         "days": "" if gap is None else str(gap),
         "currency": record.currency,
         "entry_currency": entry.currency,
