@@ -143,21 +143,23 @@ def _column_steps(
 ) -> np.ndarray:
     """Change of each entry's log2 scale-down that brings its claims to exactly one (never
     below no scaling at all), the rows' other options staying as they are."""
-    entries = len(shift)
     mine = wrong[entry_index]
     x = pair_probs[mine]
     rest = np.maximum(1 - x, 1e-300)
-    column = entry_index[mine]
-    lo = np.full(entries, -200.0)  # log2 of the factor applied to the entry's claims
-    hi = shift.copy()  # at most undoing the whole current scale-down
+    # Only the wrong entries are solved for, numbered among themselves.
+    columns, column = np.unique(entry_index[mine], return_inverse=True)
+    lo = np.full(len(columns), -200.0)  # log2 of the factor applied to the entry's claims
+    hi = shift[columns]  # at most undoing the whole current scale-down
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2
         factor = np.exp2(mid[column])
-        claims = np.bincount(column, weights=x * factor / (x * factor + rest), minlength=entries)
+        claims = np.bincount(column, weights=x * factor / (x * factor + rest), minlength=len(lo))
         too_much = claims > 1
         hi = np.where(too_much, mid, hi)
         lo = np.where(too_much, lo, mid)
-    return np.where(wrong, -lo, 0.0)
+    steps = np.zeros(len(shift))
+    steps[columns] = -lo
+    return steps
 
 
 def marginals(
