@@ -32,7 +32,7 @@ from matching.core import (
 )
 from matching.core import Decision as CoreDecision
 from matching.core.compare import LEVEL_INDEX, SIGNALS
-from matching.core.model import target_kind
+from matching.core.model import Group, target_kind
 from matching.core.reasons import signal_reasons
 from matching.models import Band, Candidate, Proposal, VendorRule, WorkspaceModel
 from well.audit import Actor, audit_event_record
@@ -160,11 +160,12 @@ def _reasons(decision: CoreDecision) -> list[dict]:
     return kept
 
 
-def _signals(vector: dict[str, str] | None, table) -> dict[str, dict]:
+def _signals(vector: dict[str, str] | None, group: Group) -> dict[str, dict]:
+    _, rounded = group.weight_rows()
     return {
         signal: {
             "level": level,
-            "weight": round(float(table[SIGNALS.index(signal), LEVEL_INDEX[signal][level]]), 2),
+            "weight": rounded[SIGNALS.index(signal)][LEVEL_INDEX[signal][level]],
         }
         for signal, level in (vector or {}).items()
     }
@@ -177,7 +178,7 @@ def _candidates(
     record,
     entries: dict[tuple[str, str], Any],
 ) -> list[Candidate]:
-    table = inputs.model.groups[target_kind(record.type)].weight_table()
+    group = inputs.model.groups[target_kind(record.type)]
     ranked = [(decision.action, decision.target, decision.confidence)]
     ranked += [(a.action, a.target, a.confidence) for a in decision.alternatives]
     rows = []
@@ -190,7 +191,7 @@ def _candidates(
         elif entry is not None and vector:
             reasons = [
                 _core_reason(r)
-                for r in signal_reasons(record, entry, vector, table, record.vendor_name)
+                for r in signal_reasons(record, entry, vector, group, record.vendor_name)
             ]
         else:
             reasons = [_reason("create", "upload as a new supplier invoice")]
@@ -202,7 +203,7 @@ def _candidates(
                 action=action,
                 target=row,
                 confidence=max(0.0, min(1.0, confidence)),
-                signals=_signals(vector, table),
+                signals=_signals(vector, group),
                 reasons=reasons,
             )
         )

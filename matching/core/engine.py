@@ -811,7 +811,7 @@ def _decision(
     reasons: list[Reason] = []
     if entry is not None and vector is not None:
         reasons += signal_reasons(
-            record, entry, vector, group.weight_table(), batch.parties[i], float(proposed.llr[pair])
+            record, entry, vector, group, batch.parties[i], float(proposed.llr[pair])
         )
     else:
         reasons += _create_reasons(book, batch, i, ranked, vectors, probability, entry_of)

@@ -55,12 +55,21 @@ class Group:
     pi: float = 0.7  # share of records that have their entry among the candidates
     entries: int = 1000  # entries of this kind the u probabilities were measured against
     _table: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _rows: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def weight_table(self) -> np.ndarray:
         """log2(m/u) as an array [signal, level]; a missing value weighs 0 (computed once)."""
         if self._table is None:
             self._table = self._weights()
         return self._table
+
+    def weight_rows(self) -> tuple[list[list[float]], list[list[float]]]:
+        """The weight table as lists, and each weight rounded as reasons show it (computed
+        once: explaining reads them for every decision, one at a time)."""
+        if self._rows is None:
+            weights = self.weight_table().tolist()
+            self._rows = (weights, [[round(weight, 2) for weight in row] for row in weights])
+        return self._rows
 
     def _weights(self) -> np.ndarray:
         width = max(len(levels) for levels in LEVELS.values())

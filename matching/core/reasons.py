@@ -6,9 +6,8 @@ the same in the reader's language; `detail` is the English wording used by `matc
 
 from __future__ import annotations
 
-import numpy as np
-
 from .compare import LEVEL_INDEX, MISSING, SIGNALS
+from .model import Group
 from .types import Entry, Reason, Record
 
 
@@ -111,34 +110,18 @@ def detail(signal: str, level: str, params: dict[str, str]) -> str:
     return _TEXTS[(signal, level)].format_map(params)
 
 
-# A model group's weight table as lists, its weights and their rounding, by the table's id (the
-# table is kept, so the id is not reused): made once per group, read for every decision.
-_LISTED: dict[int, tuple[np.ndarray, list[list[float]], list[list[float]]]] = {}
-_LISTED_MAX = 64
-
-
-def _listed(table: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
-    found = _LISTED.get(id(table))
-    if found is None or found[0] is not table:
-        if len(_LISTED) >= _LISTED_MAX:
-            _LISTED.clear()
-        weights = table.tolist()
-        rounded = [[round(weight, 2) for weight in row] for row in weights]
-        found = _LISTED[id(table)] = (table, weights, rounded)
-    return found[1], found[2]
-
-
 def signal_reasons(
     record: Record,
     entry: Entry,
     vector: dict[str, str],
-    table: np.ndarray,
+    group: Group,
     party: str,
     total: float | None = None,
 ) -> list[Reason]:
-    """One reason per signal for a candidate, each with its points (log2 likelihood ratio)."""
+    """One reason per signal for a candidate, each with its points (log2 likelihood ratio)
+    under the group's weights."""
     params = _params(record, entry, party)
-    weights, rounded = _listed(table)
+    weights, rounded = group.weight_rows()
     reasons = []
     points = 0.0
     for k, signal in enumerate(SIGNALS):
