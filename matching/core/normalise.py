@@ -230,8 +230,15 @@ def day(raw: Any) -> date | None:
     """A date from "YYYY-MM-DD" or an ISO timestamp; None when unreadable."""
     if not isinstance(raw, str) or len(raw) < 10:
         return None
+    return _day(raw[:10])
+
+
+@lru_cache(maxsize=100_000)
+def _day(text: str) -> date | None:
+    # Books span a few hundred days: each is parsed once, and what is dated that day shares
+    # one date (which a forked reader's entries then carry back pickled once).
     try:
-        parsed = date.fromisoformat(raw[:10])
+        parsed = date.fromisoformat(text)
     except ValueError:
         return None
     # Year 9999 parses but is no bill's date, and blocking windows around it overflow.
@@ -244,6 +251,12 @@ def currency(raw: Any) -> str:
         raw = raw.get("value")
     if not isinstance(raw, str):
         return ""
+    return _currency_code(raw)
+
+
+@lru_cache(maxsize=1_000)
+def _currency_code(raw: str) -> str:
+    # A handful of spellings: each is read once, and its code shared like a day's date.
     code = raw.strip().upper()
     return code if len(code) == 3 and code.isalpha() else ""
 
