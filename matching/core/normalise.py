@@ -110,7 +110,6 @@ def _clean_spaced(spaced: str) -> tuple[str, str, str]:
     return base, name_key(base), legal_form
 
 
-@lru_cache(maxsize=200_000)
 def clean_text(raw: str) -> str:
     """A memo or a bank label folded, its noise and bank prefixes gone (legal forms kept)."""
     return _unprefixed(_spaced(raw))
