@@ -60,26 +60,78 @@ def _scale(
     """
     values, slots, offsets, sizes = _rows(log2_link, log2_none, counts)
     shift = np.zeros(entries)
+    # Which pair each option is (-1: "none"), and each entry's pairs, to redo only the records
+    # an entry's new scale touches: after a few sweeps, a handful of entries are still wrong.
+    pair_of = np.full(len(values), -1, dtype=np.int64)
+    pair_of[slots] = np.arange(len(slots))
+    row_of_pair = np.repeat(np.arange(len(offsets)), sizes - 1)
+    by_entry = np.argsort(entry_index, kind="stable")
+    entry_bounds = np.searchsorted(entry_index[by_entry], np.arange(entries + 1))
+    probs = _probabilities(values, pair_of, offsets, sizes, entry_index, shift)
+    claimed = np.bincount(entry_index, weights=probs[slots], minlength=entries)
     for _ in range(ITERATIONS):
-        current = values.copy()
-        current[slots] -= shift[entry_index]
-        norm = _segment_logsumexp2(current, offsets, sizes)
-        probs = np.exp2(current - np.repeat(norm, sizes))
-        claimed = np.bincount(entry_index, weights=probs[slots], minlength=entries)
         # Entries over once, and entries scaled down more than they now need to be.
         wrong = (claimed > 1 + TOLERANCE) | ((shift > 0) & (claimed < 1 - TOLERANCE))
         if not wrong.any():
             break
-        shift = np.maximum(shift + _column_steps(probs[slots], entry_index, wrong, shift), 0.0)
+        columns = np.flatnonzero(wrong)
+        mine = by_entry[_ranges(entry_bounds[columns], entry_bounds[columns + 1])]
+        column = np.repeat(np.arange(len(columns)), np.diff(entry_bounds)[columns])
+        steps = _column_steps(probs[slots[mine]], column, shift[columns])
+        moved = shift.copy()
+        moved[columns] = np.maximum(shift[columns] + steps, 0.0)
+        changed = np.flatnonzero(moved != shift)
+        shift = moved
+        touched = np.zeros(len(offsets), dtype=bool)
+        touched[
+            row_of_pair[by_entry[_ranges(entry_bounds[changed], entry_bounds[changed + 1])]]
+        ] = True
+        rows = np.flatnonzero(touched)
+        options = _ranges(offsets[rows], offsets[rows] + sizes[rows])
+        before = probs[options]
+        probs[options] = _probabilities(
+            values[options],
+            pair_of[options],
+            np.cumsum(sizes[rows]) - sizes[rows],
+            sizes[rows],
+            entry_index,
+            shift,
+        )
+        paired = pair_of[options] >= 0
+        claimed += np.bincount(
+            entry_index[pair_of[options][paired]],
+            weights=(probs[options] - before)[paired],
+            minlength=entries,
+        )
     else:
         # Entries whose records overlap can push each other back and forth when all are
         # scaled at once: settle those one at a time (each step then never undoes another's).
         shift = _settle(values, slots, offsets, sizes, entry_index, shift)
-        current = values.copy()
-        current[slots] -= shift[entry_index]
-        norm = _segment_logsumexp2(current, offsets, sizes)
-        probs = np.exp2(current - np.repeat(norm, sizes))
+        probs = _probabilities(values, pair_of, offsets, sizes, entry_index, shift)
     return probs[slots], probs[offsets]
+
+
+def _probabilities(
+    values: np.ndarray,
+    pair_of: np.ndarray,
+    offsets: np.ndarray,
+    sizes: np.ndarray,
+    entry_index: np.ndarray,
+    shift: np.ndarray,
+) -> np.ndarray:
+    """Each option's probability in its row (the rows at `offsets`, `sizes` long), with each
+    pair's log2 weight lowered by its entry's scale-down."""
+    current = values.copy()
+    paired = pair_of >= 0
+    current[paired] -= shift[entry_index[pair_of[paired]]]
+    norm = _segment_logsumexp2(current, offsets, sizes)
+    return np.exp2(current - np.repeat(norm, sizes))
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The positions start..stop-1 of every range, end to end."""
+    sizes = stops - starts
+    return np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
 
 
 def _settle(
@@ -138,28 +190,25 @@ def _settle(
     return shift
 
 
-def _column_steps(
-    pair_probs: np.ndarray, entry_index: np.ndarray, wrong: np.ndarray, shift: np.ndarray
-) -> np.ndarray:
-    """Change of each entry's log2 scale-down that brings its claims to exactly one (never
-    below no scaling at all), the rows' other options staying as they are."""
-    mine = wrong[entry_index]
-    x = pair_probs[mine]
-    rest = np.maximum(1 - x, 1e-300)
-    # Only the wrong entries are solved for, numbered among themselves.
-    columns, column = np.unique(entry_index[mine], return_inverse=True)
-    lo = np.full(len(columns), -200.0)  # log2 of the factor applied to the entry's claims
-    hi = shift[columns]  # at most undoing the whole current scale-down
+def _column_steps(claims: np.ndarray, column: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Change of some entries' log2 scale-down that brings their claims to exactly one (never
+    below no scaling at all), the rows' other options staying as they are.
+
+    `claims` are the probabilities of the entries' pairs, `column` which of the entries each
+    is, `shift` their current scale-downs."""
+    rest = np.maximum(1 - claims, 1e-300)
+    lo = np.full(len(shift), -200.0)  # log2 of the factor applied to the entry's claims
+    hi = shift.copy()  # at most undoing the whole current scale-down
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2
         factor = np.exp2(mid[column])
-        claims = np.bincount(column, weights=x * factor / (x * factor + rest), minlength=len(lo))
-        too_much = claims > 1
+        total = np.bincount(
+            column, weights=claims * factor / (claims * factor + rest), minlength=len(lo)
+        )
+        too_much = total > 1
         hi = np.where(too_much, mid, hi)
         lo = np.where(too_much, lo, mid)
-    steps = np.zeros(len(shift))
-    steps[columns] = -lo
-    return steps
+    return -lo
 
 
 def marginals(
