@@ -233,14 +233,18 @@ def marginals(
 
 
 def segment_argmax(values: np.ndarray, owner: np.ndarray, groups: int) -> np.ndarray:
-    """Index of the largest value of each group (-1 for an empty group)."""
+    """Index of the largest value of each group, the first of equals (-1 for an empty group).
+
+    `owner` is sorted (pairs come record by record)."""
     best = np.full(groups, -1, dtype=np.int64)
     if len(values) == 0:
         return best
-    order = np.lexsort((-values, owner))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = owner[order][1:] != owner[order][:-1]
-    best[owner[order][first]] = order[first]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    top = np.maximum.reduceat(values, starts)
+    sizes = np.diff(np.r_[starts, len(values)])
+    hits = np.flatnonzero(values == np.repeat(top, sizes))
+    first = np.r_[True, owner[hits[1:]] != owner[hits[:-1]]]
+    best[owner[hits[first]]] = hits[first]
     return best
 
 
