@@ -13,6 +13,7 @@ existing state does not reseed.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from sandbox.qonto import QontoSandbox
@@ -39,8 +40,10 @@ def build_sandboxes(
     data_dir: Path | None = None,
     qonto_plan: str = "essential",
     qonto_error_pointers: str = "index",
+    now: datetime | None = None,
 ) -> tuple[QuickBooksSandbox, QontoSandbox]:
-    """Both WSGI apps, seeded from `build_world(seed, bills)` unless they resume saved state."""
+    """Both WSGI apps, seeded from `build_world(seed, bills, now)` unless they resume saved
+    state. The world's dates are relative to `now` (by default the present moment)."""
     client_id, client_secret = sandbox_credentials()
     root = Path(data_dir) if data_dir is not None else None
     qbo = QuickBooksSandbox(
@@ -57,7 +60,7 @@ def build_sandboxes(
     )
     qonto_resumed = bool(getattr(qonto.store, "loaded_from_disk", False))
     if not qbo.has_state() or not qonto_resumed:
-        world = build_world(seed=seed, bills=bills)
+        world = build_world(seed=seed, bills=bills, now=now)
         if not qbo.has_state():
             qbo.seed(world.quickbooks)
         if not qonto_resumed:
@@ -74,6 +77,7 @@ def start_sandboxes(
     data_dir: Path | None = None,
     qonto_plan: str = "essential",
     qonto_error_pointers: str = "index",
+    now: datetime | None = None,
 ) -> tuple[RunningServer, RunningServer]:
     """Serve both sandboxes in background threads; port 0 picks a free port."""
     qbo_app, qonto_app = build_sandboxes(
@@ -82,6 +86,7 @@ def start_sandboxes(
         data_dir=data_dir,
         qonto_plan=qonto_plan,
         qonto_error_pointers=qonto_error_pointers,
+        now=now,
     )
     qbo = serve_in_thread(qbo_app, host=host, port=qbo_port)
     try:
