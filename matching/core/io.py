@@ -199,7 +199,7 @@ def decision_line(decision: Decision) -> str:
     )
 
 
-def write_decisions(decisions: list[Decision], path: Path | str) -> None:
+def write_decisions(decisions: Iterable[Decision], path: Path | str) -> None:
     """Write decisions.jsonl, one decision per line."""
     with Path(path).open("w", encoding="utf-8", buffering=_WRITE_BUFFER) as handle:
         for decision in decisions:
@@ -429,6 +429,4 @@ def _write_range(start: int, stop: int, path: Path) -> None:
     """Write the decisions of records[start:stop], one line each."""
     assert _SHARED is not None
     book, proposed, model, policy = _SHARED
-    with path.open("w", encoding="utf-8", buffering=_WRITE_BUFFER) as handle:
-        for decision in explained(book, proposed, model, policy, start, stop, feedback=False):
-            handle.write(decision_line(decision) + "\n")
+    write_decisions(explained(book, proposed, model, policy, start, stop, feedback=False), path)
