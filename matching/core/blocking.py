@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
@@ -135,6 +136,88 @@ NO_CENTER = -(1 << 40)
 
 
 @dataclass(slots=True)
+class _ByWeek:
+    """A _Keyed table's dated rows again, by key, week and amount, so that a crowded key's
+    window reads only its rows near the query's amount (a fifth of them) instead of all."""
+
+    composite: np.ndarray  # ((key code << week bits | week) << rank bits) | amount rank, sorted
+    rows: np.ndarray  # each one's row in the _Keyed table
+    amounts: np.ndarray  # the distinct read amounts, sorted: rank r is amounts[r - 1], 0 unread
+    first_week: int
+    week_bits: int
+    rank_bits: int
+
+    def without(self, keep: np.ndarray) -> _ByWeek:
+        """The same rows but those `keep` drops, renumbered as the table they belong to."""
+        renumbered = np.cumsum(keep) - 1
+        kept = keep[self.rows]
+        return _ByWeek(
+            self.composite[kept],
+            renumbered[self.rows[kept]],
+            self.amounts,
+            self.first_week,
+            self.week_bits,
+            self.rank_bits,
+        )
+
+    def spans(
+        self, codes: np.ndarray, centers: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, start, size) of the spans of this index holding each query's rows within
+        NEAR_WINDOW's weeks and KEY_RATIO of its amount (a cent more), or unread: a superset
+        the caller filters exactly. Spans come query after query."""
+        first = (centers + NEAR_WINDOW[0] + 1) // 7 - self.first_week
+        weeks = (centers + NEAR_WINDOW[1] + 1) // 7 - self.first_week - first + 1
+        query = np.repeat(np.arange(len(codes)), weeks)
+        week = first[query] + (np.arange(len(query)) - np.repeat(np.cumsum(weeks) - weeks, weeks))
+        valid = (week >= 0) & (week < 1 << self.week_bits)
+        query, week = query[valid], week[valid]
+        base = ((codes[query] << self.week_bits) | week) << self.rank_bits
+        low = np.searchsorted(self.amounts, targets[query] * (1 - KEY_RATIO) - 1, "left") + 1
+        high = np.searchsorted(self.amounts, targets[query] * (1 + KEY_RATIO) + 1, "right")
+        # Per week, the unread amounts (rank 0) then the read ones near the target.
+        start = np.searchsorted(self.composite, np.stack([base, base + low], axis=1), "left")
+        stop = np.searchsorted(
+            self.composite, np.stack([base + 1, base + high + 1], axis=1), "left"
+        )
+        start, stop = start.reshape(-1), stop.reshape(-1)
+        size = np.maximum(stop - start, 0)
+        return np.repeat(query, 2), start, size
+
+
+def _by_week(codes: np.ndarray, days: np.ndarray, amounts: np.ndarray) -> _ByWeek:
+    """The weekly index of a table's rows (those without a date are never in a window)."""
+    dated = np.flatnonzero(days != NO_DATE)
+    read = amounts[dated]
+    distinct = np.unique(read[~np.isnan(read)])
+    rank = np.where(np.isnan(read), 0, np.searchsorted(distinct, read) + 1)
+    week = (days[dated] + 1) // 7
+    first_week = int(week.min()) if len(week) else 0
+    week_bits = (int(week.max()) - first_week + 1 if len(week) else 1).bit_length()
+    rank_bits = (len(distinct) + 1).bit_length()
+    code_bits = (int(codes.max()) + 1 if len(codes) else 1).bit_length()
+    assert code_bits + week_bits + rank_bits < 63, "a table too large for one int64 key"
+    composite = (((codes[dated] << week_bits) | (week - first_week)) << rank_bits) | rank
+    order = np.argsort(composite, kind="stable")
+    return _ByWeek(composite[order], dated[order], distinct, first_week, week_bits, rank_bits)
+
+
+def _expanded(query: np.ndarray, start: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every (query, position) of the spans (start, size), span after span."""
+    return np.repeat(query, size), np.repeat(start - (np.cumsum(size) - size), size) + np.arange(
+        int(size.sum())
+    )
+
+
+def _in_slices(sizes: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive (first, stop) of queries holding about _ROWS rows each (a common key's
+    window holds hundreds of entries: all at once would be hundreds of megabytes)."""
+    bounds = np.searchsorted(np.cumsum(sizes), np.arange(1, 1 + sizes.sum() // _ROWS) * _ROWS)
+    edges = [0, *np.unique(bounds).tolist(), len(sizes)]
+    return [(first, stop) for first, stop in pairwise(edges) if stop > first]
+
+
+@dataclass(slots=True)
 class _Keyed:
     """The entries under every key of one table (counterparty, memo or tax ID), by key then
     date, so that each key's window for a whole batch of records is two binary searches."""
@@ -144,6 +227,7 @@ class _Keyed:
     days: np.ndarray
     items: np.ndarray
     amounts: np.ndarray  # absolute cents, NaN when unread
+    by_week: _ByWeek
 
     def without(self, left_out: np.ndarray) -> _Keyed:
         keep = ~np.isin(self.items, left_out)
@@ -153,6 +237,7 @@ class _Keyed:
             self.days[keep],
             self.items[keep],
             self.amounts[keep],
+            self.by_week.without(keep),
         )
 
     def best(
@@ -175,47 +260,54 @@ class _Keyed:
         asked = np.flatnonzero(code >= 0)
         if not len(asked):
             return found
-        code, centers, targets = code[asked] << _DAY_BITS, centers[asked], targets[asked]
-        start = np.searchsorted(self.composite, code, "left")
-        end = np.searchsorted(self.composite, code + (1 << _DAY_BITS), "left")
+        code, centers, targets = code[asked], centers[asked], targets[asked]
+        start = np.searchsorted(self.composite, code << _DAY_BITS, "left")
+        end = np.searchsorted(self.composite, (code + 1) << _DAY_BITS, "left")
         near = end - start > common
         dated = centers != NO_CENTER
+        # A crowded key's dated query with an amount reads its rows by week and amount.
+        weekly = near & dated & (targets > 0)
         low = centers + np.where(near, NEAR_WINDOW[0], PARTY_WINDOW[0]) + 1
         high = centers + np.where(near, NEAR_WINDOW[1], PARTY_WINDOW[1]) + 1
+        key = code << _DAY_BITS
         lo = np.where(
             dated,
-            np.searchsorted(self.composite, code + np.where(dated, low, 0), "left"),
+            np.searchsorted(self.composite, key + np.where(dated, low, 0), "left"),
             np.maximum(start, end - CAP_PER_RULE),
         )
         hi = np.where(
-            dated, np.searchsorted(self.composite, code + np.where(dated, high, 0), "right"), end
+            dated, np.searchsorted(self.composite, key + np.where(dated, high, 0), "right"), end
         )
-        sizes = np.maximum(hi - lo, 0)
-        # In slices of about a million rows: a common key's window holds hundreds of entries.
-        bounds = np.searchsorted(np.cumsum(sizes), np.arange(1, 1 + sizes.sum() // _ROWS) * _ROWS)
-        for first, stop in pairwise([0, *np.unique(bounds).tolist(), len(asked)]):
-            if stop <= first:
-                continue
-            part = slice(first, stop)
-            owner, items = self._window(
-                lo[part], sizes[part], centers[part], targets[part], dated[part], cap
-            )
-            for query, item in zip(asked[owner + first].tolist(), items.tolist(), strict=True):
+        sizes = np.where(weekly, 0, np.maximum(hi - lo, 0))
+        chosen = []
+        for first, stop in _in_slices(sizes):
+            owner, rows = _expanded(np.arange(first, stop), lo[first:stop], sizes[first:stop])
+            owner, rows, score = self._scored(owner, rows, centers, targets, dated)
+            chosen.append(self._picked(owner, rows, score, np.bincount(owner, minlength=stop), cap))
+        crowded = np.flatnonzero(weekly)
+        query, span_start, span_size = self.by_week.spans(
+            code[crowded], centers[crowded], targets[crowded]
+        )
+        per_query = np.bincount(query, weights=span_size, minlength=len(crowded))
+        for first, stop in _in_slices(per_query.astype(np.int64)):
+            part = (query >= first) & (query < stop)
+            owner, at = _expanded(crowded[query[part]], span_start[part], span_size[part])
+            rows = self.by_week.rows[at]
+            chosen.append(self._crowded(owner, rows, centers, targets, dated, cap))
+        for owner, items in chosen:
+            for query, item in zip(asked[owner].tolist(), items.tolist(), strict=True):
                 found[query].append(item)
         return found
 
-    def _window(
+    def _scored(
         self,
-        lo: np.ndarray,
-        sizes: np.ndarray,
+        owner: np.ndarray,
+        rows: np.ndarray,
         centers: np.ndarray,
         targets: np.ndarray,
         dated: np.ndarray,
-        cap: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The kept (query, entry) of queries whose windows start at `lo`, in their order."""
-        owner = np.repeat(np.arange(len(lo)), sizes)
-        rows = np.repeat(lo - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows within KEY_RATIO of their query's amount, with their scores."""
         target = targets[owner]
         has_target = (target > 0) & dated[owner]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -229,28 +321,74 @@ class _Keyed:
             gap / AMOUNT_SCALE + np.abs(self.days[rows] - centers[owner]) / DAY_SCALE,
             0.0,
         )
-        counts = np.bincount(owner, minlength=len(lo))
+        return owner, rows, score
+
+    def _crowded(
+        self,
+        owner: np.ndarray,
+        rows: np.ndarray,
+        centers: np.ndarray,
+        targets: np.ndarray,
+        dated: np.ndarray,
+        cap: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`_picked` for weekly rows (grouped by query, not in date order within one): only the
+        rows as good as each query's cap-th best are put in date order and picked from."""
+        offset = self.days[rows] - centers[owner]
+        close = (offset >= NEAR_WINDOW[0]) & (offset <= NEAR_WINDOW[1])
+        owner, rows = owner[close], rows[close]
+        owner, rows, score = self._scored(owner, rows, centers, targets, dated)
+        counts = np.bincount(owner, minlength=len(centers))
+        kth = np.full(len(centers), np.inf)
+        many = counts[owner] > cap
+        for queries, matrix, _ in _padded(owner[many], score[many], counts):
+            kth[queries] = np.partition(matrix, cap - 1, axis=1)[:, cap - 1]
+        kept = score <= kth[owner]
+        owner, rows, score = owner[kept], rows[kept], score[kept]
+        order = np.lexsort((rows, owner))
+        return self._picked(owner[order], rows[order], score[order], counts, cap)
+
+    def _picked(
+        self, owner: np.ndarray, rows: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The kept (query, entry) among each query's rows (by query, then date); `counts`
+        is how many rows each query has in all."""
         # A query within its cap keeps every entry, by date; a crowded one its `cap` best.
         calm = counts[owner] <= cap
         owners, items = [owner[calm]], [self.items[rows[calm]]]
         crowded = ~calm
         owner, rows, score = owner[crowded], rows[crowded], score[crowded]
-        column = np.arange(len(owner)) - np.searchsorted(owner, owner, "left")
-        width = counts[owner]
-        # Padded to a power of two per query, so that each size class is one matrix.
-        for size in np.unique(2 ** np.ceil(np.log2(width)).astype(np.int64)).tolist():
-            chosen = (width > size // 2) & (width <= size)
-            queries, slot = np.unique(owner[chosen], return_inverse=True)
-            matrix = np.full((len(queries), size), np.inf)
-            matrix[slot, column[chosen]] = score[chosen]
-            entries = np.zeros((len(queries), size), dtype=np.int64)
-            entries[slot, column[chosen]] = self.items[rows[chosen]]
+        for queries, matrix, (slot, column, picked) in _padded(owner, score, np.bincount(owner)):
+            entries = np.zeros(matrix.shape, dtype=np.int64)
+            entries[slot, column] = self.items[rows[picked]]
             best = _smallest(matrix, cap)
             owners.append(np.repeat(queries, cap))
             items.append(np.take_along_axis(entries, best, axis=1).reshape(-1))
         owner, item = np.concatenate(owners), np.concatenate(items)
         order = np.argsort(owner, kind="stable")
         return owner[order], item[order]
+
+
+def _padded(
+    owner: np.ndarray, score: np.ndarray, counts: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Each query's scores (rows grouped by query, `counts` rows each) as the row of a matrix,
+    one matrix per size class (a power of two) padded with infinity: the queries, the matrix
+    and where each row went (matrix row, column, position in the input)."""
+    first = np.ones(len(owner), dtype=bool)
+    np.not_equal(owner[1:], owner[:-1], out=first[1:])
+    column = np.arange(len(owner)) - np.maximum.accumulate(
+        np.where(first, np.arange(len(owner)), 0)
+    )
+    sizes = 2 ** np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
+    classes = sizes[owner]
+    for size in np.unique(sizes[np.unique(owner[first])]).tolist():
+        picked = np.flatnonzero(classes == size)
+        slot = np.cumsum(first[picked]) - 1
+        queries = owner[picked[first[picked]]]
+        matrix = np.full((len(queries), size), np.inf)
+        matrix[slot, column[picked]] = score[picked]
+        yield queries, matrix, (slot, column[picked], picked)
 
 
 _ROWS = 1 << 20
@@ -277,7 +415,14 @@ def _keyed(table: dict[str, list[int]], days: np.ndarray, amounts: np.ndarray) -
     composite = (np.repeat(np.arange(len(sizes), dtype=np.int64), sizes) << _DAY_BITS) + (
         days[items] + 1
     )
-    return _Keyed(codes, composite, days[items], items, amounts[items])
+    return _Keyed(
+        codes,
+        composite,
+        days[items],
+        items,
+        amounts[items],
+        _by_week(composite >> _DAY_BITS, days[items], amounts[items]),
+    )
 
 
 @dataclass(slots=True)
