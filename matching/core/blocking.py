@@ -36,6 +36,7 @@ COMMON_KEY_SHARE = 0.02  # keys on more entries than this share are too common t
 COMMON_KEY_MIN = 300
 UNREAD_GAP = 0.05  # an invoice whose total the scanner missed ranks as if 5% off
 KEY_RATIO = 0.5  # amounts further apart than this share do not come in through a key
+FIRST_RATIO = 0.1  # a crowded key's query first reads the entries this close in amount
 NO_DATE = -1
 # How rule (b) and (d) rank: a 5% amount gap costs as much as a week.
 AMOUNT_SCALE = 0.05
@@ -161,10 +162,10 @@ class _ByWeek:
         )
 
     def spans(
-        self, codes: np.ndarray, centers: np.ndarray, targets: np.ndarray
+        self, codes: np.ndarray, centers: np.ndarray, targets: np.ndarray, ratio: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query, start, size) of the spans of this index holding each query's rows within
-        NEAR_WINDOW's weeks and KEY_RATIO of its amount (a cent more), or unread: a superset
+        NEAR_WINDOW's weeks and `ratio` of its amount (a cent more), or unread: a superset
         the caller filters exactly. Spans come query after query."""
         first = (centers + NEAR_WINDOW[0] + 1) // 7 - self.first_week
         weeks = (centers + NEAR_WINDOW[1] + 1) // 7 - self.first_week - first + 1
@@ -173,8 +174,8 @@ class _ByWeek:
         valid = (week >= 0) & (week < 1 << self.week_bits)
         query, week = query[valid], week[valid]
         base = ((codes[query] << self.week_bits) | week) << self.rank_bits
-        low = np.searchsorted(self.amounts, targets[query] * (1 - KEY_RATIO) - 1, "left") + 1
-        high = np.searchsorted(self.amounts, targets[query] * (1 + KEY_RATIO) + 1, "right")
+        low = np.searchsorted(self.amounts, targets[query] * (1 - ratio) - 1, "left") + 1
+        high = np.searchsorted(self.amounts, targets[query] * (1 + ratio) + 1, "right")
         # Per week, the unread amounts (rank 0) then the read ones near the target.
         start = np.searchsorted(self.composite, np.stack([base, base + low], axis=1), "left")
         stop = np.searchsorted(
@@ -284,16 +285,27 @@ class _Keyed:
             owner, rows = _expanded(np.arange(first, stop), lo[first:stop], sizes[first:stop])
             owner, rows, score = self._scored(owner, rows, centers, targets, dated)
             chosen.append(self._picked(owner, rows, score, np.bincount(owner, minlength=stop), cap))
+        # First the rows close in amount; a query whose best few are not all among them (or
+        # with too few of them to tell) reads its rows within KEY_RATIO.
         crowded = np.flatnonzero(weekly)
-        query, span_start, span_size = self.by_week.spans(
-            code[crowded], centers[crowded], targets[crowded]
-        )
-        per_query = np.bincount(query, weights=span_size, minlength=len(crowded))
-        for first, stop in _in_slices(per_query.astype(np.int64)):
-            part = (query >= first) & (query < stop)
-            owner, at = _expanded(crowded[query[part]], span_start[part], span_size[part])
-            rows = self.by_week.rows[at]
-            chosen.append(self._crowded(owner, rows, centers, targets, dated, cap))
+        for ratio in (FIRST_RATIO, KEY_RATIO):
+            query, span_start, span_size = self.by_week.spans(
+                code[crowded], centers[crowded], targets[crowded], ratio
+            )
+            per_query = np.bincount(query, weights=span_size, minlength=len(crowded))
+            unsure = []
+            for first, stop in _in_slices(per_query.astype(np.int64)):
+                part = (query >= first) & (query < stop)
+                owner, at = _expanded(crowded[query[part]], span_start[part], span_size[part])
+                rows = self.by_week.rows[at]
+                # Rows further than `ratio` in amount score above ratio / AMOUNT_SCALE.
+                bound = ratio / AMOUNT_SCALE if ratio < KEY_RATIO else np.inf
+                owner, items, left = self._crowded(
+                    crowded[first:stop], owner, rows, centers, targets, dated, cap, bound
+                )
+                chosen.append((owner, items))
+                unsure.append(left)
+            crowded = np.concatenate(unsure) if unsure else crowded[:0]
         for owner, items in chosen:
             for query, item in zip(asked[owner].tolist(), items.tolist(), strict=True):
                 found[query].append(item)
@@ -325,15 +337,19 @@ class _Keyed:
 
     def _crowded(
         self,
+        queries: np.ndarray,
         owner: np.ndarray,
         rows: np.ndarray,
         centers: np.ndarray,
         targets: np.ndarray,
         dated: np.ndarray,
         cap: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """`_picked` for weekly rows (grouped by query, not in date order within one): only the
-        rows as good as each query's cap-th best are put in date order and picked from."""
+        bound: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_picked` for the weekly rows of `queries` (grouped by query, not in date order
+        within one), when every row left unread scores above `bound`: only the rows as good
+        as each query's cap-th best are put in date order and picked from. Also the queries
+        those rows cannot settle (fewer than cap + 1 of them, or a cap-th best above `bound`)."""
         offset = self.days[rows] - centers[owner]
         close = (offset >= NEAR_WINDOW[0]) & (offset <= NEAR_WINDOW[1])
         owner, rows = owner[close], rows[close]
@@ -341,12 +357,14 @@ class _Keyed:
         counts = np.bincount(owner, minlength=len(centers))
         kth = np.full(len(centers), np.inf)
         many = counts[owner] > cap
-        for queries, matrix, _ in _padded(owner[many], score[many], counts):
-            kth[queries] = np.partition(matrix, cap - 1, axis=1)[:, cap - 1]
-        kept = score <= kth[owner]
+        for found, matrix, _ in _padded(owner[many], score[many], counts):
+            kth[found] = np.partition(matrix, cap - 1, axis=1)[:, cap - 1]
+        settled = (counts > cap) & (kth <= bound) if np.isfinite(bound) else counts >= 0
+        kept = settled[owner] & (score <= kth[owner])
         owner, rows, score = owner[kept], rows[kept], score[kept]
         order = np.lexsort((rows, owner))
-        return self._picked(owner[order], rows[order], score[order], counts, cap)
+        owner, items = self._picked(owner[order], rows[order], score[order], counts, cap)
+        return owner, items, queries[~settled[queries]]
 
     def _picked(
         self, owner: np.ndarray, rows: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int

@@ -54,7 +54,7 @@ def _expected(table, days, amounts, key, center, target, common):
 
 @st.composite
 def tables(draw):
-    size = draw(st.integers(min_value=1, max_value=60))
+    size = draw(st.integers(min_value=1, max_value=80))
     days = np.array(
         [draw(st.one_of(st.just(NO_DATE), st.integers(DAY0, DAY0 + 40))) for _ in range(size)],
         dtype=np.int64,
@@ -64,9 +64,10 @@ def tables(draw):
             draw(
                 st.one_of(
                     st.just(math.nan),
-                    # Ties, and amounts on either side of KEY_RATIO from the targets.
-                    st.sampled_from([1000.0, 1010.0, 1500.0, 2000.0]),
+                    # Ties; amounts either side of FIRST_RATIO and of KEY_RATIO from a target.
+                    st.sampled_from([1000.0, 1010.0, 1090.0, 1120.0, 880.0, 1500.0, 2000.0]),
                     st.integers(300, 3000).map(float),
+                    st.integers(850, 1150).map(float),
                 )
             )
             for _ in range(size)
@@ -89,9 +90,7 @@ def tables(draw):
     return table, days, amounts, queries, draw(st.integers(0, 20)), left_out
 
 
-@settings(max_examples=300, deadline=None)
-@given(tables())
-def test_each_key_query_keeps_what_the_rule_says_in_its_order(case):
+def _check(case) -> None:
     table, days, amounts, queries, common, left_out = case
     keyed = blocking._keyed(table, days, amounts)
     kept = {k: [i for i in v if i not in left_out] for k, v in table.items()}
@@ -100,3 +99,27 @@ def test_each_key_query_keeps_what_the_rule_says_in_its_order(case):
         found = index.best(list(keys), np.array(centers, np.int64), np.array(targets), common, CAP)
         expected = [_expected(lists, days, amounts, k, c, t, common) for k, c, t in queries]
         assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(tables())
+def test_each_key_query_keeps_what_the_rule_says_in_its_order(case):
+    _check(case)
+
+
+@st.composite
+def crowded_tables(draw):
+    """One crowded key, its entries a little either side of FIRST_RATIO from the query's
+    amount and days either side of it: where reading the close amounts first is not enough."""
+    size = draw(st.integers(min_value=1, max_value=40))
+    days = np.array([draw(st.integers(DAY0, DAY0 + 30)) for _ in range(size)], dtype=np.int64)
+    amounts = np.array([float(draw(st.integers(800, 1200))) for _ in range(size)])
+    table = {"payment": sorted(range(size), key=lambda i: days[i])}
+    queries = [("payment", DAY0 + 15, 1000.0)]
+    return table, days, amounts, queries, 0, []
+
+
+@settings(max_examples=300, deadline=None)
+@given(crowded_tables())
+def test_a_crowded_key_keeps_its_best_entries_however_far_in_amount(case):
+    _check(case)
