@@ -412,8 +412,11 @@ def weigh(model: Model, batch: Batch) -> Weighed:
             weights = table[np.arange(len(SIGNALS)), shapes].sum(axis=1)[shape_of]
             for term in batch.tf_terms(g, group.tf_offsets()):
                 weights += term
-            llr[pairs_in] = weights
-            log2_link[pairs_in] = group.log2_prior() + weights
+            if len(weights) == pairs.size:  # one group holds every pair: no mask to go through
+                llr, log2_link = weights, group.log2_prior() + weights
+            else:
+                llr[pairs_in] = weights
+                log2_link[pairs_in] = group.log2_prior() + weights
         log2_none[records_in] = group.log2_none()
     return Weighed(llr, log2_link, log2_none)
 
@@ -425,7 +428,8 @@ def posteriors(batch: Batch, weighed: Weighed) -> tuple[np.ndarray, np.ndarray]:
     if pairs.size == 0:
         return np.zeros(0), np.ones(n)
     top = np.full(n, -np.inf)
-    np.maximum.at(top, pairs.record, weighed.log2_link)
+    has = batch.counts > 0  # pairs come record by record
+    top[has] = np.maximum.reduceat(weighed.log2_link, batch.starts[has])
     top = np.maximum(top, weighed.log2_none)
     link = np.exp2(weighed.log2_link - top[pairs.record])
     none = np.exp2(weighed.log2_none - top)

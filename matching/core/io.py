@@ -13,6 +13,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from . import normalise
 from .engine import (
     PARALLEL_MIN,
@@ -43,6 +45,10 @@ class Dataset:
     skipped_lines: int = 0
 
 
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19  # 19 digits in a row may be an integer past 64 bits
+
+
 def read_jsonl(path: Path) -> Iterator[Any]:
     """Each line's JSON value; an unreadable line yields None instead of failing the run."""
     if not path.exists():
@@ -51,6 +57,15 @@ def read_jsonl(path: Path) -> Iterator[Any]:
         for line in handle:
             if not line.strip():
                 continue
+            # orjson reads integers past 64 bits as floats and refuses some of what Python's
+            # json reads (NaN, lone surrogates): such a line is read by json, as before.
+            raw = line.encode("utf-8")
+            if _LONG_NUMBER not in raw.translate(_DIGITS_AS_ZERO):
+                try:
+                    yield orjson.loads(raw)
+                    continue
+                except orjson.JSONDecodeError:
+                    pass
             try:
                 yield json.loads(line)
             except ValueError:
