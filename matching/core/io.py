@@ -23,7 +23,7 @@ from .engine import (
     candidates_of,
     collector_paused,
     explained,
-    forked_helper,
+    in_pieces,
     proposals,
     score_batch,
 )
@@ -413,35 +413,41 @@ _SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
 
 
 def _write_decisions(shared: tuple, count: int, out: Path) -> None:
-    """Explain and write every decision; a large batch in two processes, each writing half.
+    """Explain and write every decision; a large batch in two processes, piece by piece.
 
-    Explaining is per record once the batch is proposed, so the second half is explained in a
-    forked helper (it inherits the proposed batch, nothing is copied in) into a file of its
-    own, appended to `out` afterwards: the lines are in the records' order either way.
+    Explaining is per record once the batch is proposed, so a forked helper (it inherits the
+    proposed batch, nothing is copied in) and this process each explain pieces of the records
+    into files of their own, appended to `out` in the records' order afterwards.
     """
     global _SHARED
-    _SHARED = shared
+    _SHARED = (*shared, out)
     try:
         if count < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
             _write_range(0, count, out)
             return
-        half = count // 2
-        second = out.with_name(out.name + ".second-half")
+        parts = in_pieces(count, _write_part)
         try:
-            with forked_helper() as pool:
-                pending = pool.apply_async(_write_range, (half, count, second))
-                _write_range(0, half, out)
-                pending.get()
-            with out.open("a", encoding="utf-8") as handle, second.open(encoding="utf-8") as rest:
-                shutil.copyfileobj(rest, handle)
+            with out.open("wb") as handle:
+                for part in parts:
+                    with part.open("rb") as piece:
+                        shutil.copyfileobj(piece, handle)
         finally:
-            second.unlink(missing_ok=True)
+            for part in parts:
+                part.unlink(missing_ok=True)
     finally:
         _SHARED = None
+
+
+def _write_part(start: int, stop: int) -> Path:
+    """Write the decisions of records[start:stop] to a file beside the output; its path."""
+    assert _SHARED is not None
+    part = _SHARED[-1].with_name(f"{_SHARED[-1].name}.{start}")
+    _write_range(start, stop, part)
+    return part
 
 
 def _write_range(start: int, stop: int, path: Path) -> None:
     """Write the decisions of records[start:stop], one line each."""
     assert _SHARED is not None
-    book, proposed, model, policy = _SHARED
+    book, proposed, model, policy, _ = _SHARED
     write_decisions(explained(book, proposed, model, policy, start, stop, feedback=False), path)

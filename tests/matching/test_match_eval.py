@@ -117,16 +117,17 @@ def test_match_eval_decides_with_a_given_model_file(tmp_path):
 def test_a_batch_explained_in_two_processes_is_written_as_one_process_writes_it(
     tmp_path, monkeypatch
 ):
-    """Large batches are scored and explained half in a forked helper: same lines, same order,
-    same figures (the blocking recall included) as in one process."""
+    """Large batches are scored and explained in pieces shared with a forked helper: same
+    lines, same order, same figures (the blocking recall included) as in one process."""
     folder = generate(tmp_path / "book", 11, 300, 3000)
+    monkeypatch.setattr(engine, "PIECE", 7)  # many pieces, taken by both processes
     written = {}
-    for name, smallest in (("alone", 10**9), ("halves", 2)):
+    for name, smallest in (("alone", 10**9), ("pieces", 2)):
         monkeypatch.setattr(engine, "PARALLEL_MIN", smallest)
         monkeypatch.setattr(io, "PARALLEL_MIN", smallest)
         out = tmp_path / f"{name}.jsonl"
         figures = run(folder, out, folder / "truth.jsonl")["figures"]
         written[name] = (out.read_text(), figures)
-    assert written["halves"] == written["alone"]
+    assert written["pieces"] == written["alone"]
     assert len(written["alone"][0].splitlines()) == figures["records"] == 300
-    assert not list(tmp_path.glob("*.second-half"))
+    assert not list(tmp_path.glob("pieces.jsonl.*"))  # no piece left behind
