@@ -230,8 +230,8 @@ def score_batch(
 ) -> Batch:
     """Block and compare every record with the entries it could be (no model involved).
 
-    With workers=2 and a large batch, the second half is scored in a forked helper process
-    that inherits the book (nothing is copied in) and sends back only its pairs.
+    With workers=2 and a large batch, a forked helper process that inherits the book (nothing
+    is copied in) scores some pieces of it and sends back only their pairs.
     """
     profiles, names, recurring, parties, groups = [], [], [], [], []
     for record in records:
@@ -246,20 +246,20 @@ def score_batch(
         groups.append(target_kind(record.type))
     ctx = Context(profiles, names, book.directory, book.paired, recurring)
     columns = record_columns(records)
-    halves = _in_halves(len(records), workers, (book, records, excluded, ctx, columns))
-    counts = np.concatenate([h[0] for h in halves]).astype(np.int64)
+    pieces = _scored_pieces(len(records), workers, (book, records, excluded, ctx, columns))
+    counts = np.concatenate([piece[0] for piece in pieces]).astype(np.int64)
     pairs = Pairs(
-        np.concatenate([h[1].record for h in halves]),
-        np.concatenate([h[1].entry for h in halves]),
-        np.concatenate([h[1].levels for h in halves]),
-        np.concatenate([h[1].tf for h in halves]),
+        np.concatenate([piece[1].record for piece in pieces]),
+        np.concatenate([piece[1].entry for piece in pieces]),
+        np.concatenate([piece[1].levels for piece in pieces]),
+        np.concatenate([piece[1].tf for piece in pieces]),
     )
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     rivals = bill_rivals(book, records, pairs)
     return Batch(records, profiles, parties, groups, pairs, counts, starts, rivals)
 
 
-def _in_halves(count: int, workers: int, shared: tuple) -> list[tuple[np.ndarray, Pairs]]:
+def _scored_pieces(count: int, workers: int, shared: tuple) -> list[tuple[np.ndarray, Pairs]]:
     global _SHARED
     _SHARED = shared
     try:
