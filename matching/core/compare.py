@@ -8,8 +8,9 @@ level's weight, log2(m/u), comes from the workspace's fitted model (`model.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -103,6 +104,32 @@ class Context:
     directory: Directory
     paired: set[str]  # transactions Qonto already matched to a supplier invoice
     recurring: list[bool]  # the record's vendor billed this amount at least twice before
+    # Per-record arrays derived from the above, made once for all the pieces of a batch.
+    _arrays: dict = field(default_factory=dict, repr=False)
+
+    def arrays(self, records: list[Record]) -> dict[str, Any]:
+        """`recurring`, whether each record has a party to compare (a vendor or names), its
+        vendor's number (one per profile and vendor ID), whether it has names, and its names
+        as `_name_slots` gives them; `records` are those the context was made for."""
+        if not self._arrays:
+            vendors: dict[tuple[int, str], int] = {}
+            self._arrays.update(
+                recurring=np.asarray(self.recurring, dtype=bool),
+                speaks=np.array(
+                    [bool(r.vendor_id or n) for r, n in zip(records, self.names, strict=True)],
+                    dtype=bool,
+                ),
+                vendor=np.array(
+                    [
+                        vendors.setdefault((id(profile), r.vendor_id), len(vendors))
+                        for r, profile in zip(records, self.profiles, strict=True)
+                    ],
+                    dtype=np.int64,
+                ),
+                has_names=np.array([bool(names) for names in self.names], dtype=bool),
+                slots=_name_slots(self.names),
+            )
+        return self._arrays
 
 
 @dataclass(slots=True)
@@ -370,23 +397,14 @@ def _party_levels(
     ecols: Columns,
 ) -> np.ndarray:
     out = np.full(len(r), _PARTY[MISSING], dtype=np.int8)
+    arrays = ctx.arrays(records)
     # No payee at all: the memo speaks for it (text signal).
-    speaks = np.array(
-        [bool(rec.vendor_id or names) for rec, names in zip(records, ctx.names, strict=True)]
-    )
-    pair = np.flatnonzero(speaks[r])
+    pair = np.flatnonzero(arrays["speaks"][r])
     if not len(pair):
         return out
     # What history says depends on the vendor (its profile) and the entry's tax ID and name
     # key only: a batch asks a few thousand questions hundreds of thousands of times.
-    vendors: dict[tuple[int, str], int] = {}
-    vendor = np.array(
-        [
-            vendors.setdefault((id(profile), rec.vendor_id), len(vendors))
-            for rec, profile in zip(records, ctx.profiles, strict=True)
-        ],
-        dtype=np.int64,
-    )
+    vendor = arrays["vendor"]
     question = vendor[r[pair]] * (int(ecols.party.max()) + 1) + ecols.party[e[pair]]
     _, first, inverse = np.unique(question, return_index=True, return_inverse=True)
     answers = [
@@ -397,11 +415,10 @@ def _party_levels(
     out[pair[told >= 0]] = told[told >= 0]
     unless_other = told == _NAMES_TELL_UNLESS_OTHER
     out[pair[unless_other]] = _PARTY["other_counterparty"]
-    has_names = np.array([bool(names) for names in ctx.names])
-    ask = (told < 0) & (ecols.name[e[pair]] != "") & has_names[r[pair]]
+    ask = (told < 0) & (ecols.name[e[pair]] != "") & arrays["has_names"][r[pair]]
     named = pair[ask]
     if len(named):
-        slots = [names[r[named]] for names in _name_slots(ctx.names)]
+        slots = [names[r[named]] for names in arrays["slots"]]
         levels = _name_levels(slots, ecols.name[e[named]])
         # A name Qonto used for another vendor stays the other's unless the names agree.
         close = np.isin(levels, (_PARTY["name_same"], _PARTY["name_close"]))
@@ -569,7 +586,7 @@ def compare_pairs(
     theirs = np.where(converted, ecols.other_amount[e], ecols.amount[e])
     levels[:, 0] = _amount_levels(ours, theirs, np.where(converted, np.nan, ecols.net[e]))
 
-    recurring = np.asarray(ctx.recurring, dtype=bool)[r]
+    recurring = ctx.arrays(records)["recurring"][r]
     levels[:, 1] = _date_levels(rcols.day[r], ecols.day[e], ecols.flag[e], recurring)
 
     levels[:, 2] = _party_levels(records, entries, r, e, ctx, ecols)
