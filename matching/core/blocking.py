@@ -293,13 +293,13 @@ class _Keyed:
                 code[crowded], centers[crowded], targets[crowded], ratio
             )
             per_query = np.bincount(query, weights=span_size, minlength=len(crowded))
+            # Rows further than `ratio` in amount score above ratio / AMOUNT_SCALE.
+            bound = ratio / AMOUNT_SCALE if ratio < KEY_RATIO else np.inf
             unsure = []
             for first, stop in _in_slices(per_query.astype(np.int64)):
                 part = (query >= first) & (query < stop)
                 owner, at = _expanded(crowded[query[part]], span_start[part], span_size[part])
                 rows = self.by_week.rows[at]
-                # Rows further than `ratio` in amount score above ratio / AMOUNT_SCALE.
-                bound = ratio / AMOUNT_SCALE if ratio < KEY_RATIO else np.inf
                 owner, items, left = self._crowded(
                     crowded[first:stop], owner, rows, centers, targets, dated, cap, bound
                 )
@@ -400,7 +400,7 @@ def _padded(
     )
     sizes = 2 ** np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
     classes = sizes[owner]
-    for size in np.unique(sizes[np.unique(owner[first])]).tolist():
+    for size in np.unique(sizes[owner[first]]).tolist():
         picked = np.flatnonzero(classes == size)
         slot = np.cumsum(first[picked]) - 1
         queries = owner[picked[first[picked]]]
