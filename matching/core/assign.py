@@ -49,7 +49,7 @@ def _scale(
     log2_none: np.ndarray,
     counts: np.ndarray,
     entry_index: np.ndarray,
-    entries: int,
+    by_entry: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sinkhorn scaling with "at most one" columns: every row sums to one, no entry is claimed
     more than once in all.
@@ -59,25 +59,29 @@ def _scale(
     bit of evidence; a scale never goes below none, and is relaxed when no longer needed.
     """
     values, slots, offsets, sizes = _rows(log2_link, log2_none, counts)
-    shift = np.zeros(entries)
-    # Which pair each option is (-1: "none"), and each entry's pairs, to redo only the records
-    # an entry's new scale touches: after a few sweeps, a handful of entries are still wrong.
-    pair_of = np.full(len(values), -1, dtype=np.int64)
-    pair_of[slots] = np.arange(len(slots))
+    entries = int(entry_index[by_entry[-1]]) + 1
+    # Each entry's scale-down, and a last one that stays 0: the "none" options' entry.
+    shift = np.zeros(entries + 1)
+    # Which entry each option is (`entries` for "none"), and each entry's pairs, to redo only
+    # the records an entry's new scale touches: after a few sweeps, a handful of entries are
+    # still wrong.
+    entry_of = np.full(len(values), entries, dtype=np.int64)
+    entry_of[slots] = entry_index
     row_of_pair = np.repeat(np.arange(len(offsets)), sizes - 1)
-    by_entry = np.argsort(entry_index, kind="stable")
     entry_bounds = np.searchsorted(entry_index[by_entry], np.arange(entries + 1))
-    probs = _probabilities(values, pair_of, offsets, sizes, entry_index, shift)
+    probs = _probabilities(values, entry_of, offsets, sizes, shift)
     claimed = np.bincount(entry_index, weights=probs[slots], minlength=entries)
     for _ in range(ITERATIONS):
         # Entries over once, and entries scaled down more than they now need to be.
-        wrong = (claimed > 1 + TOLERANCE) | ((shift > 0) & (claimed < 1 - TOLERANCE))
+        wrong = (claimed > 1 + TOLERANCE) | ((shift[:entries] > 0) & (claimed < 1 - TOLERANCE))
         if not wrong.any():
             break
         columns = np.flatnonzero(wrong)
         mine = by_entry[_ranges(entry_bounds[columns], entry_bounds[columns + 1])]
-        column = np.repeat(np.arange(len(columns)), np.diff(entry_bounds)[columns])
-        steps = _column_steps(probs[slots[mine]], column, shift[columns])
+        claims = np.diff(entry_bounds)[columns]
+        steps = _column_steps(
+            probs[slots[mine]], np.repeat(np.arange(len(columns)), claims), claims, shift[columns]
+        )
         moved = shift.copy()
         moved[columns] = np.maximum(shift[columns] + steps, 0.0)
         changed = np.flatnonzero(moved != shift)
@@ -91,39 +95,33 @@ def _scale(
         before = probs[options]
         probs[options] = _probabilities(
             values[options],
-            pair_of[options],
+            entry_of[options],
             np.cumsum(sizes[rows]) - sizes[rows],
             sizes[rows],
-            entry_index,
             shift,
         )
-        paired = pair_of[options] >= 0
+        # The "none" options' changes go to the last count, which is not an entry's.
         claimed += np.bincount(
-            entry_index[pair_of[options][paired]],
-            weights=(probs[options] - before)[paired],
-            minlength=entries,
-        )
+            entry_of[options], weights=probs[options] - before, minlength=entries + 1
+        )[:entries]
     else:
         # Entries whose records overlap can push each other back and forth when all are
         # scaled at once: settle those one at a time (each step then never undoes another's).
-        shift = _settle(values, slots, offsets, sizes, entry_index, shift)
-        probs = _probabilities(values, pair_of, offsets, sizes, entry_index, shift)
+        shift[:entries] = _settle(values, slots, offsets, sizes, entry_index, shift[:entries])
+        probs = _probabilities(values, entry_of, offsets, sizes, shift)
     return probs[slots], probs[offsets]
 
 
 def _probabilities(
     values: np.ndarray,
-    pair_of: np.ndarray,
+    entry_of: np.ndarray,
     offsets: np.ndarray,
     sizes: np.ndarray,
-    entry_index: np.ndarray,
     shift: np.ndarray,
 ) -> np.ndarray:
     """Each option's probability in its row (the rows at `offsets`, `sizes` long), with each
-    pair's log2 weight lowered by its entry's scale-down."""
-    current = values.copy()
-    paired = pair_of >= 0
-    current[paired] -= shift[entry_index[pair_of[paired]]]
+    pair's log2 weight lowered by its entry's scale-down (a "none" option's is always 0)."""
+    current = values - shift[entry_of]
     norm = _segment_logsumexp2(current, offsets, sizes)
     return np.exp2(current - np.repeat(norm, sizes))
 
@@ -190,21 +188,24 @@ def _settle(
     return shift
 
 
-def _column_steps(claims: np.ndarray, column: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def _column_steps(
+    claims: np.ndarray, column: np.ndarray, per_column: np.ndarray, shift: np.ndarray
+) -> np.ndarray:
     """Change of some entries' log2 scale-down that brings their claims to exactly one (never
     below no scaling at all), the rows' other options staying as they are.
 
-    `claims` are the probabilities of the entries' pairs, `column` which of the entries each
-    is, `shift` their current scale-downs."""
+    `claims` are the probabilities of the entries' pairs, entry by entry, `column` which of
+    the entries each is, `per_column` how many each has (at least one), `shift` their current
+    scale-downs."""
+    starts = np.cumsum(per_column) - per_column
     rest = np.maximum(1 - claims, 1e-300)
     lo = np.full(len(shift), -200.0)  # log2 of the factor applied to the entry's claims
     hi = shift.copy()  # at most undoing the whole current scale-down
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2
-        factor = np.exp2(mid[column])
-        total = np.bincount(
-            column, weights=claims * factor / (claims * factor + rest), minlength=len(lo)
-        )
+        # One power per entry, then spread to its claims (an entry has dozens in a crowded book).
+        scaled = claims * np.exp2(mid)[column]
+        total = np.add.reduceat(scaled / (scaled + rest), starts)
         too_much = total > 1
         hi = np.where(too_much, mid, hi)
         lo = np.where(too_much, lo, mid)
@@ -226,10 +227,23 @@ def marginals(
     if len(record_of_pair) == 0:
         return np.zeros(0), np.ones(records)
     counts = np.bincount(record_of_pair, minlength=records)
-    entries, entry_index = np.unique(entry_of_pair, return_inverse=True)
-    pair_probs, none_probs = _scale(log2_link, log2_none, counts, entry_index, len(entries))
+    # The entries numbered from 0 in their order, and the pairs entry by entry: one sort.
+    by_entry = stable_order(entry_of_pair)
+    ordered = entry_of_pair[by_entry]
+    entry_index = np.empty(len(ordered), dtype=np.int64)
+    entry_index[by_entry] = np.cumsum(np.r_[False, ordered[1:] != ordered[:-1]])
+    pair_probs, none_probs = _scale(log2_link, log2_none, counts, entry_index, by_entry)
     none_probs[counts == 0] = 1.0
     return pair_probs, none_probs
+
+
+def stable_order(values: np.ndarray) -> np.ndarray:
+    """np.argsort(values, kind="stable") for integers in [0, 2**32), such as positions: two
+    passes of numpy's radix sort of 16-bit keys (lower half, then upper), several times
+    faster than its sort of 64-bit ones."""
+    order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
+    upper = (values[order] >> 16).astype(np.uint16)
+    return order[np.argsort(upper, kind="stable")] if upper.any() else order
 
 
 def segment_argmax(values: np.ndarray, owner: np.ndarray, groups: int) -> np.ndarray:
@@ -267,7 +281,11 @@ def assign(
     has = best >= 0
     chosen = np.full(records, -1, dtype=np.int64)
     chosen[has] = np.where(pair_score[best[has]] > none_score[has], best[has], -1)
-    keep = np.flatnonzero(pair_score > np.log(EDGE_MIN))
+    # A pair less likely than its record's own "none" is in no optimal assignment (the record
+    # would rather take its "none", which no other record can): only the others can contest.
+    keep = np.flatnonzero(
+        (pair_score > np.log(EDGE_MIN)) & (pair_score >= none_score[record_of_pair])
+    )
     if len(keep) == 0:
         return chosen
     claims = np.bincount(entry_of_pair[keep])

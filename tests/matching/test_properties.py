@@ -7,9 +7,10 @@ from datetime import date, timedelta
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
 
 from matching.core import LINK, Policy, build_book, decide, load_prior
-from matching.core.assign import assign, marginals
+from matching.core.assign import EDGE_MIN, assign, marginals, stable_order
 from matching.core.types import SUPPLIER_INVOICE, TRANSACTION
 
 from .builders import entry, record, vendor
@@ -128,3 +129,42 @@ def test_one_to_one_probabilities_respect_the_constraint(rows, nones):
     taken = [int(entry_of_pair[c]) for c in chosen if c >= 0]
     assert len(taken) == len(set(taken))
     assert all(c < 0 or record_of_pair[c] == r for r, c in enumerate(chosen))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 5), st.floats(float(np.log(EDGE_MIN)) + 1e-6, 0)),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(st.floats(-12, 0), min_size=8, max_size=8),
+)
+def test_the_assignment_is_the_batchs_best(rows, nones):
+    """Its total log score is the optimum of a dense assignment over every option (each record
+    one of its pairs or its own "none"), so leaving out pairs worse than "none" loses nothing."""
+    record_of_pair, entry_of_pair, scores = [], [], []
+    for r, options in enumerate(rows):
+        for e, score in dict(options).items():
+            record_of_pair.append(r)
+            entry_of_pair.append(e)
+            scores.append(score)
+    record_of_pair = np.array(record_of_pair, dtype=np.int64)
+    entry_of_pair = np.array(entry_of_pair, dtype=np.int64)
+    pair_score, none_score = np.array(scores), np.array(nones[: len(rows)])
+    chosen = assign(record_of_pair, entry_of_pair, pair_score, none_score)
+    total = sum(pair_score[c] if c >= 0 else none_score[r] for r, c in enumerate(chosen))
+    cost = np.full((len(rows), 6 + len(rows)), 1e6)
+    cost[record_of_pair, entry_of_pair] = -pair_score
+    cost[np.arange(len(rows)), 6 + np.arange(len(rows))] = -none_score
+    best_rows, best_columns = linear_sum_assignment(cost)
+    assert np.isclose(total, -cost[best_rows, best_columns].sum(), atol=1e-9)
+
+
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=300) | st.lists(st.integers(0, 40)))
+def test_stable_order_is_numpys_stable_argsort(values):
+    values = np.array(values, dtype=np.int64)
+    assert np.array_equal(stable_order(values), np.argsort(values, kind="stable"))
