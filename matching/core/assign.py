@@ -229,21 +229,34 @@ def marginals(
     counts = np.bincount(record_of_pair, minlength=records)
     # The entries numbered from 0 in their order, and the pairs entry by entry: one sort.
     by_entry = stable_order(entry_of_pair)
-    ordered = entry_of_pair[by_entry]
-    entry_index = np.empty(len(ordered), dtype=np.int64)
-    entry_index[by_entry] = np.cumsum(np.r_[False, ordered[1:] != ordered[:-1]])
+    _, entry_index = first_and_inverse(entry_of_pair, by_entry)
     pair_probs, none_probs = _scale(log2_link, log2_none, counts, entry_index, by_entry)
     none_probs[counts == 0] = 1.0
     return pair_probs, none_probs
 
 
 def stable_order(values: np.ndarray) -> np.ndarray:
-    """np.argsort(values, kind="stable") for integers in [0, 2**32), such as positions: two
-    passes of numpy's radix sort of 16-bit keys (lower half, then upper), several times
-    faster than its sort of 64-bit ones."""
+    """np.argsort(values, kind="stable") for non-negative integers: below 2**32 (positions,
+    codes), two passes of numpy's radix sort of 16-bit keys (lower half, then upper), several
+    times faster than its sort of 64-bit ones."""
+    if len(values) == 0 or int(values.max()) >> 32:
+        return np.argsort(values, kind="stable")
     order = np.argsort((values & 0xFFFF).astype(np.uint16), kind="stable")
     upper = (values[order] >> 16).astype(np.uint16)
     return order[np.argsort(upper, kind="stable")] if upper.any() else order
+
+
+def first_and_inverse(
+    values: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_index=True, return_inverse=True)[1:] for non-negative
+    integers, by `stable_order` (or the one given)."""
+    order = stable_order(values) if order is None else order
+    ordered = values[order]
+    new = np.r_[True, ordered[1:] != ordered[:-1]] if len(values) else np.zeros(0, bool)
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 def segment_argmax(values: np.ndarray, owner: np.ndarray, groups: int) -> np.ndarray:

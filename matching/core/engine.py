@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from . import blocking
-from .assign import assign, marginals, segment_argmax
+from .assign import assign, first_and_inverse, marginals, segment_argmax
 from .compare import (
     LEVELS,
     SIGNALS,
@@ -179,13 +179,16 @@ class Batch:
         each vector once is what lets EM re-weigh the batch at every iteration cheaply.
         """
         if "shapes" not in self._memo:
-            levels = self.pairs.levels.astype(np.int64)
-            code = levels @ (LEVEL_CODE_BASE ** np.arange(levels.shape[1], dtype=np.int64))
-            _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+            levels = self.pairs.levels
+            # Column by column: a 64-bit copy of every pair's levels would cost more.
+            code = np.zeros(len(levels), dtype=np.int64)
+            for k in range(levels.shape[1]):
+                code += levels[:, k] * np.int64(LEVEL_CODE_BASE**k)
+            first, inverse = first_and_inverse(code)
             record_group = np.array([GROUPS.index(g) for g in self.groups], dtype=np.int64)
             pair_group = record_group[self.pairs.record] if self.pairs.size else first[:0]
             self._memo["record_group"] = record_group
-            self._memo["shapes"] = (levels[first], inverse.reshape(-1), pair_group)
+            self._memo["shapes"] = (levels[first].astype(np.int64), inverse, pair_group)
         return self._memo["shapes"]
 
     def group(self, g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from matching.core import LINK, Policy, build_book, decide, load_prior
-from matching.core.assign import EDGE_MIN, assign, marginals, stable_order
+from matching.core.assign import EDGE_MIN, assign, first_and_inverse, marginals, stable_order
 from matching.core.types import SUPPLIER_INVOICE, TRANSACTION
 
 from .builders import entry, record, vendor
@@ -164,7 +164,16 @@ def test_the_assignment_is_the_batchs_best(rows, nones):
     assert np.isclose(total, -cost[best_rows, best_columns].sum(), atol=1e-9)
 
 
-@given(st.lists(st.integers(0, 2**32 - 1), max_size=300) | st.lists(st.integers(0, 40)))
+@given(st.lists(st.integers(0, 2**40), max_size=300) | st.lists(st.integers(0, 40)))
 def test_stable_order_is_numpys_stable_argsort(values):
     values = np.array(values, dtype=np.int64)
     assert np.array_equal(stable_order(values), np.argsort(values, kind="stable"))
+
+
+@given(st.lists(st.integers(0, 2**40), max_size=300) | st.lists(st.integers(0, 40)))
+def test_first_and_inverse_is_numpys_unique(values):
+    values = np.array(values, dtype=np.int64)
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    found_first, found_inverse = first_and_inverse(values)
+    assert np.array_equal(found_first, first)
+    assert np.array_equal(found_inverse, inverse.reshape(-1))
