@@ -164,8 +164,8 @@ class Batch:
     pairs: Pairs  # sorted by record
     counts: np.ndarray  # candidates per record
     starts: np.ndarray  # position of each record's first pair
-    # Per pair: the bill whose payment the candidate transaction may be instead ("" if none).
-    rivals: list[str]
+    # Pair -> the bill whose payment its transaction may be instead (most pairs have none).
+    rivals: dict[int, str]
     # Arrays derived from the above, computed once (EM weighs a batch at every iteration).
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -258,7 +258,7 @@ def score_batch(
         np.concatenate([piece[1].tf for piece in pieces]),
     )
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    rivals = bill_rivals(book, records, pairs)
+    rivals = bill_rivals(book, records, pairs, starts, counts)
     return Batch(records, profiles, parties, groups, pairs, counts, starts, rivals)
 
 
@@ -390,10 +390,12 @@ def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
 PAYMENT_DELAY = (-3, 60)  # days from a bill to its payment
 
 
-def bill_rivals(book: Book, records: list[Record], pairs: Pairs) -> list[str]:
-    """For each (expense, transaction) pair, a bill of the same vendor and amount that the
-    transaction may pay: a card expense and a bill of one vendor, one day, one amount look alike
-    in the bank, and only one of them is this transaction's."""
+def bill_rivals(
+    book: Book, records: list[Record], pairs: Pairs, starts: np.ndarray, counts: np.ndarray
+) -> dict[int, str]:
+    """The (expense, transaction) pairs whose transaction a bill of the same vendor and amount
+    may pay instead, each with that bill: a card expense and a bill of one vendor, one day, one
+    amount look alike in the bank, and only one of them is this transaction's."""
     bills: dict[tuple[str, int], list[tuple[int, str]]] = {
         key: list(days) for key, days in book.directory.bills.items()
     }
@@ -404,21 +406,22 @@ def bill_rivals(book: Book, records: list[Record], pairs: Pairs) -> list[str]:
             bills.setdefault(key, []).append(
                 (record.txn_date.toordinal(), f"{record.type} {record.id}")
             )
-    found = [""] * pairs.size
-    if not bills:
-        return found
-    for k in range(pairs.size):
-        record = records[pairs.record[k]]
+    found: dict[int, str] = {}
+    for i, record in enumerate(records):
         if record.type != "Purchase" or not record.vendor_id or record.amount_cents is None:
             continue
-        entry = book.entries[pairs.entry[k]]
-        if entry.entry_date is None:
+        rivals = bills.get((record.vendor_id, abs(record.amount_cents)))
+        if not rivals:
             continue
-        day = entry.entry_date.toordinal()
-        for bill_day, name in bills.get((record.vendor_id, abs(record.amount_cents)), ()):
-            if PAYMENT_DELAY[0] <= day - bill_day <= PAYMENT_DELAY[1]:
-                found[k] = name
-                break
+        for k in range(int(starts[i]), int(starts[i] + counts[i])):
+            entry = book.entries[pairs.entry[k]]
+            if entry.entry_date is None:
+                continue
+            day = entry.entry_date.toordinal()
+            for bill_day, name in rivals:
+                if PAYMENT_DELAY[0] <= day - bill_day <= PAYMENT_DELAY[1]:
+                    found[k] = name
+                    break
     return found
 
 
@@ -502,7 +505,8 @@ def option_features(batch: Batch, raw_pair: np.ndarray, raw_none: np.ndarray) ->
     rec = batch.pairs.record
     pair_logit = _logit(raw_pair)
     none_logit = _logit(raw_none)
-    rival = np.array([1.0 if name else 0.0 for name in batch.rivals])
+    rival = np.zeros(len(raw_pair))
+    rival[list(batch.rivals)] = 1.0
     pair_features = _columns(
         [
             1.0,
@@ -840,7 +844,7 @@ def _decision(
             f"invoice number {record.raw_reference or record.reference} is already {duplicate}'s:"
             " a duplicate bill?"
         )
-    if pair >= 0 and batch.rivals[pair]:
+    if pair >= 0 and pair in batch.rivals:
         gates.append(f"this transaction may be the payment of {batch.rivals[pair]} instead")
     if gates:
         # A failed gate always means review, even when the evidence is strong.

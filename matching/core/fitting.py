@@ -271,7 +271,9 @@ def _drop_entries(batch: Batch, removed: set[int]) -> Batch:
     kept = type(pairs)(pairs.record[keep], pairs.entry[keep], pairs.levels[keep], pairs.tf[keep])
     counts = np.bincount(kept.record, minlength=len(batch.records)).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    rivals = [name for name, k in zip(batch.rivals, keep, strict=True) if k]
+    # A kept pair's new position: how many pairs before it were kept.
+    position = np.cumsum(keep) - 1
+    rivals = {int(position[k]): name for k, name in batch.rivals.items() if keep[k]}
     return Batch(
         batch.records, batch.profiles, batch.parties, batch.groups, kept, counts, starts, rivals
     )
