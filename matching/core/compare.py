@@ -92,6 +92,9 @@ TF_PSEUDO = 200  # pseudo-entries behind every term frequency
 TF_BASE_RATE = 1e-3  # ... at the rate of an ordinary amount or label
 VENDOR_TF_MIN = 3  # past records of a vendor before its own amount frequencies count
 OTHER_IF_NAMES_DIFFER = "?other"
+# rapidfuzz's own threads: one. A large batch is already shared by two processes (one per core
+# of the machines we run on), and more threads on top only take turns on the same cores.
+TEXT_THREADS = 1
 SHORT_TEXT = 4  # below this many characters a label is compared for equality only
 
 
@@ -285,7 +288,7 @@ def _text_levels(ours: np.ndarray, theirs: np.ndarray, shortest: np.ndarray) -> 
     a, b = ours[idx], theirs[idx]
     # Each score is only compared with thresholds at or above its cutoff, so the cutoffs change
     # no level and let rapidfuzz stop early on the many labels that share nothing.
-    ratio = process.cpdist(a, b, scorer=fuzz.ratio, score_cutoff=70, workers=-1)
+    ratio = process.cpdist(a, b, scorer=fuzz.ratio, score_cutoff=70, workers=TEXT_THREADS)
     # The costlier scorers only where the plain ratio has not already decided the level.
     partial = np.zeros(len(a))
     token_set = np.zeros(len(a))
@@ -293,10 +296,10 @@ def _text_levels(ours: np.ndarray, theirs: np.ndarray, shortest: np.ndarray) -> 
     if len(unsure):
         a2, b2 = a[unsure], b[unsure]
         partial[unsure] = process.cpdist(
-            a2, b2, scorer=fuzz.partial_ratio, score_cutoff=80, workers=-1
+            a2, b2, scorer=fuzz.partial_ratio, score_cutoff=80, workers=TEXT_THREADS
         )
         token_set[unsure] = process.cpdist(
-            a2, b2, scorer=fuzz.token_set_ratio, score_cutoff=70, workers=-1
+            a2, b2, scorer=fuzz.token_set_ratio, score_cutoff=70, workers=TEXT_THREADS
         )
     short = shortest[idx] < SHORT_TEXT
     prefix = np.zeros(len(a), dtype=bool)
@@ -369,8 +372,8 @@ def _name_levels(slots: list[np.ndarray], others: np.ndarray) -> np.ndarray:
             break
         a, b = names[idx], others[idx]
         score = np.maximum(
-            process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=-1),
-            process.cpdist(a, b, scorer=fuzz.ratio, workers=-1),
+            process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=TEXT_THREADS),
+            process.cpdist(a, b, scorer=fuzz.ratio, workers=TEXT_THREADS),
         )
         best[idx] = np.maximum(best[idx], score)
     return np.select(
