@@ -7,8 +7,11 @@ demo's comparisons: amount by percentage difference, memo by Jaccard, date diffe
 blocking rules; u by random sampling, m by EM, the prior 1 / records as the demo sets it).
 A record whose best pair is at least 0.5 is linked with that probability as confidence, else
 "create" at 1 - p. With --calibrate, that probability is first mapped by an isotonic regression
-fitted on the history's records (the labels Well's history shape also gets). Prints one JSON
-line: time, peak memory of this process (DuckDB runs in it) and the matching-eval figures.
+fitted on the history's records (the labels Well's history shape also gets). The decisions
+are written to splink-decisions.jsonl in the folder, as Well writes its decisions.jsonl, and
+the figures are read back from that file. Prints one JSON line: time (reading to the last
+decision written, as Well's), peak memory of this process (DuckDB runs in it) and the
+matching-eval figures.
 """
 
 from __future__ import annotations
@@ -179,11 +182,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args(argv)
+    out = args.dataset / "splink-decisions.jsonl"
     started = time.perf_counter()
-    rows = decisions(args.dataset, args.calibrate)
+    with out.open("w", encoding="utf-8") as handle:
+        for row in decisions(args.dataset, args.calibrate):
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     seconds = time.perf_counter() - started
     truth = [t for t in read_jsonl(args.dataset / "truth.jsonl") if isinstance(t, dict)]
-    found = figures(rows, truth)
+    found = figures(read_jsonl(out), truth)
     print(
         json.dumps(
             {

@@ -145,8 +145,11 @@ def estimate_u(
         # In a book of a few entries a "random" pair is often a true one: keep the prior.
         return prior.u
     size = min(size, len(of_kind) * len(mine))
-    record_pos = np.array([rng.randrange(len(mine)) for _ in range(size)], dtype=np.int64)
+    drawn = np.array([rng.randrange(len(mine)) for _ in range(size)], dtype=np.int64)
     entry_pos = np.array([of_kind[rng.randrange(len(of_kind))] for _ in range(size)])
+    # Only the records drawn are compared: their context alone is built.
+    sampled, record_pos = np.unique(drawn, return_inverse=True)
+    mine = [mine[i] for i in sampled.tolist()]
     profiles = [book.directory.profile(r.vendor_id) for r in mine]
     names = []
     for record, profile in zip(mine, profiles, strict=True):
