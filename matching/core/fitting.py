@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from random import Random
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -369,29 +371,33 @@ def _fit(
     elif labels:
         # Too few answers to hold some back: all teach m, calibration stays the prior's.
         parts = [(labels, [])]
-    # u and the labelled slices do not depend on the open records: with two workers a helper
-    # works them out while this process scores the open records.
+    # u and the labelled parts do not depend on the open records: with two workers a helper
+    # works out u and the parts that teach m while this process scores the open records, then
+    # the newest part (it calibrates) while this process runs the first EM.
     shared = (vendors, accounts, history, catalog, book, population, prior, rng, parts)
-    with _in_background(shared, workers) as prepared:
-        open_batch = score_batch(book, unlabelled, workers=workers)
-        u_tables, scored, rng_state = prepared()
-    rng.setstate(rng_state)
-    for kind in GROUPS:
-        group = model.groups[kind]
-        model.groups[kind] = Group(m=group.m, u=u_tables[kind], pi=group.pi, entries=group.entries)
-    samples = [Sample(open_batch, None)]
-    samples += [Sample(batch, truth) for batch, truth in scored[:2]]
     report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
     calibration: tuple[np.ndarray, np.ndarray] | None = None
-    if len(labels) >= SPLIT_MIN:
+    with _in_background(shared, workers) as background:
+        prepared = background(_prepare)
+        open_batch = score_batch(book, unlabelled, workers=workers)
+        u_tables, scored, rng_state = prepared()
+        rng.setstate(rng_state)
         for kind in GROUPS:
-            em(model, kind, samples, prior.groups[kind])
-        newest_batch, newest_truth = scored[2]
-        samples.append(Sample(newest_batch, newest_truth))
-        calibration = _counterfactual_calibration(
-            model, newest_batch, parts[2][0], newest_truth, rng
-        )
-        report["split"] = {"first": len(first), "middle": len(middle), "newest": len(newest)}
+            group = model.groups[kind]
+            model.groups[kind] = Group(
+                m=group.m, u=u_tables[kind], pi=group.pi, entries=group.entries
+            )
+        samples = [Sample(open_batch, None)] + [Sample(batch, truth) for batch, truth in scored]
+        if len(labels) >= SPLIT_MIN:
+            newest_part = background(_scored_part, 2)
+            for kind in GROUPS:
+                em(model, kind, samples, prior.groups[kind])
+            newest_batch, newest_truth = newest_part()
+            samples.append(Sample(newest_batch, newest_truth))
+            calibration = _counterfactual_calibration(
+                model, newest_batch, parts[2][0], newest_truth, rng
+            )
+            report["split"] = {"first": len(first), "middle": len(middle), "newest": len(newest)}
     for kind in GROUPS:
         em(model, kind, samples, prior.groups[kind])
     if calibration is not None and len(calibration[1]):
@@ -416,36 +422,43 @@ _SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
 
 
 @contextmanager
-def _in_background(shared: tuple, workers: int) -> Iterator[Callable[[], tuple]]:
-    """`_prepare` run in a forked helper (with two workers and fork), else here when asked."""
+def _in_background(shared: tuple, workers: int) -> Iterator[Callable[..., Callable[[], Any]]]:
+    """A way to start a task of this module: in a forked helper (with two workers and fork),
+    one task after the other, else here when its result is asked for."""
     global _SHARED
     _SHARED = shared
     try:
         if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            yield _prepare
+            yield lambda task, *args: partial(task, *args)
             return
         with forked_helper() as pool:
-            pending = pool.apply_async(_prepare)
-            yield pending.get
+            yield lambda task, *args: pool.apply_async(task, args).get
     finally:
         _SHARED = None
 
 
 def _prepare() -> tuple[dict[str, dict], list[tuple[Batch, np.ndarray]], tuple]:
-    """u of each kind from random pairs, then each labelled part scored on the book as it
-    stood when only the records before it were linked; and the random generator's state."""
+    """u of each kind from random pairs, then the labelled parts that teach m (all but the
+    newest when there are three) scored; and the random generator's state."""
     assert _SHARED is not None
-    vendors, accounts, history, catalog, book, population, prior, rng, parts = _SHARED
+    _, _, _, _, book, population, prior, rng, parts = _SHARED
     u_tables = {
         kind: estimate_u(book, population, kind, prior.groups[kind], rng, RANDOM_PAIRS)
         for kind in GROUPS
     }
-    scored = []
-    for part, known in parts:
-        part_book = _book_knowing(vendors, accounts, history, catalog, known)
-        part_batch = score_batch(part_book, [label.record for label in part])
-        scored.append((part_batch, _true_pairs(part_book, part_batch, part)))
+    scored = [_scored_part(k) for k in range(min(len(parts), 2))]
     return u_tables, scored, rng.getstate()
+
+
+def _scored_part(k: int) -> tuple[Batch, np.ndarray]:
+    """Labelled part k scored on the book as it stood when only the records before it were
+    linked, and its true pairs."""
+    assert _SHARED is not None
+    vendors, accounts, history, catalog, _, _, _, _, parts = _SHARED
+    part, known = parts[k]
+    part_book = _book_knowing(vendors, accounts, history, catalog, known)
+    part_batch = score_batch(part_book, [label.record for label in part])
+    return part_batch, _true_pairs(part_book, part_batch, part)
 
 
 def _book_knowing(
