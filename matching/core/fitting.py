@@ -25,7 +25,17 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from .compare import LEVELS, MISSING, SIGNALS, Context, compare_pairs, record_columns
+from .compare import (
+    LEVELS,
+    MISSING,
+    SIGNALS,
+    Columns,
+    Context,
+    compare_pairs,
+    entry_columns,
+    record_columns,
+)
+from .counterparty import Directory, build_directory
 from .engine import (
     Batch,
     Book,
@@ -36,6 +46,7 @@ from .engine import (
     forked_helper,
     option_features,
     options,
+    paired_transactions,
     posteriors,
     score_batch,
     weigh,
@@ -137,10 +148,20 @@ def _level_counts(levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def estimate_u(
-    book: Book, records: list[Record], kind: str, prior: Group, rng: Random, size: int
+    entries: list[Entry],
+    columns: Columns,
+    paired: set[str],
+    directory: Directory,
+    records: list[Record],
+    kind: str,
+    prior: Group,
+    rng: Random,
+    size: int = RANDOM_PAIRS,
 ) -> dict[str, dict[str, float]]:
-    """u: level frequencies between random records and random entries of the kind."""
-    of_kind = [i for i, e in enumerate(book.entries) if e.kind == kind]
+    """u: level frequencies between random records and random entries of the kind (`columns`
+    are the entries' as `entry_columns` gives them, `directory` what history says of each
+    vendor)."""
+    of_kind = [i for i, e in enumerate(entries) if e.kind == kind]
     mine = [r for r in records if target_kind(r.type) == kind]
     _, u_prior = _probabilities(prior)
     if len(of_kind) < U_ENTRIES_MIN or not mine:
@@ -152,7 +173,7 @@ def estimate_u(
     # Only the records drawn are compared: their context alone is built.
     sampled, record_pos = np.unique(drawn, return_inverse=True)
     mine = [mine[i] for i in sampled.tolist()]
-    profiles = [book.directory.profile(r.vendor_id) for r in mine]
+    profiles = [directory.profile(r.vendor_id) for r in mine]
     names = []
     for record, profile in zip(mine, profiles, strict=True):
         own = profile.names()
@@ -162,16 +183,8 @@ def estimate_u(
     recurring = [
         p.amounts.get(r.amount_cents or 0, 0) >= 2 for r, p in zip(mine, profiles, strict=True)
     ]
-    ctx = Context(profiles, names, book.directory, book.paired, recurring)
-    pairs = compare_pairs(
-        mine,
-        book.entries,
-        record_pos,
-        entry_pos,
-        ctx,
-        record_columns(mine),
-        book.columns,
-    )
+    ctx = Context(profiles, names, directory, paired, recurring)
+    pairs = compare_pairs(mine, entries, record_pos, entry_pos, ctx, record_columns(mine), columns)
     counts = _level_counts(pairs.levels.astype(np.int64), np.ones(pairs.size))
     return _table(counts + U_PRIOR_STRENGTH * _normalised(u_prior) + 1e-3)
 
@@ -340,8 +353,42 @@ def _fit(
     prior = prior or load_prior()
     rng = Random(seed)
     labels = sorted(labels_from_history(history) + list(extra_labels or []), key=_when)
-    catalog = catalog_of(entries)
-    book = build_book(vendors, accounts, history, catalog)
+    population = [link.record for link in history] + list(unlabelled)
+    # u reads the entries and what history says of each vendor, not the blocking indexes: with
+    # two workers a helper works it out while this process indexes the book and scores.
+    with _in_background("u", (vendors, history, entries, population, prior, rng), workers) as u:
+        u_pending = u(_u_tables)
+        catalog = catalog_of(entries)
+        book = build_book(vendors, accounts, history, catalog)
+        return _fit_on(
+            vendors,
+            accounts,
+            history,
+            catalog,
+            book,
+            unlabelled,
+            labels,
+            prior,
+            rng,
+            u_pending,
+            workers,
+        )
+
+
+def _fit_on(
+    vendors: list[Vendor],
+    accounts: list[Account],
+    history: list[HistoryLink],
+    catalog: Catalog,
+    book: Book,
+    unlabelled: list[Record],
+    labels: list[Label],
+    prior: Model,
+    rng: Random,
+    u_pending: Callable[[], tuple[dict[str, dict], tuple]],
+    workers: int,
+) -> Fitted:
+    entries = catalog.entries
     model = Model(
         version="fitted",
         groups={
@@ -355,7 +402,6 @@ def _fit(
         },
         calibrator=dict(prior.calibrator),
     )
-    population = [link.record for link in history] + list(unlabelled)
     slice_size = min(max(len(labels) // 3, 1), SPLIT_SLICE_MAX)
     parts: list[tuple[list[Label], list[Label]]] = []  # (labelled records, linked before them)
     if len(labels) >= SPLIT_MIN:
@@ -371,25 +417,24 @@ def _fit(
     elif labels:
         # Too few answers to hold some back: all teach m, calibration stays the prior's.
         parts = [(labels, [])]
-    # u and the labelled parts do not depend on the open records: with two workers a helper
-    # works out u and the parts that teach m while this process scores the open records, then
-    # the newest part (it calibrates) while this process runs the first EM.
-    shared = (vendors, accounts, history, catalog, book, population, prior, rng, parts)
+    # The labelled parts do not depend on the open records: with two workers a helper scores
+    # the parts that teach m while this process scores the open records, then the newest part
+    # (it calibrates) while this process runs the first EM.
     report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
     calibration: tuple[np.ndarray, np.ndarray] | None = None
-    with _in_background(shared, workers) as background:
-        prepared = background(_prepare)
+    with _in_background("parts", (vendors, accounts, history, catalog, parts), workers) as part:
+        teaching = [part(_scored_part, k) for k in range(min(len(parts), 2))]
         open_batch = score_batch(book, unlabelled, workers=workers)
-        u_tables, scored, rng_state = prepared()
+        u_tables, rng_state = u_pending()
         rng.setstate(rng_state)
         for kind in GROUPS:
             group = model.groups[kind]
             model.groups[kind] = Group(
                 m=group.m, u=u_tables[kind], pi=group.pi, entries=group.entries
             )
-        samples = [Sample(open_batch, None)] + [Sample(batch, truth) for batch, truth in scored]
+        samples = [Sample(open_batch, None)] + [Sample(*scored()) for scored in teaching]
         if len(labels) >= SPLIT_MIN:
-            newest_part = background(_scored_part, 2)
+            newest_part = part(_scored_part, 2)
             for kind in GROUPS:
                 em(model, kind, samples, prior.groups[kind])
             newest_batch, newest_truth = newest_part()
@@ -418,15 +463,18 @@ def _fit(
     return Fitted(model, book, open_batch, report)
 
 
-_SHARED: tuple | None = None  # what a forked helper inherits (never pickled)
+# What a forked helper inherits, by the name of its task group (never pickled).
+_SHARED: dict[str, tuple] = {}
 
 
 @contextmanager
-def _in_background(shared: tuple, workers: int) -> Iterator[Callable[..., Callable[[], Any]]]:
-    """A way to start a task of this module: in a forked helper (with two workers and fork),
-    one task after the other, else here when its result is asked for."""
-    global _SHARED
-    _SHARED = shared
+def _in_background(
+    name: str, shared: tuple, workers: int
+) -> Iterator[Callable[..., Callable[[], Any]]]:
+    """A way to start a task of this module that reads `shared` (as _SHARED[name]): in a
+    forked helper of its own (with two workers and fork), one task after the other, else here
+    when its result is asked for."""
+    _SHARED[name] = shared
     try:
         if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
             yield lambda task, *args: partial(task, *args)
@@ -434,27 +482,30 @@ def _in_background(shared: tuple, workers: int) -> Iterator[Callable[..., Callab
         with forked_helper() as pool:
             yield lambda task, *args: pool.apply_async(task, args).get
     finally:
-        _SHARED = None
+        del _SHARED[name]
 
 
-def _prepare() -> tuple[dict[str, dict], list[tuple[Batch, np.ndarray]], tuple]:
-    """u of each kind from random pairs, then the labelled parts that teach m (all but the
-    newest when there are three) scored; and the random generator's state."""
-    assert _SHARED is not None
-    _, _, _, _, book, population, prior, rng, parts = _SHARED
+def _u_tables() -> tuple[dict[str, dict], tuple]:
+    """u of each kind from random pairs, and the random generator's state after them."""
+    vendors, history, entries, population, prior, rng = _SHARED["u"]
+    paired = paired_transactions(entries)
+    directory = build_directory(
+        {v.id: v for v in vendors}, history, {(e.kind, e.id): e for e in entries}
+    )
+    columns = entry_columns(entries, paired)
     u_tables = {
-        kind: estimate_u(book, population, kind, prior.groups[kind], rng, RANDOM_PAIRS)
+        kind: estimate_u(
+            entries, columns, paired, directory, population, kind, prior.groups[kind], rng
+        )
         for kind in GROUPS
     }
-    scored = [_scored_part(k) for k in range(min(len(parts), 2))]
-    return u_tables, scored, rng.getstate()
+    return u_tables, rng.getstate()
 
 
 def _scored_part(k: int) -> tuple[Batch, np.ndarray]:
     """Labelled part k scored on the book as it stood when only the records before it were
     linked, and its true pairs."""
-    assert _SHARED is not None
-    vendors, accounts, history, catalog, _, _, _, _, parts = _SHARED
+    vendors, accounts, history, catalog, parts = _SHARED["parts"]
     part, known = parts[k]
     part_book = _book_knowing(vendors, accounts, history, catalog, known)
     part_batch = score_batch(part_book, [label.record for label in part])
