@@ -16,7 +16,9 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
+from . import fuzzy
 from .counterparty import Directory, Profile
+from .fuzzy import TextShapes, text_shapes
 from .types import SUPPLIER_INVOICE, Entry, Record
 
 MISSING = "missing"
@@ -95,6 +97,7 @@ OTHER_IF_NAMES_DIFFER = "?other"
 # rapidfuzz's own threads: one. A large batch is already shared by two processes (one per core
 # of the machines we run on), and more threads on top only take turns on the same cores.
 TEXT_THREADS = 1
+NAME_SIMILAR = 70  # a name score from which two names are similar
 SHORT_TEXT = 4  # below this many characters a label is compared for equality only
 
 
@@ -132,6 +135,9 @@ class Context:
                 has_names=np.array([bool(names) for names in self.names], dtype=bool),
                 slots=_name_slots(self.names),
             )
+            self._arrays["slot_shapes"] = [
+                text_shapes(slot.tolist()) for slot in self._arrays["slots"]
+            ]
         return self._arrays
 
 
@@ -276,31 +282,36 @@ def _date_levels(
     return np.select(conditions, choices, _DATE["far"]).astype(np.int8)
 
 
-def _text_levels(ours: np.ndarray, theirs: np.ndarray, shortest: np.ndarray) -> np.ndarray:
+def _text_levels(
+    r: np.ndarray, e: np.ndarray, rcols: Columns, ecols: Columns, shortest: np.ndarray
+) -> np.ndarray:
     """Memo against label: same, one contained in the other (truncation), close, similar.
 
-    `ours` and `theirs` are object arrays of the texts, `shortest` the shorter one's length.
+    `r` and `e` are the pairs' records and entries, `shortest` the shorter text's length.
     """
-    out = np.full(len(ours), _TEXT[MISSING], dtype=np.int8)
+    out = np.full(len(r), _TEXT[MISSING], dtype=np.int8)
     idx = np.flatnonzero(shortest > 0)
     if not len(idx):
         return out
-    a, b = ours[idx], theirs[idx]
+    a, b = rcols.text[r[idx]], ecols.text[e[idx]]
     # Each score is only compared with thresholds at or above its cutoff, so the cutoffs change
     # no level and let rapidfuzz stop early on the many labels that share nothing.
     ratio = process.cpdist(a, b, scorer=fuzz.ratio, score_cutoff=70, workers=TEXT_THREADS)
-    # The costlier scorers only where the plain ratio has not already decided the level.
+    # The costlier scorers only where the plain ratio has not already decided the level, and
+    # where what the two texts are made of lets them reach their cutoff (else they give 0).
     partial = np.zeros(len(a))
     token_set = np.zeros(len(a))
-    unsure = np.flatnonzero(ratio < 100)
-    if len(unsure):
-        a2, b2 = a[unsure], b[unsure]
-        partial[unsure] = process.cpdist(
-            a2, b2, scorer=fuzz.partial_ratio, score_cutoff=80, workers=TEXT_THREADS
-        )
-        token_set[unsure] = process.cpdist(
-            a2, b2, scorer=fuzz.token_set_ratio, score_cutoff=70, workers=TEXT_THREADS
-        )
+    unsure = ratio < 100
+    bound = fuzzy.bounds(rcols.text_shapes, r[idx], ecols.text_shapes, e[idx])
+    for scores, scorer, cutoff, reach in (
+        (partial, fuzz.partial_ratio, 80, bound.partial_ratio()),
+        (token_set, fuzz.token_set_ratio, 70, bound.token_set_ratio()),
+    ):
+        asked = np.flatnonzero(unsure & fuzzy.reaches(reach, cutoff))
+        if len(asked):
+            scores[asked] = process.cpdist(
+                a[asked], b[asked], scorer=scorer, score_cutoff=cutoff, workers=TEXT_THREADS
+            )
     short = shortest[idx] < SHORT_TEXT
     prefix = np.zeros(len(a), dtype=bool)
     for k in np.flatnonzero(short).tolist():
@@ -361,23 +372,33 @@ def _name_slots(names: list[list[str]]) -> list[np.ndarray]:
     return [_objects([own[slot] if len(own) > slot else "" for own in names]) for slot in range(3)]
 
 
-def _name_levels(slots: list[np.ndarray], others: np.ndarray) -> np.ndarray:
+def _name_levels(
+    slots: list[np.ndarray], others: np.ndarray, reach: list[fuzzy.Bounds] | None = None
+) -> np.ndarray:
     """Name levels from the best fuzzy score of any of the record's names (up to three);
-    `slots` are the records' names as `_name_slots` gives them, per pair."""
+    `slots` are the records' names as `_name_slots` gives them, per pair, and `reach` the
+    bounds of each slot's pairs (without them every pair is scored)."""
     best = np.zeros(len(others))
     named = others != ""
-    for names in slots:
+    for k, names in enumerate(slots):
         idx = np.flatnonzero((names != "") & named)
         if not len(idx):
             break
-        a, b = names[idx], others[idx]
-        score = np.maximum(
-            process.cpdist(a, b, scorer=fuzz.token_set_ratio, workers=TEXT_THREADS),
-            process.cpdist(a, b, scorer=fuzz.ratio, workers=TEXT_THREADS),
-        )
-        best[idx] = np.maximum(best[idx], score)
+        # Scores below the lowest name level's threshold all mean "different".
+        for scorer, bound in ((fuzz.token_set_ratio, "token_set_ratio"), (fuzz.ratio, "ratio")):
+            asked = idx
+            if reach is not None:
+                asked = idx[fuzzy.reaches(getattr(reach[k], bound)()[idx], NAME_SIMILAR)]
+            score = process.cpdist(
+                names[asked],
+                others[asked],
+                scorer=scorer,
+                score_cutoff=NAME_SIMILAR,
+                workers=TEXT_THREADS,
+            )
+            best[asked] = np.maximum(best[asked], score)
     return np.select(
-        [best >= 95, best >= 85, best >= 70],
+        [best >= 95, best >= 85, best >= NAME_SIMILAR],
         [_PARTY["name_same"], _PARTY["name_close"], _PARTY["name_similar"]],
         _PARTY["different"],
     ).astype(np.int8)
@@ -422,7 +443,11 @@ def _party_levels(
     named = pair[ask]
     if len(named):
         slots = [names[r[named]] for names in arrays["slots"]]
-        levels = _name_levels(slots, ecols.name[e[named]])
+        reach = [
+            fuzzy.bounds(shapes, r[named], ecols.name_shapes, e[named])
+            for shapes in arrays["slot_shapes"]
+        ]
+        levels = _name_levels(slots, ecols.name[e[named]], reach)
         # A name Qonto used for another vendor stays the other's unless the names agree.
         close = np.isin(levels, (_PARTY["name_same"], _PARTY["name_close"]))
         keep = ~unless_other[ask] | close
@@ -493,6 +518,8 @@ class Columns:
     text_share: np.ndarray
     name: np.ndarray  # entries: the cleaned counterparty name, object array
     party: np.ndarray  # entries: a number for (tax ID, name key), all that history reads of one
+    text_shapes: TextShapes  # what bounds the fuzzy scores of `text`
+    name_shapes: TextShapes  # ... and of `name`
 
 
 _CURRENCY_CODES: dict[str, int] = {"": 0}
@@ -527,6 +554,8 @@ def record_columns(records: list[Record]) -> Columns:
         text_share=np.zeros(n),
         name=_objects([""] * n),
         party=np.zeros(n, np.int64),
+        text_shapes=text_shapes(texts),
+        name_shapes=text_shapes([""] * n),
     )
 
 
@@ -536,6 +565,7 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
         for kind in {e.kind for e in entries}
     }
     texts = [e.label for e in entries]
+    names = [e.name for e in entries]
     parties: dict[tuple[str, str], int] = {}
     return Columns(
         amount=_nan_array([e.amount_cents for e in entries]),
@@ -556,10 +586,12 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
             [frequencies[e.kind].amount(e.local_amount_cents or 0) for e in entries], np.float64
         ),
         text_share=np.array([frequencies[e.kind].text(e.label) for e in entries], np.float64),
-        name=_objects([e.name for e in entries]),
+        name=_objects(names),
         party=np.array(
             [parties.setdefault((e.tax_id, e.name_key), len(parties)) for e in entries], np.int64
         ),
+        text_shapes=text_shapes(texts),
+        name_shapes=text_shapes(names),
     )
 
 
@@ -594,7 +626,7 @@ def compare_pairs(
 
     levels[:, 2] = _party_levels(records, entries, r, e, ctx, ecols)
     shortest = np.minimum(rcols.text_length[r], ecols.text_length[e])
-    levels[:, 3] = _text_levels(rcols.text[r], ecols.text[e], shortest)
+    levels[:, 3] = _text_levels(r, e, rcols, ecols, shortest)
     levels[:, 4] = _REFERENCE[MISSING]
     for k in np.flatnonzero(rcols.has_reference[r]).tolist():
         levels[k, 4] = _REFERENCE[reference_level(records[r[k]], entries[e[k]])]

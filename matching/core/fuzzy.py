@@ -1,0 +1,154 @@
+"""Upper bounds of rapidfuzz's scores from what two texts are made of, computed for a whole
+batch of pairs at once: a scorer given a `score_cutoff` returns 0 below it, so a pair whose
+bound is below the cutoff need not be scored at all, and gets the same 0.
+
+Each scorer bounded here is an Indel ratio, 200 * LCS / (len(a) + len(b)), between the two
+texts or strings made of them, and a longest common subsequence holds at most the characters
+the two have in common, counted as multisets. Those are counted per bucket (the letters, the
+digits and the space each have their own; other characters share the rest, which can only
+count more in common), bit-sliced so that a pair takes a few 64-bit ANDs and popcounts:
+`at_least[:, k]` has a bucket's bit when the text holds more than k of its characters, and
+`excess` counts the characters beyond SLICES of one bucket.
+
+- `ratio`: 200 * common / (len(a) + len(b)).
+- `partial_ratio`: the best ratio of the shorter text (length m) against a window of the longer;
+  a window of length w shares at most min(w, common) characters with it, and
+  200 * min(w, common) / (m + w) is largest at w = common: 200 * common / (m + common).
+- `token_set_ratio`: 100 when the texts share a word (or when their words cannot be read
+  here); else it is the ratio of their sorted word sets joined by spaces, which hold no
+  character the texts do not: 200 * common / (len(set a) + len(set b)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SLICES = 3
+_BUCKETS = 64
+_OWN_BUCKET = "abcdefghijklmnopqrstuvwxyz0123456789 "
+_SPACE = _OWN_BUCKET.index(" ")
+_SHARED_BUCKETS = _BUCKETS - len(_OWN_BUCKET)
+_BUCKET_OF_ASCII = np.array(
+    [
+        _OWN_BUCKET.index(chr(c)) if chr(c) in _OWN_BUCKET else len(_OWN_BUCKET) + c % 27
+        for c in range(128)
+    ],
+    dtype=np.int64,
+)
+# Word boundaries other than the plain space: a text holding one is split here as rapidfuzz
+# may not split it, so its words are not read (its token scores are not bounded).
+_OTHER_WHITESPACE = np.array(
+    [c for c in range(0x3001) if chr(c).isspace() and c != 32], dtype=np.int64
+)
+_WORD_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: its top 6 bits pick a word bit
+
+
+@dataclass(slots=True)
+class TextShapes:
+    """Per text: its length, its characters bit-sliced per bucket, its words as a 64-bit mask
+    (a bit per word, by hash) and the length of its word set joined by spaces (at most: -1
+    when it is not told, with other whitespace or no word)."""
+
+    length: np.ndarray  # int64
+    at_least: np.ndarray  # uint64 [texts, SLICES]
+    excess: np.ndarray  # int64
+    words: np.ndarray  # uint64
+    words_length: np.ndarray  # int64
+
+
+def text_shapes(texts: list[str]) -> TextShapes:
+    n = len(texts)
+    length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    # One code point per character, whatever the text holds (lone surrogates included).
+    codes = np.frombuffer(
+        "".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32
+    ).astype(np.int64)
+    owner = np.repeat(np.arange(n), length)
+    bucket = np.where(
+        codes < 128,
+        _BUCKET_OF_ASCII[np.minimum(codes, 127)],
+        len(_OWN_BUCKET) + codes % _SHARED_BUCKETS,
+    )
+    counts = np.bincount(owner * _BUCKETS + bucket, minlength=n * _BUCKETS).reshape(n, _BUCKETS)
+    at_least = np.empty((n, SLICES), dtype=np.uint64)
+    for k in range(SLICES):
+        at_least[:, k] = np.packbits(counts > k, axis=1, bitorder="little").view(np.uint64)[:, 0]
+    excess = np.maximum(counts - SLICES, 0).sum(axis=1)
+
+    # Words: runs of characters other than the space, hashed by their characters.
+    spaced = codes == 32
+    starts = np.cumsum(length) - length
+    first_of_text = np.zeros(len(codes), dtype=bool)
+    first_of_text[starts[length > 0]] = True
+    opens = ~spaced & (first_of_text | np.r_[True, spaced[:-1]])
+    word = np.cumsum(opens) - 1  # the word each character is in (meaningless on spaces)
+    in_word = np.flatnonzero(~spaced)
+    word_of = word[in_word]
+    word_start = np.flatnonzero(opens)
+    word_owner = owner[word_start]
+    words = np.zeros(n, dtype=np.uint64)
+    set_length = np.zeros(n, dtype=np.int64)  # of the text's distinct words, spaces between
+    if len(word_start):
+        place = (in_word - word_start[word_of]).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            mixed = codes[in_word].astype(np.uint64) * (np.uint64(1000003) ** place)
+            hashed = np.add.reduceat(mixed, np.flatnonzero(np.r_[True, np.diff(word_of) != 0]))
+            bit = (hashed * _WORD_HASH) >> np.uint64(58)
+        np.bitwise_or.at(words, word_owner, np.uint64(1) << bit)
+        # A word met again in its text counts once; two words of one hash count as one, the
+        # shorter (a shorter word set only raises the bound).
+        size = np.bincount(word_of)
+        order = np.lexsort((size, hashed, word_owner))
+        owner_of, hash_of = word_owner[order], hashed[order]
+        first = np.r_[True, (owner_of[1:] != owner_of[:-1]) | (hash_of[1:] != hash_of[:-1])]
+        distinct = np.bincount(owner_of[first], minlength=n)
+        joined = np.bincount(owner_of[first], weights=size[order][first], minlength=n)
+        set_length = joined.astype(np.int64) + distinct - 1
+    other_whitespace = np.isin(codes, _OTHER_WHITESPACE)
+    told = (np.bincount(owner[other_whitespace], minlength=n) == 0) & (set_length > 0)
+    return TextShapes(length, at_least, excess, words, np.where(told, set_length, -1))
+
+
+@dataclass(slots=True)
+class Bounds:
+    """Upper bounds of the scores of the pairs (a[i], b[j]), in rapidfuzz's percent."""
+
+    common: np.ndarray  # characters the two can have in common
+    length: tuple[np.ndarray, np.ndarray]
+    words: tuple[np.ndarray, np.ndarray]
+    words_length: tuple[np.ndarray, np.ndarray]
+
+    def ratio(self) -> np.ndarray:
+        return self._unless_empty(200 * self.common / np.maximum(sum(self.length), 1))
+
+    def partial_ratio(self) -> np.ndarray:
+        shorter = np.minimum(*self.length)
+        return self._unless_empty(200 * self.common / np.maximum(shorter + self.common, 1))
+
+    def token_set_ratio(self) -> np.ndarray:
+        (wa, wb), (la, lb) = self.words, self.words_length
+        unbounded = (la < 0) | (lb < 0) | ((wa & wb) != 0)
+        return np.where(unbounded, 100.0, 200 * self.common / np.maximum(la + lb, 1))
+
+    def _unless_empty(self, bound: np.ndarray) -> np.ndarray:
+        # rapidfuzz scores two empty texts 100: no bound where either is empty.
+        return np.where(np.minimum(*self.length) == 0, 100.0, bound)
+
+
+def bounds(a: TextShapes, i: np.ndarray, b: TextShapes, j: np.ndarray) -> Bounds:
+    common = np.minimum(a.excess[i], b.excess[j])
+    for k in range(SLICES):
+        common += np.bitwise_count(a.at_least[i, k] & b.at_least[j, k])
+    return Bounds(
+        common,
+        (a.length[i], b.length[j]),
+        (a.words[i], b.words[j]),
+        (a.words_length[i], b.words_length[j]),
+    )
+
+
+def reaches(bound: np.ndarray, cutoff: float) -> np.ndarray:
+    """Where a score so bounded can reach the cutoff (with room for float rounding)."""
+    return bound >= cutoff - 1e-6
