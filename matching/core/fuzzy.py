@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .assign import stable_order
+
 SLICES = 3
 _BUCKETS = 64
 _OWN_BUCKET = "abcdefghijklmnopqrstuvwxyz0123456789 "
-_SPACE = _OWN_BUCKET.index(" ")
 _SHARED_BUCKETS = _BUCKETS - len(_OWN_BUCKET)
 _BUCKET_OF_ASCII = np.array(
     [
@@ -39,9 +40,9 @@ _BUCKET_OF_ASCII = np.array(
 )
 # Word boundaries other than the plain space: a text holding one is split here as rapidfuzz
 # may not split it, so its words are not read (its token scores are not bounded).
-_OTHER_WHITESPACE = np.array(
-    [c for c in range(0x3001) if chr(c).isspace() and c != 32], dtype=np.int64
-)
+_IS_OTHER_WHITESPACE = np.array(
+    [chr(c).isspace() and c != 32 for c in range(0x3001)] + [False], dtype=bool
+)  # the last stands for every character past U+3000, none of which is whitespace
 _WORD_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: its top 6 bits pick a word bit
 
 
@@ -71,11 +72,21 @@ def text_shapes(texts: list[str]) -> TextShapes:
         _BUCKET_OF_ASCII[np.minimum(codes, 127)],
         len(_OWN_BUCKET) + codes % _SHARED_BUCKETS,
     )
-    counts = np.bincount(owner * _BUCKETS + bucket, minlength=n * _BUCKETS).reshape(n, _BUCKETS)
-    at_least = np.empty((n, SLICES), dtype=np.uint64)
+    # Each text's count of each bucket, for the (text, bucket) cells that hold any: one radix
+    # sort of the cells (a dense texts x buckets table costs more to fill than to read).
+    cell = owner * _BUCKETS + bucket
+    ordered = cell[stable_order(cell)]
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(cell) else cell
+    cells, counts = ordered[first], np.diff(np.r_[first, len(cell)])
+    cell_owner, cell_bit = cells // _BUCKETS, np.uint64(1) << (cells % _BUCKETS).astype(np.uint64)
+    at_least = np.zeros((n, SLICES), dtype=np.uint64)
     for k in range(SLICES):
-        at_least[:, k] = np.packbits(counts > k, axis=1, bitorder="little").view(np.uint64)[:, 0]
-    excess = np.maximum(counts - SLICES, 0).sum(axis=1)
+        held = np.flatnonzero(counts > k)
+        if len(held):
+            starts = np.flatnonzero(np.r_[True, np.diff(cell_owner[held]) != 0])
+            at_least[cell_owner[held[starts]], k] = np.bitwise_or.reduceat(cell_bit[held], starts)
+    excess = np.bincount(cell_owner, weights=np.maximum(counts - SLICES, 0), minlength=n)
+    excess = excess.astype(np.int64)
 
     # Words: runs of characters other than the space, hashed by their characters.
     spaced = codes == 32
@@ -96,7 +107,9 @@ def text_shapes(texts: list[str]) -> TextShapes:
             mixed = codes[in_word].astype(np.uint64) * (np.uint64(1000003) ** place)
             hashed = np.add.reduceat(mixed, np.flatnonzero(np.r_[True, np.diff(word_of) != 0]))
             bit = (hashed * _WORD_HASH) >> np.uint64(58)
-        np.bitwise_or.at(words, word_owner, np.uint64(1) << bit)
+        # Words come text by text: one OR over each text's words.
+        texts_from = np.flatnonzero(np.r_[True, word_owner[1:] != word_owner[:-1]])
+        words[word_owner[texts_from]] = np.bitwise_or.reduceat(np.uint64(1) << bit, texts_from)
         # A word met again in its text counts once; two words of one hash count as one, the
         # shorter (a shorter word set only raises the bound).
         size = np.bincount(word_of)
@@ -106,7 +119,7 @@ def text_shapes(texts: list[str]) -> TextShapes:
         distinct = np.bincount(owner_of[first], minlength=n)
         joined = np.bincount(owner_of[first], weights=size[order][first], minlength=n)
         set_length = joined.astype(np.int64) + distinct - 1
-    other_whitespace = np.isin(codes, _OTHER_WHITESPACE)
+    other_whitespace = _IS_OTHER_WHITESPACE[np.minimum(codes, len(_IS_OTHER_WHITESPACE) - 1)]
     told = (np.bincount(owner[other_whitespace], minlength=n) == 0) & (set_length > 0)
     return TextShapes(length, at_least, excess, words, np.where(told, set_length, -1))
 
