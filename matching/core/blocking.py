@@ -675,8 +675,14 @@ def _union(
     amounts = {abs(a) for a in (record.amount_cents, record.home_amount_cents) if a is not None}
     # The same amount, or that amount with or without French VAT (a bill booked before tax).
     vat = {round(a * f) for a in amounts for rate in VAT_FACTORS for f in (rate, 1 / rate)}
+    by_amount = index.by_amount
+    # Most amounts (the VAT ones above all) are no entry's: a plain dict says so before the
+    # filtered table is asked.
+    known = by_amount.full if isinstance(by_amount, _Without) else by_amount
     for amount in amounts | vat:
-        same = index.by_amount.get(amount)
+        if amount not in known:
+            continue
+        same = by_amount.get(amount)
         if not same:
             continue
         if amount not in amounts:
