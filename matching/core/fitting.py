@@ -43,6 +43,7 @@ from .engine import (
     build_book,
     catalog_of,
     collector_paused,
+    forked_answer,
     forked_helper,
     option_features,
     options,
@@ -363,12 +364,12 @@ def _fit(
         # else from after.
         u_pending = None
         if labels:
-            u_pending = helpers.enter_context(_in_background("u", u_inputs, workers))(_u_tables)
+            u_pending = helpers.enter_context(_u_in_background(u_inputs, workers))
         catalog = catalog_of(entries)
         book = build_book(vendors, accounts, history, catalog)
         if u_pending is None:
             u_inputs = (*u_inputs[:-1], book)
-            u_pending = helpers.enter_context(_in_background("u", u_inputs, workers))(_u_tables)
+            u_pending = helpers.enter_context(_u_in_background(u_inputs, workers))
         return _fit_on(
             vendors,
             accounts,
@@ -492,6 +493,21 @@ def _in_background(
             yield lambda task, *args: pool.apply_async(task, args).get
     finally:
         del _SHARED[name]
+
+
+@contextmanager
+def _u_in_background(inputs: tuple, workers: int) -> Iterator[Callable[[], tuple]]:
+    """`_u_tables` in a forked process that ends once it has answered (with two workers and
+    fork), else here when asked for."""
+    _SHARED["u"] = inputs
+    try:
+        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            yield _u_tables
+            return
+        with forked_answer(_u_tables) as answer:
+            yield answer
+    finally:
+        del _SHARED["u"]
 
 
 def _u_tables() -> tuple[dict[str, dict], tuple]:
