@@ -344,17 +344,24 @@ def forked_answer(task: Callable[[], T]) -> Iterator[Callable[[], T]]:
     """
     context = multiprocessing.get_context("fork")
     reader, writer = context.Pipe(duplex=False)
+    answered: list = []
+
+    def answer() -> T:
+        if not answered:
+            answered.append(_received(reader))
+        return answered[0]
+
     gc.freeze()
+    process = context.Process(target=_answer, args=(task, writer), daemon=True)
     try:
-        process = context.Process(target=_answer, args=(task, writer), daemon=True)
         process.start()
         writer.close()
-        with reader:
-            yield lambda: _received(reader)
+        yield answer
     finally:
-        if process.exitcode is None:
+        if not answered:  # left before asking: the answer is not wanted
             process.terminate()
         process.join()
+        reader.close()
         gc.unfreeze()
 
 

@@ -18,9 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import partial
 from random import Random
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 from scipy.optimize import minimize
@@ -44,7 +43,6 @@ from .engine import (
     catalog_of,
     collector_paused,
     forked_answer,
-    forked_helper,
     option_features,
     options,
     paired_transactions,
@@ -355,21 +353,22 @@ def _fit(
     rng = Random(seed)
     labels = sorted(labels_from_history(history) + list(extra_labels or []), key=_when)
     population = [link.record for link in history] + list(unlabelled)
-    u_inputs: tuple = (vendors, history, entries, population, prior, rng, None)
+    _SHARED["u"] = (vendors, history, entries, population, prior, rng, None)
     with ExitStack() as helpers:
         # u reads the entries and what history says of each vendor, not the blocking indexes.
         # With two workers a helper works it out beside this process: with labelled history,
         # from before the book is indexed, as the scoring ahead is shared with the labelled
         # parts' (indexing then copies the pages it walks, about 0.1 s on 45,000 entries);
         # else from after.
+        helpers.callback(_SHARED.clear)
         u_pending = None
         if labels:
-            u_pending = helpers.enter_context(_u_in_background(u_inputs, workers))
+            u_pending = helpers.enter_context(_in_background(_u_tables, workers))
         catalog = catalog_of(entries)
         book = build_book(vendors, accounts, history, catalog)
         if u_pending is None:
-            u_inputs = (*u_inputs[:-1], book)
-            u_pending = helpers.enter_context(_u_in_background(u_inputs, workers))
+            _SHARED["u"] = (*_SHARED["u"][:-1], book)
+            u_pending = helpers.enter_context(_in_background(_u_tables, workers))
         return _fit_on(
             vendors,
             accounts,
@@ -428,12 +427,12 @@ def _fit_on(
         # Too few answers to hold some back: all teach m, calibration stays the prior's.
         parts = [(labels, [])]
     # The labelled parts do not depend on the open records: with two workers a helper scores
-    # the parts that teach m while this process scores the open records, then the newest part
-    # (it calibrates) while this process runs the first EM.
+    # the parts that teach m while this process scores the open records, then another the
+    # newest part (it calibrates) while this process runs the first EM.
     report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
     calibration: tuple[np.ndarray, np.ndarray] | None = None
-    with _in_background("parts", (vendors, accounts, history, catalog, parts), workers) as part:
-        teaching = [part(_scored_part, k) for k in range(min(len(parts), 2))]
+    _SHARED["parts"] = (vendors, accounts, history, catalog, parts)
+    with _in_background(_teaching_parts, workers if parts else 1) as teaching:
         open_batch = score_batch(book, unlabelled, workers=workers)
         u_tables, rng_state = u_pending()
         rng.setstate(rng_state)
@@ -442,17 +441,17 @@ def _fit_on(
             model.groups[kind] = Group(
                 m=group.m, u=u_tables[kind], pi=group.pi, entries=group.entries
             )
-        samples = [Sample(open_batch, None)] + [Sample(*scored()) for scored in teaching]
-        if len(labels) >= SPLIT_MIN:
-            newest_part = part(_scored_part, 2)
+        samples = [Sample(open_batch, None)] + [Sample(*scored) for scored in teaching()]
+    if len(labels) >= SPLIT_MIN:
+        with _in_background(_newest_part, workers) as newest_part:
             for kind in GROUPS:
                 em(model, kind, samples, prior.groups[kind])
             newest_batch, newest_truth = newest_part()
-            samples.append(Sample(newest_batch, newest_truth))
-            calibration = _counterfactual_calibration(
-                model, newest_batch, parts[2][0], newest_truth, rng
-            )
-            report["split"] = {"first": len(first), "middle": len(middle), "newest": len(newest)}
+        samples.append(Sample(newest_batch, newest_truth))
+        calibration = _counterfactual_calibration(
+            model, newest_batch, parts[2][0], newest_truth, rng
+        )
+        report["split"] = {"first": len(first), "middle": len(middle), "newest": len(newest)}
     for kind in GROUPS:
         em(model, kind, samples, prior.groups[kind])
     if calibration is not None and len(calibration[1]):
@@ -473,41 +472,20 @@ def _fit_on(
     return Fitted(model, book, open_batch, report)
 
 
-# What a forked helper inherits, by the name of its task group (never pickled).
+T = TypeVar("T")
+# What the tasks below read, set before a helper is forked to run one (never pickled).
 _SHARED: dict[str, tuple] = {}
 
 
 @contextmanager
-def _in_background(
-    name: str, shared: tuple, workers: int
-) -> Iterator[Callable[..., Callable[[], Any]]]:
-    """A way to start a task of this module that reads `shared` (as _SHARED[name]): in a
-    forked helper of its own (with two workers and fork), one task after the other, else here
-    when its result is asked for."""
-    _SHARED[name] = shared
-    try:
-        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            yield lambda task, *args: partial(task, *args)
-            return
-        with forked_helper() as pool:
-            yield lambda task, *args: pool.apply_async(task, args).get
-    finally:
-        del _SHARED[name]
-
-
-@contextmanager
-def _u_in_background(inputs: tuple, workers: int) -> Iterator[Callable[[], tuple]]:
-    """`_u_tables` in a forked process that ends once it has answered (with two workers and
-    fork), else here when asked for."""
-    _SHARED["u"] = inputs
-    try:
-        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            yield _u_tables
-            return
-        with forked_answer(_u_tables) as answer:
-            yield answer
-    finally:
-        del _SHARED["u"]
+def _in_background(task: Callable[[], T], workers: int) -> Iterator[Callable[[], T]]:
+    """task() in a forked process that ends once it has answered (with two workers and
+    fork), else here when its answer is asked for; the way to ask for it."""
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield task
+        return
+    with forked_answer(task) as answer:
+        yield answer
 
 
 def _u_tables() -> tuple[dict[str, dict], tuple]:
@@ -529,6 +507,16 @@ def _u_tables() -> tuple[dict[str, dict], tuple]:
         for kind in GROUPS
     }
     return u_tables, rng.getstate()
+
+
+def _teaching_parts() -> list[tuple[Batch, np.ndarray]]:
+    """The labelled parts that teach m (all but the newest when there are three), scored."""
+    parts = _SHARED["parts"][-1]
+    return [_scored_part(k) for k in range(min(len(parts), 2))]
+
+
+def _newest_part() -> tuple[Batch, np.ndarray]:
+    return _scored_part(2)
 
 
 def _scored_part(k: int) -> tuple[Batch, np.ndarray]:
