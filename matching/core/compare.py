@@ -444,7 +444,7 @@ def _party_levels(
     if len(named):
         slots = [names[r[named]] for names in arrays["slots"]]
         reach = [
-            fuzzy.bounds(shapes, r[named], ecols.name_shapes(), e[named])
+            fuzzy.bounds(shapes, r[named], ecols.name_shapes, e[named])
             for shapes in arrays["slot_shapes"]
         ]
         levels = _name_levels(slots, ecols.name[e[named]], reach)
@@ -519,14 +519,7 @@ class Columns:
     name: np.ndarray  # entries: the cleaned counterparty name, object array
     party: np.ndarray  # entries: a number for (tax ID, name key), all that history reads of one
     text_shapes: TextShapes  # what bounds the fuzzy scores of `text`
-    _name_shapes: list = field(default_factory=list, repr=False)
-
-    def name_shapes(self) -> TextShapes:
-        """What bounds the fuzzy scores of `name`, worked out when first asked (a batch whose
-        records have no names never asks)."""
-        if not self._name_shapes:
-            self._name_shapes.append(text_shapes(self.name.tolist()))
-        return self._name_shapes[0]
+    name_shapes: TextShapes  # ... and of `name`
 
 
 _CURRENCY_CODES: dict[str, int] = {"": 0}
@@ -562,6 +555,7 @@ def record_columns(records: list[Record]) -> Columns:
         name=_objects([""] * n),
         party=np.zeros(n, np.int64),
         text_shapes=text_shapes(texts),
+        name_shapes=text_shapes([""] * n),
     )
 
 
@@ -571,6 +565,7 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
         for kind in {e.kind for e in entries}
     }
     texts = [e.label for e in entries]
+    names = [e.name for e in entries]
     parties: dict[tuple[str, str], int] = {}
     return Columns(
         amount=_nan_array([e.amount_cents for e in entries]),
@@ -591,11 +586,12 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
             [frequencies[e.kind].amount(e.local_amount_cents or 0) for e in entries], np.float64
         ),
         text_share=np.array([frequencies[e.kind].text(e.label) for e in entries], np.float64),
-        name=_objects([e.name for e in entries]),
+        name=_objects(names),
         party=np.array(
             [parties.setdefault((e.tax_id, e.name_key), len(parties)) for e in entries], np.int64
         ),
         text_shapes=text_shapes(texts),
+        name_shapes=text_shapes(names),
     )
 
 

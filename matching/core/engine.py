@@ -18,9 +18,8 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from multiprocessing.pool import Pool
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -332,51 +331,6 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-@contextmanager
-def forked_answer(task: Callable[[], T]) -> Iterator[Callable[[], T]]:
-    """task() run in a forked process that ends as soon as it has answered, so that the pages
-    it copied go with it; its answer (or its error) when asked for.
-
-    The answer goes through a pipe: one small enough for the pipe's buffer (a few kilobytes)
-    lets the process end before it is read.
-    """
-    context = multiprocessing.get_context("fork")
-    reader, writer = context.Pipe(duplex=False)
-    answered: list = []
-
-    def answer() -> T:
-        if not answered:
-            answered.append(_received(reader))
-        return answered[0]
-
-    gc.freeze()
-    process = context.Process(target=_answer, args=(task, writer), daemon=True)
-    try:
-        process.start()
-        writer.close()
-        yield answer
-    finally:
-        if not answered:  # left before asking: the answer is not wanted
-            process.terminate()
-        process.join()
-        reader.close()
-        gc.unfreeze()
-
-
-def _answer(task: Callable[[], object], writer: Connection) -> None:
-    try:
-        writer.send((True, task()))
-    except BaseException as error:  # the caller raises it
-        writer.send((False, error))
-
-
-def _received(reader: Connection) -> Any:
-    done, value = reader.recv()
-    if not done:
-        raise value
-    return value
 
 
 @contextmanager

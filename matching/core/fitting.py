@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from random import Random
@@ -31,10 +31,9 @@ from .compare import (
     Columns,
     Context,
     compare_pairs,
-    entry_columns,
     record_columns,
 )
-from .counterparty import Directory, build_directory
+from .counterparty import Directory
 from .engine import (
     Batch,
     Book,
@@ -42,10 +41,9 @@ from .engine import (
     build_book,
     catalog_of,
     collector_paused,
-    forked_answer,
+    forked_helper,
     option_features,
     options,
-    paired_transactions,
     posteriors,
     score_batch,
     weigh,
@@ -352,52 +350,8 @@ def _fit(
     prior = prior or load_prior()
     rng = Random(seed)
     labels = sorted(labels_from_history(history) + list(extra_labels or []), key=_when)
-    population = [link.record for link in history] + list(unlabelled)
-    _SHARED["u"] = (vendors, history, entries, population, prior, rng, None)
-    with ExitStack() as helpers:
-        # u reads the entries and what history says of each vendor, not the blocking indexes.
-        # With two workers a helper works it out beside this process: with labelled history,
-        # from before the book is indexed, as the scoring ahead is shared with the labelled
-        # parts' (indexing then copies the pages it walks, about 0.1 s on 45,000 entries);
-        # else from after.
-        helpers.callback(_SHARED.clear)
-        u_pending = None
-        if labels:
-            u_pending = helpers.enter_context(_in_background(_u_tables, workers))
-        catalog = catalog_of(entries)
-        book = build_book(vendors, accounts, history, catalog)
-        if u_pending is None:
-            _SHARED["u"] = (*_SHARED["u"][:-1], book)
-            u_pending = helpers.enter_context(_in_background(_u_tables, workers))
-        return _fit_on(
-            vendors,
-            accounts,
-            history,
-            catalog,
-            book,
-            unlabelled,
-            labels,
-            prior,
-            rng,
-            u_pending,
-            workers,
-        )
-
-
-def _fit_on(
-    vendors: list[Vendor],
-    accounts: list[Account],
-    history: list[HistoryLink],
-    catalog: Catalog,
-    book: Book,
-    unlabelled: list[Record],
-    labels: list[Label],
-    prior: Model,
-    rng: Random,
-    u_pending: Callable[[], tuple[dict[str, dict], tuple]],
-    workers: int,
-) -> Fitted:
-    entries = catalog.entries
+    catalog = catalog_of(entries)
+    book = build_book(vendors, accounts, history, catalog)
     model = Model(
         version="fitted",
         groups={
@@ -426,27 +380,35 @@ def _fit_on(
     elif labels:
         # Too few answers to hold some back: all teach m, calibration stays the prior's.
         parts = [(labels, [])]
-    # The labelled parts do not depend on the open records: with two workers a helper scores
-    # the parts that teach m while this process scores the open records, then another the
-    # newest part (it calibrates) while this process runs the first EM.
+    # u and the labelled parts do not depend on the open records: with two workers a helper
+    # estimates u and scores the parts that teach m while this process scores the open
+    # records, then another scores the newest part (it calibrates) while this process runs
+    # the first EM. (u in a helper of its own, forked earlier, was 0.2 s faster on the public
+    # pair's history shape, but the pages two helpers copy took 10,000 x 100,000 past 1 GB.)
     report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
     calibration: tuple[np.ndarray, np.ndarray] | None = None
-    _SHARED["parts"] = (vendors, accounts, history, catalog, parts)
-    with _in_background(_teaching_parts, workers if parts else 1) as teaching:
-        open_batch = score_batch(book, unlabelled, workers=workers)
-        u_tables, rng_state = u_pending()
-        rng.setstate(rng_state)
-        for kind in GROUPS:
-            group = model.groups[kind]
-            model.groups[kind] = Group(
-                m=group.m, u=u_tables[kind], pi=group.pi, entries=group.entries
-            )
-        samples = [Sample(open_batch, None)] + [Sample(*scored) for scored in teaching()]
-    if len(labels) >= SPLIT_MIN:
-        with _in_background(_newest_part, workers) as newest_part:
+    population = [link.record for link in history] + list(unlabelled)
+    _SHARED["fit"] = (vendors, accounts, history, catalog, book, population, prior, rng, parts)
+    try:
+        with _in_background(workers) as background:
+            prepared = background(_prepare)
+            open_batch = score_batch(book, unlabelled, workers=workers)
+            u_tables, scored, rng_state = prepared()
+            rng.setstate(rng_state)
             for kind in GROUPS:
-                em(model, kind, samples, prior.groups[kind])
-            newest_batch, newest_truth = newest_part()
+                group = model.groups[kind]
+                model.groups[kind] = Group(
+                    m=group.m, u=u_tables[kind], pi=group.pi, entries=group.entries
+                )
+            samples = [Sample(open_batch, None)] + [Sample(*part) for part in scored]
+            if len(labels) >= SPLIT_MIN:
+                newest_part = background(_newest_part)
+                for kind in GROUPS:
+                    em(model, kind, samples, prior.groups[kind])
+                newest_batch, newest_truth = newest_part()
+    finally:
+        _SHARED.clear()
+    if len(labels) >= SPLIT_MIN:
         samples.append(Sample(newest_batch, newest_truth))
         calibration = _counterfactual_calibration(
             model, newest_batch, parts[2][0], newest_truth, rng
@@ -473,46 +435,40 @@ def _fit_on(
 
 
 T = TypeVar("T")
-# What the tasks below read, set before a helper is forked to run one (never pickled).
+# What the tasks below read, set before their helper is forked (never pickled).
 _SHARED: dict[str, tuple] = {}
 
 
 @contextmanager
-def _in_background(task: Callable[[], T], workers: int) -> Iterator[Callable[[], T]]:
-    """task() in a forked process that ends once it has answered (with two workers and
-    fork), else here when its answer is asked for; the way to ask for it."""
+def _in_background(workers: int) -> Iterator[Callable[[Callable[[], T]], Callable[[], T]]]:
+    """A way to start a task of this module: in a forked helper (with two workers and fork),
+    one task after the other, else here when its result is asked for."""
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield task
+        yield lambda task: task
         return
-    with forked_answer(task) as answer:
-        yield answer
+    with forked_helper() as pool:
+        yield lambda task: pool.apply_async(task).get
 
 
-def _u_tables() -> tuple[dict[str, dict], tuple]:
-    """u of each kind from random pairs, and the random generator's state after them (the
-    book's columns and directory when it is built, else the same worked out here)."""
-    vendors, history, entries, population, prior, rng, book = _SHARED["u"]
-    if book is not None:
-        paired, directory, columns = book.paired, book.directory, book.columns
-    else:  # what the book will hold, worked out here
-        paired = paired_transactions(entries)
-        directory = build_directory(
-            {v.id: v for v in vendors}, history, {(e.kind, e.id): e for e in entries}
-        )
-        columns = entry_columns(entries, paired)
+def _prepare() -> tuple[dict[str, dict], list[tuple[Batch, np.ndarray]], tuple]:
+    """u of each kind from random pairs, the labelled parts that teach m (all but the newest
+    when there are three) scored, and the random generator's state after u."""
+    _, _, _, _, book, population, prior, rng, parts = _SHARED["fit"]
     u_tables = {
         kind: estimate_u(
-            entries, columns, paired, directory, population, kind, prior.groups[kind], rng
+            book.entries,
+            book.columns,
+            book.paired,
+            book.directory,
+            population,
+            kind,
+            prior.groups[kind],
+            rng,
         )
         for kind in GROUPS
     }
-    return u_tables, rng.getstate()
-
-
-def _teaching_parts() -> list[tuple[Batch, np.ndarray]]:
-    """The labelled parts that teach m (all but the newest when there are three), scored."""
-    parts = _SHARED["parts"][-1]
-    return [_scored_part(k) for k in range(min(len(parts), 2))]
+    scored = [_scored_part(k) for k in range(min(len(parts), 2))]
+    return u_tables, scored, rng.getstate()
 
 
 def _newest_part() -> tuple[Batch, np.ndarray]:
@@ -522,7 +478,7 @@ def _newest_part() -> tuple[Batch, np.ndarray]:
 def _scored_part(k: int) -> tuple[Batch, np.ndarray]:
     """Labelled part k scored on the book as it stood when only the records before it were
     linked, and its true pairs."""
-    vendors, accounts, history, catalog, parts = _SHARED["parts"]
+    vendors, accounts, history, catalog, _, _, _, _, parts = _SHARED["fit"]
     part, known = parts[k]
     part_book = _book_knowing(vendors, accounts, history, catalog, known)
     part_batch = score_batch(part_book, [label.record for label in part])
