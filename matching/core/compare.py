@@ -566,6 +566,7 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
     }
     texts = [e.label for e in entries]
     names = [e.name for e in entries]
+    shapes = text_shapes(texts + names)  # a transaction's name is often its label
     parties: dict[tuple[str, str], int] = {}
     return Columns(
         amount=_nan_array([e.amount_cents for e in entries]),
@@ -590,8 +591,8 @@ def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
         party=np.array(
             [parties.setdefault((e.tax_id, e.name_key), len(parties)) for e in entries], np.int64
         ),
-        text_shapes=text_shapes(texts),
-        name_shapes=text_shapes(names),
+        text_shapes=shapes.take(np.arange(len(entries))),
+        name_shapes=shapes.take(np.arange(len(entries), 2 * len(entries))),
     )
 
 

@@ -58,8 +58,28 @@ class TextShapes:
     words: np.ndarray  # uint64
     words_length: np.ndarray  # int64
 
+    def take(self, positions: np.ndarray) -> TextShapes:
+        return TextShapes(
+            self.length[positions],
+            self.at_least[positions],
+            self.excess[positions],
+            self.words[positions],
+            self.words_length[positions],
+        )
+
 
 def text_shapes(texts: list[str]) -> TextShapes:
+    """The shapes of these texts, each distinct text worked out once (labels repeat)."""
+    distinct: dict[str, int] = {}
+    positions = np.fromiter(
+        (distinct.setdefault(text, len(distinct)) for text in texts),
+        dtype=np.int64,
+        count=len(texts),
+    )
+    return _distinct_shapes(list(distinct)).take(positions)
+
+
+def _distinct_shapes(texts: list[str]) -> TextShapes:
     n = len(texts)
     length = np.fromiter(map(len, texts), dtype=np.int64, count=n)
     # One code point per character, whatever the text holds (lone surrogates included).
