@@ -97,13 +97,8 @@ class Catalog:
     indexes: dict[str, blocking.Index]  # every entry of each kind; a book leaves out its linked
 
 
-def paired_transactions(entries: list[Entry]) -> set[str]:
-    """The transactions Qonto already matched to one of these supplier invoices."""
-    return {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
-
-
 def catalog_of(entries: list[Entry]) -> Catalog:
-    paired = paired_transactions(entries)
+    paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
     keys = blocking.keys_of(entries)
     return Catalog(
         entries=entries,

@@ -24,16 +24,7 @@ from typing import TypeVar
 import numpy as np
 from scipy.optimize import minimize
 
-from .compare import (
-    LEVELS,
-    MISSING,
-    SIGNALS,
-    Columns,
-    Context,
-    compare_pairs,
-    record_columns,
-)
-from .counterparty import Directory
+from .compare import LEVELS, MISSING, SIGNALS, Context, compare_pairs, record_columns
 from .engine import (
     Batch,
     Book,
@@ -145,20 +136,10 @@ def _level_counts(levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def estimate_u(
-    entries: list[Entry],
-    columns: Columns,
-    paired: set[str],
-    directory: Directory,
-    records: list[Record],
-    kind: str,
-    prior: Group,
-    rng: Random,
-    size: int = RANDOM_PAIRS,
+    book: Book, records: list[Record], kind: str, prior: Group, rng: Random, size: int
 ) -> dict[str, dict[str, float]]:
-    """u: level frequencies between random records and random entries of the kind (`columns`
-    are the entries' as `entry_columns` gives them, `directory` what history says of each
-    vendor)."""
-    of_kind = [i for i, e in enumerate(entries) if e.kind == kind]
+    """u: level frequencies between random records and random entries of the kind."""
+    of_kind = [i for i, e in enumerate(book.entries) if e.kind == kind]
     mine = [r for r in records if target_kind(r.type) == kind]
     _, u_prior = _probabilities(prior)
     if len(of_kind) < U_ENTRIES_MIN or not mine:
@@ -170,7 +151,7 @@ def estimate_u(
     # Only the records drawn are compared: their context alone is built.
     sampled, record_pos = np.unique(drawn, return_inverse=True)
     mine = [mine[i] for i in sampled.tolist()]
-    profiles = [directory.profile(r.vendor_id) for r in mine]
+    profiles = [book.directory.profile(r.vendor_id) for r in mine]
     names = []
     for record, profile in zip(mine, profiles, strict=True):
         own = profile.names()
@@ -180,8 +161,10 @@ def estimate_u(
     recurring = [
         p.amounts.get(r.amount_cents or 0, 0) >= 2 for r, p in zip(mine, profiles, strict=True)
     ]
-    ctx = Context(profiles, names, directory, paired, recurring)
-    pairs = compare_pairs(mine, entries, record_pos, entry_pos, ctx, record_columns(mine), columns)
+    ctx = Context(profiles, names, book.directory, book.paired, recurring)
+    pairs = compare_pairs(
+        mine, book.entries, record_pos, entry_pos, ctx, record_columns(mine), book.columns
+    )
     counts = _level_counts(pairs.levels.astype(np.int64), np.ones(pairs.size))
     return _table(counts + U_PRIOR_STRENGTH * _normalised(u_prior) + 1e-3)
 
@@ -382,13 +365,14 @@ def _fit(
         parts = [(labels, [])]
     # u and the labelled parts do not depend on the open records: with two workers a helper
     # estimates u and scores the parts that teach m while this process scores the open
-    # records, then another scores the newest part (it calibrates) while this process runs
-    # the first EM. (u in a helper of its own, forked earlier, was 0.2 s faster on the public
-    # pair's history shape, but the pages two helpers copy took 10,000 x 100,000 past 1 GB.)
+    # records, then the newest part (it calibrates) while this process runs the first EM.
+    # (u in a helper of its own, forked earlier, was 0.2 s faster on the public pair's history
+    # shape, but the pages two helpers copy took 10,000 x 100,000 past 1 GB.)
     report: dict = {"labels": len(labels), "unlabelled": len(unlabelled)}
     calibration: tuple[np.ndarray, np.ndarray] | None = None
     population = [link.record for link in history] + list(unlabelled)
-    _SHARED["fit"] = (vendors, accounts, history, catalog, book, population, prior, rng, parts)
+    global _SHARED
+    _SHARED = (vendors, accounts, history, catalog, book, population, prior, rng, parts)
     try:
         with _in_background(workers) as background:
             prepared = background(_prepare)
@@ -407,7 +391,7 @@ def _fit(
                     em(model, kind, samples, prior.groups[kind])
                 newest_batch, newest_truth = newest_part()
     finally:
-        _SHARED.clear()
+        _SHARED = None
     if len(labels) >= SPLIT_MIN:
         samples.append(Sample(newest_batch, newest_truth))
         calibration = _counterfactual_calibration(
@@ -435,8 +419,7 @@ def _fit(
 
 
 T = TypeVar("T")
-# What the tasks below read, set before their helper is forked (never pickled).
-_SHARED: dict[str, tuple] = {}
+_SHARED: tuple | None = None  # what the tasks below read: a forked helper inherits it
 
 
 @contextmanager
@@ -453,18 +436,10 @@ def _in_background(workers: int) -> Iterator[Callable[[Callable[[], T]], Callabl
 def _prepare() -> tuple[dict[str, dict], list[tuple[Batch, np.ndarray]], tuple]:
     """u of each kind from random pairs, the labelled parts that teach m (all but the newest
     when there are three) scored, and the random generator's state after u."""
-    _, _, _, _, book, population, prior, rng, parts = _SHARED["fit"]
+    assert _SHARED is not None
+    _, _, _, _, book, population, prior, rng, parts = _SHARED
     u_tables = {
-        kind: estimate_u(
-            book.entries,
-            book.columns,
-            book.paired,
-            book.directory,
-            population,
-            kind,
-            prior.groups[kind],
-            rng,
-        )
+        kind: estimate_u(book, population, kind, prior.groups[kind], rng, RANDOM_PAIRS)
         for kind in GROUPS
     }
     scored = [_scored_part(k) for k in range(min(len(parts), 2))]
@@ -478,7 +453,8 @@ def _newest_part() -> tuple[Batch, np.ndarray]:
 def _scored_part(k: int) -> tuple[Batch, np.ndarray]:
     """Labelled part k scored on the book as it stood when only the records before it were
     linked, and its true pairs."""
-    vendors, accounts, history, catalog, _, _, _, _, parts = _SHARED["fit"]
+    assert _SHARED is not None
+    vendors, accounts, history, catalog, _, _, _, _, parts = _SHARED
     part, known = parts[k]
     part_book = _book_knowing(vendors, accounts, history, catalog, known)
     part_batch = score_batch(part_book, [label.record for label in part])
