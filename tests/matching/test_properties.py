@@ -100,6 +100,16 @@ def test_no_entry_is_auto_linked_to_two_records(case):
             assert not d.auto and d.gates_failed
 
 
+def _pairs(rows: list[list[tuple[int, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each record's (entry, score) options as the engine's pair arrays, record by record."""
+    options = [(r, e, score) for r, row in enumerate(rows) for e, score in dict(row).items()]
+    return (
+        np.array([r for r, _, _ in options], dtype=np.int64),
+        np.array([e for _, e, _ in options], dtype=np.int64),
+        np.array([score for _, _, score in options], dtype=float),
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
@@ -110,16 +120,9 @@ def test_no_entry_is_auto_linked_to_two_records(case):
     st.lists(st.floats(-30, 10), min_size=8, max_size=8),
 )
 def test_one_to_one_probabilities_respect_the_constraint(rows, nones):
-    record_of_pair, entry_of_pair, scores = [], [], []
-    for r, options in enumerate(rows):
-        for e, score in dict(options).items():
-            record_of_pair.append(r)
-            entry_of_pair.append(e)
-            scores.append(score)
-    record_of_pair = np.array(record_of_pair, dtype=np.int64)
-    entry_of_pair = np.array(entry_of_pair, dtype=np.int64)
+    record_of_pair, entry_of_pair, scores = _pairs(rows)
     none = np.array(nones[: len(rows)])
-    pair, none_p = marginals(record_of_pair, entry_of_pair, np.array(scores), none)
+    pair, none_p = marginals(record_of_pair, entry_of_pair, scores, none)
     totals = none_p + np.bincount(record_of_pair, weights=pair, minlength=len(rows))
     assert np.allclose(totals, 1.0, atol=1e-6)
     if len(pair):
@@ -146,15 +149,8 @@ def test_one_to_one_probabilities_respect_the_constraint(rows, nones):
 def test_the_assignment_is_the_batchs_best(rows, nones):
     """Its total log score is the optimum of a dense assignment over every option (each record
     one of its pairs or its own "none"), so leaving out pairs worse than "none" loses nothing."""
-    record_of_pair, entry_of_pair, scores = [], [], []
-    for r, options in enumerate(rows):
-        for e, score in dict(options).items():
-            record_of_pair.append(r)
-            entry_of_pair.append(e)
-            scores.append(score)
-    record_of_pair = np.array(record_of_pair, dtype=np.int64)
-    entry_of_pair = np.array(entry_of_pair, dtype=np.int64)
-    pair_score, none_score = np.array(scores), np.array(nones[: len(rows)])
+    record_of_pair, entry_of_pair, scores = _pairs(rows)
+    pair_score, none_score = scores, np.array(nones[: len(rows)])
     chosen = assign(record_of_pair, entry_of_pair, pair_score, none_score)
     total = sum(pair_score[c] if c >= 0 else none_score[r] for r, c in enumerate(chosen))
     cost = np.full((len(rows), 6 + len(rows)), 1e6)
