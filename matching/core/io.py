@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from . import normalise
+from . import engine, normalise
 from .engine import (
     PARALLEL_MIN,
     Candidates,
@@ -425,15 +425,16 @@ def _write_decisions(shared: tuple, count: int, out: Path) -> None:
         if count < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
             _write_range(0, count, out)
             return
-        parts = in_pieces(count, _write_part)
         try:
+            parts = in_pieces(count, _write_part)
             with out.open("wb") as handle:
                 for part in parts:
                     with part.open("rb") as piece:
                         shutil.copyfileobj(piece, handle)
         finally:
-            for part in parts:
-                part.unlink(missing_ok=True)
+            # Every piece's file, also when one piece failed and the others had been written.
+            for start in range(0, count, engine.PIECE):
+                _part_path(out, start).unlink(missing_ok=True)
     finally:
         _SHARED = None
 
@@ -441,9 +442,13 @@ def _write_decisions(shared: tuple, count: int, out: Path) -> None:
 def _write_part(start: int, stop: int) -> Path:
     """Write the decisions of records[start:stop] to a file beside the output; its path."""
     assert _SHARED is not None
-    part = _SHARED[-1].with_name(f"{_SHARED[-1].name}.{start}")
+    part = _part_path(_SHARED[-1], start)
     _write_range(start, stop, part)
     return part
+
+
+def _part_path(out: Path, start: int) -> Path:
+    return out.with_name(f"{out.name}.{start}")
 
 
 def _write_range(start: int, stop: int, path: Path) -> None:

@@ -131,3 +131,23 @@ def test_a_batch_explained_in_two_processes_is_written_as_one_process_writes_it(
     assert written["pieces"] == written["alone"]
     assert len(written["alone"][0].splitlines()) == figures["records"] == 300
     assert not list(tmp_path.glob("pieces.jsonl.*"))  # no piece left behind
+
+
+def test_a_piece_that_fails_leaves_no_piece_behind(tmp_path, monkeypatch):
+    """A batch written in pieces by two processes: when one piece fails, the error reaches the
+    caller and the pieces already written are removed, not left beside the output."""
+    folder = generate(tmp_path / "book", 12, 300, 3000)
+    monkeypatch.setattr(engine, "PIECE", 7)
+    monkeypatch.setattr(engine, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(io, "PARALLEL_MIN", 2)
+    written = io._write_range
+
+    def failing(start: int, stop: int, path):
+        if start == 140:
+            raise OSError("disk full")
+        written(start, stop, path)
+
+    monkeypatch.setattr(io, "_write_range", failing)
+    with pytest.raises(OSError, match="disk full"):
+        run(folder, tmp_path / "out.jsonl", folder / "truth.jsonl")
+    assert not list(tmp_path.glob("out.jsonl.*"))
