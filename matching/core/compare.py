@@ -559,41 +559,55 @@ def record_columns(records: list[Record]) -> Columns:
     )
 
 
-def entry_columns(entries: list[Entry], paired: set[str]) -> Columns:
+def entry_columns(
+    entries: list[Entry], paired: set[str], numbers: dict[str, Any] | None = None
+) -> Columns:
+    """The entries' columns; `numbers` is `entry_numbers` of them when already worked out
+    (a forked helper can, as it reads nothing of this process's own state)."""
+    numbers = numbers if numbers is not None else entry_numbers(entries, paired)
+    return Columns(
+        # Currency codes are numbered as this process first meets each currency.
+        currency=np.array([_code(e.currency) for e in entries], np.int64),
+        other_currency=np.array([_code(e.local_currency) for e in entries], np.int64),
+        text=_objects([e.label for e in entries]),
+        name=_objects([e.name for e in entries]),
+        **numbers,
+    )
+
+
+def entry_numbers(entries: list[Entry], paired: set[str]) -> dict[str, Any]:
+    """Every column of the entries but their currency codes and texts: numbers only."""
     frequencies = {
         kind: frequencies_of([e for e in entries if e.kind == kind])
         for kind in {e.kind for e in entries}
     }
     texts = [e.label for e in entries]
-    names = [e.name for e in entries]
-    shapes = text_shapes(texts + names)  # a transaction's name is often its label
+    shapes = text_shapes(texts + [e.name for e in entries])  # a name is often the label
     parties: dict[tuple[str, str], int] = {}
-    return Columns(
-        amount=_nan_array([e.amount_cents for e in entries]),
-        other_amount=_nan_array([e.local_amount_cents for e in entries]),
-        net=_nan_array([e.net_amount_cents for e in entries]),
-        day=np.array([e.entry_date.toordinal() if e.entry_date else -1 for e in entries], np.int64),
-        currency=np.array([_code(e.currency) for e in entries], np.int64),
-        other_currency=np.array([_code(e.local_currency) for e in entries], np.int64),
-        text=_objects(texts),
-        text_length=np.array([len(t) for t in texts], np.int64),
-        has_reference=np.array([bool(e.reference) for e in entries], bool),
-        flag=np.array([e.kind == SUPPLIER_INVOICE for e in entries], bool),
-        settles=np.array([e.kind != SUPPLIER_INVOICE and e.id in paired for e in entries], bool),
-        amount_share=np.array(
+    return {
+        "amount": _nan_array([e.amount_cents for e in entries]),
+        "other_amount": _nan_array([e.local_amount_cents for e in entries]),
+        "net": _nan_array([e.net_amount_cents for e in entries]),
+        "day": np.array(
+            [e.entry_date.toordinal() if e.entry_date else -1 for e in entries], np.int64
+        ),
+        "text_length": np.array([len(t) for t in texts], np.int64),
+        "has_reference": np.array([bool(e.reference) for e in entries], bool),
+        "flag": np.array([e.kind == SUPPLIER_INVOICE for e in entries], bool),
+        "settles": np.array([e.kind != SUPPLIER_INVOICE and e.id in paired for e in entries], bool),
+        "amount_share": np.array(
             [frequencies[e.kind].amount(e.amount_cents or 0) for e in entries], np.float64
         ),
-        other_share=np.array(
+        "other_share": np.array(
             [frequencies[e.kind].amount(e.local_amount_cents or 0) for e in entries], np.float64
         ),
-        text_share=np.array([frequencies[e.kind].text(e.label) for e in entries], np.float64),
-        name=_objects(names),
-        party=np.array(
+        "text_share": np.array([frequencies[e.kind].text(e.label) for e in entries], np.float64),
+        "party": np.array(
             [parties.setdefault((e.tax_id, e.name_key), len(parties)) for e in entries], np.int64
         ),
-        text_shapes=shapes.take(np.arange(len(entries))),
-        name_shapes=shapes.take(np.arange(len(entries), 2 * len(entries))),
-    )
+        "text_shapes": shapes.take(np.arange(len(entries))),
+        "name_shapes": shapes.take(np.arange(len(entries), 2 * len(entries))),
+    }
 
 
 def compare_pairs(

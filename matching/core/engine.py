@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from .compare import (
     Pairs,
     compare_pairs,
     entry_columns,
+    entry_numbers,
     record_columns,
 )
 from .counterparty import Directory, Profile, build_directory
@@ -97,22 +98,41 @@ class Catalog:
     indexes: dict[str, blocking.Index]  # every entry of each kind; a book leaves out its linked
 
 
-def catalog_of(entries: list[Entry]) -> Catalog:
+CATALOG_PARALLEL_MIN = 10_000  # entries: below it, a helper costs more than it saves
+
+
+def catalog_of(entries: list[Entry], workers: int = 1) -> Catalog:
+    """The entries prepared for blocking and comparing; with two workers a forked helper
+    works out their numeric columns while this process builds the blocking indexes."""
     paired = {t for e in entries if e.kind == SUPPLIER_INVOICE for t in e.linked_ids}
-    keys = blocking.keys_of(entries)
+    global _SHARED
+    _SHARED = (entries, paired)
+    try:
+        with in_background(workers if len(entries) >= CATALOG_PARALLEL_MIN else 1) as background:
+            numbers = background(_entry_numbers)
+            keys = blocking.keys_of(entries)
+            indexes = {
+                kind: blocking.build_index(
+                    entries, [i for i, e in enumerate(entries) if e.kind == kind], keys
+                )
+                for kind in GROUPS
+            }
+            columns = entry_columns(entries, paired, numbers())
+    finally:
+        _SHARED = None
     return Catalog(
         entries=entries,
         positions={(e.kind, e.id): i for i, e in enumerate(entries)},
         paired=paired,
         keys=keys,
-        columns=entry_columns(entries, paired),
-        indexes={
-            kind: blocking.build_index(
-                entries, [i for i, e in enumerate(entries) if e.kind == kind], keys
-            )
-            for kind in GROUPS
-        },
+        columns=columns,
+        indexes=indexes,
     )
+
+
+def _entry_numbers() -> dict[str, Any]:
+    assert _SHARED is not None
+    return entry_numbers(*_SHARED)
 
 
 def build_book(
@@ -341,6 +361,18 @@ def forked_helper() -> Iterator[Pool]:
             yield pool
     finally:
         gc.unfreeze()
+
+
+@contextmanager
+def in_background(workers: int) -> Iterator[Callable[[Callable[[], T]], Callable[[], T]]]:
+    """A way to start a task (a module's function of no argument, reading what the module
+    shares with a fork): with two workers and fork, in a forked helper, one task after the
+    other; else here, when its result is asked for."""
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda task: task
+        return
+    with forked_helper() as pool:
+        yield lambda task: pool.apply_async(task).get
 
 
 def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:

@@ -13,13 +13,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from random import Random
-from typing import TypeVar
 
 import numpy as np
 from scipy.optimize import minimize
@@ -32,7 +28,7 @@ from .engine import (
     build_book,
     catalog_of,
     collector_paused,
-    forked_helper,
+    in_background,
     option_features,
     options,
     posteriors,
@@ -333,7 +329,7 @@ def _fit(
     prior = prior or load_prior()
     rng = Random(seed)
     labels = sorted(labels_from_history(history) + list(extra_labels or []), key=_when)
-    catalog = catalog_of(entries)
+    catalog = catalog_of(entries, workers)
     book = build_book(vendors, accounts, history, catalog)
     model = Model(
         version="fitted",
@@ -374,7 +370,7 @@ def _fit(
     global _SHARED
     _SHARED = (vendors, accounts, history, catalog, book, population, prior, rng, parts)
     try:
-        with _in_background(workers) as background:
+        with in_background(workers) as background:
             prepared = background(_prepare)
             open_batch = score_batch(book, unlabelled, workers=workers)
             u_tables, scored, rng_state = prepared()
@@ -418,19 +414,7 @@ def _fit(
     return Fitted(model, book, open_batch, report)
 
 
-T = TypeVar("T")
 _SHARED: tuple | None = None  # what the tasks below read: a forked helper inherits it
-
-
-@contextmanager
-def _in_background(workers: int) -> Iterator[Callable[[Callable[[], T]], Callable[[], T]]]:
-    """A way to start a task of this module: in a forked helper (with two workers and fork),
-    one task after the other, else here when its result is asked for."""
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        yield lambda task: task
-        return
-    with forked_helper() as pool:
-        yield lambda task: pool.apply_async(task).get
 
 
 def _prepare() -> tuple[dict[str, dict], list[tuple[Batch, np.ndarray]], tuple]:

@@ -9,12 +9,17 @@ engine and are used here only.
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import fields, replace
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 
 from matching.core import engine, io
+from matching.core.compare import Columns, record_columns
+from matching.core.fuzzy import TextShapes
 from matching.core.io import run
 from matching.core.model import load_prior
 from matching.datasets.generate import generate
@@ -131,6 +136,31 @@ def test_a_batch_explained_in_two_processes_is_written_as_one_process_writes_it(
     assert written["pieces"] == written["alone"]
     assert len(written["alone"][0].splitlines()) == figures["records"] == 300
     assert not list(tmp_path.glob("pieces.jsonl.*"))  # no piece left behind
+
+
+def test_a_catalog_worked_out_with_a_helper_is_the_one_built_alone(tmp_path, monkeypatch):
+    """Large catalogs have their numeric columns worked out by a forked helper: every column
+    is the one this process would have built, and currency codes stay this process's own (a
+    record's currency met afterwards never takes the number of an entry's)."""
+    data = io.read_dataset(generate(tmp_path / "book", 13, 100, 3000))
+    unseen = uuid.uuid4().hex[:6].upper()
+    entries = [
+        replace(e, currency=f"E{unseen}") if k % 7 == 0 else e for k, e in enumerate(data.entries)
+    ]
+    monkeypatch.setattr(engine, "CATALOG_PARALLEL_MIN", 1)
+    helped = engine.catalog_of(entries, workers=2)
+    record = record_columns([replace(data.incoming[0], currency=f"R{unseen}")])
+    assert record.currency[0] not in helped.columns.currency[::7]
+    alone = engine.catalog_of(entries)
+    for column in fields(Columns):
+        ours, theirs = getattr(helped.columns, column.name), getattr(alone.columns, column.name)
+        if isinstance(ours, TextShapes):
+            for shape in fields(TextShapes):
+                assert np.array_equal(getattr(ours, shape.name), getattr(theirs, shape.name))
+        else:
+            assert ours.dtype == theirs.dtype, column.name
+            assert np.array_equal(ours, theirs, equal_nan=ours.dtype.kind == "f"), column.name
+    assert helped.keys == alone.keys and helped.positions == alone.positions
 
 
 def test_a_piece_that_fails_leaves_no_piece_behind(tmp_path, monkeypatch):
