@@ -295,24 +295,24 @@ def _text_levels(
         return out
     a, b = rcols.text[r[idx]], ecols.text[e[idx]]
     # Each score is only compared with thresholds at or above its cutoff, so the cutoffs change
-    # no level and let rapidfuzz stop early on the many labels that share nothing.
-    ratio = process.cpdist(a, b, scorer=fuzz.ratio, score_cutoff=70, workers=TEXT_THREADS)
-    # The costlier scorers only where the plain ratio has not already decided the level, and
-    # where what the two texts are made of lets them reach their cutoff (else they give 0).
-    partial = np.zeros(len(a))
-    token_set = np.zeros(len(a))
-    unsure = ratio < 100
+    # no level. A scorer is asked only where what the two texts are made of lets it reach its
+    # cutoff (elsewhere it gives 0), and only where its score can still change the level.
     bound = fuzzy.bounds(rcols.text_shapes, r[idx], ecols.text_shapes, e[idx])
-    for scores, scorer, cutoff, reach in (
-        (partial, fuzz.partial_ratio, 80, bound.partial_ratio()),
-        (token_set, fuzz.token_set_ratio, 70, bound.token_set_ratio()),
-    ):
-        asked = np.flatnonzero(unsure & fuzzy.reaches(reach, cutoff))
-        if len(asked):
-            scores[asked] = process.cpdist(
-                a[asked], b[asked], scorer=scorer, score_cutoff=cutoff, workers=TEXT_THREADS
-            )
     short = shortest[idx] < SHORT_TEXT
+    ratio, partial, token_set = np.zeros(len(a)), np.zeros(len(a)), np.zeros(len(a))
+    _scored(ratio, a, b, fuzz.ratio, 70, fuzzy.reaches(bound.ratio(), 70))
+    # Texts equal, or short (told by equality and prefix), are settled, and so is "close" by
+    # the plain ratio unless the partial ratio finds one text within the other.
+    unsettled = (ratio < 100) & ~short
+    asked = unsettled & (ratio < 85)
+    reach = bound.token_set_ratio(among=asked)
+    _scored(token_set, a, b, fuzz.token_set_ratio, 70, asked & fuzzy.reaches(reach, 70))
+    # The partial ratio tells "contained" (100) everywhere, "similar" (80) only where the
+    # other two have not.
+    reach = bound.partial_ratio()
+    similar = np.maximum(ratio, token_set) >= 70
+    for cutoff, asked in ((80, unsettled & ~similar), (100, unsettled & similar)):
+        _scored(partial, a, b, fuzz.partial_ratio, cutoff, asked & fuzzy.reaches(reach, cutoff))
     prefix = np.zeros(len(a), dtype=bool)
     for k in np.flatnonzero(short).tolist():
         prefix[k] = a[k].startswith(b[k]) or b[k].startswith(a[k])
@@ -339,6 +339,17 @@ def _text_levels(
     )
     out[idx] = levels
     return out
+
+
+def _scored(
+    scores: np.ndarray, a: np.ndarray, b: np.ndarray, scorer: Any, cutoff: float, asked: np.ndarray
+) -> None:
+    """scorer(a[k], b[k]) into scores[k] where `asked`, in one call to rapidfuzz."""
+    where = np.flatnonzero(asked)
+    if len(where):
+        scores[where] = process.cpdist(
+            a[where], b[where], scorer=scorer, score_cutoff=cutoff, workers=TEXT_THREADS
+        )
 
 
 def _party_from_history(

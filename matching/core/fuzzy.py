@@ -14,9 +14,11 @@ count more in common), bit-sliced so that a pair takes a few 64-bit ANDs and pop
 - `partial_ratio`: the best ratio of the shorter text (length m) against a window of the longer;
   a window of length w shares at most min(w, common) characters with it, and
   200 * min(w, common) / (m + w) is largest at w = common: 200 * common / (m + common).
-- `token_set_ratio`: 100 when the texts share a word (or when their words cannot be read
-  here); else it is the ratio of their sorted word sets joined by spaces, which hold no
-  character the texts do not: 200 * common / (len(set a) + len(set b)).
+- `token_set_ratio`: 100 when one text's words may all be the other's (or when their words
+  cannot be read here). Else it is the best of the ratio of their sorted word sets joined by
+  spaces, which hold no character the texts do not: 200 * common / (len(set a) + len(set b));
+  and, when they share words, of those words joined (s characters, s <= common) against each
+  word set (L = len(set) >= s + 2, as each text has a word of its own): 200 * s / (s + L).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from .assign import stable_order
 
 SLICES = 3
+WORDS = 8  # words of a text listed one by one (most memos, labels and names have fewer)
 _BUCKETS = 64
 _OWN_BUCKET = "abcdefghijklmnopqrstuvwxyz0123456789 "
 _SHARED_BUCKETS = _BUCKETS - len(_OWN_BUCKET)
@@ -57,6 +60,11 @@ class TextShapes:
     excess: np.ndarray  # int64
     words: np.ndarray  # uint64
     words_length: np.ndarray  # int64
+    # Its first WORDS words, each as its bit and its length + 1 (0 past the last word), and
+    # whether it has more.
+    word_bits: np.ndarray  # uint8 [texts, WORDS]
+    word_sizes: np.ndarray  # int32 [texts, WORDS]
+    many_words: np.ndarray  # bool
 
     def take(self, positions: np.ndarray) -> TextShapes:
         return TextShapes(
@@ -65,6 +73,9 @@ class TextShapes:
             self.excess[positions],
             self.words[positions],
             self.words_length[positions],
+            self.word_bits[positions],
+            self.word_sizes[positions],
+            self.many_words[positions],
         )
 
 
@@ -121,6 +132,9 @@ def _distinct_shapes(texts: list[str]) -> TextShapes:
     word_owner = owner[word_start]
     words = np.zeros(n, dtype=np.uint64)
     set_length = np.zeros(n, dtype=np.int64)  # of the text's distinct words, spaces between
+    word_bits = np.zeros((n, WORDS), dtype=np.uint8)
+    word_sizes = np.zeros((n, WORDS), dtype=np.int32)
+    many_words = np.zeros(n, dtype=bool)
     if len(word_start):
         place = (in_word - word_start[word_of]).astype(np.uint64)
         with np.errstate(over="ignore"):
@@ -130,9 +144,16 @@ def _distinct_shapes(texts: list[str]) -> TextShapes:
         # Words come text by text: one OR over each text's words.
         texts_from = np.flatnonzero(np.r_[True, word_owner[1:] != word_owner[:-1]])
         words[word_owner[texts_from]] = np.bitwise_or.reduceat(np.uint64(1) << bit, texts_from)
+        size = np.bincount(word_of)
+        rank = np.arange(len(word_owner)) - np.repeat(
+            texts_from, np.diff(np.r_[texts_from, len(word_owner)])
+        )
+        listed = rank < WORDS
+        word_bits[word_owner[listed], rank[listed]] = bit[listed]
+        word_sizes[word_owner[listed], rank[listed]] = size[listed] + 1
+        many_words[word_owner[~listed]] = True
         # A word met again in its text counts once; two words of one hash count as one, the
         # shorter (a shorter word set only raises the bound).
-        size = np.bincount(word_of)
         order = np.lexsort((size, hashed, word_owner))
         owner_of, hash_of = word_owner[order], hashed[order]
         first = np.r_[True, (owner_of[1:] != owner_of[:-1]) | (hash_of[1:] != hash_of[:-1])]
@@ -141,7 +162,16 @@ def _distinct_shapes(texts: list[str]) -> TextShapes:
         set_length = joined.astype(np.int64) + distinct - 1
     other_whitespace = _IS_OTHER_WHITESPACE[np.minimum(codes, len(_IS_OTHER_WHITESPACE) - 1)]
     told = (np.bincount(owner[other_whitespace], minlength=n) == 0) & (set_length > 0)
-    return TextShapes(length, at_least, excess, words, np.where(told, set_length, -1))
+    return TextShapes(
+        length,
+        at_least,
+        excess,
+        words,
+        np.where(told, set_length, -1),
+        word_bits,
+        word_sizes,
+        many_words,
+    )
 
 
 @dataclass(slots=True)
@@ -152,6 +182,7 @@ class Bounds:
     length: tuple[np.ndarray, np.ndarray]
     words: tuple[np.ndarray, np.ndarray]
     words_length: tuple[np.ndarray, np.ndarray]
+    sides: tuple[TextShapes, np.ndarray, TextShapes, np.ndarray]  # a, i, b, j
 
     def ratio(self) -> np.ndarray:
         return self._unless_empty(200 * self.common / np.maximum(sum(self.length), 1))
@@ -160,14 +191,46 @@ class Bounds:
         shorter = np.minimum(*self.length)
         return self._unless_empty(200 * self.common / np.maximum(shorter + self.common, 1))
 
-    def token_set_ratio(self) -> np.ndarray:
+    def token_set_ratio(self, among: np.ndarray | None = None) -> np.ndarray:
+        """The bound of every pair; the finer one of texts that share words only `among`
+        these pairs (a mask), where it may spare a score."""
         (wa, wb), (la, lb) = self.words, self.words_length
-        unbounded = (la < 0) | (lb < 0) | ((wa & wb) != 0)
-        return np.where(unbounded, 100.0, 200 * self.common / np.maximum(la + lb, 1))
+        shared = (wa & wb) != 0
+        # A word whose bit the other text lacks is not among its words: each text then has a
+        # word of its own, so the score is not the 100 of one word set within the other.
+        own_words = ((wa & ~wb) != 0) & ((wb & ~wa) != 0)
+        unbounded = (la < 0) | (lb < 0) | (shared & ~own_words)
+        bound = 200 * self.common / np.maximum(la + lb, 1)
+        # The shared words joined (s characters) against one text's word set (at least s + 2
+        # long, as it has a word of its own): 200 * s / (s + L).
+        mixed = np.flatnonzero(shared & ~unbounded & (True if among is None else among))
+        if len(mixed):
+            s = np.minimum(self._shared_length(mixed), self.common[mixed])
+            shorter = np.minimum(la[mixed], lb[mixed])
+            joined = 200 * s / np.maximum(s + np.maximum(shorter, s + 2), 1)
+            bound[mixed] = np.maximum(bound[mixed], joined)
+        return np.where(unbounded, 100.0, bound)
+
+    def _shared_length(self, k: np.ndarray) -> np.ndarray:
+        """At most the length of the words pairs k share, joined by spaces: the words of
+        either text whose bit the other has, each with a space after it, less one."""
+        a, i, b, j = self.sides
+        i, j = i[k], j[k]
+        return np.maximum(
+            np.minimum(_may_share(a, i, b.words[j]), _may_share(b, j, a.words[i])) - 1, 0
+        )
 
     def _unless_empty(self, bound: np.ndarray) -> np.ndarray:
         # rapidfuzz scores two empty texts 100: no bound where either is empty.
         return np.where(np.minimum(*self.length) == 0, 100.0, bound)
+
+
+def _may_share(shapes: TextShapes, at: np.ndarray, other_words: np.ndarray) -> np.ndarray:
+    """Per text `at`, the length (each word + 1) of its words whose bit is in `other_words`
+    (all of it, + 1, for a text of more than WORDS words)."""
+    present = (other_words[:, None] >> shapes.word_bits[at].astype(np.uint64)) & np.uint64(1)
+    listed = np.einsum("ij,ij->i", shapes.word_sizes[at], present.astype(np.int32))
+    return np.where(shapes.many_words[at], shapes.length[at] + 1, listed)
 
 
 def bounds(a: TextShapes, i: np.ndarray, b: TextShapes, j: np.ndarray) -> Bounds:
@@ -179,6 +242,7 @@ def bounds(a: TextShapes, i: np.ndarray, b: TextShapes, j: np.ndarray) -> Bounds
         (a.length[i], b.length[j]),
         (a.words[i], b.words[j]),
         (a.words_length[i], b.words_length[j]),
+        (a, i, b, j),
     )
 
 

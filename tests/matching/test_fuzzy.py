@@ -24,6 +24,8 @@ SCORERS = {
 @given(st.lists(st.tuples(texts, texts), min_size=1, max_size=20))
 @example([("m c donation bg", "m c"), ("a b a", "b a"), ("ab  cd", "cd ab"), ("x", "x")])
 @example([("abc\tdef", "def abc"), ("abcd abcd", "abcd"), ("aaaaa b", "aaaa"), ("", "a")])
+@example([("m c money bgc", "j m money bgc"), ("a m chq", "a a h chq"), ("b a", "a b c")])
+@example([("a b c d e f g h i j", "j k"), ("a b c d e f g h i j", "a b c d e f g h i z")])
 def test_a_bound_is_never_below_the_score(pairs):
     left, right = [a for a, _ in pairs], [b for _, b in pairs]
     index = np.arange(len(pairs))
@@ -40,7 +42,15 @@ def test_the_bounds_tell_apart_texts_that_share_nothing():
     apart = fuzzy.bounds(shapes, np.array([0]), shapes, np.array([1]))
     alike = fuzzy.bounds(shapes, np.array([0]), shapes, np.array([2]))
     assert apart.partial_ratio()[0] < 80 and apart.token_set_ratio()[0] < 70
-    assert alike.token_set_ratio()[0] == 100  # they share words
+    assert alike.token_set_ratio()[0] == 100  # one's words are all the other's
+
+
+def test_texts_that_share_a_word_but_each_have_their_own_are_bounded_too():
+    shapes = fuzzy.text_shapes(["bgc alpha", "bgc zqxwv", "zqxwv bgc"])
+    apart = fuzzy.bounds(shapes, np.array([0]), shapes, np.array([1]))
+    within = fuzzy.bounds(shapes, np.array([1]), shapes, np.array([2]))
+    assert fuzz.token_set_ratio("bgc alpha", "bgc zqxwv") <= apart.token_set_ratio()[0] < 70
+    assert within.token_set_ratio()[0] == 100
 
 
 def test_words_are_not_told_across_other_whitespace_or_in_empty_texts():
