@@ -342,14 +342,22 @@ def _text_levels(
 
 
 def _scored(
-    scores: np.ndarray, a: np.ndarray, b: np.ndarray, scorer: Any, cutoff: float, asked: np.ndarray
+    scores: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    scorer: Any,
+    cutoff: float,
+    asked: np.ndarray,
+    keep_best: bool = False,
 ) -> None:
-    """scorer(a[k], b[k]) into scores[k] where `asked`, in one call to rapidfuzz."""
+    """scorer(a[k], b[k]) into scores[k] where `asked` (the higher of the two with
+    `keep_best`), in one call to rapidfuzz."""
     where = np.flatnonzero(asked)
     if len(where):
-        scores[where] = process.cpdist(
+        found = process.cpdist(
             a[where], b[where], scorer=scorer, score_cutoff=cutoff, workers=TEXT_THREADS
         )
+        scores[where] = np.maximum(scores[where], found) if keep_best else found
 
 
 def _party_from_history(
@@ -383,31 +391,42 @@ def _name_slots(names: list[list[str]]) -> list[np.ndarray]:
     return [_objects([own[slot] if len(own) > slot else "" for own in names]) for slot in range(3)]
 
 
+NAME_LEVELS = (NAME_SIMILAR, 85, 95)  # similar, close, same: the name score each starts at
+
+
 def _name_levels(
     slots: list[np.ndarray], others: np.ndarray, reach: list[fuzzy.Bounds] | None = None
 ) -> np.ndarray:
     """Name levels from the best fuzzy score of any of the record's names (up to three);
     `slots` are the records' names as `_name_slots` gives them, per pair, and `reach` the
-    bounds of each slot's pairs (without them every pair is scored)."""
+    bounds of each slot's pairs (without them every pair is scored).
+
+    A scorer is asked for a pair only with the score of the level above the pair's best so far
+    as its cutoff (below it a score changes no level, and rapidfuzz gives 0), and only where
+    the bound reaches that score."""
     best = np.zeros(len(others))
     named = others != ""
     for k, names in enumerate(slots):
         idx = np.flatnonzero((names != "") & named)
         if not len(idx):
             break
-        # Scores below the lowest name level's threshold all mean "different".
-        for scorer, bound in ((fuzz.token_set_ratio, "token_set_ratio"), (fuzz.ratio, "ratio")):
-            asked = idx
-            if reach is not None:
-                asked = idx[fuzzy.reaches(getattr(reach[k], bound)()[idx], NAME_SIMILAR)]
-            score = process.cpdist(
-                names[asked],
-                others[asked],
-                scorer=scorer,
-                score_cutoff=NAME_SIMILAR,
-                workers=TEXT_THREADS,
-            )
-            best[asked] = np.maximum(best[asked], score)
+        ours, theirs = names[idx], others[idx]
+        for scorer in (fuzz.token_set_ratio, fuzz.ratio):
+            current = best[idx]
+            below = np.searchsorted(NAME_LEVELS, current, side="right")
+            bound = None
+            if reach is not None and scorer is fuzz.token_set_ratio:
+                among = np.zeros(len(others), dtype=bool)
+                among[idx[below < len(NAME_LEVELS)]] = True
+                bound = reach[k].token_set_ratio(among)[idx]
+            elif reach is not None:
+                bound = reach[k].ratio()[idx]
+            for level, cutoff in enumerate(NAME_LEVELS):
+                asked = below == level
+                if bound is not None:
+                    asked &= fuzzy.reaches(bound, cutoff)
+                _scored(current, ours, theirs, scorer, cutoff, asked, keep_best=True)
+            best[idx] = current
     return np.select(
         [best >= 95, best >= 85, best >= NAME_SIMILAR],
         [_PARTY["name_same"], _PARTY["name_close"], _PARTY["name_similar"]],
