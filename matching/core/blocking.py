@@ -700,7 +700,7 @@ def _union(
     if len(record.reference) >= 3:
         found.update(dict.fromkeys(index.by_ref.get(record.reference, [])[:CAP_PER_RULE]))
     found.update(dict.fromkeys(near))  # rule (d), by amount as `amounts` orders them
-    return [pos for pos in found if pos not in excluded]
+    return [pos for pos in found if pos not in excluded] if excluded else list(found)
 
 
 def near_rules(index: Index, records: list[Record]) -> list[list[int]]:

@@ -18,6 +18,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from multiprocessing.pool import Pool
 from typing import Any, TypeVar
 
@@ -399,23 +400,13 @@ def _score_range(start: int, stop: int) -> tuple[np.ndarray, Pairs]:
             book.indexes[kind], [records[i] for i in positions], party_keys, tax_ids, excluded
         )
         found.update(zip(positions, candidates, strict=True))
-    counts = np.zeros(stop - start, dtype=np.int64)
-    record_pos: list[int] = []
-    entry_pos: list[int] = []
-    for i in range(start, stop):
-        candidates = found.get(i, [])
-        counts[i - start] = len(candidates)
-        record_pos += [i] * len(candidates)
-        entry_pos += candidates
-    pairs = compare_pairs(
-        records,
-        book.entries,
-        np.array(record_pos, dtype=np.int64),
-        np.array(entry_pos, dtype=np.int64),
-        ctx,
-        columns,
-        book.columns,
+    candidates = [found.get(i, []) for i in range(start, stop)]
+    counts = np.fromiter(map(len, candidates), dtype=np.int64, count=stop - start)
+    entry_pos = np.fromiter(
+        chain.from_iterable(candidates), dtype=np.int64, count=int(counts.sum())
     )
+    record_pos = np.repeat(np.arange(start, stop, dtype=np.int64), counts)
+    pairs = compare_pairs(records, book.entries, record_pos, entry_pos, ctx, columns, book.columns)
     return counts, pairs
 
 
