@@ -611,20 +611,20 @@ def propose(batch: Batch, opts: Options) -> tuple[np.ndarray, np.ndarray]:
     use_pair = pair_best > opts.none
     best_value = np.where(use_pair, pair_best, opts.none)
     best_pair = np.where(use_pair, best_pair, -1)
-    for r in range(len(batch.records)):
-        value = opts.none[r] if chosen[r] < 0 else opts.pair[chosen[r]]
-        if value < best_value[r] - 1e-9:
-            # The assignment gave this record's most likely entry to another record: propose it
-            # anyway (it is the most likely action) and let a person settle it.
-            chosen[r] = best_pair[r]
-            contested[r] = True
-    taken: dict[int, int] = {}
-    for r in range(len(batch.records)):
-        if chosen[r] >= 0:
-            entry = int(pairs.entry[chosen[r]])
-            if entry in taken:
-                contested[r] = contested[taken[entry]] = True
-            taken[entry] = r
+    linked = chosen >= 0
+    value = opts.none.copy()
+    value[linked] = opts.pair[chosen[linked]]
+    # Where the assignment gave a record's most likely entry to another record, propose it
+    # anyway (it is the most likely action) and let a person settle it.
+    overruled = value < best_value - 1e-9
+    chosen[overruled] = best_pair[overruled]
+    contested[overruled] = True
+    # Every record whose entry another record is also proposed is contested.
+    linked = np.flatnonzero(chosen >= 0)
+    _, shared, count = np.unique(
+        pairs.entry[chosen[linked]], return_inverse=True, return_counts=True
+    )
+    contested[linked[count[shared.reshape(-1)] > 1]] = True
     return chosen, contested
 
 
