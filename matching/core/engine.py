@@ -620,11 +620,11 @@ def propose(batch: Batch, opts: Options) -> tuple[np.ndarray, np.ndarray]:
     chosen[overruled] = best_pair[overruled]
     contested[overruled] = True
     # Every record whose entry another record is also proposed is contested.
-    linked = np.flatnonzero(chosen >= 0)
+    linking = np.flatnonzero(chosen >= 0)
     _, shared, count = np.unique(
-        pairs.entry[chosen[linked]], return_inverse=True, return_counts=True
+        pairs.entry[chosen[linking]], return_inverse=True, return_counts=True
     )
-    contested[linked[count[shared.reshape(-1)] > 1]] = True
+    contested[linking[count[shared.reshape(-1)] > 1]] = True
     return chosen, contested
 
 

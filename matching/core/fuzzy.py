@@ -215,10 +215,8 @@ class Bounds:
         """At most the length of the words pairs k share, joined by spaces: the words of
         either text whose bit the other has, each with a space after it, less one."""
         a, i, b, j = self.sides
-        i, j = i[k], j[k]
-        return np.maximum(
-            np.minimum(_may_share(a, i, b.words[j]), _may_share(b, j, a.words[i])) - 1, 0
-        )
+        wa, wb = self.words
+        return np.maximum(np.minimum(_may_share(a, i[k], wb[k]), _may_share(b, j[k], wa[k])) - 1, 0)
 
     def _unless_empty(self, bound: np.ndarray) -> np.ndarray:
         # rapidfuzz scores two empty texts 100: no bound where either is empty.
